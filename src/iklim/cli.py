@@ -1,0 +1,60 @@
+"""The ``iklim`` command: a thin layer that parses arguments and calls model, render or check.
+
+Subcommands are imported only when they run, so ``iklim check`` does not pay for the renderer or
+pydantic, and ``iklim --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+# name -> (module, attribute, one-line help). Each attribute is a click.Command.
+_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "schema": ("iklim.model.commands", "schema_command", "Print the model's JSON Schema."),
+    "render": ("iklim.render.commands", "render_command", "Render the production tree from the model."),
+    "check": ("iklim.check.commands", "check_command", "Check a tree against the seed's policy."),
+    "rules": ("iklim.check.commands", "rules_command", "List the policy rules."),
+    "explain": ("iklim.check.commands", "explain_command", "Show one rule's documentation."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = _COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module, attribute, _ = entry
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, _COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="iklim")
+def cli() -> None:
+    """iklim: the iklimco production infrastructure as code.
+
+    \b
+    Examples:
+      iklim render                 # write the production tree from environments/prod.yaml
+      iklim render --check         # exit 1 with a diff when the committed tree is stale
+      iklim check .                # enforce the seed's placement boundary on a tree
+    """
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console entry point."""
+    return cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="iklim")

@@ -1,0 +1,136 @@
+"""Load an environment file into :class:`Environment`, with one ``file:line`` error per problem.
+
+YAML is composed into nodes first so that every key path keeps the line it was written on; then
+pydantic validates the plain data and :mod:`iklim.model.semantics` the relations between fields.
+Errors from both are mapped back to lines through the same path index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from iklim.model.schema import Environment
+from iklim.model.semantics import semantic_problems
+
+PathKey = tuple[str | int, ...]
+_SCALARS = yaml.SafeLoader("")  # only its constructor is used, for scalar nodes
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a model file, at a line (1-based) and column (1-based)."""
+
+    path: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}: {self.message}"
+
+
+class ModelError(Exception):
+    """The model file is unusable; ``problems`` lists every reason, each with its line."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+class _Positions:
+    """Line/column of every key path in a composed YAML document."""
+
+    def __init__(self) -> None:
+        self.value: dict[PathKey, tuple[int, int]] = {}
+        self.key: dict[PathKey, tuple[int, int]] = {}
+
+    def locate(self, loc: PathKey) -> tuple[int, int]:
+        """The position of the deepest existing prefix of ``loc`` (the key line when it exists)."""
+        for end in range(len(loc), -1, -1):
+            prefix = loc[:end]
+            if prefix in self.key:
+                return self.key[prefix]
+            if prefix in self.value:
+                return self.value[prefix]
+        return (1, 1)
+
+
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _to_data(node: yaml.Node, here: PathKey, pos: _Positions, source: str) -> Any:
+    pos.value[here] = _mark(node)
+    if isinstance(node, yaml.MappingNode):
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            if key == "<<":
+                raise ModelError([Problem(source, *_mark(key_node), "merge keys are not allowed in a model")])
+            if key in result:
+                raise ModelError([Problem(source, *_mark(key_node), f"duplicate key {key!r}")])
+            pos.key[here + (key,)] = _mark(key_node)
+            result[key] = _to_data(value_node, here + (key,), pos, source)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_data(item, here + (i,), pos, source) for i, item in enumerate(node.value)]
+    return _SCALARS.construct_object(node)  # type: ignore[no-untyped-call]
+
+
+def _compose(text: str, source: str) -> yaml.Node:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise ModelError([Problem(source, line, col, f"invalid YAML: {exc.problem}")]) from None
+    if node is None:
+        raise ModelError([Problem(source, 1, 1, "the model file is empty")])
+    return node
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = ".".join(str(p) for p in error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"unknown key {loc!r}"
+    if kind == "missing":
+        return f"missing key {loc!r}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{loc}: {message}"
+
+
+def parse_environment(text: str, source: str) -> Environment:
+    """Validate model ``text`` read from ``source``; raise :class:`ModelError` listing every problem."""
+    pos = _Positions()
+    data = _to_data(_compose(text, source), (), pos, source)
+    if not isinstance(data, dict):
+        raise ModelError([Problem(source, 1, 1, "the model must be a mapping of keys")])
+    try:
+        env = Environment.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            Problem(source, *pos.locate(tuple(err["loc"])), _describe(dict(err))) for err in exc.errors()
+        ]
+        raise ModelError(problems) from None
+    found = semantic_problems(env)
+    if found:
+        raise ModelError(
+            [Problem(source, *pos.locate(loc), f"{'.'.join(map(str, loc))}: {msg}") for loc, msg in found]
+        )
+    return env
+
+
+def load_environment(path: str | Path) -> Environment:
+    """Read and validate the model file at ``path``."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ModelError([Problem(source, 1, 1, f"cannot read model: {exc.strerror}")]) from None
+    return parse_environment(text, source)

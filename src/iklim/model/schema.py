@@ -1,0 +1,228 @@
+"""The typed model of one iklim environment (``environments/*.yaml``).
+
+Field-level rules (types, ranges, unknown keys) live here; rules that relate several fields
+(placement against nodes, quorum sizes, etcd prefixes) live in :mod:`iklim.model.semantics`, so
+each can point at the exact line it is about.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from ipaddress import IPv4Address, IPv4Network
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+class StrictModel(BaseModel):
+    """Base for every model section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _pinned_image(value: str) -> str:
+    if "@sha256:" in value:
+        return value
+    name, _, tag = value.rpartition(":")
+    if not name or "/" in tag or not tag:
+        raise ValueError(f"image {value!r} has no tag; pin a version such as {value}:1.2.3")
+    if tag == "latest":
+        raise ValueError(f"image {value!r} uses ':latest'; pin a version")
+    return value
+
+
+Image = Annotated[str, AfterValidator(_pinned_image)]
+NodeName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+EtcdPath = Annotated[str, Field(pattern=r"^/[A-Za-z0-9_./-]*$")]
+Millis = Annotated[int, Field(ge=1)]
+Seconds = Annotated[int, Field(ge=1)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Placement(StrEnum):
+    """Where a component runs: the seed's one placement boundary."""
+
+    DB = "db"
+    SERVICE = "service"
+
+
+class Node(StrictModel):
+    """One Swarm node (a Hetzner server)."""
+
+    name: NodeName
+    role: Placement
+    private_ip: IPv4Address
+    swarm_role: Literal["manager", "worker"] = "worker"
+    labels: dict[str, str] = {}
+
+
+class PrivateNetwork(StrictModel):
+    """The Hetzner private network and its two subnets."""
+
+    name: Identifier
+    ip_range: IPv4Network
+    network_zone: str
+    app_subnet: IPv4Network
+    db_subnet: IPv4Network
+    admin_cidrs: list[IPv4Network] = Field(min_length=1)
+
+
+class Overlay(StrictModel):
+    """The attachable Swarm overlay network both stacks share."""
+
+    name: Identifier
+    subnet: IPv4Network
+    mtu: Annotated[int, Field(ge=1280, le=1450)]
+
+
+class PortSpec(StrictModel):
+    """A port a component publishes on its node (host mode) or through the ingress mesh."""
+
+    name: Identifier
+    port: Port
+    protocol: Literal["tcp", "udp"] = "tcp"
+    mode: Literal["host", "ingress"] = "host"
+    public: bool = False
+
+
+class VolumeKind(StrEnum):
+    LOCAL = "local"
+    STORAGEBOX = "storagebox"
+
+
+class VolumeSpec(StrictModel):
+    """Where a component keeps its data: a named local Docker volume or a StorageBox path."""
+
+    kind: VolumeKind
+    target: str
+    path: str | None = None
+    env: Identifier | None = None
+
+
+class Component(StrictModel):
+    """What every component of the seed has: image, placement, members, ports, volume."""
+
+    image: Image
+    placement: Placement
+    members: Annotated[int, Field(ge=1, le=15)]
+    nodes: list[NodeName] = []
+    ports: list[PortSpec] = []
+    volume: VolumeSpec | None = None
+
+
+class Etcd(Component):
+    aliases: list[Annotated[str, Field(pattern=r"^[a-z0-9-]+$")]]
+    cluster_token: Identifier
+    heartbeat_interval_ms: Millis
+    election_timeout_ms: Millis
+
+
+class Patroni(Component):
+    scope: Identifier
+    namespace: EtcdPath
+    postgres_major: Annotated[int, Field(ge=13, le=18)]
+    ttl: Annotated[int, Field(ge=20)]
+    loop_wait: Seconds
+    retry_timeout: Seconds
+    maximum_lag_on_failover: Annotated[int, Field(ge=0)]
+    max_replica_lag_bytes: Annotated[int, Field(ge=0)]
+    synchronous_mode: bool
+
+
+class MongoDB(Component):
+    replica_set: Identifier
+
+
+class Sentinel(StrictModel):
+    image: Image
+    members: Annotated[int, Field(ge=1, le=15)]
+    nodes: list[NodeName] = []
+    ports: list[PortSpec] = []
+    quorum: Annotated[int, Field(ge=1)]
+    down_after_milliseconds: Millis
+    failover_timeout_ms: Millis
+    parallel_syncs: Annotated[int, Field(ge=1)]
+
+
+class Redis(Component):
+    master_name: Identifier
+    sentinel: Sentinel
+
+
+class RabbitMQ(Component):
+    cluster_name: Identifier
+    partition_handling: Literal["pause_minority", "autoheal", "ignore"]
+    management_host: str
+    management_allow: list[IPv4Network] = Field(min_length=1)
+
+
+class Vault(Component):
+    api_port: Port
+    cluster_port: Port
+    performance_multiplier: Annotated[int, Field(ge=1, le=10)]
+    key_shares: Annotated[int, Field(ge=1, le=10)]
+    key_threshold: Annotated[int, Field(ge=1, le=10)]
+
+
+class Apisix(Component):
+    etcd_prefix: EtcdPath
+
+
+class Swag(Component):
+    domain: str
+    email: str
+    validation: Literal["http", "dns"]
+
+
+class Prometheus(Component):
+    scrape_interval_s: Seconds
+    retention: Annotated[str, Field(pattern=r"^\d+[dhwy]$")]
+
+
+class Grafana(Component):
+    pass
+
+
+class Services(StrictModel):
+    """Every component of the seed, keyed by the name the stacks use."""
+
+    etcd: Etcd
+    patroni: Patroni
+    mongodb: MongoDB
+    redis: Redis
+    rabbitmq: RabbitMQ
+    apisix: Apisix
+    apisix_dashboard: Component
+    swag: Swag
+    cert_reloader: Component
+    cert_distributor: Component
+    prometheus: Prometheus
+    grafana: Grafana
+    vault: Vault
+
+
+class Stacks(StrictModel):
+    infra: Identifier
+    vault: Identifier
+
+
+class Environment(StrictModel):
+    """One environment: nodes, networks, and every service of the seed."""
+
+    name: Identifier
+    stacks: Stacks
+    nodes: list[Node] = Field(min_length=1)
+    network: PrivateNetwork
+    overlay: Overlay
+    services: Services
+
+    def node(self, name: str) -> Node:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(name)
+
+
+DB_COMPONENTS = ("etcd", "patroni", "mongodb")
+QUORUM_COMPONENTS = ("etcd", "patroni", "mongodb", "rabbitmq", "vault")

@@ -1,0 +1,103 @@
+"""APISIX (3 replicas, one per service node) and its Dashboard; config in etcd under /apisix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from iklim.components.base import (
+    CONFIG_ROOT,
+    Contribution,
+    Mount,
+    SecretMount,
+    header,
+    overlay,
+    shell,
+    spread_deploy,
+)
+from iklim.components.etcd import client_endpoints
+from iklim.model.schema import Environment
+from iklim.render.yamlout import dump_yaml
+
+GATEWAY_PORT = 9080
+ADMIN_PORT = 9180
+METRICS_PORT = 9091
+DASHBOARD_PORT = 9000
+ADMIN_KEY = "apisix_admin_key"
+DASHBOARD_PASSWORD = "apisix_dashboard_password"
+DASHBOARD_JWT = "apisix_dashboard_jwt_secret"
+CONFIG_PATH = f"{CONFIG_ROOT}/apisix/config.yaml"
+DASHBOARD_PATH = f"{CONFIG_ROOT}/apisix-dashboard/conf.yaml"
+
+
+def apisix_config(env: Environment, etcd_hosts: list[str]) -> dict[str, Any]:
+    """APISIX 3 config.yaml; the admin key is read from the environment at start (``${{...}}``)."""
+    return {
+        "apisix": {"node_listen": GATEWAY_PORT, "enable_ipv6": False, "enable_admin": True},
+        "deployment": {
+            "role": "traditional",
+            "role_traditional": {"config_provider": "etcd"},
+            "admin": {
+                "admin_listen": {"ip": "0.0.0.0", "port": ADMIN_PORT},
+                "allow_admin": [str(env.overlay.subnet)],
+                "admin_key": [{"name": "admin", "key": "${{APISIX_ADMIN_KEY}}", "role": "admin"}],
+            },
+            "etcd": {
+                "host": [f"http://{h}" for h in etcd_hosts],
+                "prefix": env.services.apisix.etcd_prefix,
+                "timeout": 30,
+            },
+        },
+        "plugin_attr": {"prometheus": {"export_addr": {"ip": "0.0.0.0", "port": METRICS_PORT}}},
+    }
+
+
+def dashboard_config(env: Environment, etcd_hosts: list[str]) -> dict[str, Any]:
+    """Dashboard conf.yaml with placeholders that the start command fills from Docker secrets."""
+    return {
+        "conf": {
+            "listen": {"host": "0.0.0.0", "port": DASHBOARD_PORT},
+            "allow_list": [str(env.overlay.subnet)],
+            "etcd": {"endpoints": etcd_hosts, "prefix": env.services.apisix.etcd_prefix},
+            "log": {"error_log": {"level": "warn", "file_path": "/dev/stderr"}},
+        },
+        "authentication": {
+            "secret": "@JWT_SECRET@",
+            "expire_time": 3600,
+            "users": [{"username": "admin", "password": "@ADMIN_PASSWORD@"}],
+        },
+    }
+
+
+def contribute(env: Environment) -> Contribution:
+    spec = env.services.apisix
+    out = Contribution(secrets=[ADMIN_KEY, DASHBOARD_PASSWORD, DASHBOARD_JWT])
+    hosts = client_endpoints(env)
+    out.files[CONFIG_PATH] = header("#") + dump_yaml(apisix_config(env, hosts))
+    out.mounts["apisix"] = [Mount(CONFIG_PATH, "/usr/local/apisix/conf/config.yaml")]
+    out.secret_mounts["apisix"] = [SecretMount(ADMIN_KEY)]
+    out.services["apisix"] = {
+        "image": spec.image,
+        "command": shell(
+            f'export APISIX_ADMIN_KEY="$$(cat /run/secrets/{ADMIN_KEY})"; exec /docker-entrypoint.sh docker-start'
+        ),
+        "networks": overlay(env),
+        "deploy": spread_deploy(spec),
+    }
+    dash = env.services.apisix_dashboard
+    out.files[DASHBOARD_PATH] = header("#") + dump_yaml(dashboard_config(env, hosts))
+    out.mounts["apisix-dashboard"] = [Mount(DASHBOARD_PATH, "/etc/apisix-dashboard/conf.yaml")]
+    out.secret_mounts["apisix-dashboard"] = [SecretMount(DASHBOARD_PASSWORD), SecretMount(DASHBOARD_JWT)]
+    fill = (
+        "umask 077; "
+        f'sed -e "s|@ADMIN_PASSWORD@|$$(cat /run/secrets/{DASHBOARD_PASSWORD})|" '
+        f'-e "s|@JWT_SECRET@|$$(cat /run/secrets/{DASHBOARD_JWT})|" '
+        "/etc/apisix-dashboard/conf.yaml > /usr/local/apisix-dashboard/conf/conf.yaml; "
+        "cd /usr/local/apisix-dashboard && exec ./manager-api"
+    )
+    out.services["apisix-dashboard"] = {
+        "image": dash.image,
+        "command": shell(fill),
+        "networks": overlay(env),
+        "deploy": spread_deploy(dash),
+    }
+    return out

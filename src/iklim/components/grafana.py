@@ -1,0 +1,62 @@
+"""Grafana: one instance whose data lives on the StorageBox path ``${GRAFANA_DATA_DIR}``.
+
+Dashboards, plugins and the SQLite database survive a manual move between service nodes because
+every service node mounts the same StorageBox path.
+"""
+
+from __future__ import annotations
+
+from iklim.components.base import CONFIG_ROOT, Contribution, Mount, SecretMount, header, healthcheck, overlay
+from iklim.components.base import single_deploy
+from iklim.model.schema import Environment
+from iklim.render.yamlout import dump_yaml
+
+HTTP_PORT = 3000
+ADMIN_PASSWORD = "grafana_admin_password"
+DATASOURCE_PATH = f"{CONFIG_ROOT}/grafana/datasources.yml"
+
+
+def datasources(env: Environment) -> str:
+    from iklim.components.prometheus import PORT
+
+    data = {
+        "apiVersion": 1,
+        "datasources": [
+            {
+                "name": "Prometheus",
+                "type": "prometheus",
+                "uid": "prometheus",
+                "access": "proxy",
+                "url": f"http://prometheus:{PORT}",
+                "isDefault": True,
+                "editable": False,
+            }
+        ],
+    }
+    return header("#") + dump_yaml(data)
+
+
+def contribute(env: Environment) -> Contribution:
+    spec = env.services.grafana
+    volume = spec.volume
+    assert volume is not None and volume.env, "the model guarantees Grafana's StorageBox volume"
+    out = Contribution(secrets=[ADMIN_PASSWORD])
+    out.files[DATASOURCE_PATH] = datasources(env)
+    out.mounts["grafana"] = [Mount(DATASOURCE_PATH, "/etc/grafana/provisioning/datasources/prometheus.yml")]
+    out.secret_mounts["grafana"] = [SecretMount(ADMIN_PASSWORD)]
+    out.services["grafana"] = {
+        "image": spec.image,
+        "environment": {
+            "GF_SECURITY_ADMIN_USER": "admin",
+            "GF_SECURITY_ADMIN_PASSWORD__FILE": f"/run/secrets/{ADMIN_PASSWORD}",
+            "GF_PATHS_DATA": volume.target,
+            "GF_ANALYTICS_REPORTING_ENABLED": "false",
+        },
+        "volumes": [f"${{{volume.env}:-{volume.path}}}:{volume.target}"],
+        "networks": overlay(env),
+        "healthcheck": healthcheck(
+            ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{HTTP_PORT}/api/health"]
+        ),
+        "deploy": single_deploy(spec),
+    }
+    return out

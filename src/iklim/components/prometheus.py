@@ -1,0 +1,86 @@
+"""Prometheus: one instance, TSDB on a local Docker volume, scraping every component.
+
+Targets are per-member names on the overlay; APISIX replicas are found through Swarm's
+``tasks.<service>`` DNS. Components without a native metrics endpoint (Redis, MongoDB, SWAG)
+have no job here: they need exporters, which the seed does not list.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from iklim.components.apisix import METRICS_PORT
+from iklim.components.base import (
+    CONFIG_ROOT,
+    Contribution,
+    Mount,
+    header,
+    healthcheck,
+    member_names,
+    overlay,
+    single_deploy,
+)
+from iklim.components.etcd import client_endpoints
+from iklim.components.grafana import HTTP_PORT as GRAFANA_PORT
+from iklim.components.patroni import REST_PORT
+from iklim.components.rabbitmq import PROMETHEUS_PORT as RABBITMQ_METRICS
+from iklim.model.schema import Environment
+from iklim.render.yamlout import dump_yaml
+
+PORT = 9090
+CONFIG_PATH = f"{CONFIG_ROOT}/prometheus/prometheus.yml"
+VOLUME = "prometheus-data"
+
+
+def _static(job: str, targets: list[str], **extra: Any) -> dict[str, Any]:
+    return {"job_name": job, **extra, "static_configs": [{"targets": targets}]}
+
+
+def scrape_config(env: Environment) -> dict[str, Any]:
+    svc = env.services
+    interval = f"{svc.prometheus.scrape_interval_s}s"
+    vault = svc.vault
+    return {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval, "external_labels": {"env": env.name}},
+        "scrape_configs": [
+            _static("prometheus", [f"localhost:{PORT}"]),
+            _static("etcd", client_endpoints(env)),
+            _static("patroni", [f"{n}:{REST_PORT}" for n in member_names("patroni", svc.patroni.members)]),
+            _static("rabbitmq", [f"{n}:{RABBITMQ_METRICS}" for n in member_names("rabbitmq", svc.rabbitmq.members)]),
+            {
+                "job_name": "apisix",
+                "metrics_path": "/apisix/prometheus/metrics",
+                "dns_sd_configs": [
+                    {"names": [f"tasks.{env.stacks.infra}_apisix"], "type": "A", "port": METRICS_PORT}
+                ],
+            },
+            _static(
+                "vault",
+                [f"{n}:{vault.api_port}" for n in member_names("vault", vault.members)],
+                metrics_path="/v1/sys/metrics",
+                params={"format": ["prometheus"]},
+            ),
+            _static("grafana", [f"grafana:{GRAFANA_PORT}"]),
+        ],
+    }
+
+
+def contribute(env: Environment) -> Contribution:
+    spec = env.services.prometheus
+    out = Contribution(volumes=[VOLUME])
+    out.files[CONFIG_PATH] = header("#") + dump_yaml(scrape_config(env))
+    out.mounts["prometheus"] = [Mount(CONFIG_PATH, "/etc/prometheus/prometheus.yml")]
+    out.services["prometheus"] = {
+        "image": spec.image,
+        "command": [
+            "--config.file=/etc/prometheus/prometheus.yml",
+            f"--storage.tsdb.path={spec.volume.target if spec.volume else '/prometheus'}",
+            f"--storage.tsdb.retention.time={spec.retention}",
+            "--web.enable-lifecycle",
+        ],
+        "volumes": [f"{VOLUME}:{spec.volume.target if spec.volume else '/prometheus'}"],
+        "networks": overlay(env),
+        "healthcheck": healthcheck(["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{PORT}/-/ready"]),
+        "deploy": single_deploy(spec),
+    }
+    return out

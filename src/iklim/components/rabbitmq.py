@@ -1,0 +1,81 @@
+"""RabbitMQ: a 3-node cluster on service nodes, overlay-only, classic peer discovery."""
+
+from __future__ import annotations
+
+from iklim.components.base import (
+    CONFIG_ROOT,
+    Contribution,
+    Mount,
+    SecretMount,
+    header,
+    healthcheck,
+    member_names,
+    overlay,
+    pinned_deploy,
+    shell,
+)
+from iklim.model.schema import Environment
+
+AMQP_PORT = 5672
+MANAGEMENT_PORT = 15672
+PROMETHEUS_PORT = 15692
+DIST_PORT = 25672
+EPMD_PORT = 4369
+CLIENT_ALIAS = "rabbitmq"
+COOKIE = "rabbitmq_erlang_cookie"
+ADMIN_PASSWORD = "rabbitmq_admin_password"
+CONF_PATH = f"{CONFIG_ROOT}/rabbitmq/rabbitmq.conf"
+PLUGINS_PATH = f"{CONFIG_ROOT}/rabbitmq/enabled_plugins"
+
+
+def rabbitmq_conf(env: Environment, nodes: list[str]) -> str:
+    spec = env.services.rabbitmq
+    lines = [
+        header("#").rstrip("\n"),
+        f"cluster_name = {spec.cluster_name}",
+        f"cluster_partition_handling = {spec.partition_handling}",
+        "cluster_formation.peer_discovery_backend = classic_config",
+        *(f"cluster_formation.classic_config.nodes.{i} = rabbit@{n}" for i, n in enumerate(nodes, 1)),
+        f"listeners.tcp.default = {AMQP_PORT}",
+        f"management.tcp.port = {MANAGEMENT_PORT}",
+        f"prometheus.tcp.port = {PROMETHEUS_PORT}",
+        "loopback_users.guest = true",
+        "default_user = admin",
+        "vm_memory_high_watermark.relative = 0.6",
+        "disk_free_limit.absolute = 2GB",
+        "queue_leader_locator = balanced",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def contribute(env: Environment) -> Contribution:
+    spec = env.services.rabbitmq
+    out = Contribution(secrets=[COOKIE, ADMIN_PASSWORD])
+    names = member_names("rabbitmq", spec.members)
+    out.files[CONF_PATH] = rabbitmq_conf(env, names)
+    out.files[PLUGINS_PATH] = "[rabbitmq_management,rabbitmq_prometheus].\n"
+    start = (
+        f"install -m 0400 -o rabbitmq -g rabbitmq /run/secrets/{COOKIE} /var/lib/rabbitmq/.erlang.cookie; "
+        f'export RABBITMQ_DEFAULT_PASS="$$(cat /run/secrets/{ADMIN_PASSWORD})"; '
+        "exec docker-entrypoint.sh rabbitmq-server"
+    )
+    for service, node in zip(names, spec.nodes, strict=True):
+        volume = f"{service}-data"
+        out.volumes.append(volume)
+        out.mounts[service] = [
+            Mount(CONF_PATH, "/etc/rabbitmq/rabbitmq.conf"),
+            Mount(PLUGINS_PATH, "/etc/rabbitmq/enabled_plugins"),
+        ]
+        out.secret_mounts[service] = [SecretMount(COOKIE), SecretMount(ADMIN_PASSWORD)]
+        out.services[service] = {
+            "image": spec.image,
+            "hostname": service,
+            "environment": {"RABBITMQ_NODENAME": f"rabbit@{service}", "RABBITMQ_USE_LONGNAME": "false"},
+            "command": shell(start),
+            "volumes": [f"{volume}:{spec.volume.target if spec.volume else '/var/lib/rabbitmq'}"],
+            "networks": overlay(env, CLIENT_ALIAS),
+            "healthcheck": healthcheck(["CMD", "rabbitmq-diagnostics", "-q", "ping"], start_period="90s"),
+            "stop_grace_period": "60s",
+            "deploy": pinned_deploy(spec.placement, node),
+        }
+    return out

@@ -1,0 +1,127 @@
+"""Redis with Sentinel on service nodes: overlay-only, one master, replicas, 3 Sentinels.
+
+Each member copies its rendered config into its data volume on first start, so the rewrites that
+Sentinel makes after a failover (``replicaof``, known sentinels) survive restarts. The password is
+written to a tmpfs include file at start and never reaches the rendered files or the command line.
+"""
+
+from __future__ import annotations
+
+from iklim.components.base import (
+    CONFIG_ROOT,
+    Contribution,
+    Mount,
+    SecretMount,
+    header,
+    healthcheck,
+    member_names,
+    overlay,
+    pinned_deploy,
+    shell,
+)
+from iklim.model.schema import Environment
+
+REDIS_PORT = 6379
+SENTINEL_PORT = 26379
+PASSWORD = "redis_password"
+AUTH_INCLUDE = "/tmp/iklim-auth.conf"
+
+
+def redis_conf(env: Environment, name: str, master: str) -> str:
+    lines = [
+        header("#").rstrip("\n"),
+        f"port {REDIS_PORT}",
+        "bind 0.0.0.0",
+        "protected-mode no",
+        "dir /data",
+        "appendonly yes",
+        "appendfsync everysec",
+        f"replica-announce-ip {name}",
+        f"replica-announce-port {REDIS_PORT}",
+        "min-replicas-to-write 1",
+        "min-replicas-max-lag 10",
+        f"include {AUTH_INCLUDE}",
+    ]
+    if name != master:
+        lines.append(f"replicaof {master} {REDIS_PORT}")
+    return "\n".join(lines) + "\n"
+
+
+def sentinel_conf(env: Environment, name: str, master: str) -> str:
+    spec = env.services.redis
+    sen = spec.sentinel
+    monitor = spec.master_name
+    return "\n".join(
+        [
+            header("#").rstrip("\n"),
+            f"port {SENTINEL_PORT}",
+            "dir /data",
+            "sentinel resolve-hostnames yes",
+            "sentinel announce-hostnames yes",
+            f"sentinel announce-ip {name}",
+            f"sentinel announce-port {SENTINEL_PORT}",
+            f"sentinel monitor {monitor} {master} {REDIS_PORT} {sen.quorum}",
+            f"sentinel down-after-milliseconds {monitor} {sen.down_after_milliseconds}",
+            f"sentinel failover-timeout {monitor} {sen.failover_timeout_ms}",
+            f"sentinel parallel-syncs {monitor} {sen.parallel_syncs}",
+        ]
+    ) + "\n"
+
+
+def _start(conf: str, binary: str, auth: str) -> list[str]:
+    return shell(
+        f"umask 077; {auth}; "
+        f"test -f /data/{conf} || cp /usr/local/etc/redis/{conf} /data/{conf}; "
+        f"exec {binary} /data/{conf}"
+    )
+
+
+def contribute(env: Environment) -> Contribution:
+    spec = env.services.redis
+    out = Contribution(secrets=[PASSWORD])
+    redis_names = member_names("redis", spec.members)
+    master = redis_names[0]
+    write_auth = (
+        f'pw="$$(cat /run/secrets/{PASSWORD})"; '
+        f"printf 'requirepass %s\\nmasterauth %s\\n' \"$$pw\" \"$$pw\" > {AUTH_INCLUDE}"
+    )
+    cli_auth = f'REDISCLI_AUTH="$$(cat /run/secrets/{PASSWORD})"'
+    for service, node in zip(redis_names, spec.nodes, strict=True):
+        path = f"{CONFIG_ROOT}/redis/{service}.conf"
+        out.files[path] = redis_conf(env, service, master)
+        out.mounts[service] = [Mount(path, "/usr/local/etc/redis/redis.conf")]
+        out.secret_mounts[service] = [SecretMount(PASSWORD)]
+        volume = f"{service}-data"
+        out.volumes.append(volume)
+        out.services[service] = {
+            "image": spec.image,
+            "hostname": service,
+            "command": _start("redis.conf", "redis-server", write_auth),
+            "volumes": [f"{volume}:/data"],
+            "networks": overlay(env),
+            "healthcheck": healthcheck(["CMD-SHELL", f"{cli_auth} redis-cli ping | grep -q PONG"]),
+            "deploy": pinned_deploy(spec.placement, node),
+        }
+    sen = spec.sentinel
+    sentinel_auth = (
+        "test -f /data/sentinel.conf || { cp /usr/local/etc/redis/sentinel.conf /data/sentinel.conf; "
+        f"printf 'sentinel auth-pass {spec.master_name} %s\\n' \"$$(cat /run/secrets/{PASSWORD})\" "
+        ">> /data/sentinel.conf; }"
+    )
+    for service, node in zip(member_names("redis-sentinel", sen.members), sen.nodes, strict=True):
+        path = f"{CONFIG_ROOT}/redis/{service}.conf"
+        out.files[path] = sentinel_conf(env, service, master)
+        out.mounts[service] = [Mount(path, "/usr/local/etc/redis/sentinel.conf")]
+        out.secret_mounts[service] = [SecretMount(PASSWORD)]
+        volume = f"{service}-data"
+        out.volumes.append(volume)
+        out.services[service] = {
+            "image": sen.image,
+            "hostname": service,
+            "command": shell(f"umask 077; {sentinel_auth}; exec redis-sentinel /data/sentinel.conf"),
+            "volumes": [f"{volume}:/data"],
+            "networks": overlay(env),
+            "healthcheck": healthcheck(["CMD-SHELL", f"redis-cli -p {SENTINEL_PORT} ping | grep -q PONG"]),
+            "deploy": pinned_deploy(spec.placement, node),
+        }
+    return out

@@ -1,0 +1,81 @@
+"""SWAG: the only public entry point (host-mode 80/443), and the RabbitMQ management site.
+
+Host mode matters: through the ingress mesh nginx would see the mesh address instead of the
+client's, and the management allow-list would be meaningless.
+"""
+
+from __future__ import annotations
+
+from iklim.components.base import (
+    CONFIG_ROOT,
+    Contribution,
+    Mount,
+    header,
+    healthcheck,
+    host_ports,
+    overlay,
+    single_deploy,
+)
+from iklim.components.rabbitmq import CLIENT_ALIAS, MANAGEMENT_PORT
+from iklim.model.schema import Environment
+
+SITE_PATH = f"{CONFIG_ROOT}/swag/rabbitmq.subdomain.conf"
+SITE_TARGET = "/config/nginx/site-confs/rabbitmq.subdomain.conf"
+CONFIG_VOLUME = "swag-config"
+
+
+def rabbitmq_site(env: Environment, upstream: str = CLIENT_ALIAS) -> str:
+    """The nginx server for RabbitMQ management: allow-list first, ``deny all`` last."""
+    spec = env.services.rabbitmq
+    allow = "".join(f"    allow {net};\n" for net in spec.management_allow)
+    return (
+        header("#")
+        + "# RabbitMQ management, restricted by client address. SWAG publishes 443 in host mode, so\n"
+        + "# $remote_addr is the real client. Order matters: the first matching allow/deny wins.\n"
+        + "server {\n"
+        + "    listen 443 ssl;\n"
+        + "    listen [::]:443 ssl;\n"
+        + f"    server_name {spec.management_host};\n"
+        + "    include /config/nginx/ssl.conf;\n"
+        + "    client_max_body_size 0;\n"
+        + "\n"
+        + allow
+        + "    deny all;\n"
+        + "\n"
+        + "    location / {\n"
+        + "        include /config/nginx/proxy.conf;\n"
+        + "        include /config/nginx/resolver.conf;\n"
+        + f"        set $upstream_app {upstream};\n"
+        + f"        set $upstream_port {MANAGEMENT_PORT};\n"
+        + "        proxy_pass http://$upstream_app:$upstream_port;\n"
+        + "    }\n"
+        + "}\n"
+    )
+
+
+def contribute(env: Environment) -> Contribution:
+    spec = env.services.swag
+    out = Contribution(volumes=[CONFIG_VOLUME])
+    out.files[SITE_PATH] = rabbitmq_site(env)
+    out.mounts["swag"] = [Mount(SITE_PATH, SITE_TARGET)]
+    host = env.services.rabbitmq.management_host
+    subdomain = host.removesuffix("." + spec.domain)
+    out.services["swag"] = {
+        "image": spec.image,
+        "environment": {
+            "PUID": "1000",
+            "PGID": "1000",
+            "TZ": "Etc/UTC",
+            "URL": spec.domain,
+            "SUBDOMAINS": subdomain,
+            "VALIDATION": spec.validation,
+            "EMAIL": spec.email,
+            "ONLY_SUBDOMAINS": "false",
+        },
+        "volumes": [f"{CONFIG_VOLUME}:{spec.volume.target if spec.volume else '/config'}"],
+        "networks": overlay(env),
+        "ports": host_ports(spec.ports),
+        "healthcheck": healthcheck(["CMD-SHELL", "curl -fsS -o /dev/null http://127.0.0.1/ || exit 1"]),
+        "deploy": single_deploy(spec),
+    }
+    return out

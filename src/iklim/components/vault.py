@@ -1,0 +1,77 @@
+"""Vault: the separate 3-node Raft stack (``docker-stack-vault.yml``), one member per service node."""
+
+from __future__ import annotations
+
+from iklim.components.base import (
+    CONFIG_ROOT,
+    Contribution,
+    Mount,
+    header,
+    healthcheck,
+    member_names,
+    overlay,
+    pinned_deploy,
+)
+from iklim.model.schema import Environment
+
+CONFIG_TARGET = "/vault/config/vault.hcl"
+
+
+def vault_hcl(env: Environment, name: str, peers: list[str]) -> str:
+    spec = env.services.vault
+    data = spec.volume.target if spec.volume else "/vault/data"
+    joins = "".join(
+        f'  retry_join {{\n    leader_api_addr = "http://{peer}:{spec.api_port}"\n  }}\n'
+        for peer in peers
+        if peer != name
+    )
+    return (
+        header("#")
+        + "ui            = true\n"
+        + "disable_mlock = true\n"
+        + 'cluster_name  = "iklim-vault"\n'
+        + f'api_addr      = "http://{name}:{spec.api_port}"\n'
+        + f'cluster_addr  = "https://{name}:{spec.cluster_port}"\n'
+        + "\n"
+        + 'listener "tcp" {\n'
+        + f'  address         = "0.0.0.0:{spec.api_port}"\n'
+        + f'  cluster_address = "0.0.0.0:{spec.cluster_port}"\n'
+        + "  tls_disable     = true\n"
+        + "  telemetry {\n    unauthenticated_metrics_access = true\n  }\n"
+        + "}\n"
+        + "\n"
+        + 'storage "raft" {\n'
+        + f'  path                   = "{data}"\n'
+        + f'  node_id                = "{name}"\n'
+        + f"  performance_multiplier = {spec.performance_multiplier}\n"
+        + joins
+        + "}\n"
+        + "\n"
+        + 'telemetry {\n  prometheus_retention_time = "24h"\n  disable_hostname          = true\n}\n'
+    )
+
+
+def contribute(env: Environment) -> Contribution:
+    spec = env.services.vault
+    out = Contribution(stack="vault")
+    names = member_names("vault", spec.members)
+    data = spec.volume.target if spec.volume else "/vault/data"
+    for service, node in zip(names, spec.nodes, strict=True):
+        path = f"{CONFIG_ROOT}/vault/{service}.hcl"
+        out.files[path] = vault_hcl(env, service, names)
+        out.mounts[service] = [Mount(path, CONFIG_TARGET)]
+        volume = f"{service}-data"
+        out.volumes.append(volume)
+        health = f"http://127.0.0.1:{spec.api_port}/v1/sys/health?standbyok=true&sealedcode=200&uninitcode=200"
+        out.services[service] = {
+            "image": spec.image,
+            "hostname": service,
+            "command": ["vault", "server", f"-config={CONFIG_TARGET}"],
+            "environment": {"VAULT_ADDR": f"http://127.0.0.1:{spec.api_port}", "SKIP_SETCAP": "true"},
+            "volumes": [f"{volume}:{data}"],
+            "networks": overlay(env),
+            "healthcheck": healthcheck(["CMD", "wget", "-q", "-O", "/dev/null", health]),
+            "stop_grace_period": "30s",
+            "deploy": pinned_deploy(spec.placement, node),
+        }
+    return out

@@ -1,0 +1,59 @@
+"""``iklim render``: the production tree from the model, written atomically or checked for drift."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from iklim.model.loader import ModelError, load_environment
+from iklim.render.tree import SUPERSEDED, render_tree
+from iklim.render.writer import diff_tree, write_tree
+
+DEFAULT_ENV = "environments/prod.yaml"
+
+
+@click.command("render")
+@click.option("--env", "env_path", default=DEFAULT_ENV, show_default=True, type=click.Path(dir_okay=False),
+              help="The environment model to render.")
+@click.option("--out", "out_dir", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="The repository root to write into.")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 with a unified diff if the tree differs.")
+def render_command(env_path: str, out_dir: str, check: bool) -> None:
+    """Render the stacks, config/**, runbooks and terraform from the model.
+
+    The whole tree is rendered in memory first: a bad model writes nothing (exit 2). Files are
+    replaced atomically and only when their bytes change; the same model gives the same bytes.
+
+    \b
+    Examples:
+      iklim render                               # environments/prod.yaml -> repository root
+      iklim render --env environments/prod.yaml --out /tmp/tree
+      iklim render --check                       # CI: exit 1 and print the diff on drift
+    """
+    try:
+        env = load_environment(env_path)
+    except ModelError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        sys.exit(2)
+    tree = render_tree(env)
+    root = Path(out_dir)
+    retired = [name for name in SUPERSEDED if (root / name).exists()]
+    if check:
+        diff = diff_tree(root, tree)
+        for name in retired:
+            diff += f"superseded {name}: the seed retires it; delete it\n"
+        if diff:
+            click.echo(diff, nl=False)
+            click.echo(f"render --check: {root} differs from {env_path}; run `iklim render`", err=True)
+            sys.exit(1)
+        click.echo(f"render --check: {len(tree)} files match {env_path}", err=True)
+        return
+    written = write_tree(root, tree)
+    for rel in written:
+        click.echo(f"wrote {rel}", err=True)
+    click.echo(f"render: {len(tree)} files from {env_path}, {len(written)} changed", err=True)
+    for name in retired:
+        click.echo(f"warning: {name} is superseded by the seed; delete it", err=True)

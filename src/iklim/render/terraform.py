@@ -1,0 +1,125 @@
+"""The Hetzner network and firewall (``terraform/hetzner/prod/*.tf``), from the model.
+
+Firewall model: the DB firewall opens every host-mode DB port to the private subnets only, with
+the app -> DB etcd client rule spelled out; the app firewall opens SWAG's 80/443 to the world and
+RabbitMQ's ports to the app subnet. Redis and Sentinel get no rule at all. Swarm's own ports are
+private. SSH comes only from the admin CIDRs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from iklim.components.base import header
+from iklim.components.rabbitmq import AMQP_PORT, DIST_PORT, EPMD_PORT, MANAGEMENT_PORT, PROMETHEUS_PORT
+from iklim.model.schema import Component, Environment, Placement
+
+NETWORK_PATH = "terraform/hetzner/prod/network.tf"
+FIREWALL_PATH = "terraform/hetzner/prod/firewall.tf"
+PUBLIC = ("0.0.0.0/0", "::/0")
+SWARM_PORTS = (("tcp", 2377, "Swarm cluster management"), ("tcp", 7946, "Swarm node gossip"),
+               ("udp", 7946, "Swarm node gossip"), ("udp", 4789, "Swarm overlay (VXLAN)"))
+
+
+@dataclass(frozen=True)
+class Rule:
+    protocol: str
+    port: int
+    sources: tuple[str, ...]
+    description: str
+
+
+def _block(kind: str, attrs: list[tuple[str, str]], indent: str = "  ") -> str:
+    width = max(len(k) for k, _ in attrs)
+    body = "".join(f"{indent}  {k.ljust(width)} = {v}\n" for k, v in attrs)
+    return f"{indent}{kind} {{\n{body}{indent}}}\n"
+
+
+def _list(values: tuple[str, ...]) -> str:
+    return "[" + ", ".join(f'"{v}"' for v in values) + "]"
+
+
+def _db_rules(env: Environment) -> list[Rule]:
+    app, db = str(env.network.app_subnet), str(env.network.db_subnet)
+    rules = [Rule("tcp", 2379, (app, db), "etcd client: APISIX from the app subnet, Patroni from the DB subnet")]
+    for name, spec in env.services:
+        assert isinstance(spec, Component)
+        if spec.placement is not Placement.DB:
+            continue
+        for port in spec.ports:
+            if port.mode == "host" and port.port != 2379:
+                sources = (db,) if name == "etcd" else (app, db)
+                rules.append(Rule(port.protocol, port.port, sources, f"{name} {port.name} (host mode), private only"))
+    return rules
+
+
+def _app_rules(env: Environment) -> list[Rule]:
+    app = str(env.network.app_subnet)
+    rules = []
+    for name, spec in env.services:
+        assert isinstance(spec, Component)
+        for port in spec.ports:
+            if port.public:
+                rules.append(Rule(port.protocol, port.port, PUBLIC, f"{name} {port.name} (public entry point)"))
+    for port, what in ((AMQP_PORT, "AMQP"), (MANAGEMENT_PORT, "management"), (PROMETHEUS_PORT, "metrics"),
+                       (DIST_PORT, "inter-node"), (EPMD_PORT, "epmd")):
+        rules.append(Rule("tcp", port, (app,), f"RabbitMQ {what}, app subnet only"))
+    return rules
+
+
+def _common(env: Environment) -> list[Rule]:
+    private = (str(env.network.app_subnet), str(env.network.db_subnet))
+    admin = tuple(str(c) for c in env.network.admin_cidrs)
+    return [Rule("tcp", 22, admin, "SSH from the operations bastion"),
+            *(Rule(proto, port, private, f"{what}, private only") for proto, port, what in SWARM_PORTS)]
+
+
+def _firewall(env: Environment, key: str, role: str, rules: list[Rule]) -> str:
+    text = f'resource "hcloud_firewall" "{key}" {{\n  name = "iklim-{env.name}-{key}"\n\n'
+    text += _block("apply_to", [("label_selector", f'"role={role}"')])
+    for rule in rules:
+        text += "\n" + _block("rule", [
+            ("description", f'"{rule.description}"'),
+            ("direction", '"in"'),
+            ("protocol", f'"{rule.protocol}"'),
+            ("port", f'"{rule.port}"'),
+            ("source_ips", _list(rule.sources)),
+        ])
+    return text + "}\n"
+
+
+def firewall_tf(env: Environment) -> str:
+    return (
+        header("#")
+        + "# Hetzner Cloud firewalls do not filter private-network traffic: the host-mode DB ports are\n"
+        + "# also restricted on the DB nodes by DOCKER-USER rules (init/hosts/db-docker-user.sh).\n\n"
+        + _firewall(env, "db", "db", _db_rules(env) + _common(env))
+        + "\n"
+        + _firewall(env, "app", "service", _app_rules(env) + _common(env))
+    )
+
+
+def network_tf(env: Environment) -> str:
+    net = env.network
+    text = header("#") + f'resource "hcloud_network" "private" {{\n  name     = "{net.name}"\n'
+    text += f'  ip_range = "{net.ip_range}"\n}}\n'
+    for key, subnet in (("app", net.app_subnet), ("db", net.db_subnet)):
+        text += (
+            f'\nresource "hcloud_network_subnet" "{key}" {{\n'
+            "  network_id   = hcloud_network.private.id\n"
+            '  type         = "cloud"\n'
+            f'  network_zone = "{net.network_zone}"\n'
+            f'  ip_range     = "{subnet}"\n'
+            "}\n"
+        )
+    return text
+
+
+def db_host_ports(env: Environment) -> list[tuple[str, int]]:
+    """(protocol, port) of every host-mode port a DB service publishes."""
+    found = []
+    for _, spec in env.services:
+        assert isinstance(spec, Component)
+        if spec.placement is Placement.DB:
+            found.extend((p.protocol, p.port) for p in spec.ports if p.mode == "host")
+    return found

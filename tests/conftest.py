@@ -1,0 +1,77 @@
+"""Shared fixtures: the production model, a rendered tree, and a real etcd on loopback."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from iklim.model.loader import load_environment
+from iklim.model.schema import Environment
+from iklim.render.tree import Tree, render_tree
+from iklim.render.writer import write_tree
+
+REPO = Path(__file__).resolve().parent.parent
+PROD_MODEL = REPO / "environments" / "prod.yaml"
+
+
+@pytest.fixture(scope="session")
+def prod_env() -> Environment:
+    return load_environment(PROD_MODEL)
+
+
+@pytest.fixture(scope="session")
+def prod_tree(prod_env: Environment) -> Tree:
+    return render_tree(prod_env)
+
+
+@pytest.fixture(scope="session")
+def rendered_dir(tmp_path_factory: pytest.TempPathFactory, prod_tree: Tree) -> Path:
+    """The production tree rendered into a fresh directory (read-only for tests: copy to change)."""
+    root = tmp_path_factory.mktemp("rendered")
+    write_tree(root, prod_tree)
+    return root
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def etcd_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real single-member etcd on 127.0.0.1 (the Debian etcd-server package), for Patroni's validator."""
+    binary = shutil.which("etcd")
+    assert binary, "etcd is not installed: run scripts/install-deps.sh"
+    data = tmp_path_factory.mktemp("etcd")
+    client, peer = free_port(), free_port()
+    url = f"http://127.0.0.1:{client}"
+    proc = subprocess.Popen(
+        [binary, "--name", "test", "--data-dir", str(data), "--listen-client-urls", url,
+         "--advertise-client-urls", url, "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+         "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+         "--initial-cluster", f"test=http://127.0.0.1:{peer}"],
+        stdout=subprocess.DEVNULL, stderr=(data / "etcd.log").open("wb"),
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", client), timeout=0.2).close()
+                break
+            except OSError:
+                assert proc.poll() is None, (data / "etcd.log").read_text()
+                time.sleep(0.1)
+        else:
+            raise AssertionError("etcd did not start within 20 s")
+        yield f"127.0.0.1:{client}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

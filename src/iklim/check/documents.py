@@ -1,0 +1,175 @@
+"""What ``iklim check`` reads: a repository tree or a list of files, parsed with positions.
+
+This is the only module of the checker that touches the file system besides the policy loader;
+rules get the :class:`Documents` it returns.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from iklim.check.compose import kind_of
+from iklim.check.findings import InputError
+from iklim.check.hcl import Block
+from iklim.check.yamlload import Pos, YMap
+
+INFRA_STACK = "docker-stack-infra_db-prod.yml"
+VAULT_STACK = "docker-stack-vault.yml"
+SUPERSEDED = ("docker-stack-infra.prod.yml", "docker-stack-db.prod.yml")
+_PRUNE = {"node_modules", "__pycache__", "venv", "build", "dist"}
+
+
+@dataclass(frozen=True)
+class Stack:
+    path: str
+    role: str  # "infra" (the root infra/DB stack), "vault" or "stack" (any other compose file)
+    data: YMap
+
+
+@dataclass(frozen=True)
+class ServiceRef:
+    stack: Stack
+    name: str
+    spec: YMap
+    kind: str | None
+    key_pos: Pos
+
+
+@dataclass
+class Documents:
+    """Everything parsed from the input, by kind; ``texts`` holds every file for suppressions."""
+
+    stacks: list[Stack] = field(default_factory=list)
+    configs: list[tuple[str, Any]] = field(default_factory=list)
+    confs: list[tuple[str, str]] = field(default_factory=list)
+    terraform: list[tuple[str, list[Block]]] = field(default_factory=list)
+    scripts: list[tuple[str, str]] = field(default_factory=list)
+    others: list[tuple[str, str]] = field(default_factory=list)
+    superseded: list[str] = field(default_factory=list)
+    missing_stacks: list[str] = field(default_factory=list)
+    texts: dict[str, str] = field(default_factory=dict)
+
+    def services(self, roles: tuple[str, ...] = ("infra", "stack", "vault")) -> Iterator[ServiceRef]:
+        for stack in self.stacks:
+            if stack.role not in roles:
+                continue
+            services = stack.data.get("services")
+            if not isinstance(services, YMap):
+                continue
+            for name, spec in services.items():
+                if isinstance(spec, YMap):
+                    yield ServiceRef(stack, name, spec, kind_of(name, spec), services.kpos.get(name, spec.pos))
+
+    def resources(self, rtype: str) -> Iterator[tuple[str, Block]]:
+        for path, blocks in self.terraform:
+            for block in blocks:
+                if block.type == "resource" and block.labels and block.labels[0] == rtype:
+                    yield path, block
+
+
+def display(path: str) -> str:
+    """A path as shown in findings: relative to the working directory when inside it."""
+    rel = os.path.relpath(path)
+    return rel if not rel.startswith("..") else os.path.abspath(path)
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise InputError(display(path), 1, f"cannot read: {exc.strerror or exc}") from None
+
+
+def load_file(docs: Documents, path: str, role: str | None = None) -> None:
+    """Parse one file into ``docs`` by its name and content."""
+    from iklim.check.yamlload import load_yaml
+
+    shown = display(path)
+    base = os.path.basename(path)
+    if base in SUPERSEDED:
+        docs.superseded.append(shown)
+        docs.texts[shown] = ""
+        return
+    text = _read(path)
+    docs.texts[shown] = text
+    ext = os.path.splitext(base)[1].lower()
+    if ext in (".yml", ".yaml"):
+        if role is None and base.startswith(("docker-stack", "docker-compose", "compose")):
+            role = "vault" if "vault" in base else "infra" if base == INFRA_STACK else "stack"
+        if role is None and "\nservices:" in "\n" + text:
+            role = "vault" if "vault" in base else "stack"
+        if role is not None:
+            data = load_yaml(text, shown, interp=True)
+            if data is None:
+                data = YMap((1, 1))
+            if not isinstance(data, YMap):
+                raise InputError(shown, 1, "a compose file must be a mapping")
+            services = data.get("services")
+            if services is not None and not isinstance(services, YMap):
+                raise InputError(shown, data.at("services")[0], "'services' must be a mapping")
+            for name, spec in (services or {}).items():
+                if spec is not None and not isinstance(spec, YMap):
+                    raise InputError(shown, services.at(name)[0], f"service {name!r} must be a mapping")
+            docs.stacks.append(Stack(shown, role, data))
+        else:
+            docs.configs.append((shown, load_yaml(text, shown)))
+    elif ext == ".tf":
+        from iklim.check.hcl import load_hcl
+
+        docs.terraform.append((shown, load_hcl(text, shown)))
+    elif ext == ".sh":
+        docs.scripts.append((shown, text))
+    elif ext == ".conf":
+        docs.confs.append((shown, text))
+    else:
+        docs.others.append((shown, text))
+
+
+def _walk(root: str) -> Iterator[tuple[str, list[str]]]:
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _PRUNE)
+        yield folder, sorted(files)
+
+
+def load_tree(docs: Documents, root: str) -> None:
+    """A repository: root stacks, config/**, runbooks, prod terraform, superseded files anywhere."""
+    for name, role in ((INFRA_STACK, "infra"), (VAULT_STACK, "vault")):
+        path = os.path.join(root, name)
+        if os.path.isfile(path):
+            load_file(docs, path, role)
+        else:
+            docs.missing_stacks.append(display(path))
+    for folder, files in _walk(os.path.join(root, "config")):
+        for name in files:
+            load_file(docs, os.path.join(folder, name), "config")
+    scripts = [os.path.join(root, "init-infra-prod.sh")]
+    vault_dir = os.path.join(root, "init", "vault")
+    if os.path.isdir(vault_dir):
+        scripts += [os.path.join(vault_dir, n) for n in sorted(os.listdir(vault_dir)) if n.endswith(".sh")]
+    tf_dir = os.path.join(root, "terraform", "hetzner", "prod")
+    if os.path.isdir(tf_dir):
+        scripts += [os.path.join(tf_dir, n) for n in sorted(os.listdir(tf_dir)) if n.endswith(".tf")]
+    for path in scripts:
+        if os.path.isfile(path):
+            load_file(docs, path)
+    for folder, files in _walk(root):
+        for name in files:
+            if name in SUPERSEDED:
+                docs.superseded.append(display(os.path.join(folder, name)))
+
+
+def load(paths: list[str]) -> Documents:
+    """Load directories (as repository trees) and files; a missing path is unusable input."""
+    docs = Documents()
+    for path in paths:
+        if os.path.isdir(path):
+            load_tree(docs, path)
+        elif os.path.isfile(path):
+            load_file(docs, path)
+        else:
+            raise InputError(path, 0, "no such file or directory")
+    return docs

@@ -93,9 +93,9 @@ step_infra() {
 }
 
 step_mongodb_replica_set() {
-  local cid='' i
+  local cid='' i filter="label=com.docker.swarm.service.name=${INFRA_STACK}_mongodb-1"
   for i in $(seq 1 60); do
-    cid=$(on_node 10.0.2.11 docker ps -q -f "label=com.docker.swarm.service.name=${INFRA_STACK}_mongodb-1" </dev/null)
+    cid=$(on_node 10.0.2.11 docker ps -q -f "$filter" </dev/null)
     [ -n "$cid" ] && break
     log "waiting for mongodb-1 ($i/60)"; sleep 5
   done

@@ -76,8 +76,11 @@ def test_wrong_type_is_reported_at_its_line() -> None:
 
 
 def test_db_service_on_service_nodes_is_rejected() -> None:
-    text = replace_once(PROD_TEXT, "    placement: db\n    members: 3\n    nodes: [iklim-db-01, iklim-db-02, iklim-db-03]\n    scope",
-                        "    placement: service\n    members: 3\n    nodes: [iklim-app-01, iklim-app-02, iklim-app-03]\n    scope")
+    db_nodes = "    placement: db\n    members: 3\n    nodes: [iklim-db-01, iklim-db-02, iklim-db-03]\n    scope"
+    app_nodes = (
+        "    placement: service\n    members: 3\n    nodes: [iklim-app-01, iklim-app-02, iklim-app-03]\n    scope"
+    )
+    text = replace_once(PROD_TEXT, db_nodes, app_nodes)
     found = problems_of(text)
     assert any("services.patroni.placement" in p and "iklim-db-*" in p for p in found), found
     assert all(p.startswith("prod.yaml:") for p in found)

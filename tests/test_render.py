@@ -179,7 +179,8 @@ def test_storage_of_prometheus_and_grafana(prod_tree: Tree) -> None:
     doc = stack(prod_tree, "infra")
     assert doc["services"]["prometheus"]["volumes"] == ["prometheus-data:/prometheus"]
     assert doc["volumes"]["prometheus-data"] == {"driver": "local"}
-    assert doc["services"]["grafana"]["volumes"] == ["${GRAFANA_DATA_DIR:-/mnt/storagebox/grafana/data}:/var/lib/grafana"]
+    grafana = ["${GRAFANA_DATA_DIR:-/mnt/storagebox/grafana/data}:/var/lib/grafana"]
+    assert doc["services"]["grafana"]["volumes"] == grafana
 
 
 def test_swag_site_allow_list_ends_in_deny_all(prod_tree: Tree, prod_env: Environment) -> None:

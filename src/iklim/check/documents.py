@@ -97,7 +97,9 @@ def load_file(docs: Documents, path: str, role: str | None = None) -> None:
     text = _read(path)
     docs.texts[shown] = text
     ext = os.path.splitext(base)[1].lower()
-    if ext in (".yml", ".yaml"):
+    if ext in (".yml", ".yaml") and role == "config":
+        docs.configs.append((shown, load_yaml(text, shown)))
+    elif ext in (".yml", ".yaml"):
         if role is None and base.startswith(("docker-stack", "docker-compose", "compose")):
             role = "vault" if "vault" in base else "infra" if base == INFRA_STACK else "stack"
         if role is None and "\nservices:" in "\n" + text:

@@ -6,8 +6,16 @@ every service node mounts the same StorageBox path.
 
 from __future__ import annotations
 
-from iklim.components.base import CONFIG_ROOT, Contribution, Mount, SecretMount, header, healthcheck, overlay
-from iklim.components.base import single_deploy
+from iklim.components.base import (
+    CONFIG_ROOT,
+    Contribution,
+    Mount,
+    SecretMount,
+    header,
+    healthcheck,
+    overlay,
+    single_deploy,
+)
 from iklim.model.schema import Environment
 from iklim.render.yamlout import dump_yaml
 

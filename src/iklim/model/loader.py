@@ -79,7 +79,7 @@ def _to_data(node: yaml.Node, here: PathKey, pos: _Positions, source: str) -> An
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_to_data(item, here + (i,), pos, source) for i, item in enumerate(node.value)]
-    return _SCALARS.construct_object(node)  # type: ignore[no-untyped-call]
+    return _SCALARS.construct_object(node)
 
 
 def _compose(text: str, source: str) -> yaml.Node:

@@ -61,9 +61,9 @@ def _app_rules(env: Environment) -> list[Rule]:
         for port in spec.ports:
             if port.public:
                 rules.append(Rule(port.protocol, port.port, PUBLIC, f"{name} {port.name} (public entry point)"))
-    for port, what in ((AMQP_PORT, "AMQP"), (MANAGEMENT_PORT, "management"), (PROMETHEUS_PORT, "metrics"),
+    for number, what in ((AMQP_PORT, "AMQP"), (MANAGEMENT_PORT, "management"), (PROMETHEUS_PORT, "metrics"),
                        (DIST_PORT, "inter-node"), (EPMD_PORT, "epmd")):
-        rules.append(Rule("tcp", port, (app,), f"RabbitMQ {what}, app subnet only"))
+        rules.append(Rule("tcp", number, (app,), f"RabbitMQ {what}, app subnet only"))
     return rules
 
 
@@ -117,7 +117,7 @@ def network_tf(env: Environment) -> str:
 
 def db_host_ports(env: Environment) -> list[tuple[str, int]]:
     """(protocol, port) of every host-mode port a DB service publishes."""
-    found = []
+    found: list[tuple[str, int]] = []
     for _, spec in env.services:
         assert isinstance(spec, Component)
         if spec.placement is Placement.DB:

@@ -1,0 +1,68 @@
+"""Runs the rules over loaded documents and applies inline suppressions.
+
+A suppression is a comment ``# iklim: ignore[rule-id, other-id] reason`` (``//`` in terraform)
+on the finding's line or on its service key (or terraform block) line. The reason is required:
+without one the comment suppresses nothing and is itself reported (``suppression-reason``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from iklim.check.documents import Documents
+from iklim.check.findings import Finding, Severity, Suppressed
+from iklim.check.policy import Policy
+from iklim.check.rules.base import Rule
+
+_IGNORE = re.compile(r"(?:^|\s)(?:#|//)\s*iklim:\s*ignore\[([^\]]*)\]([^\n]*)")
+SUPPRESSION_RULE = "suppression-reason"
+
+
+@dataclass(frozen=True)
+class Result:
+    findings: tuple[Finding, ...]
+    suppressed: tuple[Suppressed, ...]
+    files: int
+
+    def count(self, severity: Severity) -> int:
+        return sum(1 for f in self.findings if f.severity is severity)
+
+
+def _ignores(text: str, line: int) -> tuple[set[str], str] | None:
+    lines = text.splitlines()
+    if not 1 <= line <= len(lines):
+        return None
+    match = _IGNORE.search(lines[line - 1])
+    if match is None:
+        return None
+    ids = {part.strip() for part in match.group(1).split(",") if part.strip()}
+    return ids, match.group(2).strip()
+
+
+def run(docs: Documents, policy: Policy, rules: Sequence[Rule], no_ignore: bool = False) -> Result:
+    raw: list[Finding] = []
+    for rule in rules:
+        raw.extend(rule.check(docs, policy))
+    kept: set[Finding] = set()
+    suppressed: list[Suppressed] = []
+    for finding in sorted(set(raw)):
+        text = docs.texts.get(finding.path, "")
+        verdict = None
+        for line in dict.fromkeys((finding.line, finding.scope_line)):
+            found = _ignores(text, line) if line else None
+            if found is None or finding.rule not in found[0]:
+                continue
+            if found[1]:
+                verdict = found[1]
+                break
+            kept.add(
+                Finding(finding.path, line, 1, SUPPRESSION_RULE, Severity.WARNING,
+                        f"add a reason after ignore[{finding.rule}]: a suppression without one is ignored")
+            )
+        if verdict is not None and not no_ignore:
+            suppressed.append(Suppressed(finding, verdict))
+        else:
+            kept.add(finding)
+    return Result(tuple(sorted(kept)), tuple(suppressed), len(docs.texts))

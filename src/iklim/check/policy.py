@@ -1,0 +1,173 @@
+"""Policy parameters: the seed's values, then the model's, then the tree's, then a policy file.
+
+The model (``environments/prod.yaml``) is read as plain YAML, not through pydantic, so that
+``iklim check`` starts fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from iklim.check.documents import Documents
+from iklim.check.findings import InputError
+
+SEED_MEMBERS = {
+    "apisix": 3, "rabbitmq": 3, "sentinel": 3, "patroni": 3, "mongodb": 3, "etcd": 3, "vault": 3,
+    "prometheus": 1, "grafana": 1,
+}
+MODEL_FILE = os.path.join("environments", "prod.yaml")
+
+
+@dataclass(frozen=True)
+class Policy:
+    members: dict[str, int] = field(default_factory=lambda: dict(SEED_MEMBERS))
+    app_subnet: str | None = None
+    db_subnet: str | None = None
+    private_cidrs: tuple[str, ...] = ()
+    apisix_prefix: str = "/apisix"
+    patroni_namespace: str = "/service"
+    etcd_aliases: tuple[str, ...] = ("etcd-01", "etcd-02", "etcd-03")
+    overlay_network: str = "iklim-overlay"
+    type_label: str = "node.labels.type"
+    db_label: str = "db"
+    service_label: str = "service"
+    db_node_prefix: str = "iklim-db-"
+    app_node_prefix: str = "iklim-app-"
+    grafana_env: str = "GRAFANA_DATA_DIR"
+    grafana_path: str = "/mnt/storagebox/grafana/data"
+    grafana_target: str = "/var/lib/grafana"
+    prometheus_target: str = "/prometheus"
+    etcd_client_port: int = 2379
+    redis_ports: tuple[int, ...] = (6379, 26379)
+    db_ports: tuple[int, ...] = (2379, 2380, 5432, 8008, 27017)
+
+    def private(self) -> tuple[str, ...]:
+        """The private subnets; the RFC 1918 ranges when neither model nor tree names them."""
+        named = tuple(c for c in (self.app_subnet, self.db_subnet) if c) + self.private_cidrs
+        return named or ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+
+
+def _get(data: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def find_model(paths: list[str]) -> str | None:
+    """``environments/prod.yaml`` in the first path's directory or above it."""
+    start = os.path.abspath(paths[0] if paths else ".")
+    folder = start if os.path.isdir(start) else os.path.dirname(start)
+    while True:
+        candidate = os.path.join(folder, MODEL_FILE)
+        if os.path.isfile(candidate):
+            return candidate
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+
+
+def from_model(policy: Policy, path: str) -> Policy:
+    from iklim.check.documents import display
+    from iklim.check.yamlload import load_yaml
+
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        model = load_yaml(handle.read(), display(path))
+    services = _get(model, "services")
+    members = dict(policy.members)
+    for kind, key in (("apisix", "apisix"), ("rabbitmq", "rabbitmq"), ("patroni", "patroni"),
+                      ("mongodb", "mongodb"), ("etcd", "etcd"), ("vault", "vault"),
+                      ("prometheus", "prometheus"), ("grafana", "grafana"), ("redis", "redis")):
+        value = _get(services, key, "members")
+        if isinstance(value, int) and not isinstance(value, bool):
+            members[kind] = value
+    sentinel = _get(services, "redis", "sentinel", "members")
+    if isinstance(sentinel, int) and not isinstance(sentinel, bool):
+        members["sentinel"] = sentinel
+    changes: dict[str, Any] = {"members": members}
+    for name, keys in (
+        ("app_subnet", ("network", "app_subnet")), ("db_subnet", ("network", "db_subnet")),
+        ("apisix_prefix", ("services", "apisix", "etcd_prefix")),
+        ("patroni_namespace", ("services", "patroni", "namespace")),
+        ("overlay_network", ("overlay", "name")),
+        ("grafana_env", ("services", "grafana", "volume", "env")),
+        ("grafana_path", ("services", "grafana", "volume", "path")),
+        ("grafana_target", ("services", "grafana", "volume", "target")),
+        ("prometheus_target", ("services", "prometheus", "volume", "target")),
+    ):
+        value = _get(model, *keys)
+        if isinstance(value, str) and value:
+            changes[name] = value
+    aliases = _get(services, "etcd", "aliases")
+    if isinstance(aliases, list) and aliases and all(isinstance(a, str) for a in aliases):
+        changes["etcd_aliases"] = tuple(aliases)
+    return replace(policy, **changes)
+
+
+def from_tree(policy: Policy, docs: Documents) -> Policy:
+    """Subnets from ``hcloud_network_subnet`` resources named app/service and db."""
+    changes: dict[str, str] = {}
+    for _, block in docs.resources("hcloud_network_subnet"):
+        name = block.labels[1] if len(block.labels) > 1 else ""
+        ip_range = block.attrs.get("ip_range")
+        if not isinstance(ip_range, str):
+            continue
+        if name in ("app", "apps", "service", "services") and policy.app_subnet is None:
+            changes["app_subnet"] = ip_range
+        elif name == "db" and policy.db_subnet is None:
+            changes["db_subnet"] = ip_range
+    return replace(policy, **changes)
+
+
+def from_file(policy: Policy, path: str) -> Policy:
+    """Override parameters from a YAML policy file whose keys are :class:`Policy` fields."""
+    from iklim.check.documents import display
+    from iklim.check.yamlload import YMap, load_yaml
+
+    shown = display(path)
+    if not os.path.isfile(path):
+        raise InputError(path, 0, "no such policy file")
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        data = load_yaml(handle.read(), shown)
+    if data is None:
+        return policy
+    if not isinstance(data, YMap):
+        raise InputError(shown, 1, "a policy file must be a mapping of parameters")
+    fields = {f.name: f for f in dataclasses.fields(Policy)}
+    changes: dict[str, Any] = {}
+    for key, value in data.items():
+        line = data.kpos[key][0]
+        current = getattr(policy, key, None)
+        if key not in fields:
+            raise InputError(shown, line, f"unknown policy parameter {key!r} (known: {', '.join(fields)})")
+        if key == "members":
+            if not isinstance(value, dict) or not all(isinstance(v, int) for v in value.values()):
+                raise InputError(shown, line, "members must map a component to a member count")
+            changes[key] = {**policy.members, **value}
+        elif isinstance(current, tuple):
+            if not isinstance(value, list):
+                raise InputError(shown, line, f"{key} must be a list")
+            changes[key] = tuple(value)
+        elif isinstance(current, int) and not isinstance(value, int):
+            raise InputError(shown, line, f"{key} must be a number")
+        elif not isinstance(current, int) and value is not None and not isinstance(value, str):
+            raise InputError(shown, line, f"{key} must be a string")
+        else:
+            changes[key] = value
+    return replace(policy, **changes)
+
+
+def resolve(paths: list[str], docs: Documents, policy_file: str | None) -> Policy:
+    policy = Policy()
+    model = find_model(paths)
+    if model is not None:
+        policy = from_model(policy, model)
+    policy = from_tree(policy, docs)
+    if policy_file is not None:
+        policy = from_file(policy, policy_file)
+    return policy

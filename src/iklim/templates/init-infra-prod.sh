@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+@@header@@
+# Bring up the iklimco production infrastructure from a Swarm manager, from the repository root.
+# Idempotent: each step reads the current state first; rerun it after any interruption.
+#
+# Usage: ./init-infra-prod.sh
+#   SECRETS_DIR       files named after Docker secrets to import; a secret without a file is
+#                     generated at random and never printed (default: /root/iklim-secrets)
+#   GRAFANA_DATA_DIR  Grafana's StorageBox data path (default: @@grafana_dir@@)
+#   SSH_USER          user for the per-node steps over SSH (default: root)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+readonly INFRA_STACK=@@infra_stack@@ VAULT_STACK=@@vault_stack@@ OVERLAY=@@overlay@@
+SECRETS_DIR="${SECRETS_DIR:-/root/iklim-secrets}"
+SSH_USER="${SSH_USER:-root}"
+GRAFANA_DATA_DIR="${GRAFANA_DATA_DIR:-@@grafana_dir@@}"
+export GRAFANA_DATA_DIR
+
+log() { printf '==> %s\n' "$*" >&2; }
+on_node() { local ip=$1; shift; ssh -o BatchMode=yes "$SSH_USER@$ip" "$@"; }
+
+step_overlay() {
+  if docker network inspect "$OVERLAY" >/dev/null 2>&1; then log "overlay $OVERLAY exists"; return; fi
+  log "creating attachable overlay $OVERLAY (MTU @@mtu@@)"
+  docker network create --driver overlay --attachable --subnet @@overlay_subnet@@ \
+    --opt com.docker.network.driver.mtu=@@mtu@@ "$OVERLAY" >/dev/null
+}
+
+label_node() {
+  local node=$1 key=$2 value=$3 current
+  current=$(docker node inspect --format "{{ index .Spec.Labels \"$key\" }}" "$node")
+  if [ "$current" = "$value" ]; then return; fi
+  docker node update --label-add "$key=$value" "$node" >/dev/null
+  log "labelled $node $key=$value"
+}
+
+step_labels() {
+@@label_calls@@
+}
+
+step_host_firewall() {
+  # Hetzner firewalls do not filter the private network: restrict host-mode DB ports per node.
+  local ip
+  for ip in @@db_node_ips@@; do
+    log "DOCKER-USER rules on $ip"
+    on_node "$ip" 'bash -s' < @@docker_user_script@@
+  done
+}
+
+ensure_secret() {
+  local name=$1 bytes=$2
+  if docker secret inspect "$name" >/dev/null 2>&1; then return; fi
+  if [ -r "$SECRETS_DIR/$name" ]; then
+    docker secret create "$name" "$SECRETS_DIR/$name" >/dev/null
+    log "secret $name imported from $SECRETS_DIR"
+  else
+    openssl rand -base64 "$bytes" | tr -d '\n' | docker secret create "$name" - >/dev/null
+    log "secret $name generated"
+  fi
+}
+
+step_secrets() {
+@@secret_calls@@
+}
+
+step_vault() {
+  log "deploying stack $VAULT_STACK"
+  docker stack deploy -c @@vault_stack_file@@ --with-registry-auth "$VAULT_STACK"
+  @@vault_bootstrap@@
+}
+
+step_infra() {
+  log "deploying stack $INFRA_STACK"
+  docker stack deploy -c @@infra_stack_file@@ --with-registry-auth "$INFRA_STACK"
+}
+
+step_mongodb_replica_set() {
+  local cid='' i filter="label=com.docker.swarm.service.name=${INFRA_STACK}_@@mongo_service@@"
+  for i in $(seq 1 60); do
+    cid=$(on_node @@mongo_node_ip@@ docker ps -q -f "$filter" </dev/null)
+    [ -n "$cid" ] && break
+    log "waiting for @@mongo_service@@ ($i/60)"; sleep 5
+  done
+  [ -n "$cid" ] || { log "@@mongo_service@@ did not start"; exit 1; }
+  on_node @@mongo_node_ip@@ docker exec "$cid" mongosh --quiet --file @@mongo_init@@ </dev/null
+}
+
+main() {
+  step_overlay
+  step_labels
+  step_host_firewall
+  step_secrets
+  step_vault
+  step_infra
+  step_mongodb_replica_set
+  log "done: docker stack ps $INFRA_STACK; docker stack ps $VAULT_STACK"
+}
+
+main "$@"

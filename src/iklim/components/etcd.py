@@ -10,21 +10,47 @@ from iklim.components.base import (
     overlay,
     pinned_deploy,
 )
+from iklim.components.target import ProductionTarget, Target
 from iklim.model.schema import Environment
 
 CLIENT_PORT = 2379
 PEER_PORT = 2380
 
 
-def client_endpoints(env: Environment) -> list[str]:
-    """``alias:2379`` for every member: how APISIX and Patroni reach etcd over the overlay."""
-    return [f"{alias}:{CLIENT_PORT}" for alias in env.services.etcd.aliases]
+def client_endpoints(env: Environment, target: Target | None = None) -> list[str]:
+    """``host:2379`` of every member: in production the overlay aliases APISIX and Patroni use."""
+    plan = target or ProductionTarget(env)
+    return [f"{plan.host(m)}:{CLIENT_PORT}" for m in member_names("etcd", env.services.etcd.members)]
+
+
+def member_settings(env: Environment, target: Target, member: str) -> dict[str, str]:
+    """One member's etcd settings as ``ETCD_*`` variables (production container or lab process)."""
+    spec = env.services.etcd
+    host, listen = target.host(member), target.listen(member)
+    cluster = ",".join(
+        f"{target.host(m)}=http://{target.host(m)}:{PEER_PORT}" for m in member_names("etcd", spec.members)
+    )
+    return {
+        "ETCD_NAME": host,
+        "ETCD_DATA_DIR": target.data_dir(member, spec.volume.target if spec.volume else "/etcd-data"),
+        "ETCD_LISTEN_CLIENT_URLS": f"http://{listen}:{CLIENT_PORT}",
+        "ETCD_ADVERTISE_CLIENT_URLS": f"http://{host}:{CLIENT_PORT}",
+        "ETCD_LISTEN_PEER_URLS": f"http://{listen}:{PEER_PORT}",
+        "ETCD_INITIAL_ADVERTISE_PEER_URLS": f"http://{host}:{PEER_PORT}",
+        "ETCD_INITIAL_CLUSTER": cluster,
+        "ETCD_INITIAL_CLUSTER_STATE": "new",
+        "ETCD_HEARTBEAT_INTERVAL": str(spec.heartbeat_interval_ms),
+        "ETCD_ELECTION_TIMEOUT": str(spec.election_timeout_ms),
+        "ETCD_AUTO_COMPACTION_MODE": "periodic",
+        "ETCD_AUTO_COMPACTION_RETENTION": "1h",
+        "ETCD_QUOTA_BACKEND_BYTES": str(4 * 1024**3),
+    }
 
 
 def contribute(env: Environment) -> Contribution:
     spec = env.services.etcd
     out = Contribution()
-    cluster = ",".join(f"{a}=http://{a}:{PEER_PORT}" for a in spec.aliases)
+    target = ProductionTarget(env)
     data_dir = spec.volume.target if spec.volume else "/etcd-data"
     for service, alias, node in zip(member_names("etcd", spec.members), spec.aliases, spec.nodes, strict=True):
         volume = f"{service}-data"
@@ -35,21 +61,7 @@ def contribute(env: Environment) -> Contribution:
             # The cluster token is an identifier, not a secret; a flag keeps it out of the
             # environment, where secret scanners look for *TOKEN* names.
             "command": ["/usr/local/bin/etcd", f"--initial-cluster-token={spec.cluster_token}"],
-            "environment": {
-                "ETCD_NAME": alias,
-                "ETCD_DATA_DIR": data_dir,
-                "ETCD_LISTEN_CLIENT_URLS": f"http://0.0.0.0:{CLIENT_PORT}",
-                "ETCD_ADVERTISE_CLIENT_URLS": f"http://{alias}:{CLIENT_PORT}",
-                "ETCD_LISTEN_PEER_URLS": f"http://0.0.0.0:{PEER_PORT}",
-                "ETCD_INITIAL_ADVERTISE_PEER_URLS": f"http://{alias}:{PEER_PORT}",
-                "ETCD_INITIAL_CLUSTER": cluster,
-                "ETCD_INITIAL_CLUSTER_STATE": "new",
-                "ETCD_HEARTBEAT_INTERVAL": str(spec.heartbeat_interval_ms),
-                "ETCD_ELECTION_TIMEOUT": str(spec.election_timeout_ms),
-                "ETCD_AUTO_COMPACTION_MODE": "periodic",
-                "ETCD_AUTO_COMPACTION_RETENTION": "1h",
-                "ETCD_QUOTA_BACKEND_BYTES": str(4 * 1024**3),
-            },
+            "environment": member_settings(env, target, service),
             "volumes": [f"{volume}:{data_dir}"],
             "networks": overlay(env, alias),
             "ports": host_ports(spec.ports),

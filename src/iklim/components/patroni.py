@@ -18,6 +18,7 @@ from iklim.components.base import (
     shell,
 )
 from iklim.components.etcd import client_endpoints
+from iklim.components.target import ProductionTarget, Target
 from iklim.model.schema import Environment
 from iklim.render.yamlout import dump_yaml
 
@@ -32,7 +33,7 @@ SECRETS = {
 CONFIG_TARGET = "/etc/patroni/patroni.yml"
 
 
-def member_config(env: Environment, name: str, etcd_hosts: list[str]) -> dict[str, Any]:
+def member_config(env: Environment, target: Target, name: str) -> dict[str, Any]:
     """One member's patroni.yml as data; passwords come from the environment, never the file.
 
     The REST API's credentials (PATRONI_RESTAPI_USERNAME/PASSWORD) are set only by the start
@@ -40,16 +41,21 @@ def member_config(env: Environment, name: str, etcd_hosts: list[str]) -> dict[st
     """
     spec = env.services.patroni
     data_root = spec.volume.target if spec.volume else "/home/postgres/pgdata"
-    trusted = [str(env.overlay.subnet), str(env.network.app_subnet), str(env.network.db_subnet)]
+    host, listen = target.host(name), target.listen(name)
+    trusted: list[str] = []
+    for network in (env.overlay.subnet, env.network.app_subnet, env.network.db_subnet):
+        mapped = target.trusted_cidr(network)
+        if mapped is not None and str(mapped) not in trusted:
+            trusted.append(str(mapped))
     return {
         "scope": spec.scope,
         "namespace": spec.namespace.rstrip("/") + "/",
         "name": name,
         "restapi": {
-            "listen": f"0.0.0.0:{REST_PORT}",
-            "connect_address": f"{name}:{REST_PORT}",
+            "listen": f"{listen}:{REST_PORT}",
+            "connect_address": f"{host}:{REST_PORT}",
         },
-        "etcd3": {"hosts": ",".join(etcd_hosts), "protocol": "http"},
+        "etcd3": {"hosts": ",".join(client_endpoints(env, target)), "protocol": "http"},
         "bootstrap": {
             "dcs": {
                 "ttl": spec.ttl,
@@ -75,11 +81,12 @@ def member_config(env: Environment, name: str, etcd_hosts: list[str]) -> dict[st
             "initdb": [{"encoding": "UTF8"}, {"locale": "C.UTF-8"}, "data-checksums"],
         },
         "postgresql": {
-            "listen": f"0.0.0.0:{POSTGRES_PORT}",
-            "connect_address": f"{name}:{POSTGRES_PORT}",
-            "data_dir": f"{data_root}/pg{spec.postgres_major}",
-            "bin_dir": f"/usr/lib/postgresql/{spec.postgres_major}/bin",
-            "pgpass": "/tmp/pgpass",
+            "listen": f"{listen}:{POSTGRES_PORT}",
+            "connect_address": f"{host}:{POSTGRES_PORT}",
+            "data_dir": target.data_dir(name, f"{data_root}/pg{spec.postgres_major}"),
+            "bin_dir": target.postgres_bin_dir(spec.postgres_major),
+            "pgpass": target.path(name, "/tmp/pgpass"),
+            "parameters": {"unix_socket_directories": target.path(name, "/var/run/postgresql")},
             "authentication": {
                 "superuser": {"username": "postgres"},
                 "replication": {"username": "replicator"},
@@ -95,8 +102,8 @@ def member_config(env: Environment, name: str, etcd_hosts: list[str]) -> dict[st
     }
 
 
-def render_config(env: Environment, name: str, etcd_hosts: list[str]) -> str:
-    return header("#") + dump_yaml(member_config(env, name, etcd_hosts))
+def render_config(env: Environment, target: Target, name: str) -> str:
+    return header("#") + dump_yaml(member_config(env, target, name))
 
 
 def contribute(env: Environment) -> Contribution:
@@ -105,7 +112,7 @@ def contribute(env: Environment) -> Contribution:
     exports = " ".join(f'{var}="$$(cat /run/secrets/{secret})"' for var, secret in SECRETS.items())
     for service, node in zip(member_names("patroni", spec.members), spec.nodes, strict=True):
         path = f"{CONFIG_ROOT}/patroni/{service}.yml"
-        out.files[path] = render_config(env, service, client_endpoints(env))
+        out.files[path] = render_config(env, ProductionTarget(env), service)
         out.mounts[service] = [Mount(path, CONFIG_TARGET)]
         out.secret_mounts[service] = [SecretMount(s) for s in sorted(SECRETS.values())]
         volume = f"{service}-data"

@@ -24,6 +24,7 @@ from iklim.components.etcd import client_endpoints
 from iklim.components.grafana import HTTP_PORT as GRAFANA_PORT
 from iklim.components.patroni import REST_PORT
 from iklim.components.rabbitmq import PROMETHEUS_PORT as RABBITMQ_METRICS
+from iklim.components.target import ProductionTarget, Target
 from iklim.model.schema import Environment
 from iklim.render.yamlout import dump_yaml
 
@@ -36,39 +37,43 @@ def _static(job: str, targets: list[str], **extra: Any) -> dict[str, Any]:
     return {"job_name": job, **extra, "static_configs": [{"targets": targets}]}
 
 
-def scrape_config(env: Environment) -> dict[str, Any]:
+def scrape_config(env: Environment, target: Target, available: frozenset[str] | None = None) -> dict[str, Any]:
+    """Prometheus's config: one job per component; ``available`` limits the jobs (the lab's engines)."""
     svc = env.services
     interval = f"{svc.prometheus.scrape_interval_s}s"
+
+    def hosts(family: str, count: int, port: int) -> list[str]:
+        return [f"{target.host(m)}:{port}" for m in member_names(family, count)]
+
     vault = svc.vault
+    jobs = {
+        "prometheus": _static("prometheus", [f"{target.host('prometheus-1')}:{PORT}"]),
+        "etcd": _static("etcd", client_endpoints(env, target)),
+        "patroni": _static("patroni", hosts("patroni", svc.patroni.members, REST_PORT)),
+        "rabbitmq": _static("rabbitmq", hosts("rabbitmq", svc.rabbitmq.members, RABBITMQ_METRICS)),
+        "apisix": {
+            "job_name": "apisix",
+            "metrics_path": "/apisix/prometheus/metrics",
+            "dns_sd_configs": [{"names": [f"tasks.{env.stacks.infra}_apisix"], "type": "A", "port": METRICS_PORT}],
+        },
+        "vault": _static(
+            "vault",
+            hosts("vault", vault.members, vault.api_port),
+            metrics_path="/v1/sys/metrics",
+            params={"format": ["prometheus"]},
+        ),
+        "grafana": _static("grafana", [f"{target.host('grafana-1')}:{GRAFANA_PORT}"]),
+    }
     return {
         "global": {"scrape_interval": interval, "evaluation_interval": interval, "external_labels": {"env": env.name}},
-        "scrape_configs": [
-            _static("prometheus", [f"localhost:{PORT}"]),
-            _static("etcd", client_endpoints(env)),
-            _static("patroni", [f"{n}:{REST_PORT}" for n in member_names("patroni", svc.patroni.members)]),
-            _static("rabbitmq", [f"{n}:{RABBITMQ_METRICS}" for n in member_names("rabbitmq", svc.rabbitmq.members)]),
-            {
-                "job_name": "apisix",
-                "metrics_path": "/apisix/prometheus/metrics",
-                "dns_sd_configs": [
-                    {"names": [f"tasks.{env.stacks.infra}_apisix"], "type": "A", "port": METRICS_PORT}
-                ],
-            },
-            _static(
-                "vault",
-                [f"{n}:{vault.api_port}" for n in member_names("vault", vault.members)],
-                metrics_path="/v1/sys/metrics",
-                params={"format": ["prometheus"]},
-            ),
-            _static("grafana", [f"grafana:{GRAFANA_PORT}"]),
-        ],
+        "scrape_configs": [job for name, job in jobs.items() if available is None or name in available],
     }
 
 
 def contribute(env: Environment) -> Contribution:
     spec = env.services.prometheus
     out = Contribution(volumes=[VOLUME])
-    out.files[CONFIG_PATH] = header("#") + dump_yaml(scrape_config(env))
+    out.files[CONFIG_PATH] = header("#") + dump_yaml(scrape_config(env, ProductionTarget(env)))
     out.mounts["prometheus"] = [Mount(CONFIG_PATH, "/etc/prometheus/prometheus.yml")]
     out.services["prometheus"] = {
         "image": spec.image,

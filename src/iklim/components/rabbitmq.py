@@ -14,6 +14,7 @@ from iklim.components.base import (
     pinned_deploy,
     shell,
 )
+from iklim.components.target import ProductionTarget, Target
 from iklim.model.schema import Environment
 
 AMQP_PORT = 5672
@@ -28,15 +29,26 @@ CONF_PATH = f"{CONFIG_ROOT}/rabbitmq/rabbitmq.conf"
 PLUGINS_PATH = f"{CONFIG_ROOT}/rabbitmq/enabled_plugins"
 
 
-def rabbitmq_conf(env: Environment, nodes: list[str]) -> str:
+def rabbitmq_conf(env: Environment, target: Target, member: str) -> str:
+    """The member's rabbitmq.conf; in production every member's is the same shared file."""
     spec = env.services.rabbitmq
+    listen = target.listen(member)
+    nodes = [target.erlang_node(m) for m in member_names("rabbitmq", spec.members)]
+    if listen == "0.0.0.0":
+        listeners = [f"listeners.tcp.default = {AMQP_PORT}"]
+    else:
+        listeners = [
+            f"listeners.tcp.1 = {listen}:{AMQP_PORT}",
+            f"management.tcp.ip = {listen}",
+            f"prometheus.tcp.ip = {listen}",
+        ]
     lines = [
         header("#").rstrip("\n"),
         f"cluster_name = {spec.cluster_name}",
         f"cluster_partition_handling = {spec.partition_handling}",
         "cluster_formation.peer_discovery_backend = classic_config",
-        *(f"cluster_formation.classic_config.nodes.{i} = rabbit@{n}" for i, n in enumerate(nodes, 1)),
-        f"listeners.tcp.default = {AMQP_PORT}",
+        *(f"cluster_formation.classic_config.nodes.{i} = {n}" for i, n in enumerate(nodes, 1)),
+        *listeners,
         f"management.tcp.port = {MANAGEMENT_PORT}",
         f"prometheus.tcp.port = {PROMETHEUS_PORT}",
         "loopback_users.guest = true",
@@ -52,7 +64,7 @@ def contribute(env: Environment) -> Contribution:
     spec = env.services.rabbitmq
     out = Contribution(secrets=[COOKIE, ADMIN_PASSWORD])
     names = member_names("rabbitmq", spec.members)
-    out.files[CONF_PATH] = rabbitmq_conf(env, names)
+    out.files[CONF_PATH] = rabbitmq_conf(env, ProductionTarget(env), names[0])
     out.files[PLUGINS_PATH] = "[rabbitmq_management,rabbitmq_prometheus].\n"
     start = (
         f"install -m 0400 -o rabbitmq -g rabbitmq /run/secrets/{COOKIE} /var/lib/rabbitmq/.erlang.cookie; "

@@ -19,6 +19,7 @@ from iklim.components.base import (
     pinned_deploy,
     shell,
 )
+from iklim.components.target import ProductionTarget, Target
 from iklim.model.schema import Environment
 
 REDIS_PORT = 6379
@@ -27,27 +28,37 @@ PASSWORD = "redis_password"
 AUTH_INCLUDE = "/tmp/iklim-auth.conf"
 
 
-def redis_conf(env: Environment, name: str, master: str) -> str:
+def _network_lines(target: Target, member: str) -> list[str]:
+    listen = target.listen(member)
+    lines = [f"bind {listen}"]
+    if listen != "0.0.0.0":
+        # Several members share one host (the lab): without a source address, a replica or a
+        # Sentinel connects from 127.0.0.1 and is known to the others by that address.
+        lines.append(f"bind-source-addr {listen}")
+    return lines
+
+
+def redis_conf(env: Environment, target: Target, member: str, master: str) -> str:
     lines = [
         header("#").rstrip("\n"),
         f"port {REDIS_PORT}",
-        "bind 0.0.0.0",
+        *_network_lines(target, member),
         "protected-mode no",
-        "dir /data",
+        f"dir {target.data_dir(member, '/data')}",
         "appendonly yes",
         "appendfsync everysec",
-        f"replica-announce-ip {name}",
+        f"replica-announce-ip {target.host(member)}",
         f"replica-announce-port {REDIS_PORT}",
         "min-replicas-to-write 1",
         "min-replicas-max-lag 10",
-        f"include {AUTH_INCLUDE}",
+        f"include {target.path(member, AUTH_INCLUDE)}",
     ]
-    if name != master:
-        lines.append(f"replicaof {master} {REDIS_PORT}")
+    if member != master:
+        lines.append(f"replicaof {target.host(master)} {REDIS_PORT}")
     return "\n".join(lines) + "\n"
 
 
-def sentinel_conf(env: Environment, name: str, master: str) -> str:
+def sentinel_conf(env: Environment, target: Target, member: str, master: str) -> str:
     spec = env.services.redis
     sen = spec.sentinel
     monitor = spec.master_name
@@ -55,12 +66,13 @@ def sentinel_conf(env: Environment, name: str, master: str) -> str:
         [
             header("#").rstrip("\n"),
             f"port {SENTINEL_PORT}",
-            "dir /data",
+            *_network_lines(target, member),
+            f"dir {target.data_dir(member, '/data')}",
             "sentinel resolve-hostnames yes",
             "sentinel announce-hostnames yes",
-            f"sentinel announce-ip {name}",
+            f"sentinel announce-ip {target.host(member)}",
             f"sentinel announce-port {SENTINEL_PORT}",
-            f"sentinel monitor {monitor} {master} {REDIS_PORT} {sen.quorum}",
+            f"sentinel monitor {monitor} {target.host(master)} {REDIS_PORT} {sen.quorum}",
             f"sentinel down-after-milliseconds {monitor} {sen.down_after_milliseconds}",
             f"sentinel failover-timeout {monitor} {sen.failover_timeout_ms}",
             f"sentinel parallel-syncs {monitor} {sen.parallel_syncs}",
@@ -78,6 +90,7 @@ def _start(conf: str, binary: str, auth: str) -> list[str]:
 
 def contribute(env: Environment) -> Contribution:
     spec = env.services.redis
+    target = ProductionTarget(env)
     out = Contribution(secrets=[PASSWORD])
     redis_names = member_names("redis", spec.members)
     master = redis_names[0]
@@ -88,7 +101,7 @@ def contribute(env: Environment) -> Contribution:
     cli_auth = f'REDISCLI_AUTH="$$(cat /run/secrets/{PASSWORD})"'
     for service, node in zip(redis_names, spec.nodes, strict=True):
         path = f"{CONFIG_ROOT}/redis/{service}.conf"
-        out.files[path] = redis_conf(env, service, master)
+        out.files[path] = redis_conf(env, target, service, master)
         out.mounts[service] = [Mount(path, "/usr/local/etc/redis/redis.conf")]
         out.secret_mounts[service] = [SecretMount(PASSWORD)]
         volume = f"{service}-data"
@@ -110,7 +123,7 @@ def contribute(env: Environment) -> Contribution:
     )
     for service, node in zip(member_names("redis-sentinel", sen.members), sen.nodes, strict=True):
         path = f"{CONFIG_ROOT}/redis/{service}.conf"
-        out.files[path] = sentinel_conf(env, service, master)
+        out.files[path] = sentinel_conf(env, target, service, master)
         out.mounts[service] = [Mount(path, "/usr/local/etc/redis/sentinel.conf")]
         out.secret_mounts[service] = [SecretMount(PASSWORD)]
         volume = f"{service}-data"

@@ -17,6 +17,7 @@ from iklim.components.base import (
     single_deploy,
 )
 from iklim.components.rabbitmq import CLIENT_ALIAS, MANAGEMENT_PORT
+from iklim.components.target import ProductionTarget, Target
 from iklim.model.schema import Environment
 
 SITE_PATH = f"{CONFIG_ROOT}/swag/rabbitmq.subdomain.conf"
@@ -24,27 +25,34 @@ SITE_TARGET = "/config/nginx/site-confs/rabbitmq.subdomain.conf"
 CONFIG_VOLUME = "swag-config"
 
 
-def rabbitmq_site(env: Environment, upstream: str = CLIENT_ALIAS) -> str:
+def rabbitmq_site(env: Environment, target: Target) -> str:
     """The nginx server for RabbitMQ management: allow-list first, ``deny all`` last."""
     spec = env.services.rabbitmq
-    allow = "".join(f"    allow {net};\n" for net in spec.management_allow)
+    allowed = [target.trusted_cidr(net) for net in spec.management_allow]
+    allow = "".join(f"    allow {net};\n" for net in allowed if net is not None)
+    listen = target.listen("swag-1")
+    listens = (
+        "    listen 443 ssl;\n    listen [::]:443 ssl;\n" if listen == "0.0.0.0" else f"    listen {listen}:443 ssl;\n"
+    )
+    config = target.path("swag-1", "/config")
+    # Production reaches any RabbitMQ member through the shared overlay alias; elsewhere, member 1.
+    upstream = CLIENT_ALIAS if target.name == "prod" else target.host("rabbitmq-1")
     return (
         header("#")
         + "# RabbitMQ management, restricted by client address. SWAG publishes 443 in host mode, so\n"
         + "# $remote_addr is the real client. Order matters: the first matching allow/deny wins.\n"
         + "server {\n"
-        + "    listen 443 ssl;\n"
-        + "    listen [::]:443 ssl;\n"
+        + listens
         + f"    server_name {spec.management_host};\n"
-        + "    include /config/nginx/ssl.conf;\n"
+        + f"    include {config}/nginx/ssl.conf;\n"
         + "    client_max_body_size 0;\n"
         + "\n"
         + allow
         + "    deny all;\n"
         + "\n"
         + "    location / {\n"
-        + "        include /config/nginx/proxy.conf;\n"
-        + "        include /config/nginx/resolver.conf;\n"
+        + f"        include {config}/nginx/proxy.conf;\n"
+        + f"        include {config}/nginx/resolver.conf;\n"
         + f"        set $upstream_app {upstream};\n"
         + f"        set $upstream_port {MANAGEMENT_PORT};\n"
         + "        proxy_pass http://$upstream_app:$upstream_port;\n"
@@ -56,7 +64,7 @@ def rabbitmq_site(env: Environment, upstream: str = CLIENT_ALIAS) -> str:
 def contribute(env: Environment) -> Contribution:
     spec = env.services.swag
     out = Contribution(volumes=[CONFIG_VOLUME])
-    out.files[SITE_PATH] = rabbitmq_site(env)
+    out.files[SITE_PATH] = rabbitmq_site(env, ProductionTarget(env))
     out.mounts["swag"] = [Mount(SITE_PATH, SITE_TARGET)]
     host = env.services.rabbitmq.management_host
     subdomain = host.removesuffix("." + spec.domain)

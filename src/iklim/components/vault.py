@@ -12,37 +12,39 @@ from iklim.components.base import (
     overlay,
     pinned_deploy,
 )
+from iklim.components.target import ProductionTarget, Target
 from iklim.model.schema import Environment
 
 CONFIG_TARGET = "/vault/config/vault.hcl"
 
 
-def vault_hcl(env: Environment, name: str, peers: list[str]) -> str:
+def vault_hcl(env: Environment, target: Target, member: str) -> str:
     spec = env.services.vault
-    data = spec.volume.target if spec.volume else "/vault/data"
+    data = target.data_dir(member, spec.volume.target if spec.volume else "/vault/data")
+    host, listen = target.host(member), target.listen(member)
     joins = "".join(
-        f'  retry_join {{\n    leader_api_addr = "http://{peer}:{spec.api_port}"\n  }}\n'
-        for peer in peers
-        if peer != name
+        f'  retry_join {{\n    leader_api_addr = "http://{target.host(peer)}:{spec.api_port}"\n  }}\n'
+        for peer in member_names("vault", spec.members)
+        if peer != member
     )
     return (
         header("#")
         + "ui            = true\n"
         + "disable_mlock = true\n"
         + 'cluster_name  = "iklim-vault"\n'
-        + f'api_addr      = "http://{name}:{spec.api_port}"\n'
-        + f'cluster_addr  = "https://{name}:{spec.cluster_port}"\n'
+        + f'api_addr      = "http://{host}:{spec.api_port}"\n'
+        + f'cluster_addr  = "https://{host}:{spec.cluster_port}"\n'
         + "\n"
         + 'listener "tcp" {\n'
-        + f'  address         = "0.0.0.0:{spec.api_port}"\n'
-        + f'  cluster_address = "0.0.0.0:{spec.cluster_port}"\n'
+        + f'  address         = "{listen}:{spec.api_port}"\n'
+        + f'  cluster_address = "{listen}:{spec.cluster_port}"\n'
         + "  tls_disable     = true\n"
         + "  telemetry {\n    unauthenticated_metrics_access = true\n  }\n"
         + "}\n"
         + "\n"
         + 'storage "raft" {\n'
         + f'  path                   = "{data}"\n'
-        + f'  node_id                = "{name}"\n'
+        + f'  node_id                = "{member}"\n'
         + f"  performance_multiplier = {spec.performance_multiplier}\n"
         + joins
         + "}\n"
@@ -58,7 +60,7 @@ def contribute(env: Environment) -> Contribution:
     data = spec.volume.target if spec.volume else "/vault/data"
     for service, node in zip(names, spec.nodes, strict=True):
         path = f"{CONFIG_ROOT}/vault/{service}.hcl"
-        out.files[path] = vault_hcl(env, service, names)
+        out.files[path] = vault_hcl(env, ProductionTarget(env), service)
         out.mounts[service] = [Mount(path, CONFIG_TARGET)]
         volume = f"{service}-data"
         out.volumes.append(volume)

@@ -137,8 +137,8 @@ def constraints_pos(service: YMap, fallback: Pos) -> Pos:
     if placement is not None:
         return where(placement, "constraints", placement.pos)
     if deploy is not None:
-        return where(deploy, "placement", deploy.pos)
-    return where(service, "deploy", fallback)
+        return service.kpos.get("deploy", fallback)
+    return fallback
 
 
 def environment(service: YMap) -> Iterator[tuple[str, Any, str | None, Pos]]:

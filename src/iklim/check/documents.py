@@ -9,12 +9,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from iklim.check.compose import kind_of
 from iklim.check.findings import InputError
-from iklim.check.hcl import Block
 from iklim.check.yamlload import Pos, YMap
+
+if TYPE_CHECKING:
+    from iklim.check.hcl import Block
 
 INFRA_STACK = "docker-stack-infra_db-prod.yml"
 VAULT_STACK = "docker-stack-vault.yml"
@@ -51,17 +53,20 @@ class Documents:
     superseded: list[str] = field(default_factory=list)
     missing_stacks: list[str] = field(default_factory=list)
     texts: dict[str, str] = field(default_factory=dict)
+    _services: list[ServiceRef] | None = None
 
     def services(self, roles: tuple[str, ...] = ("infra", "stack", "vault")) -> Iterator[ServiceRef]:
-        for stack in self.stacks:
-            if stack.role not in roles:
-                continue
-            services = stack.data.get("services")
-            if not isinstance(services, YMap):
-                continue
-            for name, spec in services.items():
-                if isinstance(spec, YMap):
-                    yield ServiceRef(stack, name, spec, kind_of(name, spec), services.kpos.get(name, spec.pos))
+        if self._services is None:
+            self._services = []
+            for stack in self.stacks:
+                services = stack.data.get("services")
+                if not isinstance(services, YMap):
+                    continue
+                for name, spec in services.items():
+                    if isinstance(spec, YMap):
+                        kind = kind_of(name, spec)
+                        self._services.append(ServiceRef(stack, name, spec, kind, services.kpos.get(name, spec.pos)))
+        return (ref for ref in self._services if ref.stack.role in roles)
 
     def resources(self, rtype: str) -> Iterator[tuple[str, Block]]:
         for path, blocks in self.terraform:
@@ -113,8 +118,8 @@ def load_file(docs: Documents, path: str, role: str | None = None) -> None:
             services = data.get("services")
             if services is not None and not isinstance(services, YMap):
                 raise InputError(shown, data.at("services")[0], "'services' must be a mapping")
-            for name, spec in (services or {}).items():
-                if spec is not None and not isinstance(spec, YMap):
+            for name, spec in (services or YMap((1, 1))).items():
+                if spec is not None and not isinstance(spec, YMap) and isinstance(services, YMap):
                     raise InputError(shown, services.at(name)[0], f"service {name!r} must be a mapping")
             docs.stacks.append(Stack(shown, role, data))
         else:

@@ -30,8 +30,7 @@ class Result:
         return sum(1 for f in self.findings if f.severity is severity)
 
 
-def _ignores(text: str, line: int) -> tuple[set[str], str] | None:
-    lines = text.splitlines()
+def _ignores(lines: list[str], line: int) -> tuple[set[str], str] | None:
     if not 1 <= line <= len(lines):
         return None
     match = _IGNORE.search(lines[line - 1])
@@ -47,11 +46,14 @@ def run(docs: Documents, policy: Policy, rules: Sequence[Rule], no_ignore: bool 
         raw.extend(rule.check(docs, policy))
     kept: set[Finding] = set()
     suppressed: list[Suppressed] = []
+    split: dict[str, list[str]] = {}
     for finding in sorted(set(raw)):
-        text = docs.texts.get(finding.path, "")
+        if finding.path not in split:
+            split[finding.path] = docs.texts.get(finding.path, "").splitlines()
+        lines = split[finding.path]
         verdict = None
         for line in dict.fromkeys((finding.line, finding.scope_line)):
-            found = _ignores(text, line) if line else None
+            found = _ignores(lines, line) if line else None
             if found is None or finding.rule not in found[0]:
                 continue
             if found[1]:

@@ -106,12 +106,12 @@ def tokenize(text: str, path: str) -> list[Tok]:
             tag = m.group("tag")
             body_start = m.end()
             end_re = re.compile(r"^[ \t]*" + re.escape(tag) + r"[ \t]*$", re.MULTILINE)
-            end = end_re.search(text, body_start)
-            if end is None:
+            closing = end_re.search(text, body_start)
+            if closing is None:
                 raise InputError(path, line, f"heredoc {tag} is never closed")
-            toks.append(("string", text[body_start:end.start()], line, col))
-            line += text.count("\n", i, end.end())
-            i = end.end()
+            toks.append(("string", text[body_start:closing.start()], line, col))
+            line += text.count("\n", i, closing.end())
+            i = closing.end()
             bol = text.rfind("\n", 0, i) + 1
             continue
         chunk = m.group(0)

@@ -111,7 +111,7 @@ def from_model(policy: Policy, path: str) -> Policy:
 
 def from_tree(policy: Policy, docs: Documents) -> Policy:
     """Subnets from ``hcloud_network_subnet`` resources named app/service and db."""
-    changes: dict[str, str] = {}
+    changes: dict[str, Any] = {}
     for _, block in docs.resources("hcloud_network_subnet"):
         name = block.labels[1] if len(block.labels) > 1 else ""
         ip_range = block.attrs.get("ip_range")

@@ -211,8 +211,13 @@ def load_yaml(text: str, path: str, interp: bool = False) -> Any:
         raise InputError(path, line, f"invalid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise InputError(path, 1, "invalid YAML: " + " ".join(str(exc).split())) from None
+    except RecursionError:
+        raise InputError(path, 1, "YAML nested too deeply") from None
     except (ValueError, UnicodeError) as exc:
         raise InputError(path, 1, "unreadable YAML: " + " ".join(str(exc).split())) from None
     if node is None:
         return None
-    return _Builder(path, interp).build(node)
+    try:
+        return _Builder(path, interp).build(node)
+    except RecursionError:
+        raise InputError(path, node.start_mark.line + 1, "YAML nested too deeply") from None

@@ -65,8 +65,9 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
         ref = etcd[0]
         net = networks(ref.spec).get(policy.overlay_network)
         pos = net[1] if net else ref.spec.kpos.get("networks", ref.key_pos)
-        yield RULE.on(ref, pos, f"define the alias(es) {', '.join(missing)} on the etcd services' "
-                      f"{policy.overlay_network!r} network (networks: {{{policy.overlay_network}: {{aliases: [...]}}}})")
+        net_name = policy.overlay_network
+        yield RULE.on(ref, pos, f"define the alias(es) {', '.join(missing)} on the etcd services' {net_name!r} "
+                      f"network (networks: {{{net_name}: {{aliases: [...]}}}})")
 
 
 RULE = Rule("etcd-aliases", Severity.ERROR, __doc__ or "", check)

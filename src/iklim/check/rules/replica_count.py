@@ -51,9 +51,9 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
             continue
         expected = policy.members[kind]
         total = sum(count or 0 for _, count, _ in members)
-        if total == expected:
-            continue
         label = LABELS.get(kind, kind)
+        if total == expected and (len(members) == 1 or all(count == 1 for _, count, _ in members)):
+            continue
         if len(members) == 1:
             ref, count, pos = members[0]
             yield RULE.on(ref, pos, f"set {label} replicas to {expected} (the model's member count), not {count}")

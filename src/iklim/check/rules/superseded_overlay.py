@@ -43,7 +43,7 @@ def _strip_comment(line: str) -> str:
 
 def _lines(text: str) -> Iterator[tuple[int, str]]:
     """Logical lines (backslash continuations joined) with their first line number."""
-    start, parts = 0, []
+    start, parts = 0, list[str]()
     for number, line in enumerate(text.splitlines(), 1):
         if not parts:
             start = number

@@ -1,0 +1,108 @@
+"""The ``iklim check``, ``iklim rules`` and ``iklim explain`` commands.
+
+Only click is imported here; the checker is imported when a command runs.
+"""
+
+from __future__ import annotations
+
+import click
+
+FORMATS = ("text", "json", "sarif", "github")
+
+
+@click.command("check")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+              help="Output format.")
+@click.option("--no-ignore", is_flag=True, help="Report findings silenced by '# iklim: ignore[...]' too.")
+@click.option("--policy", "policy_file", type=click.Path(dir_okay=False),
+              help="YAML file overriding policy parameters (subnets, member counts, ...).")
+def check_command(paths: tuple[str, ...], fmt: str, no_ignore: bool, policy_file: str | None) -> None:
+    """Check a repository tree (default: .) or files against the seed's production policy.
+
+    Given a directory it reads the root stack files, config/**, init-infra-prod.sh,
+    init/vault/*.sh and terraform/hetzner/prod/*.tf, and looks for superseded overlay files
+    anywhere in the tree. Given files, it checks those. Parameters come from the seed, then
+    environments/prod.yaml, then the tree's subnets, then --policy.
+
+    Silence one finding with a comment on its line or on its service key, with a reason:
+    "# iklim: ignore[overlay-only] the lab publishes Redis for debugging".
+
+    Exit status: 0 no errors, 1 error findings, 2 unusable input.
+
+    \b
+    Examples:
+      iklim check                                   # the repository in the working directory
+      iklim check docker-stack-infra_db-prod.yml    # one file
+      iklim check . --format sarif > iklim.sarif    # for code scanning
+      iklim check --format github                   # annotations in a GitHub workflow
+    """
+    from iklim.check.findings import InputError
+    from iklim.check.rules import RULES
+
+    try:
+        from iklim.check import output
+        from iklim.check.documents import load
+        from iklim.check.engine import run
+        from iklim.check.policy import resolve
+
+        targets = list(paths) or ["."]
+        docs = load(targets)
+        policy = resolve(targets, docs, policy_file)
+        result = run(docs, policy, RULES, no_ignore)
+    except InputError as exc:
+        click.echo(f"iklim check: error: {exc}", err=True)
+        if fmt == "sarif":
+            click.echo(output.sarif(None, RULES, exc), nl=False)
+        raise SystemExit(2) from None
+    except Exception as exc:  # a bug must still end in one line, not a traceback
+        message = " ".join(str(exc).split())[:300]
+        click.echo(f"iklim check: internal error: {type(exc).__name__}: {message}", err=True)
+        raise SystemExit(2) from None
+    render = {"text": output.text, "json": output.as_json, "github": output.github}
+    if fmt == "sarif":
+        click.echo(output.sarif(result, RULES), nl=False)
+    else:
+        click.echo(render[fmt](result), nl=False)
+    if output.summary(result)["errors"]:
+        raise SystemExit(1)
+
+
+@click.command("rules")
+def rules_command() -> None:
+    """List the policy rules: ID, severity and summary.
+
+    \b
+    Example:
+      iklim rules
+      iklim explain overlay-only    # one rule's documentation
+    """
+    from iklim.check.rules import RULES
+
+    width = max(len(rule.id) for rule in RULES)
+    for rule in RULES:
+        click.echo(f"{rule.id:<{width}}  {rule.severity.value:<7}  {rule.summary}")
+
+
+@click.command("explain")
+@click.argument("rule_id", metavar="RULE")
+def explain_command(rule_id: str) -> None:
+    """Print a rule's documentation, with a failing and a passing example.
+
+    \b
+    Example:
+      iklim explain db-placement
+    """
+    from iklim.check.rules import RULES, by_id
+
+    rule = by_id(rule_id)
+    if rule is None:
+        known = ", ".join(r.id for r in RULES)
+        click.echo(f"iklim explain: error: unknown rule {rule_id!r} (known: {known})", err=True)
+        raise SystemExit(2)
+    click.echo(f"{rule.id} ({rule.severity.value})\n")
+    click.echo(rule.doc.strip())
+    if rule.options:
+        click.echo("\nOptions:")
+        for key, value in rule.options.items():
+            click.echo(f"  {key}: {value}")

@@ -1,0 +1,105 @@
+"""RabbitMQ management is published through SWAG behind an IP allow-list ending in ``deny all``.
+
+The SWAG site that proxies to RabbitMQ's management UI (a ``config/swag/*.conf`` naming
+``rabbitmq`` or proxying to port 15672) must restrict every proxied location: ``allow CIDR;``
+lines followed by ``deny all;`` as the last access rule. An ``allow all;`` before the deny lets
+everyone in. Rules in a ``location`` replace the server's, as in nginx.
+
+Failing example (config/swag/rabbitmq.subdomain.conf)::
+
+    server {
+        listen 443 ssl;
+        server_name rabbitmq.*;
+        location / { proxy_pass http://rabbitmq-1:15672; }
+    }
+
+Passing example (config/swag/rabbitmq.subdomain.conf)::
+
+    server {
+        listen 443 ssl;
+        server_name rabbitmq.*;
+        allow 198.51.100.0/28;
+        deny all;
+        location / { proxy_pass http://rabbitmq-1:15672; }
+    }
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from iklim.check.documents import Documents
+from iklim.check.findings import Finding, Severity
+from iklim.check.nginx import Directive, parse
+from iklim.check.policy import Policy
+from iklim.check.rules.base import Rule
+
+OPTIONS = {"management_port": "15672"}
+
+
+def _access(block: tuple[Directive, ...]) -> list[Directive]:
+    return [d for d in block if d.name in ("allow", "deny")]
+
+
+def _problem(rules: list[Directive]) -> str | None:
+    if not rules:
+        return "add 'allow <CIDR>;' lines and a final 'deny all;'"
+    if any(d.name == "allow" and d.args == ("all",) for d in rules):
+        return "remove 'allow all;': it admits everyone before the deny"
+    if rules[-1].name != "deny" or rules[-1].args != ("all",):
+        return "end the allow-list with 'deny all;'"
+    if not any(d.name == "allow" for d in rules):
+        return "allow the operators' CIDRs before 'deny all;'"
+    return None
+
+
+def _is_rabbitmq(path: str, servers: list[Directive]) -> bool:
+    if "rabbitmq" in path.lower().rsplit("/", 1)[-1]:
+        return True
+    for server in servers:
+        for location in server.find("location"):
+            for proxy in location.find("proxy_pass") + location.find("set"):
+                if any("rabbitmq" in a or OPTIONS["management_port"] in a for a in proxy.args):
+                    return True
+    return False
+
+
+def _servers(top: tuple[Directive, ...]) -> list[Directive]:
+    out = []
+    for d in top:
+        if d.name == "server" and d.block is not None:
+            out.append(d)
+        elif d.name == "http" and d.block is not None:
+            out.extend(_servers(d.block))
+    return out
+
+
+def _looks_nginx(path: str, text: str) -> bool:
+    lowered = path.lower().replace("\\", "/")
+    return "swag" in lowered or "nginx" in lowered or re.search(r"^\s*server\s*\{", text, re.MULTILINE) is not None
+
+
+def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
+    for path, text in docs.confs:
+        if not _looks_nginx(path, text):
+            continue
+        servers = _servers(parse(text, path))
+        if not servers or not _is_rabbitmq(path, servers):
+            continue
+        for server in servers:
+            if not server.find("location") and not server.find("proxy_pass"):
+                continue
+            inherited = _access(server.block or ())
+            locations = [loc for loc in server.find("location") if loc.find("proxy_pass") or loc.find("include")]
+            targets = locations or [server]
+            for target in targets:
+                rules = _access(target.block or ()) or inherited
+                problem = _problem(rules)
+                if problem is not None:
+                    where = " ".join(target.args) or "server"
+                    yield RULE.at(path, (target.line, 1), f"RabbitMQ management ({where}) must be IP-restricted: "
+                                  f"{problem}")
+
+
+RULE = Rule("rabbitmq-mgmt-ip", Severity.ERROR, __doc__ or "", check, OPTIONS)

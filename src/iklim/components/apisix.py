@@ -10,6 +10,7 @@ from iklim.components.base import (
     Mount,
     SecretMount,
     header,
+    healthcheck,
     overlay,
     shell,
     spread_deploy,
@@ -21,6 +22,7 @@ from iklim.render.yamlout import dump_yaml
 GATEWAY_PORT = 9080
 ADMIN_PORT = 9180
 METRICS_PORT = 9091
+STATUS_PORT = 7085
 DASHBOARD_PORT = 9000
 ADMIN_KEY = "apisix_admin_key"
 DASHBOARD_PASSWORD = "apisix_dashboard_password"
@@ -32,7 +34,12 @@ DASHBOARD_PATH = f"{CONFIG_ROOT}/apisix-dashboard/conf.yaml"
 def apisix_config(env: Environment, etcd_hosts: list[str]) -> dict[str, Any]:
     """APISIX 3 config.yaml; the admin key is read from the environment at start (``${{...}}``)."""
     return {
-        "apisix": {"node_listen": GATEWAY_PORT, "enable_ipv6": False, "enable_admin": True},
+        "apisix": {
+            "node_listen": GATEWAY_PORT,
+            "enable_ipv6": False,
+            "enable_admin": True,
+            "status": {"ip": "0.0.0.0", "port": STATUS_PORT},
+        },
         "deployment": {
             "role": "traditional",
             "role_traditional": {"config_provider": "etcd"},
@@ -81,6 +88,7 @@ def contribute(env: Environment) -> Contribution:
             f'export APISIX_ADMIN_KEY="$$(cat /run/secrets/{ADMIN_KEY})"; exec /docker-entrypoint.sh docker-start'
         ),
         "networks": overlay(env),
+        "healthcheck": healthcheck(["CMD", "curl", "-fsS", "-o", "/dev/null", f"http://127.0.0.1:{STATUS_PORT}/status/ready"]),
         "deploy": spread_deploy(spec),
     }
     dash = env.services.apisix_dashboard
@@ -98,6 +106,7 @@ def contribute(env: Environment) -> Contribution:
         "image": dash.image,
         "command": shell(fill),
         "networks": overlay(env),
+        "healthcheck": healthcheck(["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{DASHBOARD_PORT}/ping"]),
         "deploy": spread_deploy(dash),
     }
     return out

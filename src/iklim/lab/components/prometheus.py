@@ -1,0 +1,63 @@
+"""Prometheus on its model node's lab address, scraping every component the lab runs."""
+
+from __future__ import annotations
+
+import shutil
+
+from iklim.components.prometheus import PORT, scrape_config
+from iklim.lab.components.base import LabComponent
+from iklim.lab.context import LabContext, write_private
+from iklim.lab.probes import http_json, wait_for
+from iklim.lab.supervisor import ProcessSpec
+from iklim.render.yamlout import dump_yaml
+
+MEMBER = "prometheus-1"
+
+
+class PrometheusLab(LabComponent):
+    name = "prometheus"
+    binaries = ("prometheus",)
+
+    def __init__(self, scraped: frozenset[str] = frozenset()) -> None:
+        self.scraped = scraped | {"prometheus"}
+
+    def url(self, ctx: LabContext) -> str:
+        return f"http://{ctx.target.host(MEMBER)}:{PORT}"
+
+    def processes(self, ctx: LabContext) -> list[ProcessSpec]:
+        folder = ctx.member_dir(MEMBER)
+        config = scrape_config(ctx.env, ctx.target, available=self.scraped)
+        write_private(folder / "prometheus.yml", dump_yaml(config), mode=0o644)
+        argv = (
+            shutil.which("prometheus") or "prometheus",
+            f"--config.file={folder / 'prometheus.yml'}",
+            f"--storage.tsdb.path={folder / 'data'}",
+            f"--web.listen-address={ctx.target.host(MEMBER)}:{PORT}",
+            f"--storage.tsdb.retention.time={ctx.env.services.prometheus.retention}",
+            "--web.enable-lifecycle",
+        )
+        return [ProcessSpec(MEMBER, argv, folder)]
+
+    def targets(self, ctx: LabContext) -> list[dict[str, object]]:
+        data = http_json(f"{self.url(ctx)}/api/v1/targets?state=active", timeout=2)
+        active: list[dict[str, object]] = data["data"]["activeTargets"]
+        return active
+
+    def wait_ready(self, ctx: LabContext, deadline: float) -> str:
+        def ready() -> str | None:
+            import urllib.request
+
+            with urllib.request.urlopen(f"{self.url(ctx)}/-/ready", timeout=1) as response:
+                return "ready" if response.status == 200 else None
+
+        wait_for(ready, deadline, "Prometheus to be ready")
+        return f"ready, scraping {len(self.targets(ctx))} targets"
+
+    def health(self, ctx: LabContext) -> tuple[bool, str]:
+        try:
+            targets = self.targets(ctx)
+        except OSError as exc:
+            return False, str(exc)
+        down = [str(t.get("scrapeUrl")) for t in targets if t.get("health") == "down"]
+        up = sum(1 for t in targets if t.get("health") == "up")
+        return not down, f"{up}/{len(targets)} targets up" + (f"; down: {', '.join(down)}" if down else "")

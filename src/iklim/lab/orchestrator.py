@@ -1,0 +1,161 @@
+"""``lab up`` / ``down`` / ``status``: every available cluster, started in parallel.
+
+Each component runs in its own thread: it waits for the components it needs, starts its
+processes, then waits until it is healthy. A watcher fails a component as soon as one of its
+processes exits, with the tail of that process's log.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from iklim.lab.components.absent import AbsentLab
+from iklim.lab.components.base import LabComponent
+from iklim.lab.components.etcd import EtcdLab
+from iklim.lab.components.nginx import NginxLab
+from iklim.lab.components.openbao import OpenBaoLab
+from iklim.lab.components.patroni import PatroniLab
+from iklim.lab.components.prometheus import PrometheusLab
+from iklim.lab.components.rabbitmq import EpmdLab, RabbitMQLab
+from iklim.lab.components.redis import RedisLab
+from iklim.lab.context import LabContext, LabError
+
+Progress = Callable[[str], None]
+#: Components whose metrics Prometheus scrapes in the lab, when they run.
+SCRAPED = frozenset({"etcd", "patroni", "rabbitmq", "vault"})
+
+
+def components() -> tuple[LabComponent, ...]:
+    """Every lab component, in start order (dependencies first). Prometheus scrapes what runs."""
+    engines: tuple[LabComponent, ...] = (
+        EtcdLab(), PatroniLab(), RedisLab(), EpmdLab(), RabbitMQLab(), OpenBaoLab(), NginxLab(),
+        AbsentLab("mongodb", "mongod"), AbsentLab("apisix", "apisix"), AbsentLab("grafana", "grafana-server"),
+    )
+    running = frozenset(c.name for c in engines if c.missing() is None)
+    return (*engines[:7], PrometheusLab(SCRAPED & running), *engines[7:])
+
+
+@dataclass(frozen=True)
+class ComponentState:
+    name: str
+    state: str  # healthy | unhealthy | stopped | not available
+    detail: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"component": self.name, "state": self.state, "detail": self.detail}
+
+
+def _run_component(ctx: LabContext, component: LabComponent, deadline: float, ready: dict[str, threading.Event],
+                   failed: dict[str, str], progress: Progress, started: dict[str, list[str]]) -> None:
+    name = component.name
+    try:
+        for need in component.needs:
+            while not ready[need].wait(0.1):
+                if need in failed:
+                    raise LabError(name, f"cannot start: {need} failed")
+                if time.monotonic() > deadline:
+                    raise LabError(name, f"timed out waiting for {need}")
+        begin = time.monotonic()
+        specs = component.processes(ctx)
+        started[name] = [s.name for s in specs]
+        for spec in specs:
+            ctx.supervisor.start(spec)
+        progress(f"{name}: started {len(specs)} process(es)")
+        detail = component.wait_ready(ctx, deadline)
+        if name not in failed:
+            progress(f"{name}: healthy in {time.monotonic() - begin:.1f} s ({detail})")
+            ready[name].set()
+    except (LabError, TimeoutError, OSError, ValueError) as exc:
+        failed.setdefault(name, str(exc).removeprefix(f"{name}: "))
+
+
+def up(ctx: LabContext, progress: Progress, timeout: float = 180.0) -> list[ComponentState]:
+    """Start every available component and wait until each is healthy; idempotent."""
+    ctx.root.mkdir(parents=True, exist_ok=True)
+    parts = components()
+    runnable = [c for c in parts if c.missing() is None]
+    states = [ComponentState(c.name, "not available", c.missing() or "") for c in parts if c.missing()]
+    for state in states:
+        progress(f"{state.name}: {state.detail}")
+    ready = {c.name: threading.Event() for c in runnable}
+    failed: dict[str, str] = {}
+    started: dict[str, list[str]] = {}
+    deadline = time.monotonic() + timeout
+    with ThreadPoolExecutor(max_workers=len(runnable)) as pool:
+        for component in runnable:
+            pool.submit(_run_component, ctx, component, deadline, ready, failed, progress, started)
+        while not all(ready[c.name].is_set() or c.name in failed for c in runnable):
+            for component in runnable:  # fail fast when a process of a starting component exits
+                if ready[component.name].is_set() or component.name in failed:
+                    continue
+                dead = [p for p in started.get(component.name, []) if ctx.supervisor.exited(p)]
+                if dead:
+                    failed[component.name] = f"{dead[0]} exited"
+            time.sleep(0.2)
+    (ctx.root / "components.json").write_text(json.dumps(started, indent=2, sort_keys=True) + "\n")
+    for component in runnable:
+        if component.name in failed:
+            states.append(ComponentState(component.name, "unhealthy", failed[component.name]))
+        else:
+            states.append(ComponentState(component.name, "healthy", "ready"))
+    return states
+
+
+def failure_logs(ctx: LabContext, component: str, lines: int = 15) -> dict[str, str]:
+    """The log tail of each process of ``component`` (as recorded by the last ``up``)."""
+    return {name: ctx.supervisor.tail(name, lines) for name in processes_of(ctx, component)}
+
+
+def processes_of(ctx: LabContext, component: str) -> list[str]:
+    try:
+        recorded: dict[str, list[str]] = json.loads((ctx.root / "components.json").read_text())
+    except (OSError, ValueError):
+        return []
+    return recorded.get(component, [])
+
+
+def status(ctx: LabContext) -> list[ComponentState]:
+    """A live reading of every component: healthy, unhealthy, stopped or not available."""
+    parts = components()
+
+    def read(component: LabComponent) -> ComponentState:
+        reason = component.missing()
+        if reason:
+            return ComponentState(component.name, "not available", reason)
+        names = processes_of(ctx, component.name)
+        if not names or all(ctx.supervisor.pid(n) is None for n in names):
+            return ComponentState(component.name, "stopped", "no process running")
+        ok, words = component.health(ctx)
+        return ComponentState(component.name, "healthy" if ok else "unhealthy", words)
+
+    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+        return list(pool.map(read, parts))
+
+
+#: Stop order: clients before the clusters they use, DCS last.
+STOP_ORDER = ("prometheus", "nginx", "vault", "rabbitmq", "epmd", "redis", "patroni", "etcd")
+
+
+def down(ctx: LabContext, progress: Progress, wipe: bool = False) -> int:
+    """Stop every lab process (by pid, waiting for exit); with ``wipe``, delete the lab's data."""
+    stopped = 0
+    remaining = set(ctx.supervisor.names())
+    for component in STOP_ORDER:
+        names = [n for n in processes_of(ctx, component) if n in remaining]
+        with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+            stopped += sum(pool.map(ctx.supervisor.stop, names))
+        remaining -= set(names)
+        if names:
+            progress(f"{component}: stopped")
+    with ThreadPoolExecutor(max_workers=max(1, len(remaining))) as pool:  # anything unrecorded
+        stopped += sum(pool.map(ctx.supervisor.stop, sorted(remaining)))
+    if wipe and ctx.root.exists():
+        shutil.rmtree(ctx.root)
+        progress(f"wiped {ctx.root}")
+    return stopped

@@ -1,0 +1,146 @@
+"""A small process supervisor: each process in its own session, a pid file and a log each.
+
+``start`` is idempotent (a live process from an earlier ``up`` is kept); ``stop`` signals the
+whole process group by pid, waits for it to exit, and escalates to SIGKILL after a grace period.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import signal
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """One lab process: what to run, as whom, and where its pid file and log live."""
+
+    name: str
+    argv: tuple[str, ...]
+    cwd: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+    user: str | None = None
+
+
+class Supervisor:
+    """Starts and stops :class:`ProcessSpec` processes under ``root/run`` and ``root/logs``."""
+
+    def __init__(self, root: Path) -> None:
+        self.run_dir = root / "run"
+        self.log_dir = root / "logs"
+
+    def pid_file(self, name: str) -> Path:
+        return self.run_dir / f"{name}.pid"
+
+    def log_file(self, name: str) -> Path:
+        return self.log_dir / f"{name}.log"
+
+    def pid(self, name: str) -> int | None:
+        """The pid of ``name`` when it is running, else None (a stale pid file is removed)."""
+        path = self.pid_file(name)
+        try:
+            pid = int(path.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        if _alive(pid):
+            return pid
+        path.unlink(missing_ok=True)
+        return None
+
+    def start(self, spec: ProcessSpec) -> int:
+        """Start ``spec`` unless it already runs; return its pid."""
+        running = self.pid(spec.name)
+        if running is not None:
+            return running
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        environ = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", **spec.env}
+        user = group = None
+        if spec.user and os.geteuid() == 0:
+            entry = pwd.getpwnam(spec.user)
+            user, group = entry.pw_uid, entry.pw_gid
+            environ.setdefault("HOME", entry.pw_dir)
+        with self.log_file(spec.name).open("ab") as log:
+            proc = subprocess.Popen(
+                list(spec.argv),
+                cwd=spec.cwd,
+                env=environ,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                user=user,
+                group=group,
+                extra_groups=[] if user is not None else None,
+            )
+        self.pid_file(spec.name).write_text(f"{proc.pid}\n")
+        return proc.pid
+
+    def exited(self, name: str) -> bool:
+        """True when ``name`` has a pid file but its process is gone (False before it starts)."""
+        try:
+            pid = int(self.pid_file(name).read_text().strip())
+        except (OSError, ValueError):
+            return False
+        return not _alive(pid)
+
+    def stop(self, name: str, grace: float = 20.0) -> bool:
+        """Stop ``name`` and its process group; True when something was stopped."""
+        pid = self.pid(name)
+        if pid is None:
+            return False
+        _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.05)
+        if _alive(pid):
+            _signal_group(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.05)
+        self.pid_file(name).unlink(missing_ok=True)
+        return True
+
+    def names(self) -> list[str]:
+        """Every process that has a pid file."""
+        if not self.run_dir.is_dir():
+            return []
+        return sorted(p.stem for p in self.run_dir.glob("*.pid"))
+
+    def tail(self, name: str, lines: int = 20) -> str:
+        try:
+            text = self.log_file(name).read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie of ours has exited: reap it
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        stat = Path(f"/proc/{pid}/stat")
+        try:
+            return stat.read_text().split(")")[-1].split()[0] != "Z"
+        except OSError:
+            return False
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        os.kill(pid, sig)

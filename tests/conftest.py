@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,7 +97,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory, prod_env: Environment) -> Iter
 
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
     assert bins, "PostgreSQL is not installed: run scripts/install-lab.sh"
-    root = tmp_path_factory.mktemp("lab")
+    # Not under pytest's tmp dir: that is mode 0700, and PostgreSQL runs as the lab user.
+    root = Path(tempfile.mkdtemp(prefix="iklim-lab-"))
     os.chmod(root, 0o755)
     ctx = LabContext.create(prod_env, root, str(Path(bins[-1]).parent))
     lines: list[str] = []

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install everything iklim and its tests need on a fresh Debian machine (run as root), then the
-# package itself (editable, with its test extras). Idempotent and quick when all is present.
+# Install everything iklim and its tests need on a fresh Debian machine (run as root): the real
+# tools the tests run, the lab's engines (scripts/install-lab.sh), then the package itself
+# (editable, with its test extras). Idempotent and quick when all is present.
 #
 # Usage: bash scripts/install-deps.sh
 set -euo pipefail
@@ -30,6 +31,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   [ "$made_policy" -eq 0 ] || rm -f /usr/sbin/policy-rc.d
 fi
+
+bash scripts/install-lab.sh
 
 echo "==> pip install -e .[test]" >&2
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e ".[test]"

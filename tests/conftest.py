@@ -84,7 +84,7 @@ def etcd_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory, prod_env: Environment) -> Iterator["LabContext"]:
+def lab(tmp_path_factory: pytest.TempPathFactory, prod_env: Environment) -> Iterator[LabContext]:
     """The whole lab, up once per test session from the production model, down and wiped after.
 
     Tests that stop a member must start it again (``ctx.supervisor.start``) and wait for the
@@ -108,4 +108,21 @@ def lab(tmp_path_factory: pytest.TempPathFactory, prod_env: Environment) -> Iter
         assert not failed, f"lab up failed: {failed}\n" + "\n".join(lines)
         yield ctx
     finally:
+        names = ctx.supervisor.names()
+        pids = [pid for pid in map(ctx.supervisor.pid, names) if pid]
         down(ctx, lines.append, wipe=True)
+    alive = [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+    assert not alive, f"lab down left processes running: {alive}"
+    listening = lab_listeners()
+    assert not listening, f"lab down left listening ports: {listening}"
+
+
+def lab_listeners() -> list[str]:
+    """Listening TCP sockets on the lab's addresses (127.0.1-3.x, and epmd's 127.0.0.1:4369)."""
+    out = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True, check=True).stdout
+    found = []
+    for line in out.splitlines():
+        local = line.split()[3]
+        if local.startswith(("127.0.1.", "127.0.2.", "127.0.3.")) or local.endswith(":4369"):
+            found.append(local)
+    return found

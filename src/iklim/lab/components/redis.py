@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import redis as redis_client
 
 from iklim.components.base import member_names
-from iklim.components.redis import AUTH_INCLUDE, PASSWORD, REDIS_PORT, SENTINEL_PORT, redis_conf, sentinel_conf
+from iklim.components.redis import AUTH_INCLUDE, PASSWORD, SENTINEL_PORT, redis_conf, sentinel_conf
 from iklim.lab.components.base import LabComponent
 from iklim.lab.context import LabContext, write_private
 from iklim.lab.probes import wait_for
@@ -58,7 +59,7 @@ class RedisLab(LabComponent):
         for member in sentinel_names:
             client = redis_client.Redis(ctx.target.host(member), SENTINEL_PORT, socket_timeout=1)
             try:
-                state = client.sentinel_master(monitor)
+                state: dict[str, Any] = client.sentinel_master(monitor)  # type: ignore[assignment]
                 masters.add((state["ip"], int(state["port"])))
                 others.append(int(state["num-other-sentinels"]))
                 if state["flags"] == "master":
@@ -71,7 +72,10 @@ class RedisLab(LabComponent):
             info = client.info("replication")
         finally:
             client.close()
-        up = sum(1 for k, v in info.items() if k.startswith("slave") and isinstance(v, dict) and v.get("state") == "online")
+        up = sum(
+            1 for key, value in info.items()
+            if key.startswith("slave") and isinstance(value, dict) and value.get("state") == "online"
+        )
         ok = (
             len(masters) == 1 and links == len(sentinel_names)
             and all(n == len(sentinel_names) - 1 for n in others) and up == replicas

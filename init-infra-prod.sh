@@ -45,11 +45,15 @@ step_labels() {
 }
 
 step_host_firewall() {
-  # Hetzner firewalls do not filter the private network: restrict host-mode DB ports per node.
+  # Hetzner firewalls do not filter the private network: restrict host-mode ports on each node.
   local ip
   for ip in 10.0.2.11 10.0.2.12 10.0.2.13; do
-    log "DOCKER-USER rules on $ip"
+    log "DOCKER-USER rules on DB node $ip"
     on_node "$ip" 'bash -s' < init/hosts/db-docker-user.sh
+  done
+  for ip in 10.0.1.11 10.0.1.12 10.0.1.13; do
+    log "DOCKER-USER rules on service node $ip"
+    on_node "$ip" 'bash -s' < init/hosts/app-docker-user.sh
   done
 }
 

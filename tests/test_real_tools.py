@@ -14,7 +14,12 @@ import yaml
 
 from iklim.render.stacks import STACK_FILES
 
-SCRIPTS = ("init-infra-prod.sh", "init/vault/vault-bootstrap.sh", "init/hosts/db-docker-user.sh")
+SCRIPTS = (
+    "init-infra-prod.sh",
+    "init/vault/vault-bootstrap.sh",
+    "init/hosts/db-docker-user.sh",
+    "init/hosts/app-docker-user.sh",
+)
 
 
 def run(*argv: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

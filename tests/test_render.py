@@ -241,7 +241,19 @@ def test_firewall_model(prod_tree: Tree, prod_env: Environment) -> None:
     assert f'ip_range     = "{app}"' in network and f'ip_range     = "{db}"' in network
 
 
-def test_docker_user_rules_cover_every_db_host_port(prod_tree: Tree) -> None:
+def test_docker_user_rules_cover_every_private_host_port(prod_tree: Tree) -> None:
     script = prod_tree["init/hosts/db-docker-user.sh"].content.decode()
     assert "readonly PORTS='tcp/2379 tcp/2380 tcp/5432 tcp/8008 tcp/27017'" in script
     assert "DOCKER-USER" in script and "10.0.1.0/24 10.0.2.0/24" in script
+    app = prod_tree["init/hosts/app-docker-user.sh"].content.decode()
+    assert "readonly PORTS='tcp/8200'" in app and "readonly CHAIN=IKLIM-APP" in app
+    runbook = prod_tree["init-infra-prod.sh"].content.decode()
+    assert "< init/hosts/db-docker-user.sh" in runbook and "< init/hosts/app-docker-user.sh" in runbook
+
+
+def test_vault_api_is_host_mode_and_private(prod_tree: Tree, prod_env: Environment) -> None:
+    for i in (1, 2, 3):
+        ports = stack(prod_tree, "vault")["services"][f"vault-{i}"]["ports"]
+        assert ports == [{"target": 8200, "published": 8200, "protocol": "tcp", "mode": "host"}]
+    rule = next(r for r in _firewall_rules(prod_tree)["app"] if r["port"] == "8200")
+    assert set(rule["source_ips"]) == {str(prod_env.network.app_subnet), str(prod_env.network.db_subnet)}

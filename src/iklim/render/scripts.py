@@ -9,11 +9,11 @@ from iklim.components.base import header
 from iklim.model.schema import Environment, Placement
 from iklim.render.stacks import STACK_FILES
 from iklim.render.templates import fill
-from iklim.render.terraform import db_host_ports
+from iklim.render.terraform import private_host_ports
 
 RUNBOOK_PATH = "init-infra-prod.sh"
 VAULT_BOOTSTRAP_PATH = "init/vault/vault-bootstrap.sh"
-DOCKER_USER_PATH = "init/hosts/db-docker-user.sh"
+DOCKER_USER_PATHS = {Placement.DB: "init/hosts/db-docker-user.sh", Placement.SERVICE: "init/hosts/app-docker-user.sh"}
 KEYFILE_BYTES = 756  # base64 of 756 bytes = 1008 characters: within MongoDB's 6..1024 limit
 PASSWORD_BYTES = 32
 
@@ -44,7 +44,9 @@ def runbook(env: Environment) -> str:
             f"  label_node {n.name} {key} {value}" for n in env.nodes for key, value in sorted(n.labels.items())
         ),
         db_node_ips=" ".join(str(n.private_ip) for n in env.nodes if n.role is Placement.DB),
-        docker_user_script=DOCKER_USER_PATH,
+        app_node_ips=" ".join(str(n.private_ip) for n in env.nodes if n.role is Placement.SERVICE),
+        db_docker_user_script=DOCKER_USER_PATHS[Placement.DB],
+        app_docker_user_script=DOCKER_USER_PATHS[Placement.SERVICE],
         secret_calls="\n".join(f"  ensure_secret {name} {size}" for name, size in secret_sizes()),
         vault_stack_file=STACK_FILES["vault"],
         infra_stack_file=STACK_FILES["infra"],
@@ -55,12 +57,15 @@ def runbook(env: Environment) -> str:
     )
 
 
-def docker_user_rules(env: Environment) -> str:
+def docker_user_rules(env: Environment, placement: Placement) -> str:
+    """The DOCKER-USER rules of one node role: its private host-mode ports, private sources only."""
     sources = [env.network.app_subnet, env.network.db_subnet, env.overlay.subnet]
     return fill(
-        "db-docker-user.sh",
+        "docker-user.sh",
         header=header("#").rstrip("\n"),
-        ports=" ".join(f"{proto}/{port}" for proto, port in db_host_ports(env)),
+        role="DB" if placement is Placement.DB else "service",
+        chain="IKLIM-DB" if placement is Placement.DB else "IKLIM-APP",
+        ports=" ".join(f"{proto}/{port}" for proto, port in private_host_ports(env, placement)),
         sources=" ".join(str(s) for s in sources),
     )
 

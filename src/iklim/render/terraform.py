@@ -54,13 +54,17 @@ def _db_rules(env: Environment) -> list[Rule]:
 
 
 def _app_rules(env: Environment) -> list[Rule]:
-    app = str(env.network.app_subnet)
+    app, private = str(env.network.app_subnet), (str(env.network.app_subnet), str(env.network.db_subnet))
     rules = []
     for name, spec in env.services:
         assert isinstance(spec, Component)
+        if spec.placement is not Placement.SERVICE:
+            continue
         for port in spec.ports:
             if port.public:
                 rules.append(Rule(port.protocol, port.port, PUBLIC, f"{name} {port.name} (public entry point)"))
+            elif port.mode == "host":
+                rules.append(Rule(port.protocol, port.port, private, f"{name} {port.name} (host mode), private only"))
     for number, what in ((AMQP_PORT, "AMQP"), (MANAGEMENT_PORT, "management"), (PROMETHEUS_PORT, "metrics"),
                        (DIST_PORT, "inter-node"), (EPMD_PORT, "epmd")):
         rules.append(Rule("tcp", number, (app,), f"RabbitMQ {what}, app subnet only"))
@@ -92,7 +96,7 @@ def firewall_tf(env: Environment) -> str:
     return (
         header("#")
         + "# Hetzner Cloud firewalls do not filter private-network traffic: the host-mode DB ports are\n"
-        + "# also restricted on the DB nodes by DOCKER-USER rules (init/hosts/db-docker-user.sh).\n\n"
+        + "# also restricted on the nodes by DOCKER-USER rules (init/hosts/{db,app}-docker-user.sh).\n\n"
         + _firewall(env, "db", "db", _db_rules(env) + _common(env))
         + "\n"
         + _firewall(env, "app", "service", _app_rules(env) + _common(env))
@@ -115,11 +119,11 @@ def network_tf(env: Environment) -> str:
     return text
 
 
-def db_host_ports(env: Environment) -> list[tuple[str, int]]:
-    """(protocol, port) of every host-mode port a DB service publishes."""
+def private_host_ports(env: Environment, placement: Placement) -> list[tuple[str, int]]:
+    """(protocol, port) of every non-public host-mode port published on ``placement`` nodes."""
     found: list[tuple[str, int]] = []
     for _, spec in env.services:
         assert isinstance(spec, Component)
-        if spec.placement is Placement.DB:
-            found.extend((p.protocol, p.port) for p in spec.ports if p.mode == "host")
+        if spec.placement is placement:
+            found.extend((p.protocol, p.port) for p in spec.ports if p.mode == "host" and not p.public)
     return found

@@ -39,7 +39,7 @@ def render_tree(env: Environment) -> Tree:
     for path, text in (
         (scripts.RUNBOOK_PATH, scripts.runbook(env)),
         (scripts.VAULT_BOOTSTRAP_PATH, scripts.vault_bootstrap(env)),
-        (scripts.DOCKER_USER_PATH, scripts.docker_user_rules(env)),
+        *((path, scripts.docker_user_rules(env, role)) for role, path in scripts.DOCKER_USER_PATHS.items()),
     ):
         tree[path] = RenderedFile(text.encode(), executable=True)
     return dict(sorted(tree.items()))

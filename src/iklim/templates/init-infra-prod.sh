@@ -40,11 +40,15 @@ step_labels() {
 }
 
 step_host_firewall() {
-  # Hetzner firewalls do not filter the private network: restrict host-mode DB ports per node.
+  # Hetzner firewalls do not filter the private network: restrict host-mode ports on each node.
   local ip
   for ip in @@db_node_ips@@; do
-    log "DOCKER-USER rules on $ip"
-    on_node "$ip" 'bash -s' < @@docker_user_script@@
+    log "DOCKER-USER rules on DB node $ip"
+    on_node "$ip" 'bash -s' < @@db_docker_user_script@@
+  done
+  for ip in @@app_node_ips@@; do
+    log "DOCKER-USER rules on service node $ip"
+    on_node "$ip" 'bash -s' < @@app_docker_user_script@@
   done
 }
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 @@header@@
-# Restrict the host-mode DB ports of a DB node to the private subnets (and the overlay), in the
-# DOCKER-USER chain that Docker consults before its own rules. Hetzner firewalls do not filter the
-# private network. Idempotent: rebuilds its own chain and jumps to it once.
+# Restrict the private host-mode ports of a @@role@@ node to the private subnets (and the overlay), in
+# the DOCKER-USER chain that Docker consults before its own rules. Hetzner firewalls do not filter
+# the private network. Idempotent: rebuilds its own chain and jumps to it once.
 set -euo pipefail
 
-readonly CHAIN=IKLIM-DB
+readonly CHAIN=@@chain@@
 readonly PORTS='@@ports@@'
 readonly SOURCES='@@sources@@'
 

@@ -56,6 +56,10 @@ class Target(Protocol):
     def postgres_bin_dir(self, major: int) -> str:
         """Where the PostgreSQL binaries of ``major`` are."""
 
+    @property
+    def vault_engine(self) -> str:
+        """``vault`` (HashiCorp Vault, production) or ``openbao`` (the lab's API-compatible fork)."""
+
 
 @dataclass(frozen=True)
 class ProductionTarget:
@@ -88,6 +92,10 @@ class ProductionTarget:
     def postgres_bin_dir(self, major: int) -> str:
         return f"/usr/lib/postgresql/{major}/bin"
 
+    @property
+    def vault_engine(self) -> str:
+        return "vault"
+
 
 #: The lab's address plan: each node class is a loopback /24, node N is .N.
 LAB_SUBNETS = {Placement.DB: "127.0.1", Placement.SERVICE: "127.0.2", "vault": "127.0.3"}
@@ -107,6 +115,7 @@ class LabTarget:
     env: Environment
     root: Path
     postgres_bin: str = "/usr/lib/postgresql/15/bin"
+    vault_prefix: str = LAB_SUBNETS["vault"]
     name: str = "lab"
 
     def erlang_node(self, member: str) -> str:
@@ -114,6 +123,10 @@ class LabTarget:
 
     def postgres_bin_dir(self, major: int) -> str:
         return self.postgres_bin  # the lab runs the PostgreSQL the machine has
+
+    @property
+    def vault_engine(self) -> str:
+        return "openbao"
 
     def node_address(self, node_name: str) -> str:
         node = self.env.node(node_name)
@@ -123,7 +136,7 @@ class LabTarget:
     def host(self, member: str) -> str:
         family, index = split_member(member)
         if family == "vault":
-            return f"{LAB_SUBNETS['vault']}.{index}"
+            return f"{self.vault_prefix}.{index}"
         nodes = self._nodes(family)
         return self.node_address(nodes[(index - 1) % len(nodes)])
 

@@ -51,7 +51,17 @@ def vault_hcl(env: Environment, target: Target, member: str) -> str:
         + "}\n"
         + "\n"
         + 'telemetry {\n  prometheus_retention_time = "24h"\n  disable_hostname          = true\n}\n'
+        + _declared_audit(env, target)
     )
+
+
+def _declared_audit(env: Environment, target: Target) -> str:
+    """OpenBao takes audit devices only from its config; HashiCorp Vault gets it through the API
+    (``iklim vault bootstrap``'s day-one step), so production's file has no such stanza."""
+    if target.vault_engine != "openbao":
+        return ""
+    path = env.services.vault.day_one.audit_file_path
+    return f'\naudit "file" "file" {{\n  options {{\n    file_path = "{path}"\n  }}\n}}\n'
 
 
 def contribute(env: Environment) -> Contribution:

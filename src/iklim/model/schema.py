@@ -157,12 +157,25 @@ class RabbitMQ(Component):
     management_allow: list[IPv4Network] = Field(min_length=1)
 
 
+class VaultDayOne(StrictModel):
+    """What ``iklim vault bootstrap`` configures once the cluster is healthy."""
+
+    audit_file_path: str = "stdout"
+    kv_mounts: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]] = ["secret"]
+    policies: dict[Identifier, str] = {}
+    auth_methods: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]] = []
+
+
 class Vault(Component):
     api_port: Port
     cluster_port: Port
     performance_multiplier: Annotated[int, Field(ge=1, le=10)]
     key_shares: Annotated[int, Field(ge=1, le=10)]
     key_threshold: Annotated[int, Field(ge=1, le=10)]
+    autopilot_stabilization_s: Annotated[int, Field(ge=1, le=300)] = 10
+    keys_file: str = "/root/iklim-vault/init.json"
+    pgp_keys: list[str] = []
+    day_one: VaultDayOne = VaultDayOne()
 
 
 class Apisix(Component):

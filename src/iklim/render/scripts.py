@@ -71,13 +71,9 @@ def docker_user_rules(env: Environment, placement: Placement) -> str:
 
 
 def vault_bootstrap(env: Environment) -> str:
-    spec = env.services.vault
-    members = [env.node(n) for n in spec.nodes]
     return fill(
         "vault-bootstrap.sh",
         header=header("#").rstrip("\n"),
-        stack=env.stacks.vault,
-        members=" ".join(f"vault-{i}@{node.private_ip}" for i, node in enumerate(members, 1)),
-        shares=str(spec.key_shares),
-        threshold=str(spec.key_threshold),
+        keys_file=env.services.vault.keys_file,
+        model="environments/prod.yaml",
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -64,22 +65,16 @@ class OpenBaoLab(LabComponent):
         return data
 
     def bootstrap(self, ctx: LabContext, deadline: float) -> None:
-        """Initialise once, then unseal every member; each step reads the state first."""
-        spec = ctx.env.services.vault
-        first, *rest = self.members(ctx)
-        leader = self.client(ctx, first, timeout=120)  # init must never time out client-side: keys would be lost
-        wait_for(lambda: _answers(leader), deadline, f"{first}'s API")
-        if not leader.sys.is_initialized():
-            if self.keys_file(ctx).exists():
-                raise ValueError(f"{self.keys_file(ctx)} exists but {first} is not initialised")
-            result = leader.sys.initialize(secret_shares=spec.key_shares, secret_threshold=spec.key_threshold)
-            ctx.secret("vault-placeholder")  # makes the secrets folder with mode 0700
-            write_private(self.keys_file(ctx), json.dumps(result))
-        keys = self._keys(ctx)["keys"][: spec.key_threshold]
-        for member in (first, *rest):
-            client = self.client(ctx, member)
-            wait_for(lambda c=client: _answers(c), deadline, f"{member}'s API")  # type: ignore[misc]
-            wait_for(lambda c=client: _unseal(c, keys), deadline, f"{member} to join and unseal")  # type: ignore[misc]
+        """The Vault bootstrap (``iklim vault bootstrap --target lab``), quietly."""
+        from iklim.vault.bootstrap import BootstrapError, bootstrap
+        from iklim.vault.custody import CustodyError
+        from iklim.vault.plan import lab_plan
+
+        try:
+            plan = lab_plan(ctx.env, ctx.root, target=ctx.target)
+            bootstrap(plan, lambda line: None, max(1.0, deadline - time.monotonic()))
+        except (BootstrapError, CustodyError) as exc:
+            raise ValueError(str(exc)) from None
 
     def autopilot(self, ctx: LabContext) -> dict[str, Any]:
         token = self._keys(ctx)["root_token"]

@@ -1,0 +1,1 @@
+"""Vault (OpenBao in the lab): bootstrap that survives interruption, unseal, status."""

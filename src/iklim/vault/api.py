@@ -1,0 +1,111 @@
+"""The seam between the bootstrap and one Vault member's HTTP API (hvac underneath).
+
+Every method either returns plain data or raises :class:`VaultError` naming the member and
+saying what went wrong in words; no secret is ever part of a message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import hvac
+import requests
+
+
+class VaultError(Exception):
+    """A member is unreachable or refused a request; the message names it."""
+
+
+class VaultMember:
+    """One member's API: ``name`` (``vault-1``) at ``url``, with an optional token."""
+
+    def __init__(self, name: str, url: str, token: str | None = None, timeout: float = 5.0) -> None:
+        self.name, self.url = name, url
+        self._client = hvac.Client(url=url, token=token, timeout=timeout)
+
+    def with_token(self, token: str, timeout: float = 10.0) -> VaultMember:
+        return VaultMember(self.name, self.url, token, timeout)
+
+    def _call(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return call(*args, **kwargs)
+        except requests.ConnectionError:
+            raise VaultError(f"{self.name} ({self.url}) is unreachable") from None
+        except requests.Timeout:
+            raise VaultError(f"{self.name} ({self.url}) did not answer in time ({what})") from None
+        except hvac.exceptions.VaultError as exc:
+            errors = "; ".join(str(e) for e in (exc.errors or [])) or type(exc).__name__
+            raise VaultError(f"{self.name}: {what} failed: {errors}") from None
+
+    def health(self) -> dict[str, Any]:
+        """``/v1/sys/health`` whatever the state (initialized, sealed, standby, cluster_id...)."""
+        result = self._call(
+            "health", self._client.sys.read_health_status, standby_ok=True, sealed_code=200,
+            uninit_code=200, performance_standby_code=200, method="GET",
+        )
+        return dict(result) if isinstance(result, dict) else dict(result.json())
+
+    def initialize(self, shares: int, threshold: int, pgp_keys: list[str] | None) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"secret_shares": shares, "secret_threshold": threshold}
+        if pgp_keys:
+            kwargs["pgp_keys"] = pgp_keys
+            kwargs["root_token_pgp_key"] = pgp_keys[0]
+        result: dict[str, Any] = self._call("init", self._client.sys.initialize, **kwargs)
+        return result
+
+    def seal_status(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("seal status", self._client.sys.read_seal_status)
+        return result
+
+    def unseal(self, key: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("unseal", self._client.sys.submit_unseal_key, key)
+        return result
+
+    def reset_unseal(self) -> None:
+        self._call("unseal reset", self._client.sys.submit_unseal_key, reset=True)
+
+    def join(self, leader_url: str) -> None:
+        self._call("raft join", self._client.sys.join_raft_cluster, leader_url)
+
+    def get(self, path: str) -> dict[str, Any]:
+        result = self._call(f"GET {path}", self._client.adapter.get, path)
+        return dict(result) if isinstance(result, dict) else dict(result.json())
+
+    def post(self, path: str, payload: dict[str, Any]) -> None:
+        self._call(f"POST {path}", self._client.adapter.post, path, json=payload)
+
+    def audit_devices(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("list audit devices", self._client.sys.list_enabled_audit_devices)
+        return dict(result.get("data", result))
+
+    def enable_audit(self, path: str, file_path: str) -> None:
+        self._call("enable audit", self._client.sys.enable_audit_device, "file", path=path,
+                   options={"file_path": file_path})
+
+    def mounts(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("list mounts", self._client.sys.list_mounted_secrets_engines)
+        return dict(result.get("data", result))
+
+    def enable_kv2(self, path: str) -> None:
+        self._call("enable kv", self._client.sys.enable_secrets_engine, "kv", path=path, options={"version": "2"})
+
+    def policy(self, name: str) -> str | None:
+        try:
+            result = self._client.sys.read_policy(name)
+        except hvac.exceptions.InvalidPath:
+            return None
+        except (requests.RequestException, hvac.exceptions.VaultError) as exc:
+            raise VaultError(f"{self.name}: read policy {name} failed: {type(exc).__name__}") from None
+        data = result.get("data", result)
+        rules: str | None = data.get("rules")
+        return rules
+
+    def write_policy(self, name: str, rules: str) -> None:
+        self._call("write policy", self._client.sys.create_or_update_policy, name, rules, pretty_print=False)
+
+    def auth_methods(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("list auth methods", self._client.sys.list_auth_methods)
+        return dict(result.get("data", result))
+
+    def enable_auth(self, method: str) -> None:
+        self._call("enable auth", self._client.sys.enable_auth_method, method)

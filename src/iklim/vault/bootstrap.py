@@ -1,0 +1,315 @@
+"""``iklim vault bootstrap``: from a fresh 3-node Raft cluster to a healthy, configured one.
+
+Each step observes the real state first and acts only on what is missing, so a rerun is a no-op
+on a healthy cluster and finishes an interrupted one:
+
+1. ``api``       every member answers
+2. ``init``      initialise once (or find the cluster initialised and the keys file matching)
+3. ``unseal``    unseal the initialised members
+4. ``join``      every other member joins the Raft cluster and is unsealed
+5. ``autopilot`` autopilot healthy, all members voters, failure tolerance >= 1
+6. ``day-one``   audit device, KV v2 mounts, policies and auth methods from the model
+
+For interruption drills, ``stop_after`` (or IKLIM_VAULT_KILL_AFTER) SIGKILLs this process right
+after the named step: ``init``, ``unseal-first``, ``join-one`` or ``autopilot``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+from iklim.vault.api import VaultError, VaultMember
+from iklim.vault.custody import CustodyError
+from iklim.vault.plan import VaultPlan
+from iklim.vault.snapshot import ClusterState, MemberState, observe, observe_member
+
+Progress = Callable[[str], None]
+KILL_POINTS = ("init", "unseal-first", "join-one", "autopilot")
+#: Seconds a member gets to join through its own retry_join before an explicit join.
+JOIN_GRACE_S = 15
+
+
+class BootstrapError(Exception):
+    """The bootstrap cannot go on; the message says which member and why."""
+
+
+def _checkpoint(step: str, stop_after: str | None) -> None:
+    if stop_after == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _wait(check: Callable[[], Any], deadline: float, what: str, interval: float = 0.25) -> Any:
+    last = ""
+    while True:
+        try:
+            value = check()
+            if value:
+                return value
+        except VaultError as exc:
+            last = f": {exc}"
+        if time.monotonic() > deadline:
+            raise BootstrapError(f"timed out waiting for {what}{last}")
+        time.sleep(interval)
+
+
+def wait_for_api(plan: VaultPlan, deadline: float) -> ClusterState:
+    def answered() -> ClusterState | None:
+        state = observe(plan.clients())
+        return state if all(m.reachable for m in state.members) else None
+
+    try:
+        return _wait(answered, deadline, "every member's API")  # type: ignore[no-any-return]
+    except BootstrapError:
+        down = [m.error for m in observe(plan.clients()).members if not m.reachable]
+        raise BootstrapError("; ".join(down) or "a member did not answer") from None
+
+
+def ensure_initialised(plan: VaultPlan, state: ClusterState, progress: Progress) -> str:
+    """The name of an initialised member, initialising the first member if none is."""
+    initialised = [m for m in state.members if m.initialized]
+    if initialised:
+        plan.custody.unseal_keys(plan.threshold)  # the keys file must be there and readable
+        progress(f"init: already initialised ({', '.join(m.name for m in initialised)})")
+        return initialised[0].name
+    if plan.custody.exists():
+        raise BootstrapError(
+            f"no member is initialised but {plan.custody.path} exists: it belongs to another cluster; "
+            "move it away before initialising this one"
+        )
+    first_name, first_url = plan.members[0]
+    result = VaultMember(first_name, first_url, timeout=120).initialize(
+        plan.shares, plan.threshold, list(plan.pgp_keys) or None
+    )
+    plan.custody.save(result)
+    progress(f"init: initialised {first_name} ({plan.shares} shares, threshold {plan.threshold}); "
+             f"keys in {plan.custody.path} (0600)")
+    return first_name
+
+
+def unseal_member(member: VaultMember, keys: list[str], deadline: float) -> None:
+    """Unseal one member; a member still joining (no Raft challenge yet) is retried."""
+    def attempt() -> bool:
+        status = member.seal_status()
+        if not status.get("sealed"):
+            return True
+        if not status.get("initialized"):
+            return False  # retry_join has not fetched the challenge yet
+        member.reset_unseal()
+        for key in keys:
+            try:
+                result = member.unseal(key)
+            except VaultError as exc:
+                words = str(exc).lower()
+                if any(w in words for w in ("invalid key", "authentication failed", "already been provided")):
+                    raise rejected from None
+                raise
+            if not result.get("sealed"):
+                return True
+        return False
+
+    rejected = BootstrapError(
+        f"{member.name} rejected the unseal keys: it belongs to another cluster, or the keys file is wrong"
+    )
+
+    _wait(attempt, deadline, f"{member.name} to unseal", interval=0.5)
+
+
+def check_cluster(plan: VaultPlan, state: MemberState) -> None:
+    """An unsealed member must belong to the cluster the keys file recorded."""
+    known = plan.custody.cluster_id()
+    if known is None:
+        plan.custody.record_cluster(state.cluster_id)
+    elif state.cluster_id and state.cluster_id != known:
+        raise BootstrapError(
+            f"{state.name} belongs to cluster {state.cluster_id}, the keys file to {known}: "
+            "a node of another cluster is in the member list"
+        )
+
+
+def unseal_and_join(plan: VaultPlan, seed: str, deadline: float, progress: Progress,
+                    stop_after: str | None) -> None:
+    keys = plan.custody.unseal_keys(plan.threshold)
+    clients = {m.name: m for m in plan.clients()}
+    seed_member = clients[seed]
+    before = observe_member(seed_member)
+    unseal_member(seed_member, keys, deadline)
+    after = observe_member(seed_member)
+    check_cluster(plan, after)
+    progress(f"unseal: {seed} {'already unsealed' if not before.sealed else 'unsealed'}")
+    _checkpoint("unseal-first", stop_after)
+    leader_url = plan.url(seed)
+    others = [name for name in clients if name != seed]
+
+    def join(name: str) -> str:
+        member = clients[name]
+        state = observe_member(member)
+        if state.sealed and not state.initialized:
+            # retry_join in the config joins by itself once keys are offered; join explicitly only
+            # when it has not fetched its challenge within a grace period (a config without it).
+            try:
+                unseal_member(member, keys, min(deadline, time.monotonic() + JOIN_GRACE_S))
+            except BootstrapError:
+                try:
+                    member.join(leader_url)
+                except VaultError as exc:
+                    if "already" not in str(exc).lower():
+                        raise
+        if state.sealed:
+            unseal_member(member, keys, deadline)
+        check_cluster(plan, observe_member(member))
+        return f"{name} {'joined and unsealed' if state.sealed else 'already a member'}"
+
+    for i, name in enumerate(others):
+        progress(f"join: {join(name)}")
+        if i == 0:
+            _checkpoint("join-one", stop_after)
+
+
+#: Server stabilization while a fresh cluster forms: members that just joined an empty cluster
+#: are promoted after this many seconds healthy instead of the steady-state value from the model,
+#: which is put back as soon as every member votes.
+BOOTSTRAP_STABILIZATION_S = 2
+
+
+def _set_stabilization(leader: VaultMember, seconds: int) -> bool:
+    config = leader.get("/v1/sys/storage/raft/autopilot/configuration").get("data", {})
+    if _seconds(config.get("server_stabilization_time")) == seconds:
+        return False
+    leader.post("/v1/sys/storage/raft/autopilot/configuration",
+                {"server_stabilization_time": f"{seconds}s", "cleanup_dead_servers": False})
+    return True
+
+
+def ensure_autopilot(plan: VaultPlan, deadline: float, progress: Progress) -> dict[str, Any]:
+    token = plan.custody.root_token()
+    members = [m.with_token(token) for m in plan.clients()]
+    leader = next(m for m in members if observe_member(m).role == "active")
+
+    def state() -> dict[str, Any]:
+        data: dict[str, Any] = leader.get("/v1/sys/storage/raft/autopilot/state")["data"]
+        return data
+
+    def healthy() -> dict[str, Any] | None:
+        current = state()
+        voters = current.get("voters") or []
+        ok = current.get("healthy") and len(voters) == len(members) and int(current.get("failure_tolerance", 0)) >= 1
+        return current if ok else None
+
+    if len(state().get("voters") or []) < len(members):
+        _set_stabilization(leader, min(BOOTSTRAP_STABILIZATION_S, plan.stabilization_s))
+    current = _wait(healthy, deadline, "autopilot to report every member a healthy voter", interval=0.5)
+    if _set_stabilization(leader, plan.stabilization_s):
+        progress(f"autopilot: server stabilization time {plan.stabilization_s}s (the model's)")
+    progress(f"autopilot: healthy, {len(current['voters'])} voters, failure tolerance {current['failure_tolerance']}")
+    return current  # type: ignore[no-any-return]
+
+
+def _seconds(value: Any) -> int | None:
+    if isinstance(value, (int, float)):
+        return int(value / 1e9) if value > 10_000 else int(value)
+    if isinstance(value, str) and value.endswith("s") and value[:-1].isdigit():
+        return int(value[:-1])
+    return None
+
+
+def apply_day_one(plan: VaultPlan, progress: Progress) -> list[str]:
+    """Audit device, KV v2 mounts, policies and auth methods; returns what was changed."""
+    token = plan.custody.root_token()
+    leader = next(m for m in (c.with_token(token) for c in plan.clients()) if observe_member(m).role == "active")
+    day_one, changed = plan.day_one, []
+    if "file/" not in leader.audit_devices():
+        try:
+            leader.enable_audit("file", day_one.audit_file_path)
+        except VaultError as exc:
+            if "declarative" in str(exc):
+                raise BootstrapError(
+                    f"{leader.name} takes audit devices only from its config (OpenBao): declare "
+                    'audit "file" "file" in its HCL'
+                ) from None
+            raise
+        changed.append("audit device file/")
+    mounts = leader.mounts()
+    for path in day_one.kv_mounts:
+        if f"{path}/" not in mounts:
+            leader.enable_kv2(path)
+            changed.append(f"kv-v2 {path}/")
+    for name, rules in sorted(day_one.policies.items()):
+        if (leader.policy(name) or "").strip() != rules.strip():
+            leader.write_policy(name, rules)
+            changed.append(f"policy {name}")
+    methods = leader.auth_methods()
+    for method in day_one.auth_methods:
+        if f"{method}/" not in methods:
+            leader.enable_auth(method)
+            changed.append(f"auth {method}/")
+    progress(f"day-one: {', '.join(changed) if changed else 'already configured'}")
+    return changed
+
+
+def bootstrap(plan: VaultPlan, progress: Progress, timeout: float = 180.0, stop_after: str | None = None) -> None:
+    """Run every step; raise :class:`BootstrapError` or :class:`CustodyError` with a one-line reason."""
+    stop_after = stop_after or os.environ.get("IKLIM_VAULT_KILL_AFTER") or None
+    deadline = time.monotonic() + timeout
+    try:
+        state = wait_for_api(plan, deadline)
+        progress(f"api: {len(state.members)} members answer ({', '.join(m.role for m in state.members)})")
+        seed = ensure_initialised(plan, state, progress)
+        _checkpoint("init", stop_after)
+        unseal_and_join(plan, seed, deadline, progress, stop_after)
+        ensure_autopilot(plan, deadline, progress)
+        _checkpoint("autopilot", stop_after)
+        apply_day_one(plan, progress)
+    except VaultError as exc:
+        raise BootstrapError(str(exc)) from None
+
+
+def unseal(plan: VaultPlan, names: list[str], progress: Progress, timeout: float = 60.0) -> None:
+    """Unseal the named members (all when empty), e.g. one that restarted sealed."""
+    deadline = time.monotonic() + timeout
+    keys = plan.custody.unseal_keys(plan.threshold)
+    for member in plan.clients():
+        if names and member.name not in names:
+            continue
+        state = observe_member(member)
+        while not state.reachable and time.monotonic() < deadline:  # a member restarting answers soon
+            time.sleep(0.25)
+            state = observe_member(member)
+        if not state.reachable:
+            raise BootstrapError(state.error)
+        if not state.sealed:
+            progress(f"{member.name}: already unsealed")
+            continue
+        unseal_member(member, keys, deadline)
+        check_cluster(plan, observe_member(member))
+        progress(f"{member.name}: unsealed")
+
+
+def status_lines(plan: VaultPlan) -> tuple[list[str], bool]:
+    """Init/seal/leader/voters at a glance, and whether the cluster is healthy."""
+    state = observe(plan.clients())
+    lines = [f"{m.name:<10} {m.role}" + (f" ({m.error})" if m.error else "") for m in state.members]
+    healthy = all(m.role in ("active", "standby") for m in state.members)
+    try:
+        token = plan.custody.root_token()
+    except CustodyError:
+        lines.append("autopilot: unknown (no keys file with a token)")
+        return lines, healthy
+    active = state.active
+    if active is None:
+        return [*lines, "leader: none"], False
+    leader = VaultMember(active.name, plan.url(active.name), token)
+    try:
+        auto = leader.get("/v1/sys/storage/raft/autopilot/state")["data"]
+    except VaultError as exc:
+        return [*lines, f"autopilot: {exc}"], False
+    voters = auto.get("voters") or []
+    lines.append(f"leader: {auto.get('leader')}; voters: {len(voters)}; failure tolerance: "
+                 f"{auto.get('failure_tolerance')}; healthy: {auto.get('healthy')}")
+    return lines, healthy and bool(auto.get("healthy")) and int(auto.get("failure_tolerance", 0)) >= 1
+
+
+__all__ = ["KILL_POINTS", "BootstrapError", "bootstrap", "status_lines", "unseal"]

@@ -1,0 +1,128 @@
+"""``iklim vault``: bootstrap, unseal and status of the Vault Raft cluster (lab or production)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+DEFAULT_ENV = "environments/prod.yaml"
+
+
+def _plan(env_path: str, target: str, lab_root: str, keys_file: str | None) -> object:
+    from iklim.model.loader import ModelError, load_environment
+    from iklim.vault.plan import lab_plan, prod_plan
+
+    try:
+        env = load_environment(env_path)
+    except ModelError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        sys.exit(2)
+    keys = Path(keys_file) if keys_file else None
+    return lab_plan(env, Path(lab_root), keys) if target == "lab" else prod_plan(env, keys)
+
+
+_START = time.monotonic()
+
+
+def _progress(line: str) -> None:
+    click.echo(f"vault [{time.monotonic() - _START:5.1f} s] {line}", err=True)
+
+
+_options = [
+    click.option("--env", "env_path", default=DEFAULT_ENV, show_default=True, help="The environment model."),
+    click.option("--target", type=click.Choice(["lab", "prod"]), default="lab", show_default=True,
+                 help="The lab's OpenBao (127.0.3.N) or production (node private IPs)."),
+    click.option("--lab-root", default=".lab", show_default=True, help="The lab's state directory."),
+    click.option("--keys-file", default=None,
+                 help="Custody file for unseal keys and root token (default: the model's, or the lab's)."),
+]
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _with_options(func: F) -> F:
+    for option in reversed(_options):
+        func = option(func)
+    return func
+
+
+@click.group("vault")
+def vault_command() -> None:
+    """Bootstrap, unseal and inspect the Vault Raft cluster.
+
+    \b
+    Examples:
+      iklim vault bootstrap --target prod --keys-file /root/iklim-vault/init.json
+      iklim vault unseal vault-2          # a member that restarted sealed
+      iklim vault status
+    """
+
+
+def _fail(exc: Exception) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(1)
+
+
+@vault_command.command("bootstrap")
+@_with_options
+@click.option("--timeout", default=180.0, show_default=True, help="Seconds for the whole bootstrap.")
+def bootstrap_command(env_path: str, target: str, lab_root: str, keys_file: str | None, timeout: float) -> None:
+    """Initialise once, unseal, join, wait for autopilot, apply the day-one config. Idempotent.
+
+    Keys and the root token go only to the custody file (mode 0600), never to the output.
+
+    \b
+    Example:
+      iklim vault bootstrap --target lab && iklim vault status
+    """
+    from iklim.vault.bootstrap import BootstrapError, bootstrap
+    from iklim.vault.custody import CustodyError
+
+    try:
+        bootstrap(_plan(env_path, target, lab_root, keys_file), _progress, timeout)  # type: ignore[arg-type]
+    except (BootstrapError, CustodyError) as exc:
+        _fail(exc)
+    _progress("bootstrap complete")
+
+
+@vault_command.command("unseal")
+@_with_options
+@click.argument("nodes", nargs=-1)
+def unseal_command(env_path: str, target: str, lab_root: str, keys_file: str | None, nodes: tuple[str, ...]) -> None:
+    """Unseal members with the keys in custody (all sealed members, or the NODES named).
+
+    \b
+    Example:
+      iklim vault unseal vault-3
+    """
+    from iklim.vault.bootstrap import BootstrapError, unseal
+    from iklim.vault.custody import CustodyError
+
+    try:
+        unseal(_plan(env_path, target, lab_root, keys_file), list(nodes), _progress)  # type: ignore[arg-type]
+    except (BootstrapError, CustodyError) as exc:
+        _fail(exc)
+
+
+@vault_command.command("status")
+@_with_options
+def status_command(env_path: str, target: str, lab_root: str, keys_file: str | None) -> None:
+    """Init/seal state of each member, the leader and the voters; exit 1 unless healthy.
+
+    \b
+    Example:
+      iklim vault status --target prod
+    """
+    from iklim.vault.bootstrap import status_lines
+
+    lines, healthy = status_lines(_plan(env_path, target, lab_root, keys_file))  # type: ignore[arg-type]
+    for line in lines:
+        click.echo(line)
+    sys.exit(0 if healthy else 1)

@@ -1,0 +1,68 @@
+"""Observed Vault state as immutable snapshots; the bootstrap reads these, then acts."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from iklim.vault.api import VaultError, VaultMember
+
+
+@dataclass(frozen=True)
+class MemberState:
+    """One member as seen by ``/v1/sys/health`` (``error`` set when it did not answer)."""
+
+    name: str
+    reachable: bool
+    initialized: bool = False
+    sealed: bool = True
+    standby: bool = False
+    cluster_id: str = ""
+    error: str = ""
+
+    @property
+    def role(self) -> str:
+        if not self.reachable:
+            return "unreachable"
+        if not self.initialized:
+            return "uninitialised"
+        if self.sealed:
+            return "sealed"
+        return "standby" if self.standby else "active"
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    members: tuple[MemberState, ...]
+
+    def member(self, name: str) -> MemberState:
+        return next(m for m in self.members if m.name == name)
+
+    @property
+    def active(self) -> MemberState | None:
+        return next((m for m in self.members if m.role == "active"), None)
+
+    @property
+    def cluster_ids(self) -> set[str]:
+        return {m.cluster_id for m in self.members if m.cluster_id}
+
+
+def observe_member(member: VaultMember) -> MemberState:
+    try:
+        health = member.health()
+    except VaultError as exc:
+        return MemberState(member.name, reachable=False, error=str(exc))
+    return MemberState(
+        member.name,
+        reachable=True,
+        initialized=bool(health.get("initialized")),
+        sealed=bool(health.get("sealed")),
+        standby=bool(health.get("standby")),
+        cluster_id=str(health.get("cluster_id") or ""),
+    )
+
+
+def observe(members: list[VaultMember]) -> ClusterState:
+    """Every member's state, read in parallel."""
+    with ThreadPoolExecutor(max_workers=len(members)) as pool:
+        return ClusterState(tuple(pool.map(observe_member, members)))

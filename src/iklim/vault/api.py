@@ -47,8 +47,8 @@ class VaultMember:
 
     def initialize(self, shares: int, threshold: int, pgp_keys: list[str] | None) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"secret_shares": shares, "secret_threshold": threshold}
-        if pgp_keys:
-            kwargs["pgp_keys"] = pgp_keys
+        if pgp_keys:  # Vault wants one key per share: the listed keys take the shares in turn
+            kwargs["pgp_keys"] = [pgp_keys[i % len(pgp_keys)] for i in range(shares)]
             kwargs["root_token_pgp_key"] = pgp_keys[0]
         result: dict[str, Any] = self._call("init", self._client.sys.initialize, **kwargs)
         return result

@@ -9,25 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 readonly LAB_USER=iklim-lab LAB_VENV=/opt/iklim-lab/venv
-packages=(etcd-server etcd-client postgresql redis-server redis-sentinel rabbitmq-server prometheus
-          nginx-light openssl iproute2 python3-venv)
-missing=()
-for pkg in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "==> apt-get install ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  # Package scripts would start system-wide services; the lab runs its own, so forbid that.
-  made_policy=0
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-    made_policy=1
-  fi
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  [ "$made_policy" -eq 0 ] || rm -f /usr/sbin/policy-rc.d
-fi
+# shellcheck source=scripts/apt-ensure.sh
+. scripts/apt-ensure.sh
+apt_ensure etcd-server etcd-client postgresql redis-server redis-sentinel rabbitmq-server prometheus \
+  nginx-light openssl iproute2 python3-venv gnupg
 
 if ! id "$LAB_USER" >/dev/null 2>&1; then
   echo "==> creating the unprivileged user $LAB_USER (runs PostgreSQL under Patroni)" >&2

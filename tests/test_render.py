@@ -79,7 +79,8 @@ def test_infra_stack_has_every_seed_component_and_no_vault(prod_tree: Tree) -> N
     services = stack(prod_tree, "infra")["services"]
     families = {family(n) for n in services}
     assert families == {"etcd", "patroni", "mongodb", "redis", "redis-sentinel", "rabbitmq", "apisix",
-                        "apisix-dashboard", "swag", "cert-reloader", "cert-distributor", "prometheus", "grafana"}
+                        "apisix-dashboard", "swag", "cert-reloader", "cert-distributor", "prometheus", "grafana",
+                        "redis-exporter"}
     assert set(stack(prod_tree, "vault")["services"]) == {"vault-1", "vault-2", "vault-3"}
 
 
@@ -94,6 +95,17 @@ def test_db_services_are_pinned_to_db_nodes_with_host_ports(prod_tree: Tree) -> 
         else:
             assert "node.labels.type == service" in constraints, name
             assert not any("iklim-db" in c for c in constraints), name
+
+
+def test_prometheus_scrapes_redis_and_sentinels_through_the_exporter(prod_tree: Tree) -> None:
+    config = yaml.safe_load(prod_tree["config/prometheus/prometheus.yml"].content)
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "redis")
+    targets = job["static_configs"][0]["targets"]
+    assert targets[:3] == ["redis://redis-1:6379", "redis://redis-2:6379", "redis://redis-3:6379"]
+    assert targets[3:] == [f"redis://redis-sentinel-{i}:26379" for i in (1, 2, 3)]
+    assert job["relabel_configs"][-1]["replacement"] == "redis-exporter:9121"
+    exporter = stack(prod_tree, "infra")["services"]["redis-exporter"]
+    assert exporter["environment"] == {"REDIS_PASSWORD_FILE": "/run/secrets/redis_password"}
 
 
 def test_redis_sentinel_rabbitmq_publish_nothing(prod_tree: Tree) -> None:

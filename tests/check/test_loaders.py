@@ -75,3 +75,12 @@ def test_hcl_reader_agrees_with_python_hcl2_on_the_rendered_files() -> None:
                             assert str(block.attrs[key]) == expected, (path, key)
                     rules = body.get("rule", [])
                     assert len(block.children("rule")) == len(rules)
+
+
+def test_exporters_are_not_members_of_the_cluster_they_watch() -> None:
+    from iklim.check.compose import kind_of
+
+    assert kind_of("redis-exporter", {"image": "oliver006/redis_exporter:v1.67.0"}) is None
+    assert kind_of("metrics", {"image": "oliver006/redis_exporter:v1.67.0"}) is None
+    assert kind_of("redis-2", {"image": "redis:7.4.2"}) == "redis"
+    assert kind_of("cache", {"image": "redis:7.4.2"}) == "redis"

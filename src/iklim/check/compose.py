@@ -29,9 +29,17 @@ _BY_NAME = (
 _WORD = re.compile(r"[a-z0-9]+")
 
 
+#: Sidecars named after what they watch (``redis-exporter``) are not members of that cluster.
+_AUXILIARY = ("exporter",)
+
+
 def kind_of(name: str, service: Any) -> str | None:
-    """The seed component a service belongs to, from its name, else from its image."""
+    """The seed component a service belongs to, from its name, else from its image; None for
+    services outside the seed, exporters of a component included."""
     words = _WORD.findall(name.lower())
+    image_text = service.get("image") if isinstance(service, dict) else None
+    if any(w in _AUXILIARY for w in words) or (isinstance(image_text, str) and "exporter" in image_text.lower()):
+        return None
     for needle, kind in _BY_NAME:
         if any(w.startswith(needle) for w in words):
             return kind

@@ -1,14 +1,15 @@
 """Prometheus: one instance, TSDB on a local Docker volume, scraping every component.
 
 Targets are per-member names on the overlay; APISIX replicas are found through Swarm's
-``tasks.<service>`` DNS. Components without a native metrics endpoint (Redis, MongoDB, SWAG)
-have no job here: they need exporters, which the seed does not list.
+``tasks.<service>`` DNS; Redis and Sentinel go through one multi-target redis_exporter. MongoDB
+and SWAG have no native metrics endpoint and no exporter in the stack yet: no job.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from iklim.components import redis
 from iklim.components.apisix import METRICS_PORT
 from iklim.components.base import (
     CONFIG_ROOT,
@@ -63,6 +64,16 @@ def scrape_config(env: Environment, target: Target, available: frozenset[str] | 
             params={"format": ["prometheus"]},
         ),
         "grafana": _static("grafana", [f"{target.host('grafana-1')}:{GRAFANA_PORT}"]),
+        "redis": {
+            "job_name": "redis",
+            "metrics_path": "/scrape",
+            "static_configs": [{"targets": redis.scrape_targets(env, target)}],
+            "relabel_configs": [
+                {"source_labels": ["__address__"], "target_label": "__param_target"},
+                {"source_labels": ["__param_target"], "target_label": "instance"},
+                {"target_label": "__address__", "replacement": f"{redis.EXPORTER}:{redis.EXPORTER_PORT}"},
+            ],
+        },
     }
     return {
         "global": {"scrape_interval": interval, "evaluation_interval": interval, "external_labels": {"env": env.name}},

@@ -18,12 +18,15 @@ from iklim.components.base import (
     overlay,
     pinned_deploy,
     shell,
+    spread_deploy,
 )
 from iklim.components.target import ProductionTarget, Target
-from iklim.model.schema import Environment
+from iklim.model.schema import Component, Environment
 
 REDIS_PORT = 6379
 SENTINEL_PORT = 26379
+EXPORTER = "redis-exporter"
+EXPORTER_PORT = 9121
 PASSWORD = "redis_password"
 AUTH_INCLUDE = "/tmp/iklim-auth.conf"
 
@@ -80,6 +83,14 @@ def sentinel_conf(env: Environment, target: Target, member: str, master: str) ->
     ) + "\n"
 
 
+def scrape_targets(env: Environment, target: Target) -> list[str]:
+    """Every Redis and Sentinel member as a ``redis://`` target of the multi-target exporter."""
+    spec = env.services.redis
+    members = [(m, REDIS_PORT) for m in member_names("redis", spec.members)]
+    members += [(m, SENTINEL_PORT) for m in member_names("redis-sentinel", spec.sentinel.members)]
+    return [f"redis://{target.host(m)}:{port}" for m, port in members]
+
+
 def _start(conf: str, binary: str, auth: str) -> list[str]:
     return shell(
         f"umask 077; {auth}; "
@@ -121,6 +132,14 @@ def contribute(env: Environment) -> Contribution:
         f"printf 'sentinel auth-pass {spec.master_name} %s\\n' \"$$(cat /run/secrets/{PASSWORD})\" "
         ">> /data/sentinel.conf; }"
     )
+    out.secret_mounts[EXPORTER] = [SecretMount(PASSWORD)]
+    out.services[EXPORTER] = {
+        "image": spec.exporter_image,
+        "environment": {"REDIS_PASSWORD_FILE": f"/run/secrets/{PASSWORD}"},
+        "networks": overlay(env),
+        "healthcheck": healthcheck(["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{EXPORTER_PORT}/health"]),
+        "deploy": spread_deploy(Component(image=spec.exporter_image, placement=spec.placement, members=1)),
+    }
     for service, node in zip(member_names("redis-sentinel", sen.members), sen.nodes, strict=True):
         path = f"{CONFIG_ROOT}/redis/{service}.conf"
         out.files[path] = sentinel_conf(env, target, service, master)

@@ -148,6 +148,7 @@ class Sentinel(StrictModel):
 class Redis(Component):
     master_name: Identifier
     sentinel: Sentinel
+    exporter_image: Image
 
 
 class RabbitMQ(Component):

@@ -16,14 +16,9 @@ DEFAULT_ENV = "environments/prod.yaml"
 
 
 def _context(env_path: str, root: str) -> LabContext:
-    from iklim.model.loader import ModelError, load_environment
+    from iklim.model.commands import load_or_exit
 
-    try:
-        env = load_environment(env_path)
-    except ModelError as exc:
-        for problem in exc.problems:
-            click.echo(f"error: {problem}", err=True)
-        sys.exit(2)
+    env = load_or_exit(env_path)
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
     postgres_bin = str(Path(bins[-1]).parent) if bins else "/usr/lib/postgresql/15/bin"
     return LabContext.create(env, Path(root), postgres_bin)

@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
+from iklim.model.loader import ModelError, load_environment
 from iklim.model.schema import Environment
+
+DEFAULT_ENV = "environments/prod.yaml"
+
+
+def load_or_exit(env_path: str) -> Environment:
+    """The model for a command: on a bad model, one ``error: file:line:col: ...`` per problem on
+    stderr and exit code 2, before the command has done anything."""
+    try:
+        return load_environment(env_path)
+    except ModelError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        sys.exit(2)
 
 
 def environment_schema() -> dict[str, object]:

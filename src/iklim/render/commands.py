@@ -7,11 +7,9 @@ from pathlib import Path
 
 import click
 
-from iklim.model.loader import ModelError, load_environment
+from iklim.model.commands import DEFAULT_ENV, load_or_exit
 from iklim.render.tree import SUPERSEDED, render_tree
 from iklim.render.writer import diff_tree, write_tree
-
-DEFAULT_ENV = "environments/prod.yaml"
 
 
 @click.command("render")
@@ -32,12 +30,7 @@ def render_command(env_path: str, out_dir: str, check: bool) -> None:
       iklim render --env environments/prod.yaml --out /tmp/tree
       iklim render --check                       # CI: exit 1 and print the diff on drift
     """
-    try:
-        env = load_environment(env_path)
-    except ModelError as exc:
-        for problem in exc.problems:
-            click.echo(f"error: {problem}", err=True)
-        sys.exit(2)
+    env = load_or_exit(env_path)
     tree = render_tree(env)
     root = Path(out_dir)
     retired = [name for name in SUPERSEDED if (root / name).exists()]

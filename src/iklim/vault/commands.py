@@ -14,15 +14,10 @@ DEFAULT_ENV = "environments/prod.yaml"
 
 
 def _plan(env_path: str, target: str, lab_root: str, keys_file: str | None) -> object:
-    from iklim.model.loader import ModelError, load_environment
+    from iklim.model.commands import load_or_exit
     from iklim.vault.plan import lab_plan, prod_plan
 
-    try:
-        env = load_environment(env_path)
-    except ModelError as exc:
-        for problem in exc.problems:
-            click.echo(f"error: {problem}", err=True)
-        sys.exit(2)
+    env = load_or_exit(env_path)
     keys = Path(keys_file) if keys_file else None
     return lab_plan(env, Path(lab_root), keys) if target == "lab" else prod_plan(env, keys)
 

@@ -176,8 +176,21 @@ def test_prometheus_reports_every_target_up(lab: LabContext) -> None:
 
     targets = eventually(all_up, timeout=45, interval=1)
     jobs = {t["labels"]["job"] for t in targets}
-    assert jobs == {"prometheus", "etcd", "patroni", "rabbitmq", "vault"}
-    assert len(targets) == 13
+    assert jobs == {"prometheus", "etcd", "patroni", "rabbitmq", "vault", "redis"}
+    assert len(targets) == 19  # 1 + 3 etcd + 3 Patroni + 3 RabbitMQ + 3 OpenBao + 3 Redis + 3 Sentinels
+    expected = sorted(f"redis://127.0.2.{i}:{port}" for i in (1, 2, 3) for port in (6379, 26379))
+
+    def redis_reached() -> bool:  # redis_up is 1 only when the exporter got in (with the password)
+        return sorted(r["metric"]["instance"] for r in _query(lab, "redis_up") if r["value"][1] == "1") == expected
+
+    eventually(redis_reached, timeout=45, interval=1)
+
+
+def _query(lab: LabContext, expr: str) -> list[dict[str, Any]]:
+    url = f"http://{lab.target.host('prometheus-1')}:9090/api/v1/query?query={expr}"
+    with urllib.request.urlopen(url, timeout=2) as response:
+        result: list[dict[str, Any]] = json.loads(response.read())["data"]["result"]
+    return result
 
 
 def _management_status(lab: LabContext, source: str) -> int:

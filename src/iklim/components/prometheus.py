@@ -47,6 +47,7 @@ def scrape_config(env: Environment, target: Target, available: frozenset[str] | 
         return [f"{target.host(m)}:{port}" for m in member_names(family, count)]
 
     vault = svc.vault
+    exporter = f"{target.host(redis.EXPORTER + '-1')}:{redis.EXPORTER_PORT}"
     jobs = {
         "prometheus": _static("prometheus", [f"{target.host('prometheus-1')}:{PORT}"]),
         "etcd": _static("etcd", client_endpoints(env, target)),
@@ -71,7 +72,7 @@ def scrape_config(env: Environment, target: Target, available: frozenset[str] | 
             "relabel_configs": [
                 {"source_labels": ["__address__"], "target_label": "__param_target"},
                 {"source_labels": ["__param_target"], "target_label": "instance"},
-                {"target_label": "__address__", "replacement": f"{redis.EXPORTER}:{redis.EXPORTER_PORT}"},
+                {"target_label": "__address__", "replacement": exporter},
             ],
         },
     }

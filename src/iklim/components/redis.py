@@ -91,6 +91,18 @@ def scrape_targets(env: Environment, target: Target) -> list[str]:
     return [f"redis://{target.host(m)}:{port}" for m, port in members]
 
 
+def password_targets(env: Environment, target: Target) -> list[str]:
+    """The exporter targets that need the password (Redis members; Sentinels have none)."""
+    return [t for t in scrape_targets(env, target) if t.endswith(f":{REDIS_PORT}")]
+
+
+def exporter_password_map(env: Environment, target: Target, password: str) -> str:
+    """The exporter's ``--redis.password-file``: JSON, target URI -> password."""
+    import json
+
+    return json.dumps({uri: password for uri in password_targets(env, target)})
+
+
 def _start(conf: str, binary: str, auth: str) -> list[str]:
     return shell(
         f"umask 077; {auth}; "
@@ -133,9 +145,17 @@ def contribute(env: Environment) -> Contribution:
         ">> /data/sentinel.conf; }"
     )
     out.secret_mounts[EXPORTER] = [SecretMount(PASSWORD)]
+    passwords = "/tmp/redis-passwords.json"
+    build_map = (
+        f'umask 077; pw="$$(cat /run/secrets/{PASSWORD})"; sep=; {{ printf "{{"; '
+        f"for t in {' '.join(password_targets(env, target))}; do "
+        'printf \'%s"%s":"%s"\' "$$sep" "$$t" "$$pw"; sep=,; done; printf "}"; }'
+        f" > {passwords}; exec /redis_exporter --redis.password-file={passwords} --web.listen-address=:{EXPORTER_PORT}"
+    )
     out.services[EXPORTER] = {
         "image": spec.exporter_image,
-        "environment": {"REDIS_PASSWORD_FILE": f"/run/secrets/{PASSWORD}"},
+        # The image's entrypoint is the exporter itself: replace it to build the password map first.
+        "entrypoint": shell(build_map),
         "networks": overlay(env),
         "healthcheck": healthcheck(["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{EXPORTER_PORT}/health"]),
         "deploy": spread_deploy(Component(image=spec.exporter_image, placement=spec.placement, members=1)),

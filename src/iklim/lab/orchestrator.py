@@ -24,21 +24,23 @@ from iklim.lab.components.patroni import PatroniLab
 from iklim.lab.components.prometheus import PrometheusLab
 from iklim.lab.components.rabbitmq import EpmdLab, RabbitMQLab
 from iklim.lab.components.redis import RedisLab
+from iklim.lab.components.redis_exporter import RedisExporterLab
 from iklim.lab.context import LabContext, LabError
 
 Progress = Callable[[str], None]
-#: Components whose metrics Prometheus scrapes in the lab, when they run.
-SCRAPED = frozenset({"etcd", "patroni", "rabbitmq", "vault"})
+#: Prometheus job -> the lab component that must run for the job to be scraped.
+SCRAPED = {"etcd": "etcd", "patroni": "patroni", "rabbitmq": "rabbitmq", "vault": "vault", "redis": "redis-exporter"}
 
 
 def components() -> tuple[LabComponent, ...]:
     """Every lab component, in start order (dependencies first). Prometheus scrapes what runs."""
     engines: tuple[LabComponent, ...] = (
-        EtcdLab(), PatroniLab(), RedisLab(), EpmdLab(), RabbitMQLab(), OpenBaoLab(), NginxLab(),
+        EtcdLab(), PatroniLab(), RedisLab(), RedisExporterLab(), EpmdLab(), RabbitMQLab(), OpenBaoLab(), NginxLab(),
         AbsentLab("mongodb", "mongod"), AbsentLab("apisix", "apisix"), AbsentLab("grafana", "grafana-server"),
     )
-    running = frozenset(c.name for c in engines if c.missing() is None)
-    return (*engines[:7], PrometheusLab(SCRAPED & running), *engines[7:])
+    running = {c.name for c in engines if c.missing() is None}
+    jobs = frozenset(job for job, component in SCRAPED.items() if component in running)
+    return (*engines[:8], PrometheusLab(jobs), *engines[8:])
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,7 @@ def status(ctx: LabContext) -> list[ComponentState]:
 
 
 #: Stop order: clients before the clusters they use, DCS last.
-STOP_ORDER = ("prometheus", "nginx", "vault", "rabbitmq", "epmd", "redis", "patroni", "etcd")
+STOP_ORDER = ("prometheus", "redis-exporter", "nginx", "vault", "rabbitmq", "epmd", "redis", "patroni", "etcd")
 
 
 def down(ctx: LabContext, progress: Progress, wipe: bool = False) -> int:

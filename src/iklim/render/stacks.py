@@ -81,7 +81,7 @@ def stack_document(env: Environment, stack: str, parts: list[Contribution], file
 
 
 _KEY_ORDER = (
-    "image", "hostname", "command", "environment", "configs", "secrets", "volumes", "networks", "ports",
+    "image", "hostname", "entrypoint", "command", "environment", "configs", "secrets", "volumes", "networks", "ports",
     "healthcheck", "stop_grace_period", "deploy",
 )
 

@@ -105,7 +105,10 @@ def test_prometheus_scrapes_redis_and_sentinels_through_the_exporter(prod_tree: 
     assert targets[3:] == [f"redis://redis-sentinel-{i}:26379" for i in (1, 2, 3)]
     assert job["relabel_configs"][-1]["replacement"] == "redis-exporter:9121"
     exporter = stack(prod_tree, "infra")["services"]["redis-exporter"]
-    assert exporter["environment"] == {"REDIS_PASSWORD_FILE": "/run/secrets/redis_password"}
+    assert exporter["secrets"] == ["redis_password"] and "environment" not in exporter
+    script = exporter["entrypoint"][2]
+    assert "--redis.password-file=/tmp/redis-passwords.json" in script
+    assert "for t in redis://redis-1:6379 redis://redis-2:6379 redis://redis-3:6379;" in script
 
 
 def test_redis_sentinel_rabbitmq_publish_nothing(prod_tree: Tree) -> None:

@@ -35,8 +35,7 @@ def rabbitmq_site(env: Environment, target: Target) -> str:
         "    listen 443 ssl;\n    listen [::]:443 ssl;\n" if listen == "0.0.0.0" else f"    listen {listen}:443 ssl;\n"
     )
     config = target.path("swag-1", "/config")
-    # Production reaches any RabbitMQ member through the shared overlay alias; elsewhere, member 1.
-    upstream = CLIENT_ALIAS if target.name == "prod" else target.host("rabbitmq-1")
+    upstream = target.host(CLIENT_ALIAS)  # any member: the shared overlay alias in production
     return (
         header("#")
         + "# RabbitMQ management, restricted by client address. SWAG publishes 443 in host mode, so\n"

@@ -17,10 +17,12 @@ from iklim.model.schema import Environment, Placement
 
 
 def split_member(member: str) -> tuple[str, int]:
-    """``redis-sentinel-2`` -> (``redis-sentinel``, 2)."""
+    """``redis-sentinel-2`` -> (``redis-sentinel``, 2). A bare cluster name (``rabbitmq``) is the
+    name clients use for any member: production resolves it to the shared overlay alias, the lab
+    to member 1."""
     match = re.fullmatch(r"(.+)-(\d+)", member)
     if not match:
-        raise ValueError(f"not a member name: {member!r}")
+        return member, 1
     return match.group(1), int(match.group(2))
 
 

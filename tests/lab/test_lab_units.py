@@ -53,6 +53,14 @@ def test_lab_swag_site_keeps_the_allow_list_shape(prod_env: Environment, tmp_pat
     assert "198.51.100" not in site
 
 
+def _running(pid: str) -> bool:
+    """True when ``pid`` exists and is not a zombie (an unreaped orphan has exited)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def test_supervisor_starts_once_and_stops_the_whole_group(tmp_path: Path) -> None:
     sup = Supervisor(tmp_path)
     spec = ProcessSpec("sleeper", ("sh", "-c", "sleep 300 & sleep 300"), tmp_path)
@@ -62,9 +70,20 @@ def test_supervisor_starts_once_and_stops_the_whole_group(tmp_path: Path) -> Non
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     assert sup.stop("sleeper", grace=5)
     assert sup.pid("sleeper") is None and not sup.pid_file("sleeper").exists()
-    time.sleep(0.1)
-    assert not any(Path(f"/proc/{child}").exists() for child in children), "the process group survived"
+    assert not any(_running(child) for child in children), "the process group survived"
     assert not sup.stop("sleeper")
+
+
+def test_supervisor_waits_for_a_group_member_that_ignores_sigterm(tmp_path: Path) -> None:
+    sup = Supervisor(tmp_path)
+    spec = ProcessSpec("stubborn", ("sh", "-c", "(trap '' TERM; exec sleep 300) & exec sleep 300"), tmp_path)
+    pid = sup.start(spec)
+    deadline = time.monotonic() + 5
+    while not (children := Path(f"/proc/{pid}/task/{pid}/children").read_text().split()):
+        assert time.monotonic() < deadline, "the group member never started"
+        time.sleep(0.02)
+    assert sup.stop("stubborn", grace=0.5)
+    assert not any(_running(child) for child in children), "stop returned before the group was gone"
 
 
 def test_supervisor_reports_an_exited_process_and_keeps_its_log(tmp_path: Path) -> None:

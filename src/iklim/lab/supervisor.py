@@ -96,11 +96,11 @@ class Supervisor:
             return False
         _signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and _group_alive(pid):
             time.sleep(0.05)
-        if _alive(pid):
+        if _group_alive(pid):
             _signal_group(pid, signal.SIGKILL)
-            while _alive(pid):
+            while _group_alive(pid):
                 time.sleep(0.05)
         self.pid_file(name).unlink(missing_ok=True)
         return True
@@ -135,6 +135,24 @@ def _alive(pid: int) -> bool:
             return stat.read_text().split(")")[-1].split()[0] != "Z"
         except OSError:
             return False
+
+
+def _group_alive(pgid: int) -> bool:
+    """True while the leader or any live (non-zombie) member of process group ``pgid`` remains.
+
+    Orphaned members are reparented to PID 1, which in a container may never reap them: a zombie
+    has exited and holds no port or file, so it does not count.
+    """
+    if _alive(pgid):
+        return True
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -16,6 +16,7 @@ from iklim.components.base import (
     overlay,
     single_deploy,
 )
+from iklim.components.target import ProductionTarget, Target
 from iklim.model.schema import Environment
 from iklim.render.yamlout import dump_yaml
 
@@ -24,7 +25,20 @@ ADMIN_PASSWORD = "grafana_admin_password"
 DATASOURCE_PATH = f"{CONFIG_ROOT}/grafana/datasources.yml"
 
 
-def datasources(env: Environment) -> str:
+def settings(env: Environment, target: Target, member: str = "grafana") -> dict[str, str]:
+    """Grafana's ``GF_*`` settings: admin user, password from a file, data path, no phoning home."""
+    volume = env.services.grafana.volume
+    assert volume is not None, "the model guarantees Grafana's StorageBox volume"
+    return {
+        "GF_SECURITY_ADMIN_USER": "admin",
+        "GF_SECURITY_ADMIN_PASSWORD__FILE": target.path(member, f"/run/secrets/{ADMIN_PASSWORD}"),
+        "GF_PATHS_DATA": target.data_dir(member, volume.target),
+        "GF_ANALYTICS_REPORTING_ENABLED": "false",
+    }
+
+
+def datasources(env: Environment, target: Target) -> str:
+    """Provisioning for the one Prometheus datasource, reached at the target's Prometheus address."""
     from iklim.components.prometheus import PORT
 
     data = {
@@ -35,7 +49,7 @@ def datasources(env: Environment) -> str:
                 "type": "prometheus",
                 "uid": "prometheus",
                 "access": "proxy",
-                "url": f"http://prometheus:{PORT}",
+                "url": f"http://{target.host('prometheus')}:{PORT}",
                 "isDefault": True,
                 "editable": False,
             }
@@ -49,17 +63,12 @@ def contribute(env: Environment) -> Contribution:
     volume = spec.volume
     assert volume is not None and volume.env, "the model guarantees Grafana's StorageBox volume"
     out = Contribution(secrets=[ADMIN_PASSWORD])
-    out.files[DATASOURCE_PATH] = datasources(env)
+    out.files[DATASOURCE_PATH] = datasources(env, ProductionTarget(env))
     out.mounts["grafana"] = [Mount(DATASOURCE_PATH, "/etc/grafana/provisioning/datasources/prometheus.yml")]
     out.secret_mounts["grafana"] = [SecretMount(ADMIN_PASSWORD)]
     out.services["grafana"] = {
         "image": spec.image,
-        "environment": {
-            "GF_SECURITY_ADMIN_USER": "admin",
-            "GF_SECURITY_ADMIN_PASSWORD__FILE": f"/run/secrets/{ADMIN_PASSWORD}",
-            "GF_PATHS_DATA": volume.target,
-            "GF_ANALYTICS_REPORTING_ENABLED": "false",
-        },
+        "environment": settings(env, ProductionTarget(env)),
         "volumes": [f"${{{volume.env}:-{volume.path}}}:{volume.target}"],
         "networks": overlay(env),
         "healthcheck": healthcheck(

@@ -14,6 +14,7 @@ from iklim.components.base import (
     overlay,
     pinned_deploy,
 )
+from iklim.components.target import ProductionTarget, Target
 from iklim.model.schema import Environment
 
 PORT = 27017
@@ -24,9 +25,19 @@ ROOT_PASSWORD = "mongodb_root_password"
 MONGO_UID = "999"
 
 
-def rs_init(env: Environment, hosts: list[str]) -> str:
+def mongod_args(env: Environment, target: Target, member: str, keyfile: str) -> list[str]:
+    """``mongod``'s arguments for ``member``: the replica set, its address and the shared keyfile."""
+    listen = target.listen(member)
+    bind = ["--bind_ip_all"] if listen == "0.0.0.0" else ["--bind_ip", listen]
+    return ["--replSet", env.services.mongodb.replica_set, *bind, "--port", str(PORT), "--keyFile", keyfile]
+
+
+def rs_init(env: Environment, target: Target) -> str:
     """The idempotent replica-set initiation script (mongosh), run on the first member."""
     spec = env.services.mongodb
+    names = member_names("mongodb", spec.members)
+    hosts = [target.host(name) for name in names]
+    password_file = target.path(names[0], f"/run/secrets/{ROOT_PASSWORD}")
     members = ",\n".join(
         f"    {{ _id: {i}, host: '{host}:{PORT}', priority: {2 if i == 0 else 1} }}" for i, host in enumerate(hosts)
     )
@@ -42,7 +53,7 @@ def rs_init(env: Environment, hosts: list[str]) -> str:
         + "if (!db.hello().isWritablePrimary) { throw new Error('no primary after 120 s'); }\n"
         + "const admin = db.getSiblingDB('admin');\n"
         + "try {\n"
-        + f"  const pwd = fs.readFileSync('/run/secrets/{ROOT_PASSWORD}', 'utf8').trim();\n"
+        + f"  const pwd = fs.readFileSync('{password_file}', 'utf8').trim();\n"
         + "  admin.createUser({ user: 'root', pwd: pwd, roles: [{ role: 'root', db: 'admin' }] });\n"
         + "  print('root user created');\n"
         + "} catch (e) {\n"
@@ -57,7 +68,7 @@ def contribute(env: Environment) -> Contribution:
     spec = env.services.mongodb
     out = Contribution(secrets=[KEYFILE, ROOT_PASSWORD])
     names = member_names("mongodb", spec.members)
-    out.files[INIT_PATH] = rs_init(env, names)
+    out.files[INIT_PATH] = rs_init(env, ProductionTarget(env))
     for service, node in zip(names, spec.nodes, strict=True):
         volume = f"{service}-data"
         out.volumes.append(volume)
@@ -69,16 +80,7 @@ def contribute(env: Environment) -> Contribution:
         out.services[service] = {
             "image": spec.image,
             "hostname": service,
-            "command": [
-                "mongod",
-                "--replSet",
-                spec.replica_set,
-                "--bind_ip_all",
-                "--port",
-                str(PORT),
-                "--keyFile",
-                f"/run/secrets/{KEYFILE}",
-            ],
+            "command": ["mongod", *mongod_args(env, ProductionTarget(env), service, f"/run/secrets/{KEYFILE}")],
             "volumes": [f"{volume}:{spec.volume.target if spec.volume else '/data/db'}"],
             "networks": overlay(env),
             "ports": host_ports(spec.ports),

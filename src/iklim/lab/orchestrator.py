@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from iklim.lab.components.absent import AbsentLab
 from iklim.lab.components.base import LabComponent
 from iklim.lab.components.etcd import EtcdLab
+from iklim.lab.components.grafana import GrafanaLab
+from iklim.lab.components.mongodb import MongoDBLab
 from iklim.lab.components.nginx import NginxLab
 from iklim.lab.components.openbao import OpenBaoLab
 from iklim.lab.components.patroni import PatroniLab
@@ -29,18 +31,29 @@ from iklim.lab.context import LabContext, LabError
 
 Progress = Callable[[str], None]
 #: Prometheus job -> the lab component that must run for the job to be scraped.
-SCRAPED = {"etcd": "etcd", "patroni": "patroni", "rabbitmq": "rabbitmq", "vault": "vault", "redis": "redis-exporter"}
+SCRAPED = {
+    "etcd": "etcd",
+    "patroni": "patroni",
+    "rabbitmq": "rabbitmq",
+    "vault": "vault",
+    "redis": "redis-exporter",
+    "grafana": "grafana",
+}
 
 
 def components() -> tuple[LabComponent, ...]:
-    """Every lab component, in start order (dependencies first). Prometheus scrapes what runs."""
+    """Every lab component, in start order (dependencies first). Prometheus scrapes what runs.
+
+    MongoDB and Grafana run when their binaries are on PATH (no package installs them here);
+    APISIX is only reported, see :mod:`iklim.lab.components.absent`.
+    """
     engines: tuple[LabComponent, ...] = (
         EtcdLab(), PatroniLab(), RedisLab(), RedisExporterLab(), EpmdLab(), RabbitMQLab(), OpenBaoLab(), NginxLab(),
-        AbsentLab("mongodb", "mongod"), AbsentLab("apisix", "apisix"), AbsentLab("grafana", "grafana-server"),
+        MongoDBLab(), GrafanaLab(),
     )
     running = {c.name for c in engines if c.missing() is None}
     jobs = frozenset(job for job, component in SCRAPED.items() if component in running)
-    return (*engines[:8], PrometheusLab(jobs), *engines[8:])
+    return (*engines, PrometheusLab(jobs), AbsentLab("apisix", "apisix"))
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,8 @@ def _run_component(ctx: LabContext, component: LabComponent, deadline: float, re
     name = component.name
     try:
         for need in component.needs:
+            if need not in ready:
+                raise LabError(name, f"cannot start: {need} is not available on this host")
             while not ready[need].wait(0.1):
                 if need in failed:
                     raise LabError(name, f"cannot start: {need} failed")
@@ -141,7 +156,10 @@ def status(ctx: LabContext) -> list[ComponentState]:
 
 
 #: Stop order: clients before the clusters they use, DCS last.
-STOP_ORDER = ("prometheus", "redis-exporter", "nginx", "vault", "rabbitmq", "epmd", "redis", "patroni", "etcd")
+STOP_ORDER = (
+    *("grafana", "prometheus", "redis-exporter", "nginx"),
+    *("mongodb", "vault", "rabbitmq", "epmd", "redis", "patroni", "etcd"),
+)
 
 
 def down(ctx: LabContext, progress: Progress, wipe: bool = False) -> int:

@@ -1,7 +1,9 @@
-"""Components with no installable binary here (MongoDB, APISIX, Grafana): never faked.
+"""A component the lab only reports (APISIX): never faked.
 
-The lab reports them "not available on this host" when their binary is missing. When the binary
-is on PATH the lab says so, but does not run it yet: running it is future work (see the README).
+APISIX has no installable binary here. The lab reports it "not available on this host" when
+``apisix`` is missing; when it is on PATH the lab says so but does not run it: ``apisix start``
+daemonises OpenResty out of one shared prefix, so three members on one host need a per-member
+prefix that is not written yet (see the README). MongoDB and Grafana have real runners.
 """
 
 from __future__ import annotations

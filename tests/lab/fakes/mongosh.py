@@ -1,0 +1,69 @@
+"""A FAKE ``mongosh`` for tests only: it runs the one script the lab gives it, ``rs-init.js``.
+
+It cannot run JavaScript; it reads the replica-set config and the password file path out of the
+rendered script and performs the same steps over the wire: initiate when ``hello`` has no set
+name, wait for a writable primary, create the root user (an existing user is fine). It exits 1
+with a one-line error when a step fails, as mongosh does on an uncaught exception.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from pathlib import Path
+
+from iklim.status.mongowire import run_command
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="mongosh")
+    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--file", required=True)
+    args = parser.parse_args(argv)
+    script = Path(args.file).read_text()
+    set_name = re.search(r"_id: '([^']+)'", script)
+    hosts = re.findall(r"host: '([^']+)', priority: (\d+)", script)
+    password_file = re.search(r"readFileSync\('([^']+)'", script)
+    if not (set_name and hosts and password_file):
+        print("MongoshInvalidInputError: not an rs-init script", file=sys.stderr)
+        return 1
+    address, port = args.host.rsplit(":", 1)
+
+    def call(doc: dict[str, object]) -> dict[str, object]:
+        return run_command(address, int(port), doc, timeout=2)
+
+    try:
+        if not call({"hello": 1}).get("setName"):
+            members = [{"_id": i, "host": h, "priority": int(p)} for i, (h, p) in enumerate(hosts)]
+            reply = call({"replSetInitiate": {"_id": set_name.group(1), "members": members}})
+            if reply.get("ok") != 1:
+                print(f"MongoServerError: {reply.get('errmsg')}", file=sys.stderr)
+                return 1
+            print("replica set initiated")
+        for _ in range(120):
+            if call({"hello": 1}).get("isWritablePrimary"):
+                break
+            time.sleep(0.1)
+        else:
+            print("Error: no primary", file=sys.stderr)
+            return 1
+        pwd = Path(password_file.group(1)).read_text().strip()
+        reply = call({"createUser": "root", "pwd": pwd, "roles": [{"role": "root", "db": "admin"}]})
+        if reply.get("ok") == 1:
+            print("root user created")
+        elif reply.get("code") in (13, 51003):
+            print("root user present")
+        else:
+            print(f"MongoServerError: {reply.get('errmsg')}", file=sys.stderr)
+            return 1
+    except OSError as exc:
+        print(f"MongoNetworkError: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

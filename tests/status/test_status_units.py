@@ -523,3 +523,24 @@ def test_production_secrets_from_environment_and_files(tmp_path: Path) -> None:
     assert source.get("redis_password") == "s3cret"
     assert source.get("vault_token") == "t0ken"
     assert source.get("rabbitmq_admin_password") is None
+
+
+def test_lab_selection_probes_only_what_the_lab_started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from iklim.status.planbuild import build_plan
+    from iklim.status.runner import lab_selection
+
+    plan = build_plan(REPO / "environments" / "prod.yaml", "lab", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="iklim lab up"):
+        lab_selection(plan)
+    (tmp_path / "components.json").write_text(json.dumps({"etcd": ["etcd-1"], "mongodb": ["mongodb-1"]}))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "grafana-server").write_text("#!/bin/sh\n")
+    (bin_dir / "grafana-server").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    chosen, skipped = lab_selection(plan)
+    assert [c.name for c in chosen] == ["etcd", "mongodb"]
+    reasons = {s.component: s.reason for s in skipped}
+    assert reasons["grafana"] == "not started by this lab (grafana-server is installed: `iklim lab up`)"
+    assert reasons["apisix"] == "not run in the lab (apisix not installed)"
+    assert reasons["patroni"] == "not started by the lab (not available on this host)"

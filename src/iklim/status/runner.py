@@ -24,7 +24,7 @@ GRACE = 0.05
 
 
 def lab_selection(plan: Plan) -> tuple[list[ComponentPlan], list[Skipped]]:
-    """The components the lab runs (its ``components.json``), plus absent ones whose binary exists."""
+    """The components the lab started (its ``components.json``); the others are skipped, with why."""
     import json
 
     recorded = Path(plan.root) / "components.json"
@@ -34,8 +34,11 @@ def lab_selection(plan: Plan) -> tuple[list[ComponentPlan], list[Skipped]]:
         raise FileNotFoundError(f"no lab state at {plan.root} (run `iklim lab up`)") from exc
     chosen, skipped = [], []
     for comp in plan.components:
-        if comp.name in running or (comp.lab_binary and shutil.which(comp.lab_binary)):
+        if comp.name in running:
             chosen.append(comp)
+        elif comp.lab_binary and shutil.which(comp.lab_binary):
+            why = f"not started by this lab ({comp.lab_binary} is installed: `iklim lab up`)"
+            skipped.append(Skipped(comp.name, why))
         elif comp.lab_binary:
             skipped.append(Skipped(comp.name, f"not run in the lab ({comp.lab_binary} not installed)"))
         else:

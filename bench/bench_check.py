@@ -39,7 +39,7 @@ def generate(path: Path, count: int = 1000) -> None:
             "      APP_MODE: ${APP_MODE:-prod}",
             "    networks:",
             f"      iklim-overlay: {{aliases: [{kind}-{i}]}}",
-            f"    volumes: [\"data-{i}:/data\"]",
+            f'    volumes: ["data-{i}:/data"]',
             "    healthcheck: {test: [CMD, 'true'], interval: 10s}",
             "    deploy:",
             "      <<: *deploy",
@@ -69,8 +69,10 @@ def main() -> None:
         stack = Path(tmp) / "stack.yml"
         generate(stack)
         median, code = median_wall(["check", str(stack)], runs, Path(tmp))
-        print(f"iklim check stack.yml (1,000 services): median {median:.3f} s over {runs} runs, exit {code}"
-              "  [target <= 1.5 s]")
+        print(
+            f"iklim check stack.yml (1,000 services): median {median:.3f} s over {runs} runs, exit {code}"
+            "  [target <= 1.5 s]"
+        )
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", "pass"], check=True)
     print(f"reference: bare interpreter start {time.perf_counter() - start:.3f} s")

@@ -68,8 +68,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     runs = [one_run() for _ in range(parser.parse_args().runs)]
     times = [r[0] for r in runs]
-    print(f"iklim lab up (fresh, all healthy): median {statistics.median(times):.1f} s over {len(runs)} run(s)"
-          f" [target <= 40 s]; runs: {', '.join(f'{t:.1f}' for t in times)}")
+    print(
+        f"iklim lab up (fresh, all healthy): median {statistics.median(times):.1f} s over {len(runs)} run(s)"
+        f" [target <= 40 s]; runs: {', '.join(f'{t:.1f}' for t in times)}"
+    )
     rss, count = runs[-1][1], runs[-1][2]
     print(f"lab memory when healthy: {rss / 1024:.0f} MiB resident in {count} processes")
 

@@ -63,15 +63,23 @@ def main() -> None:
     etcd = ",".join(f"127.0.1.{i}:2379" for i in (1, 2, 3))
     vendors: list[tuple[str, list[str], dict[str, str]]] = [
         ("patronictl list", [real("patronictl"), "-c", str(root / "patroni-1" / "patroni.yml"), "list"], base),
-        ("etcdctl endpoint health --cluster", [real("etcdctl"), f"--endpoints={etcd}", "endpoint", "health",
-                                               "--cluster"], base | {"ETCDCTL_API": "3"}),
-        ("redis-cli sentinel master", [real("redis-cli"), "-h", "127.0.2.1", "-p", "26379", "sentinel", "master",
-                                       "iklim-redis"], base),
+        (
+            "etcdctl endpoint health --cluster",
+            [real("etcdctl"), f"--endpoints={etcd}", "endpoint", "health", "--cluster"],
+            base | {"ETCDCTL_API": "3"},
+        ),
+        (
+            "redis-cli sentinel master",
+            [real("redis-cli"), "-h", "127.0.2.1", "-p", "26379", "sentinel", "master", "iklim-redis"],
+            base,
+        ),
         # the Debian wrapper (/usr/sbin) switches to the rabbitmq user and its cookie; the lab's
         # nodes run as us with the cookie under HOME, so call the real script behind the wrapper
-        ("rabbitmq-diagnostics check_running", ["/usr/lib/rabbitmq/bin/rabbitmq-diagnostics", "-n",
-                                                "rabbitmq-1@localhost", "check_running"],
-         base | {"HOME": str(root / "rabbitmq-1")}),
+        (
+            "rabbitmq-diagnostics check_running",
+            ["/usr/lib/rabbitmq/bin/rabbitmq-diagnostics", "-n", "rabbitmq-1@localhost", "check_running"],
+            base | {"HOME": str(root / "rabbitmq-1")},
+        ),
         ("bao status", [bao(), "status"], base | {"BAO_ADDR": "http://127.0.3.1:8200"}),
     ]
     status_argv = [iklim, "status", "--root", str(root)]
@@ -91,8 +99,10 @@ def main() -> None:
     for label, seconds, rc in rows:
         print(f"{'  ' + label:<44} {seconds:6.3f} s  (exit {rc})")
     speedup = total / ours
-    print(f"\nspeed-up {speedup:.1f}x; target <= 0.4 s: {'met' if ours <= 0.4 else 'MISSED'}; "
-          f"target >= 5x: {'met' if speedup >= 5 else 'MISSED'}")
+    print(
+        f"\nspeed-up {speedup:.1f}x; target <= 0.4 s: {'met' if ours <= 0.4 else 'MISSED'}; "
+        f"target >= 5x: {'met' if speedup >= 5 else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,8 @@ def one_run() -> tuple[float, str]:
         begin = time.monotonic()
         result = subprocess.run(
             [sys.executable, str(REPO / "tests" / "vault" / "drive.py"), str(root), PREFIX, "bootstrap"],
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         )
         elapsed = time.monotonic() - begin
         if result.returncode != 0:
@@ -52,8 +53,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     runs = [one_run() for _ in range(parser.parse_args().runs)]
     times = [t for t, _ in runs]
-    print(f"vault bootstrap, fresh cluster -> healthy + day-one: median {statistics.median(times):.1f} s "
-          f"over {len(times)} runs ({', '.join(f'{t:.1f}' for t in times)}); issue's reference ~24 s")
+    print(
+        f"vault bootstrap, fresh cluster -> healthy + day-one: median {statistics.median(times):.1f} s "
+        f"over {len(times)} runs ({', '.join(f'{t:.1f}' for t in times)}); issue's reference ~24 s"
+    )
 
 
 if __name__ == "__main__":

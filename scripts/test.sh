@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 echo "==> ruff" >&2
 ruff check src tests bench
+ruff format --check src tests bench
 echo "==> mypy" >&2
 mypy
 echo "==> iklim render --check" >&2

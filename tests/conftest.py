@@ -60,11 +60,25 @@ def etcd_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     client, peer = free_port(), free_port()
     url = f"http://127.0.0.1:{client}"
     proc = subprocess.Popen(
-        [binary, "--name", "test", "--data-dir", str(data), "--listen-client-urls", url,
-         "--advertise-client-urls", url, "--listen-peer-urls", f"http://127.0.0.1:{peer}",
-         "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-         "--initial-cluster", f"test=http://127.0.0.1:{peer}"],
-        stdout=subprocess.DEVNULL, stderr=(data / "etcd.log").open("wb"),
+        [
+            binary,
+            "--name",
+            "test",
+            "--data-dir",
+            str(data),
+            "--listen-client-urls",
+            url,
+            "--advertise-client-urls",
+            url,
+            "--listen-peer-urls",
+            f"http://127.0.0.1:{peer}",
+            "--initial-advertise-peer-urls",
+            f"http://127.0.0.1:{peer}",
+            "--initial-cluster",
+            f"test=http://127.0.0.1:{peer}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(data / "etcd.log").open("wb"),
     )
     try:
         deadline = time.monotonic() + 20

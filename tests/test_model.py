@@ -87,8 +87,11 @@ def test_db_service_on_service_nodes_is_rejected() -> None:
 
 
 def test_db_member_pinned_to_a_service_node_is_rejected() -> None:
-    text = replace_once(PROD_TEXT, "nodes: [iklim-db-01, iklim-db-02, iklim-db-03]\n    replica_set",
-                        "nodes: [iklim-db-01, iklim-app-02, iklim-db-03]\n    replica_set")
+    text = replace_once(
+        PROD_TEXT,
+        "nodes: [iklim-db-01, iklim-db-02, iklim-db-03]\n    replica_set",
+        "nodes: [iklim-db-01, iklim-app-02, iklim-db-03]\n    replica_set",
+    )
     (problem,) = problems_of(text)
     assert "services.mongodb.nodes.1" in problem and "iklim-app-02 is a service node" in problem
 
@@ -97,7 +100,7 @@ def test_db_member_pinned_to_a_service_node_is_rejected() -> None:
 def test_even_member_count_of_a_quorum_cluster_is_rejected(component: str) -> None:
     start = PROD_TEXT.index(f"\n  {component}:\n")
     members = PROD_TEXT.index("    members: 3\n", start)
-    text = PROD_TEXT[:members] + "    members: 4\n" + PROD_TEXT[members + len("    members: 3\n"):]
+    text = PROD_TEXT[:members] + "    members: 4\n" + PROD_TEXT[members + len("    members: 3\n") :]
     found = problems_of(text)
     quorum = [p for p in found if f"services.{component}.members" in p and "odd member count" in p]
     assert quorum, found
@@ -112,8 +115,11 @@ def test_colliding_etcd_prefixes_are_rejected() -> None:
 
 
 def test_redis_with_ports_is_rejected() -> None:
-    text = replace_once(PROD_TEXT, "    master_name: iklim-redis\n",
-                        "    master_name: iklim-redis\n    ports:\n      - {name: redis, port: 6379}\n")
+    text = replace_once(
+        PROD_TEXT,
+        "    master_name: iklim-redis\n",
+        "    master_name: iklim-redis\n    ports:\n      - {name: redis, port: 6379}\n",
+    )
     found = problems_of(text)
     assert any("services.redis.ports.0" in p and "overlay" in p for p in found), found
 

@@ -86,8 +86,22 @@ def _nginx_sandbox(rendered_dir: Path, tmp_path: Path) -> Path:
     conf = tmp_path / "config"
     (conf / "nginx").mkdir(parents=True)
     key, cert = conf / "key.pem", conf / "cert.pem"
-    made = run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=test",
-               "-days", "1", "-keyout", str(key), "-out", str(cert))
+    made = run(
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=test",
+        "-days",
+        "1",
+        "-keyout",
+        str(key),
+        "-out",
+        str(cert),
+    )
     assert made.returncode == 0, made.stderr
     (conf / "nginx/ssl.conf").write_text(f"ssl_certificate {cert};\nssl_certificate_key {key};\n")
     (conf / "nginx/proxy.conf").write_text("proxy_set_header Host $host;\n")

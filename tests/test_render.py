@@ -78,9 +78,22 @@ def test_superseded_files_are_never_rendered(prod_tree: Tree) -> None:
 def test_infra_stack_has_every_seed_component_and_no_vault(prod_tree: Tree) -> None:
     services = stack(prod_tree, "infra")["services"]
     families = {family(n) for n in services}
-    assert families == {"etcd", "patroni", "mongodb", "redis", "redis-sentinel", "rabbitmq", "apisix",
-                        "apisix-dashboard", "swag", "cert-reloader", "cert-distributor", "prometheus", "grafana",
-                        "redis-exporter"}
+    assert families == {
+        "etcd",
+        "patroni",
+        "mongodb",
+        "redis",
+        "redis-sentinel",
+        "rabbitmq",
+        "apisix",
+        "apisix-dashboard",
+        "swag",
+        "cert-reloader",
+        "cert-distributor",
+        "prometheus",
+        "grafana",
+        "redis-exporter",
+    }
     assert set(stack(prod_tree, "vault")["services"]) == {"vault-1", "vault-2", "vault-3"}
 
 

@@ -126,9 +126,11 @@ def test_policy_file_overrides(tmp_path: Path) -> None:
     stack.write_text("services:\n  apisix:\n    image: apache/apisix:3\n    deploy: {replicas: 2}\n")
     policy = tmp_path / "policy.yml"
     policy.write_text("members: {apisix: 2}\n")
+
     def count(*extra: str) -> int:
         out = invoke("check", str(stack), "--format", "json", *extra)[1]
         return sum(f["rule"] == "replica-count" for f in json.loads(out)["findings"])
+
     assert count() == 1 and count("--policy", str(policy)) == 0
     policy.write_text("memberz: 1\n")
     code, _, err = invoke("check", str(stack), "--policy", str(policy))

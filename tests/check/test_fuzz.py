@@ -15,8 +15,37 @@ from iklim.cli import cli
 REPO = Path(__file__).resolve().parents[2]
 
 FILES = ("docker-stack-infra_db-prod.yml", "terraform/hetzner/prod/firewall.tf", "terraform/hetzner/prod/network.tf")
-SNIPPETS = ["", " ", "\n", ":", "- ", "{", "}", "[", "]", '"', "'", "#", "&a", "*a", "<<: *a", "${", "${X:-1}",
-            "mode: host", "ports: [6379]", "global", "0", "-1", "null", "\t", "= ", "/*", "<<EOT\n", "\\", "é"]
+SNIPPETS = [
+    "",
+    " ",
+    "\n",
+    ":",
+    "- ",
+    "{",
+    "}",
+    "[",
+    "]",
+    '"',
+    "'",
+    "#",
+    "&a",
+    "*a",
+    "<<: *a",
+    "${",
+    "${X:-1}",
+    "mode: host",
+    "ports: [6379]",
+    "global",
+    "0",
+    "-1",
+    "null",
+    "\t",
+    "= ",
+    "/*",
+    "<<EOT\n",
+    "\\",
+    "é",
+]
 
 
 @st.composite
@@ -46,7 +75,7 @@ def test_mutated_tree_never_raises(tree: Path, mutations: list[tuple[str, int, i
     for name, start, length, insert in mutations:
         text = texts[name]
         at = start % (len(text) + 1)
-        texts[name] = text[:at] + insert + text[at + length:]
+        texts[name] = text[:at] + insert + text[at + length :]
     for name, text in texts.items():
         (tree / name).write_text(text)
     result = CliRunner().invoke(cli, ["check", str(tree), "--format", "json"])

@@ -16,9 +16,7 @@ def hits(result: Result, rule: str) -> list[int]:
 
 
 def fw(name: str, *rules: str) -> str:
-    body = "".join(
-        f'  rule {{\n    direction  = "in"\n    protocol   = "tcp"\n{r}  }}\n' for r in rules
-    )
+    body = "".join(f'  rule {{\n    direction  = "in"\n    protocol   = "tcp"\n{r}  }}\n' for r in rules)
     return f'resource "hcloud_firewall" "{name}" {{\n  name = "iklim-{name}"\n{body}}}\n'
 
 
@@ -48,67 +46,154 @@ CASES: list[tuple[str, str, dict[str, str], list[int]]] = [
     # firewall-host-ports
     ("db-port-public", "firewall-host-ports", {"fw.tf": fw("db", ETCD_OK, rule("5432", "0.0.0.0/0"))}, [13]),
     ("db-any-public", "firewall-host-ports", {"fw.tf": fw("app", rule("any", "10.0.1.0/24", "::/0"))}, [7]),
-    ("host-port-no-rule", "firewall-host-ports", {
-        "fw.tf": fw("db", ETCD_OK),
-        "stack.yml": "services:\n  mongodb-1:\n    ports:\n      - {target: 27017, published: 27017, mode: host}\n",
-    }, [4]),
-    ("host-port-ok", "firewall-host-ports", {
-        "fw.tf": fw("db", ETCD_OK, rule("27017", "10.0.1.0/24")) + fw("app", rule("443", "0.0.0.0/0")),
-        "stack.yml": ("services:\n  mongodb-1:\n    ports:\n      - {target: 27017, published: 27017, mode: host}\n"
-                      "  swag:\n    ports: [{target: 443, published: 443, mode: host}]\n"),
-    }, []),
+    (
+        "host-port-no-rule",
+        "firewall-host-ports",
+        {
+            "fw.tf": fw("db", ETCD_OK),
+            "stack.yml": "services:\n  mongodb-1:\n    ports:\n      - {target: 27017, published: 27017, mode: host}\n",
+        },
+        [4],
+    ),
+    (
+        "host-port-ok",
+        "firewall-host-ports",
+        {
+            "fw.tf": fw("db", ETCD_OK, rule("27017", "10.0.1.0/24")) + fw("app", rule("443", "0.0.0.0/0")),
+            "stack.yml": (
+                "services:\n  mongodb-1:\n    ports:\n      - {target: 27017, published: 27017, mode: host}\n"
+                "  swag:\n    ports: [{target: 443, published: 443, mode: host}]\n"
+            ),
+        },
+        [],
+    ),
     # firewall-no-redis
     ("redis-port", "firewall-no-redis", {"fw.tf": fw("app", rule("6379", "10.0.1.0/24"))}, [6]),
     ("redis-range", "firewall-no-redis", {"fw.tf": fw("app", rule("26000-27000", "10.0.1.0/24"))}, [6]),
     ("redis-any", "firewall-no-redis", {"fw.tf": fw("app", rule("any", "10.0.1.0/24"))}, [6]),
-    ("redis-out-ok", "firewall-no-redis", {"fw.tf": fw("app").replace(
-        "}\n", '  rule {\n    direction = "out"\n    protocol = "tcp"\n    port = "any"\n'
-        '    destination_ips = ["0.0.0.0/0"]\n  }\n}\n', 1)}, []),
+    (
+        "redis-out-ok",
+        "firewall-no-redis",
+        {
+            "fw.tf": fw("app").replace(
+                "}\n",
+                '  rule {\n    direction = "out"\n    protocol = "tcp"\n    port = "any"\n'
+                '    destination_ips = ["0.0.0.0/0"]\n  }\n}\n',
+                1,
+            )
+        },
+        [],
+    ),
     # etcd-prefix
     ("apisix-prefix", "etcd-prefix", {"config/apisix/config.yaml": APISIX_OK.replace("/apisix", "/svc")}, [5]),
     ("apisix-prefix-ok", "etcd-prefix", {"config/apisix/config.yaml": APISIX_OK}, []),
-    ("patroni-overlap", "etcd-prefix", {
-        "config/apisix/config.yaml": APISIX_OK,
-        "config/patroni/patroni-1.yml": "scope: pg\nnamespace: /apisix/pg\netcd3:\n  hosts: etcd-01:2379\n",
-    }, [2]),
-    ("patroni-env-overlap", "etcd-prefix", {
-        "stack.yml": "services:\n  patroni-1:\n    environment:\n      - PATRONI_NAMESPACE=/apisix\n",
-    }, [4]),
-    ("patroni-ok", "etcd-prefix", {
-        "config/apisix/config.yaml": APISIX_OK,
-        "config/patroni/patroni-1.yml": "scope: pg\nnamespace: /service/\netcd3: {hosts: 'etcd-01:2379'}\n",
-    }, []),
+    (
+        "patroni-overlap",
+        "etcd-prefix",
+        {
+            "config/apisix/config.yaml": APISIX_OK,
+            "config/patroni/patroni-1.yml": "scope: pg\nnamespace: /apisix/pg\netcd3:\n  hosts: etcd-01:2379\n",
+        },
+        [2],
+    ),
+    (
+        "patroni-env-overlap",
+        "etcd-prefix",
+        {
+            "stack.yml": "services:\n  patroni-1:\n    environment:\n      - PATRONI_NAMESPACE=/apisix\n",
+        },
+        [4],
+    ),
+    (
+        "patroni-ok",
+        "etcd-prefix",
+        {
+            "config/apisix/config.yaml": APISIX_OK,
+            "config/patroni/patroni-1.yml": "scope: pg\nnamespace: /service/\netcd3: {hosts: 'etcd-01:2379'}\n",
+        },
+        [],
+    ),
     # etcd-aliases
     ("apisix-ip", "etcd-aliases", {"config/apisix/config.yaml": APISIX_OK.replace("etcd-01", "10.0.2.11")}, [4]),
     ("apisix-aliases-ok", "etcd-aliases", {"config/apisix/config.yaml": APISIX_OK, "stack.yml": ETCD_SVC}, []),
-    ("etcd-list-networks", "etcd-aliases", {"stack.yml": ETCD_SVC.replace(
-        "  etcd-3:\n    networks: {iklim-overlay: {aliases: [etcd-03]}}\n",
-        "  etcd-3:\n    networks: [iklim-overlay]\n")},
-     [4]),
-    ("etcd-no-overlay", "etcd-aliases", {"stack.yml": ETCD_SVC.replace(
-        "  etcd-3:\n    networks: {iklim-overlay: {aliases: [etcd-03]}}\n", "  etcd-3:\n    hostname: etcd-03\n")},
-     [4, 9]),
+    (
+        "etcd-list-networks",
+        "etcd-aliases",
+        {
+            "stack.yml": ETCD_SVC.replace(
+                "  etcd-3:\n    networks: {iklim-overlay: {aliases: [etcd-03]}}\n",
+                "  etcd-3:\n    networks: [iklim-overlay]\n",
+            )
+        },
+        [4],
+    ),
+    (
+        "etcd-no-overlay",
+        "etcd-aliases",
+        {
+            "stack.yml": ETCD_SVC.replace(
+                "  etcd-3:\n    networks: {iklim-overlay: {aliases: [etcd-03]}}\n", "  etcd-3:\n    hostname: etcd-03\n"
+            )
+        },
+        [4, 9],
+    ),
     # rabbitmq-mgmt-ip
-    ("site-open", "rabbitmq-mgmt-ip", {"config/swag/rabbitmq.subdomain.conf": SITE_OK.replace(
-        "  allow 198.51.100.0/28;\n  deny all;\n", "")}, [4]),
-    ("site-allow-all", "rabbitmq-mgmt-ip", {"config/swag/rabbitmq.subdomain.conf": SITE_OK.replace(
-        "  allow 198.51.100.0/28;\n", "  allow all;\n")}, [6]),
-    ("site-no-deny", "rabbitmq-mgmt-ip", {"config/swag/rabbitmq.subdomain.conf": SITE_OK.replace(
-        "  deny all;\n", "")}, [5]),
-    ("site-location-override", "rabbitmq-mgmt-ip", {"config/swag/rmq.conf": SITE_OK.replace(
-        "    proxy_pass", "    allow all;\n    proxy_pass")}, [6]),
+    (
+        "site-open",
+        "rabbitmq-mgmt-ip",
+        {"config/swag/rabbitmq.subdomain.conf": SITE_OK.replace("  allow 198.51.100.0/28;\n  deny all;\n", "")},
+        [4],
+    ),
+    (
+        "site-allow-all",
+        "rabbitmq-mgmt-ip",
+        {"config/swag/rabbitmq.subdomain.conf": SITE_OK.replace("  allow 198.51.100.0/28;\n", "  allow all;\n")},
+        [6],
+    ),
+    (
+        "site-no-deny",
+        "rabbitmq-mgmt-ip",
+        {"config/swag/rabbitmq.subdomain.conf": SITE_OK.replace("  deny all;\n", "")},
+        [5],
+    ),
+    (
+        "site-location-override",
+        "rabbitmq-mgmt-ip",
+        {"config/swag/rmq.conf": SITE_OK.replace("    proxy_pass", "    allow all;\n    proxy_pass")},
+        [6],
+    ),
     ("site-ok", "rabbitmq-mgmt-ip", {"config/swag/rabbitmq.subdomain.conf": SITE_OK}, []),
     # superseded-overlay
     ("overlay-file", "superseded-overlay", {"docker-stack-infra.prod.yml": "services: {}\n"}, [1]),
-    ("overlay-deploy", "superseded-overlay", {"init-infra-prod.sh": (
-        "#!/bin/sh\n# docker-stack-infra.prod.yml is gone\ndocker stack deploy \\\n"
-        "  -c docker-stack-infra.yml -c docker-stack-infra.prod.yml iklimco\n")}, [3]),
-    ("overlay-config", "superseded-overlay", {"init-infra-prod.sh": (
-        "docker stack config -c docker-stack-infra.yml -c docker-stack-infra.override.yml\n")}, [1]),
-    ("vault-path", "superseded-overlay", {"stack.yml": (
-        "services:\n  vault-1:\n    volumes:\n      - /opt/iklimco/vault/data:/vault/data\n")}, [4]),
-    ("deploy-ok", "superseded-overlay", {"init-infra-prod.sh": (
-        "docker stack deploy -c docker-stack-infra_db-prod.yml iklimco\n")}, []),
+    (
+        "overlay-deploy",
+        "superseded-overlay",
+        {
+            "init-infra-prod.sh": (
+                "#!/bin/sh\n# docker-stack-infra.prod.yml is gone\ndocker stack deploy \\\n"
+                "  -c docker-stack-infra.yml -c docker-stack-infra.prod.yml iklimco\n"
+            )
+        },
+        [3],
+    ),
+    (
+        "overlay-config",
+        "superseded-overlay",
+        {"init-infra-prod.sh": ("docker stack config -c docker-stack-infra.yml -c docker-stack-infra.override.yml\n")},
+        [1],
+    ),
+    (
+        "vault-path",
+        "superseded-overlay",
+        {"stack.yml": ("services:\n  vault-1:\n    volumes:\n      - /opt/iklimco/vault/data:/vault/data\n")},
+        [4],
+    ),
+    (
+        "deploy-ok",
+        "superseded-overlay",
+        {"init-infra-prod.sh": ("docker stack deploy -c docker-stack-infra_db-prod.yml iklimco\n")},
+        [],
+    ),
 ]
 
 

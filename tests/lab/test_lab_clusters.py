@@ -48,13 +48,21 @@ def test_patroni_row_written_on_leader_is_read_on_both_replicas(lab: LabContext)
     marker = uuid.uuid4().hex
 
     def connect(member: dict[str, Any]) -> psycopg.Connection[Any]:
-        return psycopg.connect(host=member["host"], port=member["port"], user="postgres", password=password,
-                               dbname="postgres", connect_timeout=3, autocommit=True)
+        return psycopg.connect(
+            host=member["host"],
+            port=member["port"],
+            user="postgres",
+            password=password,
+            dbname="postgres",
+            connect_timeout=3,
+            autocommit=True,
+        )
 
     with connect(leader) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS lab_probe (marker text PRIMARY KEY)")
         conn.execute("INSERT INTO lab_probe VALUES (%s)", (marker,))
     for replica in replicas:
+
         def seen(member: dict[str, Any] = replica) -> bool:
             with connect(member) as conn:
                 row = conn.execute("SELECT marker FROM lab_probe WHERE marker = %s", (marker,)).fetchone()
@@ -87,8 +95,14 @@ def test_rabbitmq_quorum_message_published_on_node_1_is_consumed_on_node_3(lab: 
     queue, body = f"lab-{uuid.uuid4().hex}", uuid.uuid4().hex.encode()
 
     def channel(member: str) -> tuple[pika.BlockingConnection, Any]:
-        params = pika.ConnectionParameters(lab.target.host(member), 5672, credentials=credentials,
-                                           connection_attempts=3, retry_delay=1, socket_timeout=5)
+        params = pika.ConnectionParameters(
+            lab.target.host(member),
+            5672,
+            credentials=credentials,
+            connection_attempts=3,
+            retry_delay=1,
+            socket_timeout=5,
+        )
         conn = pika.BlockingConnection(params)
         return conn, conn.channel()
 
@@ -134,17 +148,25 @@ def test_vault_kv_written_and_read_through_a_standby(lab: LabContext) -> None:
         client.sys.enable_secrets_engine("kv", path="lab-kv", options={"version": "2"})
     value = uuid.uuid4().hex
     # A new mount reaches the standbys' routers a moment after it is enabled.
-    eventually(lambda: client.secrets.kv.v2.create_or_update_secret("probe", secret={"value": value},
-                                                                    mount_point="lab-kv"))
+    eventually(
+        lambda: client.secrets.kv.v2.create_or_update_secret("probe", secret={"value": value}, mount_point="lab-kv")
+    )
     other = hvac.Client(url=f"http://{lab.target.host(standbys[1])}:8200", token=token, timeout=5)
     # OpenBao standbys may serve reads from their own (raft-replicated) storage: allow for the lag.
-    eventually(lambda: other.secrets.kv.v2.read_secret_version(
-        "probe", mount_point="lab-kv", raise_on_deleted_version=True)["data"]["data"]["value"] == value)
+    eventually(
+        lambda: (
+            other.secrets.kv.v2.read_secret_version("probe", mount_point="lab-kv", raise_on_deleted_version=True)[
+                "data"
+            ]["data"]["value"]
+            == value
+        )
+    )
 
 
 def _etcd(lab: LabContext, member: str, path: str, payload: dict[str, str]) -> dict[str, Any]:
     request = urllib.request.Request(
-        f"http://{lab.target.host(member)}:2379/v3/{path}", data=json.dumps(payload).encode(),
+        f"http://{lab.target.host(member)}:2379/v3/{path}",
+        data=json.dumps(payload).encode(),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=3) as response:
@@ -197,8 +219,9 @@ def _management_status(lab: LabContext, source: str) -> int:
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    conn = http.client.HTTPSConnection(lab.target.host("swag-1"), 443, timeout=5, context=context,
-                                       source_address=(source, 0))
+    conn = http.client.HTTPSConnection(
+        lab.target.host("swag-1"), 443, timeout=5, context=context, source_address=(source, 0)
+    )
     try:
         conn.request("GET", "/", headers={"Host": lab.env.services.rabbitmq.management_host})
         return conn.getresponse().status

@@ -30,8 +30,17 @@ CLUSTERS = {"etcd", "patroni", "redis", "rabbitmq", "vault"}
 
 def run_status(lab: LabContext, *args: str) -> subprocess.CompletedProcess[str]:
     """The real command, as a separate process, against the session's lab."""
-    argv = [sys.executable, "-c", "from iklim.cli import main; main()", "status", "--env", str(MODEL),
-            "--root", str(lab.root), *args]
+    argv = [
+        sys.executable,
+        "-c",
+        "from iklim.cli import main; main()",
+        "status",
+        "--env",
+        str(MODEL),
+        "--root",
+        str(lab.root),
+        *args,
+    ]
     return subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=REPO)
 
 
@@ -47,8 +56,9 @@ def by_component(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["component"]: c for c in data["components"]}
 
 
-def wait_for_status(lab: LabContext, accept: Callable[[int, dict[str, Any]], bool], timeout: float,
-                    what: str) -> tuple[int, dict[str, Any]]:
+def wait_for_status(
+    lab: LabContext, accept: Callable[[int, dict[str, Any]], bool], timeout: float, what: str
+) -> tuple[int, dict[str, Any]]:
     deadline = time.monotonic() + timeout
     code, data = status_json(lab)
     while not accept(code, data):
@@ -160,7 +170,9 @@ def test_one_member_stopped_degrades_only_its_component(lab: LabContext, compone
     lab.supervisor.stop(member)
     try:
         code, data = wait_for_status(
-            lab, lambda code, data: by_component(data)[component]["status"] != "healthy", 15,
+            lab,
+            lambda code, data: by_component(data)[component]["status"] != "healthy",
+            15,
             f"{component} to notice {member} stopped",
         )
         found = by_component(data)

@@ -71,8 +71,11 @@ def test_etcd_one_member_lost_reads_like_the_issue() -> None:
 
 
 def test_etcd_quorum_lost_is_down() -> None:
-    members = (etcd_member(1, healthy=False, leader_id="0"), EtcdMember("etcd-2", "a", "refused"),
-               EtcdMember("etcd-3", "b", "refused"))
+    members = (
+        etcd_member(1, healthy=False, leader_id="0"),
+        EtcdMember("etcd-2", "a", "refused"),
+        EtcdMember("etcd-3", "b", "refused"),
+    )
     report = EtcdProbe().evaluate(EtcdSnapshot(members), ETCD, NO_PEERS)
     assert report.status == "down" and "quorum (2) lost" in report.reason
 
@@ -89,8 +92,12 @@ def test_etcd_leader_disagreement_alarm_and_raft_spread() -> None:
 
 # --- Patroni ------------------------------------------------------------------------------------
 
-PATRONI = plan_of("patroni", *(Endpoint(f"patroni-{i}", f"10.0.2.1{i}", 8008) for i in (1, 2, 3)),
-                  max_replica_lag_bytes=1000, synchronous_mode=False)
+PATRONI = plan_of(
+    "patroni",
+    *(Endpoint(f"patroni-{i}", f"10.0.2.1{i}", 8008) for i in (1, 2, 3)),
+    max_replica_lag_bytes=1000,
+    synchronous_mode=False,
+)
 
 
 def patroni(*members: PatroniMember, paused: bool = False) -> PatroniSnapshot:
@@ -137,14 +144,24 @@ def test_patroni_no_leader_or_two_leaders_is_down_paused_and_sync_degrade() -> N
 
 # --- Redis Sentinel -----------------------------------------------------------------------------
 
-REDIS = plan_of("redis", *(Endpoint(f"redis-{i}", f"r{i}", 6379, "redis") for i in (1, 2, 3)),
-                *(Endpoint(f"redis-sentinel-{i}", f"s{i}", 26379, "sentinel") for i in (1, 2, 3)), quorum=2)
+REDIS = plan_of(
+    "redis",
+    *(Endpoint(f"redis-{i}", f"r{i}", 6379, "redis") for i in (1, 2, 3)),
+    *(Endpoint(f"redis-sentinel-{i}", f"s{i}", 26379, "sentinel") for i in (1, 2, 3)),
+    quorum=2,
+)
 LINKED = (ReplicaView("r2:6379", "slave", "ok"), ReplicaView("r3:6379", "slave", "ok"))
 
 
 def sentinel(i: int, **kw: Any) -> SentinelView:
-    base: dict[str, Any] = {"master": "r1:6379", "flags": "master", "other_sentinels": 2, "ckquorum": "OK 3 usable",
-                            "ckquorum_ok": True, "replicas": LINKED}
+    base: dict[str, Any] = {
+        "master": "r1:6379",
+        "flags": "master",
+        "other_sentinels": 2,
+        "ckquorum": "OK 3 usable",
+        "ckquorum_ok": True,
+        "replicas": LINKED,
+    }
     return SentinelView(f"redis-sentinel-{i}", f"s{i}:26379", None, **(base | kw))
 
 
@@ -162,11 +179,13 @@ def test_redis_signals() -> None:
     assert "disagree" in probe.evaluate(disagree, REDIS, NO_PEERS).reason
     lonely = RedisSnapshot((sentinel(1, other_sentinels=1), sentinel(2), sentinel(3)), None)
     assert "sees 1 other Sentinels, expected 2" in probe.evaluate(lonely, REDIS, NO_PEERS).reason
-    noquorum = RedisSnapshot((sentinel(1, ckquorum="NOQUORUM 1 usable", ckquorum_ok=False), sentinel(2),
-                              sentinel(3)), None)
+    noquorum = RedisSnapshot(
+        (sentinel(1, ckquorum="NOQUORUM 1 usable", ckquorum_ok=False), sentinel(2), sentinel(3)), None
+    )
     assert "CKQUORUM: NOQUORUM" in probe.evaluate(noquorum, REDIS, NO_PEERS).reason
-    link = RedisSnapshot((sentinel(1, replicas=(LINKED[0], ReplicaView("r3:6379", "slave", "err"))), sentinel(2),
-                          sentinel(3)), None)
+    link = RedisSnapshot(
+        (sentinel(1, replicas=(LINKED[0], ReplicaView("r3:6379", "slave", "err"))), sentinel(2), sentinel(3)), None
+    )
     assert "replica redis-3 (r3:6379) link err" in probe.evaluate(link, REDIS, NO_PEERS).reason
 
 
@@ -200,8 +219,11 @@ VAULT = plan_of("vault", *(Endpoint(f"vault-{i}", f"v{i}", 8200) for i in (1, 2,
 
 def test_vault_states_and_autopilot() -> None:
     probe = VaultProbe()
-    nodes = (VaultNode("vault-1", "v1:8200", "active"), VaultNode("vault-2", "v2:8200", "standby"),
-             VaultNode("vault-3", "v3:8200", "standby"))
+    nodes = (
+        VaultNode("vault-1", "v1:8200", "active"),
+        VaultNode("vault-2", "v2:8200", "standby"),
+        VaultNode("vault-3", "v3:8200", "standby"),
+    )
     pilot = Autopilot(True, 1, "vault-1", ("vault-1", "vault-2", "vault-3"), ())
     assert probe.evaluate(VaultSnapshot(nodes, pilot), VAULT, NO_PEERS).status == "healthy"
     weak = probe.evaluate(VaultSnapshot(nodes, Autopilot(False, 0, "vault-1", (), ("vault-3",))), VAULT, NO_PEERS)
@@ -214,9 +236,13 @@ def test_vault_states_and_autopilot() -> None:
 
 def test_prometheus_down_target_of_a_down_member_is_explained_else_degraded() -> None:
     plan = plan_of("prometheus", Endpoint("prometheus-1", "p", 9090))
-    snap = PrometheusSnapshot("prometheus-1", "p:9090", None, True,
-                              (Target("etcd", "10.0.2.12:2379", "down", "refused"), Target("etcd", "10.0.2.11:2379",
-                                                                                              "up", "")))
+    snap = PrometheusSnapshot(
+        "prometheus-1",
+        "p:9090",
+        None,
+        True,
+        (Target("etcd", "10.0.2.12:2379", "down", "refused"), Target("etcd", "10.0.2.11:2379", "up", "")),
+    )
     etcd_down = Report("etcd", "degraded", "", members=(MemberState("etcd-2", "10.0.2.12:2379", "unreachable", False),))
     etcd_up = Report("etcd", "healthy", "", members=(MemberState("etcd-2", "10.0.2.12:2379", "follower", True),))
     probe = PrometheusProbe()
@@ -232,15 +258,27 @@ def test_prometheus_down_target_of_a_down_member_is_explained_else_degraded() ->
 class FakeTransport:
     """Canned answers keyed by (host, port, path) or (host, port, command name)."""
 
-    def __init__(self, http: Mapping[tuple[str, int, str], HttpReply] | None = None,
-                 mongo: Mapping[tuple[str, int], dict[str, Any]] | None = None,
-                 names: Mapping[str, list[str]] | None = None) -> None:
+    def __init__(
+        self,
+        http: Mapping[tuple[str, int, str], HttpReply] | None = None,
+        mongo: Mapping[tuple[str, int], dict[str, Any]] | None = None,
+        names: Mapping[str, list[str]] | None = None,
+    ) -> None:
         self.answers, self.mongo_answers, self.names = dict(http or {}), dict(mongo or {}), dict(names or {})
         self.seen_headers: list[Mapping[str, str]] = []
         self.seen_credentials: list[tuple[str, str] | None] = []
 
-    def http(self, method: str, host: str, port: int, path: str, *, timeout: float,
-             headers: Mapping[str, str] | None = None, body: Any = None) -> HttpReply:
+    def http(
+        self,
+        method: str,
+        host: str,
+        port: int,
+        path: str,
+        *,
+        timeout: float,
+        headers: Mapping[str, str] | None = None,
+        body: Any = None,
+    ) -> HttpReply:
         self.seen_headers.append(dict(headers or {}))
         if (host, port, path) not in self.answers:
             raise ProbeError(f"{host}:{port}: connection refused")
@@ -249,8 +287,15 @@ class FakeTransport:
     def redis(self, host: str, port: int, commands: Sequence[Sequence[str]], *, timeout: float) -> list[Any]:
         raise ProbeError(f"{host}:{port}: connection refused")
 
-    def mongo(self, host: str, port: int, command: Mapping[str, Any], *, timeout: float,
-              credentials: tuple[str, str] | None = None) -> dict[str, Any]:
+    def mongo(
+        self,
+        host: str,
+        port: int,
+        command: Mapping[str, Any],
+        *,
+        timeout: float,
+        credentials: tuple[str, str] | None = None,
+    ) -> dict[str, Any]:
         self.seen_credentials.append(credentials)
         if (host, port) not in self.mongo_answers:
             raise ProbeError(f"{host}:{port}: connection refused")
@@ -287,14 +332,20 @@ def test_grafana_probe_with_fake_transport() -> None:
     assert isinstance(GrafanaProbe().name, str)
 
 
-MONGO = plan_of("mongodb", *(Endpoint(f"mongodb-{i}", f"10.0.2.1{i}", 27017) for i in (1, 2, 3)),
-                replica_set="rs0", user="root")
+MONGO = plan_of(
+    "mongodb", *(Endpoint(f"mongodb-{i}", f"10.0.2.1{i}", 27017) for i in (1, 2, 3)), replica_set="rs0", user="root"
+)
 
 
 def rs_status(*states: tuple[str, int, int]) -> dict[str, Any]:
-    return {"ok": 1, "set": "rs0", "members": [
-        {"name": f"mongodb-{i}:27017", "stateStr": s, "health": h, "optimeDate": t}
-        for i, (s, h, t) in enumerate(states, 1)]}
+    return {
+        "ok": 1,
+        "set": "rs0",
+        "members": [
+            {"name": f"mongodb-{i}:27017", "stateStr": s, "health": h, "optimeDate": t}
+            for i, (s, h, t) in enumerate(states, 1)
+        ],
+    }
 
 
 def test_mongodb_probe_with_fake_transport() -> None:
@@ -306,11 +357,13 @@ def test_mongodb_probe_with_fake_transport() -> None:
     assert fake.seen_credentials[0] == ("root", "pw")
     lagging = rs_status(("PRIMARY", 1, 100_000), ("SECONDARY", 1, 100_000), ("SECONDARY", 1, 50_000))
     snap = MongoDBProbe().evaluate(
-        run_probes_snapshot(MongoDBProbe(), MONGO, FakeTransport(mongo={("10.0.2.12", 27017): lagging})), MONGO, {})
+        run_probes_snapshot(MongoDBProbe(), MONGO, FakeTransport(mongo={("10.0.2.12", 27017): lagging})), MONGO, {}
+    )
     assert snap.status == "degraded" and "50 s behind the primary" in snap.reason
     one_left = rs_status(("PRIMARY", 1, 1), ("(not reachable/healthy)", 0, 0), ("(not reachable/healthy)", 0, 0))
-    [report] = run_probes([MONGO], FakeTransport(mongo={("10.0.2.11", 27017): one_left}), DictSecrets(), 1.0,
-                          only("mongodb"))
+    [report] = run_probes(
+        [MONGO], FakeTransport(mongo={("10.0.2.11", 27017): one_left}), DictSecrets(), 1.0, only("mongodb")
+    )
     assert report.status == "down"
     [report] = run_probes([MONGO], FakeTransport(), DictSecrets(), 1.0, only("mongodb"))
     assert report.status == "down" and "no member answers" in report.reason
@@ -323,8 +376,12 @@ def run_probes_snapshot(probe: Any, plan: ComponentPlan, transport: Any) -> Any:
 
 
 def test_apisix_probe_with_fake_transport() -> None:
-    plan = plan_of("apisix", Endpoint("apisix", "tasks.iklimco_apisix", 7085, "tasks"),
-                   Endpoint("apisix", "apisix", 9180, "admin"), members=3)
+    plan = plan_of(
+        "apisix",
+        Endpoint("apisix", "tasks.iklimco_apisix", 7085, "tasks"),
+        Endpoint("apisix", "apisix", 9180, "admin"),
+        members=3,
+    )
     ready = HttpReply(200, {"status": "ok"})
     answers = {(f"10.20.0.{i}", 7085, "/status/ready"): ready for i in (1, 2, 3)}
     answers[("apisix", 9180, "/apisix/admin/routes")] = HttpReply(200, {"total": 0, "list": []})
@@ -333,8 +390,9 @@ def test_apisix_probe_with_fake_transport() -> None:
     assert report.status == "healthy", report.reason
     assert {"X-API-KEY": "k3y"} in fake.seen_headers
     del answers[("10.20.0.3", 7085, "/status/ready")]
-    [report] = run_probes([plan], FakeTransport(answers, names=fake.names), DictSecrets(apisix_admin_key="k3y"), 1.0,
-                          only("apisix"))
+    [report] = run_probes(
+        [plan], FakeTransport(answers, names=fake.names), DictSecrets(apisix_admin_key="k3y"), 1.0, only("apisix")
+    )
     assert report.status == "degraded" and "apisix@10.20.0.3" in report.reason and "k3y" not in report.reason
     [report] = run_probes([plan], FakeTransport(), DictSecrets(), 1.0, only("apisix"))
     assert report.status == "down"
@@ -357,7 +415,7 @@ def test_resp_codec_round_trip() -> None:
 
 def test_http_response_reader_handles_length_chunked_and_close() -> None:
     assert read_http_response(io.BytesIO(b"HTTP/1.1 429 X\r\nContent-Length: 2\r\n\r\n{}extra")) == (429, b"{}")
-    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n4\r\n\":1}\r\n0\r\n\r\n"
+    chunked = b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{"a\r\n4\r\n":1}\r\n0\r\n\r\n'
     assert read_http_response(io.BytesIO(chunked)) == (200, b'{"a":1}')
     assert read_http_response(io.BytesIO(b"HTTP/1.0 200 OK\r\n\r\nbody")) == (200, b"body")
     with pytest.raises(ValueError):
@@ -374,8 +432,9 @@ class ScramServer:
     """A fake mongod socket replaying RFC 7677's SCRAM-SHA-256 example (user / pencil)."""
 
     SERVER_FIRST = b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"
-    CLIENT_FINAL = (b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
-                    b"p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=")
+    CLIENT_FINAL = (
+        b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
+    )
     SERVER_FINAL = b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
 
     def __init__(self) -> None:
@@ -455,8 +514,10 @@ def test_each_probe_has_its_own_deadline(silent_server: tuple[str, int]) -> None
 
 
 def test_outputs_follow_the_schema_and_exit_codes() -> None:
-    reports = [Report("etcd", "degraded", "2/3 members", "etcd-1", 0, (MemberState("etcd-1", "a:1", "leader", True),)),
-               Report("vault", "healthy", "ok")]
+    reports = [
+        Report("etcd", "degraded", "2/3 members", "etcd-1", 0, (MemberState("etcd-1", "a:1", "leader", True),)),
+        Report("vault", "healthy", "ok"),
+    ]
     skipped = [Skipped("mongodb", "not run in the lab")]
     data = as_json("lab", reports, skipped, 0.05)
     jsonschema.validate(data, JSON_SCHEMA)
@@ -470,8 +531,9 @@ def test_outputs_follow_the_schema_and_exit_codes() -> None:
     assert "etcd      degraded  2/3 members" in text and "mongodb   skipped" in text
 
 
-def test_plan_addresses_come_from_the_model_and_targets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                        prod_env: Any) -> None:
+def test_plan_addresses_come_from_the_model_and_targets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prod_env: Any
+) -> None:
     from iklim.components.target import LabTarget
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
@@ -510,8 +572,12 @@ def test_warm_cli_imports_neither_pydantic_nor_client_libraries(tmp_path: Path) 
 
 
 def test_help_has_an_example() -> None:
-    result = subprocess.run([sys.executable, "-c", "from iklim.cli import main; main(['status', '--help'])"],
-                            capture_output=True, text=True, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, "-c", "from iklim.cli import main; main(['status', '--help'])"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert result.returncode == 0
     assert "Examples:" in result.stdout and "iklim status --format json" in result.stdout
 

@@ -33,8 +33,13 @@ def test_fresh_bootstrap_reaches_healthy_and_a_rerun_is_a_no_op(vault_cluster: V
     assert stat.S_IMODE(vault_cluster.plan.custody.path.stat().st_mode) == 0o600
     second = vault_cluster.drive("bootstrap")
     assert second.returncode == 0, second.stderr
-    for expected in ("init: already initialised", "vault-1 already unsealed", "vault-2 already a member",
-                     "vault-3 already a member", "day-one: already configured"):
+    for expected in (
+        "init: already initialised",
+        "vault-1 already unsealed",
+        "vault-2 already a member",
+        "vault-3 already a member",
+        "day-one: already configured",
+    ):
         assert expected in second.stderr
     assert "initialised vault-1" not in second.stderr and "joined and unsealed" not in second.stderr
     assert_no_secret_leaked(vault_cluster)
@@ -116,8 +121,15 @@ def test_clear_errors(vault_cluster: VaultCluster, tmp_path: object) -> None:
     vault_cluster.healthy()
 
     # An unreachable member: a plan pointing at a closed port.
-    broken = VaultPlan(((plan.members[0][0], "http://127.0.4.9:8200"), *plan.members[1:]), plan.shares,
-                       plan.threshold, plan.pgp_keys, plan.stabilization_s, plan.day_one, plan.custody)
+    broken = VaultPlan(
+        ((plan.members[0][0], "http://127.0.4.9:8200"), *plan.members[1:]),
+        plan.shares,
+        plan.threshold,
+        plan.pgp_keys,
+        plan.stabilization_s,
+        plan.day_one,
+        plan.custody,
+    )
     with pytest.raises(BootstrapError, match=r"vault-1 \(http://127.0.4.9:8200\) is unreachable"):
         bootstrap(broken, lambda line: None, timeout=2)
 

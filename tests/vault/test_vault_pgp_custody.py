@@ -21,10 +21,25 @@ def make_pgp_key(home: Path) -> str:
     """A throw-away key pair in ``home``; returns the public key as Vault wants it (base64)."""
     home.mkdir(mode=0o700)
     env = {"GNUPGHOME": str(home), "PATH": "/usr/bin:/bin"}
-    subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", "iklim test <ops@example.invalid>",
-                    "rsa2048", "encrypt", "never"], env=env, check=True, capture_output=True)
-    public = subprocess.run(["gpg", "--batch", "--export", "ops@example.invalid"], env=env, check=True,
-                            capture_output=True).stdout
+    subprocess.run(
+        [
+            "gpg",
+            "--batch",
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            "iklim test <ops@example.invalid>",
+            "rsa2048",
+            "encrypt",
+            "never",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    public = subprocess.run(
+        ["gpg", "--batch", "--export", "ops@example.invalid"], env=env, check=True, capture_output=True
+    ).stdout
     assert public, "gpg exported no public key"
     return base64.b64encode(public).decode()
 
@@ -35,8 +50,9 @@ def test_bootstrap_with_pgp_custody_and_unseal_after_restart(
     home = tmp_path / "gnupg"
     public = make_pgp_key(home)
     monkeypatch.setenv("GNUPGHOME", str(home))
-    plan = dataclasses.replace(vault_cluster.plan, pgp_keys=(public,),
-                               custody=KeyCustody(vault_cluster.plan.custody.path, pgp=True))
+    plan = dataclasses.replace(
+        vault_cluster.plan, pgp_keys=(public,), custody=KeyCustody(vault_cluster.plan.custody.path, pgp=True)
+    )
     lines: list[str] = []
     bootstrap(plan, lines.append, timeout=120)
     stored = json.loads(plan.custody.path.read_text())

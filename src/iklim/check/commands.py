@@ -12,11 +12,14 @@ FORMATS = ("text", "json", "sarif", "github")
 
 @click.command("check")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
-              help="Output format.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True, help="Output format.")
 @click.option("--no-ignore", is_flag=True, help="Report findings silenced by '# iklim: ignore[...]' too.")
-@click.option("--policy", "policy_file", type=click.Path(dir_okay=False),
-              help="YAML file overriding policy parameters (subnets, member counts, ...).")
+@click.option(
+    "--policy",
+    "policy_file",
+    type=click.Path(dir_okay=False),
+    help="YAML file overriding policy parameters (subnets, member counts, ...).",
+)
 def check_command(paths: tuple[str, ...], fmt: str, no_ignore: bool, policy_file: str | None) -> None:
     """Check a repository tree (default: .) or files against the seed's production policy.
 

@@ -12,19 +12,47 @@ from iklim.check.yamlload import Pos, YList, YMap
 # Service kinds of the seed, in the order the infra stack lists them.
 DB_KINDS = ("etcd", "patroni", "mongodb")
 SERVICE_KINDS = (
-    "redis", "sentinel", "rabbitmq", "apisix", "dashboard", "swag", "cert", "prometheus", "grafana",
+    "redis",
+    "sentinel",
+    "rabbitmq",
+    "apisix",
+    "dashboard",
+    "swag",
+    "cert",
+    "prometheus",
+    "grafana",
 )
 LABELS = {
-    "etcd": "etcd", "patroni": "Patroni/PostgreSQL", "mongodb": "MongoDB", "redis": "Redis",
-    "sentinel": "Redis Sentinel", "rabbitmq": "RabbitMQ", "apisix": "APISIX",
-    "dashboard": "APISIX Dashboard", "swag": "SWAG", "cert": "cert service",
-    "prometheus": "Prometheus", "grafana": "Grafana", "vault": "Vault",
+    "etcd": "etcd",
+    "patroni": "Patroni/PostgreSQL",
+    "mongodb": "MongoDB",
+    "redis": "Redis",
+    "sentinel": "Redis Sentinel",
+    "rabbitmq": "RabbitMQ",
+    "apisix": "APISIX",
+    "dashboard": "APISIX Dashboard",
+    "swag": "SWAG",
+    "cert": "cert service",
+    "prometheus": "Prometheus",
+    "grafana": "Grafana",
+    "vault": "Vault",
 }
 _BY_NAME = (
-    ("sentinel", "sentinel"), ("dashboard", "dashboard"), ("etcd", "etcd"), ("patroni", "patroni"),
-    ("postgres", "patroni"), ("pg", "patroni"), ("mongo", "mongodb"), ("redis", "redis"),
-    ("rabbit", "rabbitmq"), ("apisix", "apisix"), ("swag", "swag"), ("cert", "cert"),
-    ("prometheus", "prometheus"), ("grafana", "grafana"), ("vault", "vault"),
+    ("sentinel", "sentinel"),
+    ("dashboard", "dashboard"),
+    ("etcd", "etcd"),
+    ("patroni", "patroni"),
+    ("postgres", "patroni"),
+    ("pg", "patroni"),
+    ("mongo", "mongodb"),
+    ("redis", "redis"),
+    ("rabbit", "rabbitmq"),
+    ("apisix", "apisix"),
+    ("swag", "swag"),
+    ("cert", "cert"),
+    ("prometheus", "prometheus"),
+    ("grafana", "grafana"),
+    ("vault", "vault"),
 )
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -160,9 +188,7 @@ def environment(service: YMap) -> Iterator[tuple[str, Any, str | None, Pos]]:
             if isinstance(item, str):
                 name, sep, value = item.partition("=")
                 raw = env.raw.get(index)
-                yield name.strip(), (value if sep else None), (raw.partition("=")[2] if raw else None), env.at(
-                    index
-                )
+                yield name.strip(), (value if sep else None), (raw.partition("=")[2] if raw else None), env.at(index)
 
 
 def networks(service: YMap) -> dict[str, tuple[list[str], Pos]]:

@@ -60,8 +60,14 @@ def run(docs: Documents, policy: Policy, rules: Sequence[Rule], no_ignore: bool 
                 verdict = found[1]
                 break
             kept.add(
-                Finding(finding.path, line, 1, SUPPRESSION_RULE, Severity.WARNING,
-                        f"add a reason after ignore[{finding.rule}]: a suppression without one is ignored")
+                Finding(
+                    finding.path,
+                    line,
+                    1,
+                    SUPPRESSION_RULE,
+                    Severity.WARNING,
+                    f"add a reason after ignore[{finding.rule}]: a suppression without one is ignored",
+                )
             )
         if verdict is not None and not no_ignore:
             suppressed.append(Suppressed(finding, verdict))

@@ -86,7 +86,7 @@ def tokenize(text: str, path: str) -> list[Tok]:
             closing = end_re.search(text, body_start)
             if closing is None:
                 raise InputError(path, line, f"heredoc {tag} is never closed")
-            toks.append(("string", text[body_start:closing.start()], line, col))
+            toks.append(("string", text[body_start : closing.start()], line, col))
             line += text.count("\n", i, closing.end())
             i = closing.end()
             bol = text.rfind("\n", 0, i) + 1

@@ -25,17 +25,26 @@ def _service(f: Finding) -> str:
 
 
 def text(result: Result) -> str:
-    lines = [f"{f.path}:{f.line}:{f.column}: {f.severity.value} {f.rule} {f.message}{_service(f)}"
-             for f in result.findings]
+    lines = [
+        f"{f.path}:{f.line}:{f.column}: {f.severity.value} {f.rule} {f.message}{_service(f)}" for f in result.findings
+    ]
     s = summary(result)
-    lines.append(f"{s['errors']} error(s), {s['warnings']} warning(s), {s['suppressed']} suppressed "
-                 f"in {s['files']} file(s)")
+    lines.append(
+        f"{s['errors']} error(s), {s['warnings']} warning(s), {s['suppressed']} suppressed in {s['files']} file(s)"
+    )
     return "\n".join(lines) + "\n"
 
 
 def _as_dict(f: Finding) -> dict[str, Any]:
-    return {"rule": f.rule, "severity": f.severity.value, "path": f.path, "line": f.line,
-            "column": f.column, "service": f.service, "message": f.message}
+    return {
+        "rule": f.rule,
+        "severity": f.severity.value,
+        "path": f.path,
+        "line": f.line,
+        "column": f.column,
+        "service": f.service,
+        "message": f.message,
+    }
 
 
 def as_json(result: Result) -> str:
@@ -56,20 +65,32 @@ def _location(path: str, line: int, column: int) -> dict[str, Any]:
 
 def sarif(result: Result | None, rules: tuple[Rule, ...], error: InputError | None = None) -> str:
     descriptors = [
-        {"id": r.id, "name": r.id, "shortDescription": {"text": r.summary},
-         "fullDescription": {"text": r.doc.strip()},
-         "defaultConfiguration": {"level": "error" if r.severity is Severity.ERROR else "warning"}}
+        {
+            "id": r.id,
+            "name": r.id,
+            "shortDescription": {"text": r.summary},
+            "fullDescription": {"text": r.doc.strip()},
+            "defaultConfiguration": {"level": "error" if r.severity is Severity.ERROR else "warning"},
+        }
         for r in rules
     ]
-    descriptors.append({"id": SUPPRESSION_RULE, "name": SUPPRESSION_RULE,
-                        "shortDescription": {"text": "An inline suppression needs a reason."},
-                        "defaultConfiguration": {"level": "warning"}})
+    descriptors.append(
+        {
+            "id": SUPPRESSION_RULE,
+            "name": SUPPRESSION_RULE,
+            "shortDescription": {"text": "An inline suppression needs a reason."},
+            "defaultConfiguration": {"level": "warning"},
+        }
+    )
     index = {d["id"]: i for i, d in enumerate(descriptors)}
 
     def one(f: Finding, reason: str | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "ruleId": f.rule, "ruleIndex": index.get(f.rule, 0), "level": f.severity.value,
-            "message": {"text": f.message + _service(f)}, "locations": [_location(f.path, f.line, f.column)],
+            "ruleId": f.rule,
+            "ruleIndex": index.get(f.rule, 0),
+            "level": f.severity.value,
+            "message": {"text": f.message + _service(f)},
+            "locations": [_location(f.path, f.line, f.column)],
         }
         if reason is not None:
             out["suppressions"] = [{"kind": "inSource", "justification": reason}]
@@ -87,11 +108,13 @@ def sarif(result: Result | None, rules: tuple[Rule, ...], error: InputError | No
     log = {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "iklim", "informationUri": "https://iklim.co", "rules": descriptors}},
-            "invocations": [invocation],
-            "results": results,
-        }],
+        "runs": [
+            {
+                "tool": {"driver": {"name": "iklim", "informationUri": "https://iklim.co", "rules": descriptors}},
+                "invocations": [invocation],
+                "results": results,
+            }
+        ],
     }
     return json.dumps(log, indent=2) + "\n"
 

@@ -15,8 +15,15 @@ from iklim.check.documents import Documents
 from iklim.check.findings import InputError
 
 SEED_MEMBERS = {
-    "apisix": 3, "rabbitmq": 3, "sentinel": 3, "patroni": 3, "mongodb": 3, "etcd": 3, "vault": 3,
-    "prometheus": 1, "grafana": 1,
+    "apisix": 3,
+    "rabbitmq": 3,
+    "sentinel": 3,
+    "patroni": 3,
+    "mongodb": 3,
+    "etcd": 3,
+    "vault": 3,
+    "prometheus": 1,
+    "grafana": 1,
 }
 MODEL_FILE = os.path.join("environments", "prod.yaml")
 
@@ -80,9 +87,17 @@ def from_model(policy: Policy, path: str) -> Policy:
         model = load_yaml(handle.read(), display(path))
     services = _get(model, "services")
     members = dict(policy.members)
-    for kind, key in (("apisix", "apisix"), ("rabbitmq", "rabbitmq"), ("patroni", "patroni"),
-                      ("mongodb", "mongodb"), ("etcd", "etcd"), ("vault", "vault"),
-                      ("prometheus", "prometheus"), ("grafana", "grafana"), ("redis", "redis")):
+    for kind, key in (
+        ("apisix", "apisix"),
+        ("rabbitmq", "rabbitmq"),
+        ("patroni", "patroni"),
+        ("mongodb", "mongodb"),
+        ("etcd", "etcd"),
+        ("vault", "vault"),
+        ("prometheus", "prometheus"),
+        ("grafana", "grafana"),
+        ("redis", "redis"),
+    ):
         value = _get(services, key, "members")
         if isinstance(value, int) and not isinstance(value, bool):
             members[kind] = value
@@ -91,7 +106,8 @@ def from_model(policy: Policy, path: str) -> Policy:
         members["sentinel"] = sentinel
     changes: dict[str, Any] = {"members": members}
     for name, keys in (
-        ("app_subnet", ("network", "app_subnet")), ("db_subnet", ("network", "db_subnet")),
+        ("app_subnet", ("network", "app_subnet")),
+        ("db_subnet", ("network", "db_subnet")),
         ("apisix_prefix", ("services", "apisix", "etcd_prefix")),
         ("patroni_namespace", ("services", "patroni", "namespace")),
         ("overlay_network", ("overlay", "name")),

@@ -98,10 +98,10 @@ def interpolate(value: str, where: str, line: int) -> str:
         name = _NAME.match(braced)
         if name is None:
             raise InputError(where, line, f"invalid interpolation format in {value!r}")
-        rest = braced[name.end():]
+        rest = braced[name.end() :]
         for op in (":-", "-"):
             if rest.startswith(op):
-                return rest[len(op):]
+                return rest[len(op) :]
         if rest.startswith((":+", "+")):
             return ""
         if rest and not rest.startswith((":?", "?")):
@@ -149,6 +149,7 @@ class _Builder:
     def sequence(self, node: yaml.Node, pos: Pos) -> YList:
         out = YList(pos)
         for item in node.value:
+
             def store(val: Any, raw: str | None, item: yaml.Node = item) -> None:
                 if raw is not None:
                     out.raw[len(out)] = raw

@@ -88,7 +88,9 @@ def contribute(env: Environment) -> Contribution:
             f'export APISIX_ADMIN_KEY="$$(cat /run/secrets/{ADMIN_KEY})"; exec /docker-entrypoint.sh docker-start'
         ),
         "networks": overlay(env),
-        "healthcheck": healthcheck(["CMD", "curl", "-fsS", "-o", "/dev/null", f"http://127.0.0.1:{STATUS_PORT}/status/ready"]),
+        "healthcheck": healthcheck(
+            ["CMD", "curl", "-fsS", "-o", "/dev/null", f"http://127.0.0.1:{STATUS_PORT}/status/ready"]
+        ),
         "deploy": spread_deploy(spec),
     }
     dash = env.services.apisix_dashboard

@@ -115,9 +115,7 @@ def single_deploy(spec: Component, extra: tuple[str, ...] = ()) -> dict[str, Any
 
 def host_ports(ports: list[PortSpec]) -> list[dict[str, Any]]:
     """Long-syntax published ports; host mode keeps the client address and the node binding."""
-    return [
-        {"target": p.port, "published": p.port, "protocol": p.protocol, "mode": p.mode} for p in ports
-    ]
+    return [{"target": p.port, "published": p.port, "protocol": p.protocol, "mode": p.mode} for p in ports]
 
 
 def overlay(env: Environment, *aliases: str) -> dict[str, Any]:

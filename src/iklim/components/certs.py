@@ -43,7 +43,7 @@ def contribute(env: Environment) -> Contribution:
         "last=; while true; do "
         f"now=$$(cat {target}/*/fullchain.pem 2>/dev/null | sha256sum); "
         'if [ -n "$$last" ] && [ "$$now" != "$$last" ]; then '
-        "for s in $$CERT_CONSUMERS; do docker service update --force --detach \"$$s\"; done; fi; "
+        'for s in $$CERT_CONSUMERS; do docker service update --force --detach "$$s"; done; fi; '
         f'last="$$now"; sleep {CHECK_SECONDS}; done'
     )
     out.services["cert-reloader"] = {

@@ -65,22 +65,25 @@ def sentinel_conf(env: Environment, target: Target, member: str, master: str) ->
     spec = env.services.redis
     sen = spec.sentinel
     monitor = spec.master_name
-    return "\n".join(
-        [
-            header("#").rstrip("\n"),
-            f"port {SENTINEL_PORT}",
-            *_network_lines(target, member),
-            f"dir {target.data_dir(member, '/data')}",
-            "sentinel resolve-hostnames yes",
-            "sentinel announce-hostnames yes",
-            f"sentinel announce-ip {target.host(member)}",
-            f"sentinel announce-port {SENTINEL_PORT}",
-            f"sentinel monitor {monitor} {target.host(master)} {REDIS_PORT} {sen.quorum}",
-            f"sentinel down-after-milliseconds {monitor} {sen.down_after_milliseconds}",
-            f"sentinel failover-timeout {monitor} {sen.failover_timeout_ms}",
-            f"sentinel parallel-syncs {monitor} {sen.parallel_syncs}",
-        ]
-    ) + "\n"
+    return (
+        "\n".join(
+            [
+                header("#").rstrip("\n"),
+                f"port {SENTINEL_PORT}",
+                *_network_lines(target, member),
+                f"dir {target.data_dir(member, '/data')}",
+                "sentinel resolve-hostnames yes",
+                "sentinel announce-hostnames yes",
+                f"sentinel announce-ip {target.host(member)}",
+                f"sentinel announce-port {SENTINEL_PORT}",
+                f"sentinel monitor {monitor} {target.host(master)} {REDIS_PORT} {sen.quorum}",
+                f"sentinel down-after-milliseconds {monitor} {sen.down_after_milliseconds}",
+                f"sentinel failover-timeout {monitor} {sen.failover_timeout_ms}",
+                f"sentinel parallel-syncs {monitor} {sen.parallel_syncs}",
+            ]
+        )
+        + "\n"
+    )
 
 
 def scrape_targets(env: Environment, target: Target) -> list[str]:
@@ -119,7 +122,7 @@ def contribute(env: Environment) -> Contribution:
     master = redis_names[0]
     write_auth = (
         f'pw="$$(cat /run/secrets/{PASSWORD})"; '
-        f"printf 'requirepass %s\\nmasterauth %s\\n' \"$$pw\" \"$$pw\" > {AUTH_INCLUDE}"
+        f'printf \'requirepass %s\\nmasterauth %s\\n\' "$$pw" "$$pw" > {AUTH_INCLUDE}'
     )
     cli_auth = f'REDISCLI_AUTH="$$(cat /run/secrets/{PASSWORD})"'
     for service, node in zip(redis_names, spec.nodes, strict=True):
@@ -157,7 +160,9 @@ def contribute(env: Environment) -> Contribution:
         # The image's entrypoint is the exporter itself: replace it to build the password map first.
         "entrypoint": shell(build_map),
         "networks": overlay(env),
-        "healthcheck": healthcheck(["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{EXPORTER_PORT}/health"]),
+        "healthcheck": healthcheck(
+            ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{EXPORTER_PORT}/health"]
+        ),
         "deploy": spread_deploy(Component(image=spec.exporter_image, placement=spec.placement, members=1)),
     }
     for service, node in zip(member_names("redis-sentinel", sen.members), sen.nodes, strict=True):

@@ -48,8 +48,16 @@ def components() -> tuple[LabComponent, ...]:
     APISIX is only reported, see :mod:`iklim.lab.components.absent`.
     """
     engines: tuple[LabComponent, ...] = (
-        EtcdLab(), PatroniLab(), RedisLab(), RedisExporterLab(), EpmdLab(), RabbitMQLab(), OpenBaoLab(), NginxLab(),
-        MongoDBLab(), GrafanaLab(),
+        EtcdLab(),
+        PatroniLab(),
+        RedisLab(),
+        RedisExporterLab(),
+        EpmdLab(),
+        RabbitMQLab(),
+        OpenBaoLab(),
+        NginxLab(),
+        MongoDBLab(),
+        GrafanaLab(),
     )
     running = {c.name for c in engines if c.missing() is None}
     jobs = frozenset(job for job, component in SCRAPED.items() if component in running)
@@ -66,8 +74,15 @@ class ComponentState:
         return {"component": self.name, "state": self.state, "detail": self.detail}
 
 
-def _run_component(ctx: LabContext, component: LabComponent, deadline: float, ready: dict[str, threading.Event],
-                   failed: dict[str, str], progress: Progress, started: dict[str, list[str]]) -> None:
+def _run_component(
+    ctx: LabContext,
+    component: LabComponent,
+    deadline: float,
+    ready: dict[str, threading.Event],
+    failed: dict[str, str],
+    progress: Progress,
+    started: dict[str, list[str]],
+) -> None:
     name = component.name
     try:
         for need in component.needs:

@@ -114,15 +114,11 @@ def parse_environment(text: str, source: str) -> Environment:
     try:
         env = Environment.model_validate(data)
     except ValidationError as exc:
-        problems = [
-            Problem(source, *pos.locate(tuple(err["loc"])), _describe(dict(err))) for err in exc.errors()
-        ]
+        problems = [Problem(source, *pos.locate(tuple(err["loc"])), _describe(dict(err))) for err in exc.errors()]
         raise ModelError(problems) from None
     found = semantic_problems(env)
     if found:
-        raise ModelError(
-            [Problem(source, *pos.locate(loc), f"{'.'.join(map(str, loc))}: {msg}") for loc, msg in found]
-        )
+        raise ModelError([Problem(source, *pos.locate(loc), f"{'.'.join(map(str, loc))}: {msg}") for loc, msg in found])
     return env
 
 

@@ -100,8 +100,9 @@ def _etcd_and_timings(env: Environment) -> Found:
     if svc.apisix.etcd_prefix != "/apisix":
         yield ("services", "apisix", "etcd_prefix"), "the seed fixes APISIX's etcd prefix to /apisix"
     if etcd_paths_overlap(svc.apisix.etcd_prefix, svc.patroni.namespace):
-        yield ("services", "patroni", "namespace"), (
-            f"Patroni's namespace {svc.patroni.namespace} collides with APISIX's prefix {svc.apisix.etcd_prefix}"
+        yield (
+            ("services", "patroni", "namespace"),
+            (f"Patroni's namespace {svc.patroni.namespace} collides with APISIX's prefix {svc.apisix.etcd_prefix}"),
         )
     if len(svc.etcd.aliases) != svc.etcd.members:
         yield ("services", "etcd", "aliases"), "give one overlay alias per etcd member"

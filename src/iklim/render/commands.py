@@ -13,10 +13,22 @@ from iklim.render.writer import diff_tree, write_tree
 
 
 @click.command("render")
-@click.option("--env", "env_path", default=DEFAULT_ENV, show_default=True, type=click.Path(dir_okay=False),
-              help="The environment model to render.")
-@click.option("--out", "out_dir", default=".", show_default=True, type=click.Path(file_okay=False),
-              help="The repository root to write into.")
+@click.option(
+    "--env",
+    "env_path",
+    default=DEFAULT_ENV,
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="The environment model to render.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="The repository root to write into.",
+)
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 with a unified diff if the tree differs.")
 def render_command(env_path: str, out_dir: str, check: bool) -> None:
     """Render the stacks, config/**, runbooks and terraform from the model.

@@ -21,8 +21,14 @@ PASSWORD_BYTES = 32
 def secret_sizes() -> list[tuple[str, int]]:
     """Every Docker secret the stacks use, with the random bytes the runbook generates for it."""
     names = [
-        *patroni.SECRETS.values(), redis.PASSWORD, rabbitmq.COOKIE, rabbitmq.ADMIN_PASSWORD,
-        mongodb.ROOT_PASSWORD, apisix.ADMIN_KEY, apisix.DASHBOARD_PASSWORD, apisix.DASHBOARD_JWT,
+        *patroni.SECRETS.values(),
+        redis.PASSWORD,
+        rabbitmq.COOKIE,
+        rabbitmq.ADMIN_PASSWORD,
+        mongodb.ROOT_PASSWORD,
+        apisix.ADMIN_KEY,
+        apisix.DASHBOARD_PASSWORD,
+        apisix.DASHBOARD_JWT,
         grafana.ADMIN_PASSWORD,
     ]
     return [(mongodb.KEYFILE, KEYFILE_BYTES)] + [(n, PASSWORD_BYTES) for n in sorted(names)]

@@ -74,15 +74,24 @@ def stack_document(env: Environment, stack: str, parts: list[Contribution], file
     if volumes:
         document["volumes"] = {name: {"driver": "local"} for name in volumes}
     document["networks"] = {env.overlay.name: {"external": True}}
-    intro = (
-        f"# Stack {stack_name}: deploy with `docker stack deploy -c {STACK_FILES[stack]} {stack_name}`.\n"
-    )
+    intro = f"# Stack {stack_name}: deploy with `docker stack deploy -c {STACK_FILES[stack]} {stack_name}`.\n"
     return header("#") + intro + dump_yaml(document)
 
 
 _KEY_ORDER = (
-    "image", "hostname", "entrypoint", "command", "environment", "configs", "secrets", "volumes", "networks", "ports",
-    "healthcheck", "stop_grace_period", "deploy",
+    "image",
+    "hostname",
+    "entrypoint",
+    "command",
+    "environment",
+    "configs",
+    "secrets",
+    "volumes",
+    "networks",
+    "ports",
+    "healthcheck",
+    "stop_grace_period",
+    "deploy",
 )
 
 

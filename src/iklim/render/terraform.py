@@ -17,8 +17,12 @@ from iklim.model.schema import Component, Environment, Placement
 NETWORK_PATH = "terraform/hetzner/prod/network.tf"
 FIREWALL_PATH = "terraform/hetzner/prod/firewall.tf"
 PUBLIC = ("0.0.0.0/0", "::/0")
-SWARM_PORTS = (("tcp", 2377, "Swarm cluster management"), ("tcp", 7946, "Swarm node gossip"),
-               ("udp", 7946, "Swarm node gossip"), ("udp", 4789, "Swarm overlay (VXLAN)"))
+SWARM_PORTS = (
+    ("tcp", 2377, "Swarm cluster management"),
+    ("tcp", 7946, "Swarm node gossip"),
+    ("udp", 7946, "Swarm node gossip"),
+    ("udp", 4789, "Swarm overlay (VXLAN)"),
+)
 
 
 @dataclass(frozen=True)
@@ -65,8 +69,13 @@ def _app_rules(env: Environment) -> list[Rule]:
                 rules.append(Rule(port.protocol, port.port, PUBLIC, f"{name} {port.name} (public entry point)"))
             elif port.mode == "host":
                 rules.append(Rule(port.protocol, port.port, private, f"{name} {port.name} (host mode), private only"))
-    for number, what in ((AMQP_PORT, "AMQP"), (MANAGEMENT_PORT, "management"), (PROMETHEUS_PORT, "metrics"),
-                       (DIST_PORT, "inter-node"), (EPMD_PORT, "epmd")):
+    for number, what in (
+        (AMQP_PORT, "AMQP"),
+        (MANAGEMENT_PORT, "management"),
+        (PROMETHEUS_PORT, "metrics"),
+        (DIST_PORT, "inter-node"),
+        (EPMD_PORT, "epmd"),
+    ):
         rules.append(Rule("tcp", number, (app,), f"RabbitMQ {what}, app subnet only"))
     return rules
 
@@ -74,21 +83,26 @@ def _app_rules(env: Environment) -> list[Rule]:
 def _common(env: Environment) -> list[Rule]:
     private = (str(env.network.app_subnet), str(env.network.db_subnet))
     admin = tuple(str(c) for c in env.network.admin_cidrs)
-    return [Rule("tcp", 22, admin, "SSH from the operations bastion"),
-            *(Rule(proto, port, private, f"{what}, private only") for proto, port, what in SWARM_PORTS)]
+    return [
+        Rule("tcp", 22, admin, "SSH from the operations bastion"),
+        *(Rule(proto, port, private, f"{what}, private only") for proto, port, what in SWARM_PORTS),
+    ]
 
 
 def _firewall(env: Environment, key: str, role: str, rules: list[Rule]) -> str:
     text = f'resource "hcloud_firewall" "{key}" {{\n  name = "iklim-{env.name}-{key}"\n\n'
     text += _block("apply_to", [("label_selector", f'"role={role}"')])
     for rule in rules:
-        text += "\n" + _block("rule", [
-            ("description", f'"{rule.description}"'),
-            ("direction", '"in"'),
-            ("protocol", f'"{rule.protocol}"'),
-            ("port", f'"{rule.port}"'),
-            ("source_ips", _list(rule.sources)),
-        ])
+        text += "\n" + _block(
+            "rule",
+            [
+                ("description", f'"{rule.description}"'),
+                ("direction", '"in"'),
+                ("protocol", f'"{rule.protocol}"'),
+                ("port", f'"{rule.port}"'),
+                ("source_ips", _list(rule.sources)),
+            ],
+        )
     return text + "}\n"
 
 

@@ -13,20 +13,43 @@ DEFAULT_ROOT = ".lab"
 
 
 @click.command("status")
-@click.option("--target", type=click.Choice(["lab", "prod"]), default="lab", show_default=True,
-              help="Probe the lab (addresses from its state) or production (addresses from the model).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "prometheus"]), default="text",
-              show_default=True, help="Output format; the JSON schema is iklim.status/v1.")
-@click.option("--watch", type=click.FloatRange(min=0.2), default=None, metavar="SECONDS",
-              help="Repeat every SECONDS until interrupted.")
-@click.option("--timeout", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
-              help="Deadline of each component's probe, in seconds.")
-@click.option("-c", "--component", "only", multiple=True, metavar="NAME",
-              help="Probe only this component (repeatable).")
+@click.option(
+    "--target",
+    type=click.Choice(["lab", "prod"]),
+    default="lab",
+    show_default=True,
+    help="Probe the lab (addresses from its state) or production (addresses from the model).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "prometheus"]),
+    default="text",
+    show_default=True,
+    help="Output format; the JSON schema is iklim.status/v1.",
+)
+@click.option(
+    "--watch",
+    type=click.FloatRange(min=0.2),
+    default=None,
+    metavar="SECONDS",
+    help="Repeat every SECONDS until interrupted.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.05),
+    default=1.0,
+    show_default=True,
+    help="Deadline of each component's probe, in seconds.",
+)
+@click.option(
+    "-c", "--component", "only", multiple=True, metavar="NAME", help="Probe only this component (repeatable)."
+)
 @click.option("--env", "env_path", default=DEFAULT_ENV, show_default=True, help="The environment model.")
 @click.option("--root", default=DEFAULT_ROOT, show_default=True, help="The lab's state directory (--target lab).")
-def status_command(target: str, fmt: str, watch: float | None, timeout: float, only: tuple[str, ...],
-                   env_path: str, root: str) -> None:
+def status_command(
+    target: str, fmt: str, watch: float | None, timeout: float, only: tuple[str, ...], env_path: str, root: str
+) -> None:
     """Quorum-aware health of every cluster: who leads, who lags, what redundancy is left.
 
     Every component is probed in parallel, each with its own deadline, and judged healthy,

@@ -67,7 +67,7 @@ def decode_document(data: bytes, offset: int = 0) -> tuple[dict[str, Any], int]:
     while pos < end:
         kind = data[pos]
         stop = data.index(b"\x00", pos + 1)
-        key = data[pos + 1:stop].decode()
+        key = data[pos + 1 : stop].decode()
         out[key], pos = _value(kind, data, stop + 1)
     return out, offset + size
 
@@ -79,15 +79,15 @@ def _value(kind: int, data: bytes, pos: int) -> tuple[Any, int]:
         return struct.unpack_from(fmt, data, pos)[0], pos + size
     if kind in (0x02, 0x0D, 0x0E):  # string, JavaScript, symbol
         (size,) = struct.unpack_from("<i", data, pos)
-        return data[pos + 4:pos + 3 + size].decode(errors="replace"), pos + 4 + size
+        return data[pos + 4 : pos + 3 + size].decode(errors="replace"), pos + 4 + size
     if kind in (0x03, 0x04):
         doc, end = decode_document(data, pos)
         return (list(doc.values()) if kind == 0x04 else doc), end
     if kind == 0x05:
         (size,) = struct.unpack_from("<i", data, pos)
-        return Binary(data[pos + 5:pos + 5 + size]), pos + 5 + size
+        return Binary(data[pos + 5 : pos + 5 + size]), pos + 5 + size
     if kind == 0x07:
-        return data[pos:pos + 12].hex(), pos + 12
+        return data[pos : pos + 12].hex(), pos + 12
     if kind == 0x08:
         return data[pos] == 1, pos + 1
     if kind in (0x0A, 0x06, 0xFF, 0x7F):
@@ -138,8 +138,18 @@ def authenticate(sock: socket.socket, user: str, password: str, nonce: str | Non
     nonce = nonce or base64.b64encode(os.urandom(24)).decode()
     escaped = user.replace("=", "=3D").replace(",", "=2C")
     first_bare = f"n={escaped},r={nonce}"
-    start = command(sock, {"saslStart": 1, "mechanism": "SCRAM-SHA-256", "payload": Binary(f"n,,{first_bare}".encode()),
-                           "autoAuthorize": 1, "options": {"skipEmptyExchange": True}, "$db": "admin"}, 1)
+    start = command(
+        sock,
+        {
+            "saslStart": 1,
+            "mechanism": "SCRAM-SHA-256",
+            "payload": Binary(f"n,,{first_bare}".encode()),
+            "autoAuthorize": 1,
+            "options": {"skipEmptyExchange": True},
+            "$db": "admin",
+        },
+        1,
+    )
     if start.get("ok") != 1:
         raise MongoWireError("authentication failed")
     server_first = bytes(start["payload"])
@@ -155,8 +165,16 @@ def authenticate(sock: socket.socket, user: str, password: str, nonce: str | Non
     auth_message = f"{first_bare},{server_first.decode()},{without_proof}".encode()
     signature = hmac.digest(stored, auth_message, "sha256")
     proof = base64.b64encode(bytes(a ^ b for a, b in zip(client_key, signature, strict=True))).decode()
-    reply = command(sock, {"saslContinue": 1, "conversationId": start.get("conversationId", 1),
-                           "payload": Binary(f"{without_proof},p={proof}".encode()), "$db": "admin"}, 2)
+    reply = command(
+        sock,
+        {
+            "saslContinue": 1,
+            "conversationId": start.get("conversationId", 1),
+            "payload": Binary(f"{without_proof},p={proof}".encode()),
+            "$db": "admin",
+        },
+        2,
+    )
     if reply.get("ok") != 1:
         raise MongoWireError("authentication failed")
     server_key = hmac.digest(salted, b"Server Key", "sha256")
@@ -164,12 +182,21 @@ def authenticate(sock: socket.socket, user: str, password: str, nonce: str | Non
     if _scram_field(bytes(reply["payload"]), "v") != expected:
         raise MongoWireError("authentication failed (server signature mismatch)")
     if not reply.get("done"):
-        command(sock, {"saslContinue": 1, "conversationId": reply.get("conversationId", 1), "payload": Binary(b""),
-                       "$db": "admin"}, 3)
+        command(
+            sock,
+            {
+                "saslContinue": 1,
+                "conversationId": reply.get("conversationId", 1),
+                "payload": Binary(b""),
+                "$db": "admin",
+            },
+            3,
+        )
 
 
-def run_command(host: str, port: int, doc: Mapping[str, Any], *, timeout: float,
-                credentials: tuple[str, str] | None = None) -> dict[str, Any]:
+def run_command(
+    host: str, port: int, doc: Mapping[str, Any], *, timeout: float, credentials: tuple[str, str] | None = None
+) -> dict[str, Any]:
     with socket.create_connection((host, port), timeout=timeout) as sock:
         if credentials is not None:
             authenticate(sock, *credentials)

@@ -125,8 +125,9 @@ def render_json(target: str, reports: Sequence[Report], skipped: Sequence[Skippe
     return json.dumps(as_json(target, reports, skipped, seconds), indent=2)
 
 
-def render_text(target: str, reports: Sequence[Report], skipped: Sequence[Skipped], seconds: float,
-                color: bool = False) -> str:
+def render_text(
+    target: str, reports: Sequence[Report], skipped: Sequence[Skipped], seconds: float, color: bool = False
+) -> str:
     paint = {"healthy": "32", "degraded": "33", "down": "31", "skipped": "2"}
     width = max([len(r.component) for r in reports] + [len(s.component) for s in skipped] + [9])
 
@@ -150,21 +151,31 @@ def render_prometheus(target: str, reports: Sequence[Report], skipped: Sequence[
     out = [
         "# HELP iklim_component_status Component status: 0 healthy, 1 degraded (serving, redundancy lost), 2 down.",
         "# TYPE iklim_component_status gauge",
-        *(f'iklim_component_status{{component="{_label(r.component)}",target="{t}"}} {SEVERITY[r.status]}'
-          for r in reports),
+        *(
+            f'iklim_component_status{{component="{_label(r.component)}",target="{t}"}} {SEVERITY[r.status]}'
+            for r in reports
+        ),
         "# HELP iklim_component_failure_tolerance More member failures the component survives.",
         "# TYPE iklim_component_failure_tolerance gauge",
-        *(f'iklim_component_failure_tolerance{{component="{_label(r.component)}",target="{t}"}} {r.tolerates}'
-          for r in reports if r.tolerates is not None),
+        *(
+            f'iklim_component_failure_tolerance{{component="{_label(r.component)}",target="{t}"}} {r.tolerates}'
+            for r in reports
+            if r.tolerates is not None
+        ),
         "# HELP iklim_member_ok 1 when the member is in a good state for its role.",
         "# TYPE iklim_member_ok gauge",
-        *(f'iklim_member_ok{{component="{_label(r.component)}",member="{_label(m.name)}",'
-          f'state="{_label(m.state)}",target="{t}"}} {int(m.ok)}'
-          for r in reports for m in r.members),
+        *(
+            f'iklim_member_ok{{component="{_label(r.component)}",member="{_label(m.name)}",'
+            f'state="{_label(m.state)}",target="{t}"}} {int(m.ok)}'
+            for r in reports
+            for m in r.members
+        ),
         "# HELP iklim_status_probe_seconds Time the component's probe took.",
         "# TYPE iklim_status_probe_seconds gauge",
-        *(f'iklim_status_probe_seconds{{component="{_label(r.component)}",target="{t}"}} {r.seconds:.4f}'
-          for r in reports),
+        *(
+            f'iklim_status_probe_seconds{{component="{_label(r.component)}",target="{t}"}} {r.seconds:.4f}'
+            for r in reports
+        ),
         "# HELP iklim_status_seconds Time all probes took together.",
         "# TYPE iklim_status_seconds gauge",
         f'iklim_status_seconds{{target="{t}"}} {seconds:.4f}',

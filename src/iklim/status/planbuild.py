@@ -94,7 +94,6 @@ def build_plan(env_path: str | Path, target: str, root: str = "") -> Plan:
         target,
         root,
         tuple(
-            ComponentPlan(name, eps, settings.get(name, {}), binaries.get(name, ""))
-            for name, eps in endpoints.items()
+            ComponentPlan(name, eps, settings.get(name, {}), binaries.get(name, "")) for name, eps in endpoints.items()
         ),
     )

@@ -46,8 +46,13 @@ def lab_selection(plan: Plan) -> tuple[list[ComponentPlan], list[Skipped]]:
     return chosen, skipped
 
 
-def run_probes(components: Sequence[ComponentPlan], transport: Transport, secrets: Secrets, timeout: float,
-               probes: Sequence[Probe[Any]] = PROBES) -> list[Report]:
+def run_probes(
+    components: Sequence[ComponentPlan],
+    transport: Transport,
+    secrets: Secrets,
+    timeout: float,
+    probes: Sequence[Probe[Any]] = PROBES,
+) -> list[Report]:
     """Observe every planned component in parallel, then evaluate each in ``probes`` order."""
     wanted = {c.name: c for c in components}
     chosen = [p for p in probes if p.name in wanted]

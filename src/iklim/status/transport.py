@@ -30,15 +30,31 @@ class HttpReply:
 
 
 class Transport(Protocol):
-    def http(self, method: str, host: str, port: int, path: str, *, timeout: float,
-             headers: Mapping[str, str] | None = None, body: Any = None) -> HttpReply:
+    def http(
+        self,
+        method: str,
+        host: str,
+        port: int,
+        path: str,
+        *,
+        timeout: float,
+        headers: Mapping[str, str] | None = None,
+        body: Any = None,
+    ) -> HttpReply:
         """One HTTP request; JSON ``body`` is encoded. Any status is a reply, not an error."""
 
     def redis(self, host: str, port: int, commands: Sequence[Sequence[str]], *, timeout: float) -> list[RespValue]:
         """Send ``commands`` pipelined on one connection; one reply (maybe an error value) each."""
 
-    def mongo(self, host: str, port: int, command: Mapping[str, Any], *, timeout: float,
-              credentials: tuple[str, str] | None = None) -> dict[str, Any]:
+    def mongo(
+        self,
+        host: str,
+        port: int,
+        command: Mapping[str, Any],
+        *,
+        timeout: float,
+        credentials: tuple[str, str] | None = None,
+    ) -> dict[str, Any]:
         """Run one admin command (``{"replSetGetStatus": 1}``) and return its reply document."""
 
     def resolve(self, name: str) -> list[str]:
@@ -99,13 +115,27 @@ def read_http_response(stream: BinaryIO) -> tuple[int, bytes]:
 class NetTransport:
     """The real transport: a small HTTP/1.1 client, RESP, and the small MongoDB wire client."""
 
-    def http(self, method: str, host: str, port: int, path: str, *, timeout: float,
-             headers: Mapping[str, str] | None = None, body: Any = None) -> HttpReply:
+    def http(
+        self,
+        method: str,
+        host: str,
+        port: int,
+        path: str,
+        *,
+        timeout: float,
+        headers: Mapping[str, str] | None = None,
+        body: Any = None,
+    ) -> HttpReply:
         import socket
 
         payload = b"" if body is None else json.dumps(body).encode()
-        lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: close",
-                 "Accept: application/json", "User-Agent: iklim-status"]
+        lines = [
+            f"{method} {path} HTTP/1.1",
+            f"Host: {host}:{port}",
+            "Connection: close",
+            "Accept: application/json",
+            "User-Agent: iklim-status",
+        ]
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
         if body is not None:
             lines += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
@@ -136,8 +166,15 @@ class NetTransport:
         except (OSError, EOFError, RespProtocolError, ValueError) as exc:
             raise ProbeError(f"{host}:{port}: {_describe(exc)}") from None
 
-    def mongo(self, host: str, port: int, command: Mapping[str, Any], *, timeout: float,
-              credentials: tuple[str, str] | None = None) -> dict[str, Any]:
+    def mongo(
+        self,
+        host: str,
+        port: int,
+        command: Mapping[str, Any],
+        *,
+        timeout: float,
+        credentials: tuple[str, str] | None = None,
+    ) -> dict[str, Any]:
         from iklim.status.mongowire import MongoWireError, run_command
 
         try:

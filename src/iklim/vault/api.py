@@ -40,8 +40,13 @@ class VaultMember:
     def health(self) -> dict[str, Any]:
         """``/v1/sys/health`` whatever the state (initialized, sealed, standby, cluster_id...)."""
         result = self._call(
-            "health", self._client.sys.read_health_status, standby_ok=True, sealed_code=200,
-            uninit_code=200, performance_standby_code=200, method="GET",
+            "health",
+            self._client.sys.read_health_status,
+            standby_ok=True,
+            sealed_code=200,
+            uninit_code=200,
+            performance_standby_code=200,
+            method="GET",
         )
         return dict(result) if isinstance(result, dict) else dict(result.json())
 
@@ -79,8 +84,9 @@ class VaultMember:
         return dict(result.get("data", result))
 
     def enable_audit(self, path: str, file_path: str) -> None:
-        self._call("enable audit", self._client.sys.enable_audit_device, "file", path=path,
-                   options={"file_path": file_path})
+        self._call(
+            "enable audit", self._client.sys.enable_audit_device, "file", path=path, options={"file_path": file_path}
+        )
 
     def mounts(self) -> dict[str, Any]:
         result: dict[str, Any] = self._call("list mounts", self._client.sys.list_mounted_secrets_engines)

@@ -24,17 +24,16 @@ from typing import Any
 
 from iklim.vault.api import VaultError, VaultMember
 from iklim.vault.custody import CustodyError
+from iklim.vault.dayone import apply_day_one
+from iklim.vault.errors import BootstrapError
 from iklim.vault.plan import VaultPlan
 from iklim.vault.snapshot import ClusterState, MemberState, observe, observe_member
 
 Progress = Callable[[str], None]
+__all__ = ["KILL_POINTS", "BootstrapError", "apply_day_one", "bootstrap", "status_lines", "unseal"]
 KILL_POINTS = ("init", "unseal-first", "join-one", "autopilot")
 #: Seconds a member gets to join through its own retry_join before an explicit join.
 JOIN_GRACE_S = 15
-
-
-class BootstrapError(Exception):
-    """The bootstrap cannot go on; the message says which member and why."""
 
 
 def _checkpoint(step: str, stop_after: str | None) -> None:
@@ -85,13 +84,16 @@ def ensure_initialised(plan: VaultPlan, state: ClusterState, progress: Progress)
         plan.shares, plan.threshold, list(plan.pgp_keys) or None
     )
     plan.custody.save(result)
-    progress(f"init: initialised {first_name} ({plan.shares} shares, threshold {plan.threshold}); "
-             f"keys in {plan.custody.path} (0600)")
+    progress(
+        f"init: initialised {first_name} ({plan.shares} shares, threshold {plan.threshold}); "
+        f"keys in {plan.custody.path} (0600)"
+    )
     return first_name
 
 
 def unseal_member(member: VaultMember, keys: list[str], deadline: float) -> None:
     """Unseal one member; a member still joining (no Raft challenge yet) is retried."""
+
     def attempt() -> bool:
         status = member.seal_status()
         if not status.get("sealed"):
@@ -130,8 +132,7 @@ def check_cluster(plan: VaultPlan, state: MemberState) -> None:
         )
 
 
-def unseal_and_join(plan: VaultPlan, seed: str, deadline: float, progress: Progress,
-                    stop_after: str | None) -> None:
+def unseal_and_join(plan: VaultPlan, seed: str, deadline: float, progress: Progress, stop_after: str | None) -> None:
     keys = plan.custody.unseal_keys(plan.threshold)
     clients = {m.name: m for m in plan.clients()}
     seed_member = clients[seed]
@@ -179,8 +180,10 @@ def _set_stabilization(leader: VaultMember, seconds: int) -> bool:
     config = leader.get("/v1/sys/storage/raft/autopilot/configuration").get("data", {})
     if _seconds(config.get("server_stabilization_time")) == seconds:
         return False
-    leader.post("/v1/sys/storage/raft/autopilot/configuration",
-                {"server_stabilization_time": f"{seconds}s", "cleanup_dead_servers": False})
+    leader.post(
+        "/v1/sys/storage/raft/autopilot/configuration",
+        {"server_stabilization_time": f"{seconds}s", "cleanup_dead_servers": False},
+    )
     return True
 
 
@@ -214,40 +217,6 @@ def _seconds(value: Any) -> int | None:
     if isinstance(value, str) and value.endswith("s") and value[:-1].isdigit():
         return int(value[:-1])
     return None
-
-
-def apply_day_one(plan: VaultPlan, progress: Progress) -> list[str]:
-    """Audit device, KV v2 mounts, policies and auth methods; returns what was changed."""
-    token = plan.custody.root_token()
-    leader = next(m for m in (c.with_token(token) for c in plan.clients()) if observe_member(m).role == "active")
-    day_one, changed = plan.day_one, []
-    if "file/" not in leader.audit_devices():
-        try:
-            leader.enable_audit("file", day_one.audit_file_path)
-        except VaultError as exc:
-            if "declarative" in str(exc):
-                raise BootstrapError(
-                    f"{leader.name} takes audit devices only from its config (OpenBao): declare "
-                    'audit "file" "file" in its HCL'
-                ) from None
-            raise
-        changed.append("audit device file/")
-    mounts = leader.mounts()
-    for path in day_one.kv_mounts:
-        if f"{path}/" not in mounts:
-            leader.enable_kv2(path)
-            changed.append(f"kv-v2 {path}/")
-    for name, rules in sorted(day_one.policies.items()):
-        if (leader.policy(name) or "").strip() != rules.strip():
-            leader.write_policy(name, rules)
-            changed.append(f"policy {name}")
-    methods = leader.auth_methods()
-    for method in day_one.auth_methods:
-        if f"{method}/" not in methods:
-            leader.enable_auth(method)
-            changed.append(f"auth {method}/")
-    progress(f"day-one: {', '.join(changed) if changed else 'already configured'}")
-    return changed
 
 
 def bootstrap(plan: VaultPlan, progress: Progress, timeout: float = 180.0, stop_after: str | None = None) -> None:
@@ -307,8 +276,10 @@ def status_lines(plan: VaultPlan) -> tuple[list[str], bool]:
     except VaultError as exc:
         return [*lines, f"autopilot: {exc}"], False
     voters = auto.get("voters") or []
-    lines.append(f"leader: {auto.get('leader')}; voters: {len(voters)}; failure tolerance: "
-                 f"{auto.get('failure_tolerance')}; healthy: {auto.get('healthy')}")
+    lines.append(
+        f"leader: {auto.get('leader')}; voters: {len(voters)}; failure tolerance: "
+        f"{auto.get('failure_tolerance')}; healthy: {auto.get('healthy')}"
+    )
     return lines, healthy and bool(auto.get("healthy")) and int(auto.get("failure_tolerance", 0)) >= 1
 
 

@@ -31,11 +31,19 @@ def _progress(line: str) -> None:
 
 _options = [
     click.option("--env", "env_path", default=DEFAULT_ENV, show_default=True, help="The environment model."),
-    click.option("--target", type=click.Choice(["lab", "prod"]), default="lab", show_default=True,
-                 help="The lab's OpenBao (127.0.3.N) or production (node private IPs)."),
+    click.option(
+        "--target",
+        type=click.Choice(["lab", "prod"]),
+        default="lab",
+        show_default=True,
+        help="The lab's OpenBao (127.0.3.N) or production (node private IPs).",
+    ),
     click.option("--lab-root", default=".lab", show_default=True, help="The lab's state directory."),
-    click.option("--keys-file", default=None,
-                 help="Custody file for unseal keys and root token (default: the model's, or the lab's)."),
+    click.option(
+        "--keys-file",
+        default=None,
+        help="Custody file for unseal keys and root token (default: the model's, or the lab's).",
+    ),
 ]
 
 

@@ -67,8 +67,14 @@ class State:
             if not config or name == "ping":
                 return {"ok": 1, "isWritablePrimary": False}
             hosts = [m["host"] for m in config["members"]]
-            return {"ok": 1, "setName": config["_id"], "hosts": hosts, "primary": primary, "me": self.me,
-                    "isWritablePrimary": primary == self.me}
+            return {
+                "ok": 1,
+                "setName": config["_id"],
+                "hosts": hosts,
+                "primary": primary,
+                "me": self.me,
+                "isWritablePrimary": primary == self.me,
+            }
         if name in ("replSetInitiate", "fakeReplSetConfig"):
             new = cmd[name]
             if config:

@@ -37,8 +37,12 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
             continue
         for port in ports(ref.spec):
             if port.mode != "host":
-                yield RULE.on(ref, port.pos, f"{LABELS[ref.kind or '']} port {port.target} is published in "
-                              f"{port.mode} mode: use the long syntax with 'mode: host'")
+                yield RULE.on(
+                    ref,
+                    port.pos,
+                    f"{LABELS[ref.kind or '']} port {port.target} is published in "
+                    f"{port.mode} mode: use the long syntax with 'mode: host'",
+                )
 
 
 RULE = Rule("db-host-mode", Severity.ERROR, __doc__ or "", check)

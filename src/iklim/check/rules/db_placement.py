@@ -48,16 +48,23 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
                 c.key == "node.hostname" and c.value.startswith(policy.app_node_prefix)
             )
             if c.op == "==" and on_service:
-                yield RULE.on(ref, c.pos, f"{label} runs on DB nodes: replace this constraint with "
-                              f"'{policy.type_label} == {policy.db_label}'")
+                yield RULE.on(
+                    ref,
+                    c.pos,
+                    f"{label} runs on DB nodes: replace this constraint with "
+                    f"'{policy.type_label} == {policy.db_label}'",
+                )
             elif c.op == "==" and on_db:
                 pinned = True
             elif c.op == "!=" and on_db:
                 yield RULE.on(ref, c.pos, f"{label} must not be kept off DB nodes: remove this constraint")
         if not pinned:
-            yield RULE.on(ref, constraints_pos(ref.spec, ref.key_pos),
-                          f"pin {label} to DB nodes: add the constraint '{policy.type_label} == {policy.db_label}'"
-                          f" (and 'node.hostname == {policy.db_node_prefix}NN' per member)")
+            yield RULE.on(
+                ref,
+                constraints_pos(ref.spec, ref.key_pos),
+                f"pin {label} to DB nodes: add the constraint '{policy.type_label} == {policy.db_label}'"
+                f" (and 'node.hostname == {policy.db_node_prefix}NN' per member)",
+            )
 
 
 RULE = Rule("db-placement", Severity.ERROR, __doc__ or "", check)

@@ -39,15 +39,22 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
         hosts = get_list(client.section, client.hosts_key)
         if hosts is None:
             pos = client.section.at(client.hosts_key) if client.hosts_key in client.section else client.section.pos
-            yield RULE.at(client.path, pos, f"list the etcd hosts by their overlay aliases "
-                          f"({', '.join(policy.etcd_aliases)}) under '{client.hosts_key}'")
+            yield RULE.at(
+                client.path,
+                pos,
+                f"list the etcd hosts by their overlay aliases "
+                f"({', '.join(policy.etcd_aliases)}) under '{client.hosts_key}'",
+            )
             continue
         for index, host in enumerate(hosts):
             match = _HOST.match(str(host).strip())
             name = match.group(1) if match else ""
             if name not in aliases:
-                yield RULE.at(client.path, hosts.at(index), f"reach etcd by an overlay alias "
-                              f"({', '.join(policy.etcd_aliases)}), not {name or str(host)!r}")
+                yield RULE.at(
+                    client.path,
+                    hosts.at(index),
+                    f"reach etcd by an overlay alias ({', '.join(policy.etcd_aliases)}), not {name or str(host)!r}",
+                )
     defined: set[str] = set()
     etcd = [ref for ref in docs.services(("infra", "stack")) if ref.kind == "etcd"]
     for ref in etcd:
@@ -58,16 +65,21 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
         nets = networks(ref.spec)
         if policy.overlay_network not in nets:
             pos = ref.spec.kpos.get("networks", ref.key_pos)
-            yield RULE.on(ref, pos, f"attach {ref.name!r} to the overlay network {policy.overlay_network!r} "
-                          "with its etcd alias")
+            yield RULE.on(
+                ref, pos, f"attach {ref.name!r} to the overlay network {policy.overlay_network!r} with its etcd alias"
+            )
     missing = [a for a in policy.etcd_aliases if a not in defined]
     if etcd and missing:
         ref = etcd[0]
         net = networks(ref.spec).get(policy.overlay_network)
         pos = net[1] if net else ref.spec.kpos.get("networks", ref.key_pos)
         net_name = policy.overlay_network
-        yield RULE.on(ref, pos, f"define the alias(es) {', '.join(missing)} on the etcd services' {net_name!r} "
-                      f"network (networks: {{{net_name}: {{aliases: [...]}}}})")
+        yield RULE.on(
+            ref,
+            pos,
+            f"define the alias(es) {', '.join(missing)} on the etcd services' {net_name!r} "
+            f"network (networks: {{{net_name}: {{aliases: [...]}}}})",
+        )
 
 
 RULE = Rule("etcd-aliases", Severity.ERROR, __doc__ or "", check)

@@ -49,8 +49,12 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
     for ns in patroni_namespaces(docs, policy.patroni_namespace):
         for prefix in dict.fromkeys(apisix):
             if _overlap(ns.value, prefix):
-                yield RULE.at(ns.path, ns.pos, f"Patroni's namespace {ns.value!r} overlaps APISIX's etcd prefix "
-                              f"{prefix!r}: use a separate namespace such as '/service'")
+                yield RULE.at(
+                    ns.path,
+                    ns.pos,
+                    f"Patroni's namespace {ns.value!r} overlaps APISIX's etcd prefix "
+                    f"{prefix!r}: use a separate namespace such as '/service'",
+                )
 
 
 RULE = Rule("etcd-prefix", Severity.ERROR, __doc__ or "", check)

@@ -52,9 +52,13 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
                 ok = True
         if not ok:
             source = app or "the app subnet"
-            yield RULE.at(fw.path, (fw.block.line, fw.block.column),
-                          f"add an inbound rule to firewall {fw.name!r}: tcp port {port} from {source} "
-                          "(APISIX reaches etcd on the DB nodes)", scope=fw.block.line)
+            yield RULE.at(
+                fw.path,
+                (fw.block.line, fw.block.column),
+                f"add an inbound rule to firewall {fw.name!r}: tcp port {port} from {source} "
+                "(APISIX reaches etcd on the DB nodes)",
+                scope=fw.block.line,
+            )
 
 
 RULE = Rule("firewall-etcd-client", Severity.ERROR, __doc__ or "", check)

@@ -57,8 +57,12 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
             for number in range(port.published[0], min(port.published[1], port.published[0] + 64) + 1):
                 if not any(r.covers(number, port.protocol) for fw in candidates for r in rules[id(fw)]):
                     names = ", ".join(repr(fw.name) for fw in candidates) or f"the {role} nodes' firewall"
-                    yield RULE.on(ref, port.pos, f"host-mode port {number}/{port.protocol} has no inbound rule "
-                                  f"in {names}: add one for the clients that need it")
+                    yield RULE.on(
+                        ref,
+                        port.pos,
+                        f"host-mode port {number}/{port.protocol} has no inbound rule "
+                        f"in {names}: add one for the clients that need it",
+                    )
                     break
     private = policy.private()
     for fw in walls:
@@ -68,9 +72,13 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
             opened = sorted(p for p in db_ports if rule.covers(p, rule.protocol))
             for source, pos in rule.sources:
                 if within(source, private) is False:
-                    yield RULE.at(fw.path, pos, f"rule opens DB/etcd port(s) {', '.join(map(str, opened))} to "
-                                  f"{source}: admit only the private subnets ({', '.join(private)})",
-                                  scope=rule.block.line)
+                    yield RULE.at(
+                        fw.path,
+                        pos,
+                        f"rule opens DB/etcd port(s) {', '.join(map(str, opened))} to "
+                        f"{source}: admit only the private subnets ({', '.join(private)})",
+                        scope=rule.block.line,
+                    )
 
 
 RULE = Rule("firewall-host-ports", Severity.ERROR, __doc__ or "", check)

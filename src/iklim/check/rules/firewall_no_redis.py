@@ -43,9 +43,13 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
         for rule in inbound(fw):
             opened = [p for p in policy.redis_ports if rule.covers(p, rule.protocol)]
             if opened:
-                yield RULE.at(fw.path, rule.port_pos(), f"this rule opens Redis/Sentinel port(s) "
-                              f"{', '.join(map(str, opened))}: Redis is overlay-only, narrow or remove it",
-                              scope=rule.block.line)
+                yield RULE.at(
+                    fw.path,
+                    rule.port_pos(),
+                    f"this rule opens Redis/Sentinel port(s) "
+                    f"{', '.join(map(str, opened))}: Redis is overlay-only, narrow or remove it",
+                    scope=rule.block.line,
+                )
 
 
 RULE = Rule("firewall-no-redis", Severity.ERROR, __doc__ or "", check)

@@ -63,8 +63,12 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
                 device = opts.get("device")
                 if isinstance(device, str) and _is_storagebox(device, opts.raw.get("device", device), policy):
                     continue
-        yield RULE.on(ref, mount.pos, f"Grafana's data directory must be the StorageBox path "
-                      f"{policy.grafana_env} ({policy.grafana_path}): use {want}")
+        yield RULE.on(
+            ref,
+            mount.pos,
+            f"Grafana's data directory must be the StorageBox path "
+            f"{policy.grafana_env} ({policy.grafana_path}): use {want}",
+        )
 
 
 RULE = Rule("grafana-storage", Severity.ERROR, __doc__ or "", check)

@@ -31,8 +31,9 @@ from iklim.check.rules.base import Rule
 def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
     for ref in docs.services():
         if "healthcheck" not in ref.spec:
-            yield RULE.on(ref, ref.key_pos, f"add a healthcheck to {ref.name!r} so updates and restarts "
-                          "wait for a healthy task")
+            yield RULE.on(
+                ref, ref.key_pos, f"add a healthcheck to {ref.name!r} so updates and restarts wait for a healthy task"
+            )
 
 
 RULE = Rule("healthcheck", Severity.WARNING, __doc__ or "", check)

@@ -36,8 +36,19 @@ from iklim.check.policy import Policy
 from iklim.check.rules.base import Rule
 
 OPTIONS = {
-    "secret_words": ("PASSWORD", "PASSWD", "PASS", "PWD", "SECRET", "TOKEN", "KEY", "APIKEY", "COOKIE",
-                     "CREDENTIALS", "CREDENTIAL"),
+    "secret_words": (
+        "PASSWORD",
+        "PASSWD",
+        "PASS",
+        "PWD",
+        "SECRET",
+        "TOKEN",
+        "KEY",
+        "APIKEY",
+        "COOKIE",
+        "CREDENTIALS",
+        "CREDENTIAL",
+    ),
     "reference_words": ("FILE", "PATH", "DIR", "NAME", "ID", "URL", "ADDR", "TYPE", "LENGTH", "TTL", "PREFIX"),
     # Identifiers, not secrets: the etcd cluster token only keeps clusters apart.
     "not_secrets": ("ETCD_INITIAL_CLUSTER_TOKEN",),
@@ -71,8 +82,12 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
     for ref in docs.services():
         for name, value, raw, pos in environment(ref.spec):
             if is_secret_name(name) and is_literal(value, raw):
-                yield RULE.on(ref, pos, f"{name} is a literal secret: move it to a Docker secret and set "
-                              f"{name}_FILE=/run/secrets/<name> (or use ${{{name}}} without a default)")
+                yield RULE.on(
+                    ref,
+                    pos,
+                    f"{name} is a literal secret: move it to a Docker secret and set "
+                    f"{name}_FILE=/run/secrets/<name> (or use ${{{name}}} without a default)",
+                )
 
 
 RULE = Rule("literal-secret", Severity.ERROR, __doc__ or "", check, OPTIONS)

@@ -34,13 +34,21 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
     for ref in docs.services():
         if ref.kind in ("redis", "sentinel"):
             for port in ports(ref.spec):
-                yield RULE.on(ref, port.pos, f"{LABELS[ref.kind or '']} is overlay-only: remove this published "
-                              "port and reach it over the overlay network")
+                yield RULE.on(
+                    ref,
+                    port.pos,
+                    f"{LABELS[ref.kind or '']} is overlay-only: remove this published "
+                    "port and reach it over the overlay network",
+                )
         elif ref.kind == "rabbitmq":
             for port in ports(ref.spec):
                 if port.mode == "host":
-                    yield RULE.on(ref, port.pos, "RabbitMQ must not publish host-mode ports: remove this port "
-                                  "(clients use the overlay, management goes through SWAG)")
+                    yield RULE.on(
+                        ref,
+                        port.pos,
+                        "RabbitMQ must not publish host-mode ports: remove this port "
+                        "(clients use the overlay, management goes through SWAG)",
+                    )
 
 
 RULE = Rule("overlay-only", Severity.ERROR, __doc__ or "", check)

@@ -58,8 +58,12 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
             continue
         mount = found[0]
         if mount.kind != "volume" or not mount.source:
-            yield RULE.on(ref, mount.pos, f"the Prometheus TSDB is a {mount.kind} mount: use a local named "
-                          "volume (StorageBox/DAVFS breaks WAL and compaction I/O)")
+            yield RULE.on(
+                ref,
+                mount.pos,
+                f"the Prometheus TSDB is a {mount.kind} mount: use a local named "
+                "volume (StorageBox/DAVFS breaks WAL and compaction I/O)",
+            )
             continue
         declared = get_map(ref.stack.data, "volumes")
         spec = get_map(declared, mount.source) if declared is not None else None
@@ -69,8 +73,12 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
         if driver != "local" or spec.get("external") or "driver_opts" in spec:
             key = "driver_opts" if "driver_opts" in spec else "driver" if "driver" in spec else "external"
             pos = spec.at(key) if key in spec else spec.pos
-            yield RULE.on(ref, pos, f"volume {mount.source!r} holds the Prometheus TSDB: use the local driver "
-                          "without driver options (no StorageBox/DAVFS or bind)")
+            yield RULE.on(
+                ref,
+                pos,
+                f"volume {mount.source!r} holds the Prometheus TSDB: use the local driver "
+                "without driver options (no StorageBox/DAVFS or bind)",
+            )
 
 
 RULE = Rule("prometheus-volume", Severity.ERROR, __doc__ or "", check)

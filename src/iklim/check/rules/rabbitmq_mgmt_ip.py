@@ -98,8 +98,9 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
                 problem = _problem(rules)
                 if problem is not None:
                     where = " ".join(target.args) or "server"
-                    yield RULE.at(path, (target.line, 1), f"RabbitMQ management ({where}) must be IP-restricted: "
-                                  f"{problem}")
+                    yield RULE.at(
+                        path, (target.line, 1), f"RabbitMQ management ({where}) must be IP-restricted: {problem}"
+                    )
 
 
 RULE = Rule("rabbitmq-mgmt-ip", Severity.ERROR, __doc__ or "", check, OPTIONS)

@@ -40,8 +40,12 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
         count, mode, pos = replicas(ref.spec)
         label = LABELS.get(ref.kind, ref.kind)
         if mode == "global":
-            yield RULE.on(ref, pos, f"{label} runs {policy.members[ref.kind]} member(s): replace "
-                          "'mode: global' with 'mode: replicated' and a replica count")
+            yield RULE.on(
+                ref,
+                pos,
+                f"{label} runs {policy.members[ref.kind]} member(s): replace "
+                "'mode: global' with 'mode: replicated' and a replica count",
+            )
             count = None
         elif mode != "replicated":
             count = None
@@ -60,12 +64,17 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
             continue
         for ref, count, pos in members:
             if count != 1:
-                yield RULE.on(ref, pos, f"{label} member {ref.name!r} runs {count} replicas: each member "
-                              "service runs exactly 1")
+                yield RULE.on(
+                    ref, pos, f"{label} member {ref.name!r} runs {count} replicas: each member service runs exactly 1"
+                )
         if all(count == 1 for _, count, _ in members):
             ref = members[-1][0] if len(members) > expected else members[0][0]
-            yield RULE.on(ref, ref.key_pos, f"{label} has {total} members: the model has {expected}; "
-                          f"{'remove' if total > expected else 'add'} member services")
+            yield RULE.on(
+                ref,
+                ref.key_pos,
+                f"{label} has {total} members: the model has {expected}; "
+                f"{'remove' if total > expected else 'add'} member services",
+            )
 
 
 RULE = Rule("replica-count", Severity.ERROR, __doc__ or "", check)

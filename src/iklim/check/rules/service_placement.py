@@ -50,8 +50,11 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
             elif c.op == "==" and c.key == policy.type_label and c.value == policy.service_label:
                 labelled = True
         if not labelled:
-            yield RULE.on(ref, constraints_pos(ref.spec, ref.key_pos),
-                          f"place {label} on service nodes: add the constraint '{wanted}'")
+            yield RULE.on(
+                ref,
+                constraints_pos(ref.spec, ref.key_pos),
+                f"place {label} on service nodes: add the constraint '{wanted}'",
+            )
 
 
 RULE = Rule("service-placement", Severity.ERROR, __doc__ or "", check)

@@ -46,8 +46,11 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
         if mode == "replicated" and count is not None and count > 1:
             placement = get_map(get_map(ref.spec, "deploy"), "placement")
             if placement is None or placement.get("max_replicas_per_node") != 1:
-                yield RULE.on(ref, pos, f"spread the {count} replicas of {ref.name!r}: set "
-                              "deploy.placement.max_replicas_per_node: 1")
+                yield RULE.on(
+                    ref,
+                    pos,
+                    f"spread the {count} replicas of {ref.name!r}: set deploy.placement.max_replicas_per_node: 1",
+                )
         elif ref.kind is not None and count == 1 and policy.members.get(ref.kind, 0) > 1:
             groups.setdefault((ref.stack.path, ref.kind), []).append(ref)
     for members in groups.values():
@@ -57,11 +60,13 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
         for ref in members:
             host = _hostname(ref)
             if host is None:
-                yield RULE.on(ref, ref.key_pos, f"pin member {ref.name!r} to its own node with "
-                              "'node.hostname == ...'")
+                yield RULE.on(ref, ref.key_pos, f"pin member {ref.name!r} to its own node with 'node.hostname == ...'")
             elif host in seen:
-                yield RULE.on(ref, ref.key_pos, f"{ref.name!r} runs on {host} like {seen[host]!r}: "
-                              "pin each member to a different node")
+                yield RULE.on(
+                    ref,
+                    ref.key_pos,
+                    f"{ref.name!r} runs on {host} like {seen[host]!r}: pin each member to a different node",
+                )
             else:
                 seen[host] = ref.name
 

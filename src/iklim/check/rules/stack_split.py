@@ -41,9 +41,7 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
         if ref.stack.role in ("infra", "stack") and ref.kind == "vault":
             yield RULE.on(ref, ref.key_pos, f"move Vault service {ref.name!r} to docker-stack-vault.yml")
         if ref.stack.role == "vault" and ref.kind != "vault":
-            yield RULE.on(
-                ref, ref.key_pos, f"the vault stack holds Vault only: move {ref.name!r} to {INFRA_STACK}"
-            )
+            yield RULE.on(ref, ref.key_pos, f"the vault stack holds Vault only: move {ref.name!r} to {INFRA_STACK}")
     for stack in docs.stacks:
         if stack.role != "infra":
             continue

@@ -44,8 +44,10 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
         update = get_map(deploy, "update_config")
         order = update.get("order") if update is not None else None
         if order != "stop-first":
-            pos = update.at("order") if update is not None and "order" in update else (
-                update.pos if update is not None else deploy.pos if deploy is not None else ref.key_pos
+            pos = (
+                update.at("order")
+                if update is not None and "order" in update
+                else (update.pos if update is not None else deploy.pos if deploy is not None else ref.key_pos)
             )
             yield RULE.on(ref, pos, f"{ref.name!r} is stateful: set deploy.update_config.order: stop-first")
 

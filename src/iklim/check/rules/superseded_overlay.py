@@ -75,11 +75,17 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
     for path, text in docs.scripts + docs.confs + docs.others:
         for number, line in _lines(text):
             if any(name in line for name in OPTIONS["files"]) or _OVERLAY.search(line):
-                yield RULE.at(path, (number, 1), "deploy or validate docker-stack-infra_db-prod.yml alone, "
-                              "not the superseded base+prod overlay")
+                yield RULE.at(
+                    path,
+                    (number, 1),
+                    "deploy or validate docker-stack-infra_db-prod.yml alone, not the superseded base+prod overlay",
+                )
             elif vault_path in line:
-                yield RULE.at(path, (number, line.index(vault_path) + 1),
-                              f"remove {vault_path}: Vault keeps Raft data on its own stack's volume")
+                yield RULE.at(
+                    path,
+                    (number, line.index(vault_path) + 1),
+                    f"remove {vault_path}: Vault keeps Raft data on its own stack's volume",
+                )
     documents: list[tuple[str, Any]] = [(s.path, s.data) for s in docs.stacks] + docs.configs
     for path, data in documents:
         for value, pos in _scalars(data, (1, 1), set()):
@@ -89,8 +95,11 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
         text = docs.texts.get(path, "")
         for number, line in _lines(text):
             if vault_path in line:
-                yield RULE.at(path, (number, line.index(vault_path) + 1),
-                              f"remove {vault_path}: Vault keeps Raft data on its own stack's volume")
+                yield RULE.at(
+                    path,
+                    (number, line.index(vault_path) + 1),
+                    f"remove {vault_path}: Vault keeps Raft data on its own stack's volume",
+                )
         del blocks
 
 

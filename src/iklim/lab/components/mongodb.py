@@ -111,4 +111,3 @@ class MongoDBLab(LabComponent):
         ok = in_set == len(members) and len(primaries) == 1 and "" not in primaries
         words = f"{in_set}/{len(members)} members in the replica set"
         return ok, words + (f", primary {primaries.pop()}" if len(primaries) == 1 else ", no agreed primary")
-

@@ -33,13 +33,31 @@ class NginxLab(LabComponent):
         if not cert.exists():
             key.parent.mkdir(parents=True, exist_ok=True)
             subprocess.run(
-                ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
-                 "-subj", f"/CN={ctx.env.services.rabbitmq.management_host}", "-keyout", str(key), "-out", str(cert)],
-                check=True, capture_output=True,
+                [
+                    "openssl",
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "30",
+                    "-subj",
+                    f"/CN={ctx.env.services.rabbitmq.management_host}",
+                    "-keyout",
+                    str(key),
+                    "-out",
+                    str(cert),
+                ],
+                check=True,
+                capture_output=True,
             )
         write_private(config / "nginx" / "ssl.conf", f"ssl_certificate {cert};\nssl_certificate_key {key};\n", 0o644)
-        write_private(config / "nginx" / "proxy.conf",
-                      "proxy_set_header Host $host;\nproxy_set_header X-Real-IP $remote_addr;\n", 0o644)
+        write_private(
+            config / "nginx" / "proxy.conf",
+            "proxy_set_header Host $host;\nproxy_set_header X-Real-IP $remote_addr;\n",
+            0o644,
+        )
         write_private(config / "nginx" / "resolver.conf", "# upstreams are addresses in the lab\n", 0o644)
         write_private(folder / "site.conf", rabbitmq_site(ctx.env, ctx.target), 0o644)
         temp = folder / "temp"

@@ -132,4 +132,3 @@ def _answers(client: hvac.Client) -> bool | None:
         return None
     except Exception:  # hvac raises plain exceptions for unexpected status codes
         return True
-

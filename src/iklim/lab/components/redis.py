@@ -73,12 +73,15 @@ class RedisLab(LabComponent):
         finally:
             client.close()
         up = sum(
-            1 for key, value in info.items()
+            1
+            for key, value in info.items()
             if key.startswith("slave") and isinstance(value, dict) and value.get("state") == "online"
         )
         ok = (
-            len(masters) == 1 and links == len(sentinel_names)
-            and all(n == len(sentinel_names) - 1 for n in others) and up == replicas
+            len(masters) == 1
+            and links == len(sentinel_names)
+            and all(n == len(sentinel_names) - 1 for n in others)
+            and up == replicas
         )
         host, port = next(iter(masters))
         return ok, f"master {host}:{port}, {up}/{replicas} replicas online, {len(sentinel_names)} sentinels agree"

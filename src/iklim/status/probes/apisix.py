@@ -50,7 +50,8 @@ class ApisixProbe:
 
         answers = ctx.each(status, ask)
         instances = tuple(
-            ApisixInstance(e.member, e.address, False, str(a)) if isinstance(a, ProbeError)
+            ApisixInstance(e.member, e.address, False, str(a))
+            if isinstance(a, ProbeError)
             else ApisixInstance(e.member, e.address, a)
             for e, a in zip(status, answers, strict=True)
         ) + tuple(problems)
@@ -65,8 +66,9 @@ class ApisixProbe:
     def evaluate(self, snapshot: ApisixSnapshot, plan: ComponentPlan, peers: Mapping[str, Report]) -> Report:
         expected = int(plan.settings.get("members", len(plan.of("status")) or 1))
         ready = [i for i in snapshot.instances if i.ready]
-        states = tuple(MemberState(i.name, i.address, "ready" if i.ready else "not ready", i.ready)
-                       for i in snapshot.instances)
+        states = tuple(
+            MemberState(i.name, i.address, "ready" if i.ready else "not ready", i.ready) for i in snapshot.instances
+        )
         problems = [f"{i.name} {i.error or 'not ready'}" for i in snapshot.instances if not i.ready]
         admin_ok = snapshot.admin_status == 200 or (not snapshot.admin_key and snapshot.admin_status == 401)
         if not admin_ok:
@@ -79,5 +81,6 @@ class ApisixProbe:
         left = max(0, len(ready) - 1)
         note = "" if snapshot.admin_key else "admin API checked without a key"
         status = graded(problems)
-        return Report(self.name, status, join_words([summary, tolerance_words(left), *problems, note]), None, left,
-                      states)
+        return Report(
+            self.name, status, join_words([summary, tolerance_words(left), *problems, note]), None, left, states
+        )

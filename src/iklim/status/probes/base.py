@@ -34,12 +34,21 @@ class ProbeContext:
     def remaining(self) -> float:
         return max(0.001, self.deadline - time.monotonic())
 
-    def http(self, method: str, endpoint: Endpoint, path: str, *, headers: Mapping[str, str] | None = None,
-             body: Any = None, timeout: float | None = None) -> HttpReply:
+    def http(
+        self,
+        method: str,
+        endpoint: Endpoint,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: Any = None,
+        timeout: float | None = None,
+    ) -> HttpReply:
         """One request; ``timeout`` caps this call below the probe's remaining time."""
         limit = self.remaining() if timeout is None else min(timeout, self.remaining())
-        return self.transport.http(method, endpoint.host, endpoint.port, path, timeout=limit,
-                                   headers=headers, body=body)
+        return self.transport.http(
+            method, endpoint.host, endpoint.port, path, timeout=limit, headers=headers, body=body
+        )
 
     def each(self, items: Sequence[X], fn: Callable[[X], T]) -> list[T | ProbeError]:
         """``fn`` on every item in parallel threads; a failure becomes that item's ProbeError."""

@@ -51,22 +51,32 @@ class EtcdProbe:
                 healthy, why = False, f"health: {str(exc).rpartition(': ')[2]}"
             alarms: tuple[str, ...] = ()
             if healthy:  # the alarm list is a linearizable read: only a member with quorum answers it
-                alarm = expect_json(ctx.http("POST", endpoint, "/v3/maintenance/alarm", body={"action": "GET"}),
-                                    "alarm")
-                alarms = tuple(f"{a.get('alarm', 'UNKNOWN')} on {a.get('memberID', '?')}"
-                               for a in alarm.get("alarms", []))
+                alarm = expect_json(
+                    ctx.http("POST", endpoint, "/v3/maintenance/alarm", body={"action": "GET"}), "alarm"
+                )
+                alarms = tuple(
+                    f"{a.get('alarm', 'UNKNOWN')} on {a.get('memberID', '?')}" for a in alarm.get("alarms", [])
+                )
             return EtcdMember(
-                endpoint.member, endpoint.address, None, healthy,
-                str(status["header"]["member_id"]), str(status.get("leader", "0")),
-                int(status.get("raftIndex", 0)), alarms, why,
+                endpoint.member,
+                endpoint.address,
+                None,
+                healthy,
+                str(status["header"]["member_id"]),
+                str(status.get("leader", "0")),
+                int(status.get("raftIndex", 0)),
+                alarms,
+                why,
             )
 
         endpoints = ctx.plan.endpoints
         answers = ctx.each(endpoints, ask)
-        return EtcdSnapshot(tuple(
-            EtcdMember(e.member, e.address, str(a)) if isinstance(a, ProbeError) else a
-            for e, a in zip(endpoints, answers, strict=True)
-        ))
+        return EtcdSnapshot(
+            tuple(
+                EtcdMember(e.member, e.address, str(a)) if isinstance(a, ProbeError) else a
+                for e, a in zip(endpoints, answers, strict=True)
+            )
+        )
 
     def evaluate(self, snapshot: EtcdSnapshot, plan: ComponentPlan, peers: Mapping[str, Report]) -> Report:
         members = snapshot.members
@@ -76,15 +86,14 @@ class EtcdProbe:
         names = {m.member_id: m.name for m in answered}
         leaders = {m.leader_id for m in answered}
         leader = names.get(next(iter(leaders)), "unknown") if len(leaders) == 1 and "0" not in leaders else None
-        states = tuple(
-            MemberState(m.name, m.address, _state(m, names), m.error is None and m.healthy) for m in members
-        )
+        states = tuple(MemberState(m.name, m.address, _state(m, names), m.error is None and m.healthy) for m in members)
         left = failures_left(len(healthy), total)
         summary = f"{len(healthy)}/{total} members, leader {leader or 'none'}"
         problems = [f"{m.name} {m.error or f'unhealthy ({m.health_error})'}" for m in members if m not in healthy]
         if len(healthy) < total // 2 + 1:  # a survivor's idea of the leader is stale without quorum
-            reason = join_words([f"{len(healthy)}/{total} members, leader none; quorum ({total // 2 + 1}) lost",
-                                 *problems])
+            reason = join_words(
+                [f"{len(healthy)}/{total} members, leader none; quorum ({total // 2 + 1}) lost", *problems]
+            )
             return Report(self.name, "down", reason, None, 0, states)
         if leader is None:
             seen = ", ".join(sorted(names.get(i, i) for i in leaders))

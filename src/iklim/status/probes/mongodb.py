@@ -40,8 +40,9 @@ class MongoDBProbe:
         credentials = (str(ctx.plan.settings.get("user", "root")), password) if password else None
 
         def ask(endpoint: Endpoint) -> dict[str, Any]:
-            reply = ctx.transport.mongo(endpoint.host, endpoint.port, {"replSetGetStatus": 1},
-                                        timeout=ctx.remaining(), credentials=credentials)
+            reply = ctx.transport.mongo(
+                endpoint.host, endpoint.port, {"replSetGetStatus": 1}, timeout=ctx.remaining(), credentials=credentials
+            )
             if reply.get("ok") != 1:
                 raise ProbeError(f"replSetGetStatus: {reply.get('codeName') or reply.get('errmsg') or 'failed'}")
             return reply
@@ -53,8 +54,12 @@ class MongoDBProbe:
             if isinstance(answer, ProbeError):
                 continue
             members = tuple(
-                MongoMember(str(m.get("name")), str(m.get("stateStr")), m.get("health") == 1,
-                            m["optimeDate"] if isinstance(m.get("optimeDate"), int) else None)
+                MongoMember(
+                    str(m.get("name")),
+                    str(m.get("stateStr")),
+                    m.get("health") == 1,
+                    m["optimeDate"] if isinstance(m.get("optimeDate"), int) else None,
+                )
                 for m in answer.get("members", [])
             )
             return MongoSnapshot(str(answer.get("set", "")), members, endpoint.member, errors)

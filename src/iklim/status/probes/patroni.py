@@ -51,8 +51,13 @@ class PatroniProbe:
             if isinstance(answer, ProbeError):
                 continue
             members = tuple(
-                PatroniMember(str(m.get("name")), str(m.get("role")), str(m.get("state")),
-                              m.get("timeline") if isinstance(m.get("timeline"), int) else None, _lag(m.get("lag")))
+                PatroniMember(
+                    str(m.get("name")),
+                    str(m.get("role")),
+                    str(m.get("state")),
+                    m.get("timeline") if isinstance(m.get("timeline"), int) else None,
+                    _lag(m.get("lag")),
+                )
                 for m in answer.get("members", [])
             )
             return PatroniSnapshot(members, bool(answer.get("pause")), endpoint.member, errors)
@@ -80,8 +85,9 @@ class PatroniProbe:
         seen = {m.name for m in snapshot.members}
         problems += [f"{name} missing from the cluster" for name in expected if name not in seen]
         states = tuple(
-            MemberState(m.name, addresses.get(m.name, ""), m.role if m in leaders else m.state,
-                        m in leaders or m in good)
+            MemberState(
+                m.name, addresses.get(m.name, ""), m.role if m in leaders else m.state, m in leaders or m in good
+            )
             for m in snapshot.members
         ) + tuple(MemberState(n, addresses[n], "missing", False) for n in expected if n not in seen)
         if leader is None:

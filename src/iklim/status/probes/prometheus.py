@@ -43,8 +43,12 @@ class PrometheusProbe:
             ready = ctx.http("GET", endpoint, "/-/ready").status == 200
             data = expect_json(ctx.http("GET", endpoint, "/api/v1/targets?state=active"), "targets")
             targets = tuple(
-                Target(str(t["labels"].get("job", "")), str(t["labels"].get("instance", "")), str(t.get("health")),
-                       str(t.get("lastError") or ""))
+                Target(
+                    str(t["labels"].get("job", "")),
+                    str(t["labels"].get("instance", "")),
+                    str(t.get("health")),
+                    str(t.get("lastError") or ""),
+                )
                 for t in data["data"]["activeTargets"]
             )
         except ProbeError as exc:

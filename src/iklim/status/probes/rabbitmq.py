@@ -52,8 +52,9 @@ class RabbitMQProbe:
         password = ctx.secrets.get("rabbitmq_admin_password")
         endpoints = ctx.plan.endpoints
         if password is None:
-            return RabbitSnapshot((), tuple(RabbitMember(e.member, e.address, "no credentials") for e in endpoints),
-                                  credentials=False)
+            return RabbitSnapshot(
+                (), tuple(RabbitMember(e.member, e.address, "no credentials") for e in endpoints), credentials=False
+            )
         headers = basic_auth(str(ctx.plan.settings.get("user", "admin")), password)
 
         def ask(endpoint: Endpoint) -> tuple[Any, str]:
@@ -81,8 +82,13 @@ class RabbitMQProbe:
             members.append(RabbitMember(endpoint.member, endpoint.address, None, critical))
             if not nodes:
                 nodes = tuple(
-                    RabbitNode(str(n.get("name")), bool(n.get("running")), tuple(map(str, n.get("partitions") or [])),
-                               bool(n.get("mem_alarm")), bool(n.get("disk_free_alarm")))
+                    RabbitNode(
+                        str(n.get("name")),
+                        bool(n.get("running")),
+                        tuple(map(str, n.get("partitions") or [])),
+                        bool(n.get("mem_alarm")),
+                        bool(n.get("disk_free_alarm")),
+                    )
                     for n in listing
                 )
         return RabbitSnapshot(nodes, tuple(members))
@@ -102,8 +108,9 @@ class RabbitMQProbe:
         problems += [f"memory alarm on {n.name} (publishers blocked)" for n in snapshot.nodes if n.mem_alarm]
         problems += [f"disk alarm on {n.name} (publishers blocked)" for n in snapshot.nodes if n.disk_alarm]
         problems += [f"{m.name} is quorum-critical: {m.quorum_critical}" for m in snapshot.members if m.quorum_critical]
-        problems += [f"{m.name} management API {m.error}" for m in snapshot.members
-                     if m.error is not None and m.name in running]
+        problems += [
+            f"{m.name} management API {m.error}" for m in snapshot.members if m.error is not None and m.name in running
+        ]
         states = tuple(
             MemberState(m.name, m.address, "running" if m.name in running else "stopped", m.name in running)
             for m in snapshot.members

@@ -57,7 +57,8 @@ class RedisProbe:
 
         def ask(endpoint: Endpoint) -> SentinelView:
             master, replicas, quorum = ctx.transport.redis(
-                endpoint.host, endpoint.port,
+                endpoint.host,
+                endpoint.port,
                 [["SENTINEL", "MASTER", monitor], ["SENTINEL", "REPLICAS", monitor], ["SENTINEL", "CKQUORUM", monitor]],
                 timeout=ctx.remaining(),
             )
@@ -67,11 +68,21 @@ class RedisProbe:
             views = []
             for item in replicas if isinstance(replicas, list) else []:
                 fields = pairs(item)
-                views.append(ReplicaView(f"{fields.get('ip')}:{fields.get('port')}", fields.get("flags", ""),
-                                         fields.get("master-link-status", "")))
+                views.append(
+                    ReplicaView(
+                        f"{fields.get('ip')}:{fields.get('port')}",
+                        fields.get("flags", ""),
+                        fields.get("master-link-status", ""),
+                    )
+                )
             return SentinelView(
-                endpoint.member, endpoint.address, None, f"{state.get('ip')}:{state.get('port')}",
-                state.get("flags", ""), int(state.get("num-other-sentinels", -1)), str(quorum),
+                endpoint.member,
+                endpoint.address,
+                None,
+                f"{state.get('ip')}:{state.get('port')}",
+                state.get("flags", ""),
+                int(state.get("num-other-sentinels", -1)),
+                str(quorum),
                 isinstance(quorum, str) and not isinstance(quorum, RespError) and quorum.startswith("OK"),
                 tuple(views),
             )
@@ -93,8 +104,9 @@ class RedisProbe:
         address = named.most_common(1)[0][0]
         host, _, port = address.rpartition(":")
         try:
-            auth, info = ctx.transport.redis(host, int(port), [["AUTH", password], ["INFO", "replication"]],
-                                             timeout=ctx.remaining())
+            auth, info = ctx.transport.redis(
+                host, int(port), [["AUTH", password], ["INFO", "replication"]], timeout=ctx.remaining()
+            )
         except ProbeError as exc:
             return MasterView(address, str(exc))
         if isinstance(auth, RespError):
@@ -112,8 +124,10 @@ class RedisProbe:
         sentinels = snapshot.sentinels
         total = len(sentinels)
         up = [v for v in sentinels if v.error is None]
-        states = [MemberState(v.name, v.address, "sentinel" if v.error is None else "unreachable", v.error is None)
-                  for v in sentinels]
+        states = [
+            MemberState(v.name, v.address, "sentinel" if v.error is None else "unreachable", v.error is None)
+            for v in sentinels
+        ]
         if not up:
             reason = "no Sentinel answers: " + ", ".join(f"{v.name} {v.error}" for v in sentinels)
             return Report(self.name, "down", reason, None, 0, tuple(states))
@@ -128,8 +142,11 @@ class RedisProbe:
             return Report(self.name, "down", join_words([reason, *problems]), master, 0, tuple(states))
         if flags != {"master"}:
             problems.append(f"master flags {', '.join(sorted(flags))}")
-        problems += [f"{v.name} sees {v.other_sentinels} other Sentinels, expected {total - 1}"
-                     for v in up if v.other_sentinels != total - 1]
+        problems += [
+            f"{v.name} sees {v.other_sentinels} other Sentinels, expected {total - 1}"
+            for v in up
+            if v.other_sentinels != total - 1
+        ]
         problems += [f"{v.name} CKQUORUM: {v.ckquorum}" for v in up if not v.ckquorum_ok]
         replicas = plan.of("redis")
         expected = max(0, len(replicas) - 1)
@@ -144,18 +161,27 @@ class RedisProbe:
             problems.append(f"{master} reports role {snapshot.master.role or 'unknown'}")
         quorum = max(int(plan.settings.get("quorum", total // 2 + 1)), total // 2 + 1)
         tolerates = max(0, min(len(linked), len(up) - quorum))
-        states += [MemberState(names.get(a, a), a, "master" if a == master else "replica", a == master or a in linked)
-                   for a in sorted({master, *(r.address for v in up for r in v.replicas)})]
+        states += [
+            MemberState(names.get(a, a), a, "master" if a == master else "replica", a == master or a in linked)
+            for a in sorted({master, *(r.address for v in up for r in v.replicas)})
+        ]
         summary = f"master {master}, {len(linked)}/{expected} replicas linked, {len(up)}/{total} Sentinels agree"
         if len(named) > 1:
             summary = f"master {master}, {len(linked)}/{expected} replicas linked"
         status = graded(problems)
-        return Report(self.name, status, join_words([summary, tolerance_words(tolerates), *problems]), master,
-                      tolerates, tuple(states))
+        return Report(
+            self.name,
+            status,
+            join_words([summary, tolerance_words(tolerates), *problems]),
+            master,
+            tolerates,
+            tuple(states),
+        )
 
     @staticmethod
-    def _replicas(snapshot: RedisSnapshot, up: list[SentinelView], master: str,
-                  names: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    def _replicas(
+        snapshot: RedisSnapshot, up: list[SentinelView], master: str, names: Mapping[str, str]
+    ) -> tuple[list[str], list[str]]:
         """Replicas linked in every answering Sentinel's view (and online at the master), and problems."""
         views: dict[str, list[ReplicaView]] = {}
         for sentinel in up:
@@ -164,8 +190,10 @@ class RedisProbe:
                     views.setdefault(replica.address, []).append(replica)
         linked, problems = [], []
         for address, seen in sorted(views.items()):
-            wrong = sorted({f"flags {r.flags}" for r in seen if r.flags != "slave"}
-                           | {f"link {r.link}" for r in seen if r.link != "ok"})
+            wrong = sorted(
+                {f"flags {r.flags}" for r in seen if r.flags != "slave"}
+                | {f"link {r.link}" for r in seen if r.link != "ok"}
+            )
             if snapshot.master is not None and snapshot.master.error is None and address not in snapshot.master.online:
                 wrong.append("not online at the master")
             if wrong:

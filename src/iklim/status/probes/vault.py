@@ -13,8 +13,14 @@ from iklim.status.report import MemberState, Report, failures_left, graded
 from iklim.status.transport import ProbeError
 
 #: /v1/sys/health status codes -> state (Vault's documented defaults).
-HEALTH_CODES = {200: "active", 429: "standby", 472: "dr-secondary", 473: "performance-standby",
-                501: "uninitialised", 503: "sealed"}
+HEALTH_CODES = {
+    200: "active",
+    429: "standby",
+    472: "dr-secondary",
+    473: "performance-standby",
+    501: "uninitialised",
+    503: "sealed",
+}
 SERVING = ("active", "standby", "performance-standby")
 
 
@@ -53,8 +59,7 @@ class VaultProbe:
             node = VaultNode(endpoint.member, endpoint.address, HEALTH_CODES.get(reply.status, f"HTTP {reply.status}"))
             if token is None or node.state != "active":
                 return node, None, ""
-            state = ctx.http("GET", endpoint, "/v1/sys/storage/raft/autopilot/state",
-                             headers={"X-Vault-Token": token})
+            state = ctx.http("GET", endpoint, "/v1/sys/storage/raft/autopilot/state", headers={"X-Vault-Token": token})
             if state.status != 200 or not isinstance(state.body, dict):
                 return node, None, f"autopilot state refused (HTTP {state.status})"
             return node, _autopilot(state.body.get("data") or {}), ""
@@ -77,8 +82,9 @@ class VaultProbe:
         active = [n for n in nodes if n.state == "active"]
         serving = [n for n in nodes if n.state in SERVING]
         states = tuple(MemberState(n.name, n.address, n.state, n.state in SERVING) for n in nodes)
-        problems = [f"{n.name} {n.state}" + (f" ({n.error})" if n.error else "") for n in nodes
-                    if n.state not in SERVING]
+        problems = [
+            f"{n.name} {n.state}" + (f" ({n.error})" if n.error else "") for n in nodes if n.state not in SERVING
+        ]
         leader = active[0].name if len(active) == 1 else None
         summary = f"active {leader or 'none'}, {len(serving)}/{total} unsealed"
         if not active or len(serving) < total // 2 + 1:
@@ -102,5 +108,10 @@ class VaultProbe:
 def _autopilot(data: Mapping[str, Any]) -> Autopilot:
     servers = data.get("servers") or {}
     unhealthy = tuple(sorted(str(s.get("name") or i) for i, s in servers.items() if not s.get("healthy")))
-    return Autopilot(bool(data.get("healthy")), int(data.get("failure_tolerance", 0)), str(data.get("leader", "")),
-                     tuple(map(str, data.get("voters") or [])), unhealthy)
+    return Autopilot(
+        bool(data.get("healthy")),
+        int(data.get("failure_tolerance", 0)),
+        str(data.get("leader", "")),
+        tuple(map(str, data.get("voters") or [])),
+        unhealthy,
+    )

@@ -75,6 +75,7 @@ step_secrets() {
   ensure_secret apisix_dashboard_jwt_secret 32
   ensure_secret apisix_dashboard_password 32
   ensure_secret grafana_admin_password 32
+  ensure_secret mongodb_exporter_password 32
   ensure_secret mongodb_root_password 32
   ensure_secret patroni_restapi_password 32
   ensure_secret postgres_replication_password 32

@@ -108,15 +108,17 @@ def _nginx_sandbox(rendered_dir: Path, tmp_path: Path) -> Path:
     (conf / "nginx/resolver.conf").write_text("resolver 127.0.0.11 valid=30s;\n")
     site = (rendered_dir / "config/swag/rabbitmq.subdomain.conf").read_text()
     (tmp_path / "site.conf").write_text(site.replace("/config/", f"{conf}/"))
+    status = (rendered_dir / "config/swag/stub-status.conf").read_text()
+    (tmp_path / "status.conf").write_text(status)
     main = tmp_path / "nginx.conf"
     main.write_text(
         f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
-        f"http {{\n  access_log off;\n  include {tmp_path}/site.conf;\n}}\n"
+        f"http {{\n  access_log off;\n  include {tmp_path}/site.conf;\n  include {tmp_path}/status.conf;\n}}\n"
     )
     return main
 
 
-def test_nginx_accepts_swag_site(rendered_dir: Path, tmp_path: Path) -> None:
+def test_nginx_accepts_swag_sites(rendered_dir: Path, tmp_path: Path) -> None:
     main = _nginx_sandbox(rendered_dir, tmp_path)
     result = run("nginx", "-t", "-q", "-e", str(tmp_path / "error.log"), "-p", str(tmp_path), "-c", str(main))
     assert result.returncode == 0, result.stderr + (tmp_path / "error.log").read_text()
@@ -128,6 +130,14 @@ def test_nginx_rejects_a_broken_site(rendered_dir: Path, tmp_path: Path) -> None
     site.write_text(site.read_text().replace("deny all;", "deny all"))
     result = run("nginx", "-t", "-q", "-e", str(tmp_path / "error.log"), "-p", str(tmp_path), "-c", str(main))
     assert result.returncode != 0
+
+
+def test_nginx_rejects_a_broken_status_site(rendered_dir: Path, tmp_path: Path) -> None:
+    main = _nginx_sandbox(rendered_dir, tmp_path)
+    status = tmp_path / "status.conf"
+    status.write_text(status.read_text().replace("stub_status;", "stub_status_typo;"))
+    result = run("nginx", "-t", "-q", "-e", str(tmp_path / "error.log"), "-p", str(tmp_path), "-c", str(main))
+    assert result.returncode != 0 and "stub_status_typo" in result.stderr + (tmp_path / "error.log").read_text()
 
 
 @pytest.mark.parametrize("script", SCRIPTS)

@@ -93,6 +93,8 @@ def test_infra_stack_has_every_seed_component_and_no_vault(prod_tree: Tree) -> N
         "prometheus",
         "grafana",
         "redis-exporter",
+        "mongodb-exporter",
+        "swag-exporter",
     }
     assert set(stack(prod_tree, "vault")["services"]) == {"vault-1", "vault-2", "vault-3"}
 
@@ -122,6 +124,29 @@ def test_prometheus_scrapes_redis_and_sentinels_through_the_exporter(prod_tree: 
     script = exporter["entrypoint"][2]
     assert "--redis.password-file=/tmp/redis-passwords.json" in script
     assert "for t in redis://redis-1:6379 redis://redis-2:6379 redis://redis-3:6379;" in script
+
+
+def test_prometheus_scrapes_every_component_and_exporters_stay_on_service_nodes(prod_tree: Tree) -> None:
+    config = yaml.safe_load(prod_tree["config/prometheus/prometheus.yml"].content)
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+    seed = {"prometheus", "etcd", "patroni", "rabbitmq", "apisix", "vault", "grafana", "mongodb", "swag", "redis"}
+    assert set(jobs) == seed
+    assert jobs["mongodb"]["static_configs"][0]["targets"] == [f"mongodb-exporter-{i}:9216" for i in (1, 2, 3)]
+    assert jobs["swag"]["static_configs"][0]["targets"] == ["swag-exporter:9113"]
+    services = stack(prod_tree, "infra")["services"]
+    for name in ("mongodb-exporter-1", "mongodb-exporter-2", "mongodb-exporter-3", "swag-exporter"):
+        spec = services[name]
+        assert spec["deploy"]["placement"]["constraints"] == ["node.labels.type == service"], name
+        assert "ports" not in spec and "environment" not in spec, name
+    mongo_exporter = services["mongodb-exporter-2"]
+    assert mongo_exporter["secrets"] == ["mongodb_exporter_password"]
+    assert "--mongodb.uri=mongodb://mongodb-2:27017/admin --mongodb.user=exporter" in mongo_exporter["entrypoint"][2]
+    assert services["swag-exporter"]["command"][0] == "--nginx.scrape-uri=http://swag:8080/stub_status"
+    init = prod_tree["config/mongodb/rs-init.js"].content.decode()
+    assert "ensureUser('exporter', secret('/run/secrets/mongodb_exporter_password')" in init
+    assert "{ role: 'clusterMonitor', db: 'admin' }, { role: 'read', db: 'local' }" in init
+    status = prod_tree["config/swag/stub-status.conf"].content.decode()
+    assert "listen 8080;" in status and "allow 10.20.0.0/16;\n        deny all;" in status
 
 
 def test_redis_sentinel_rabbitmq_publish_nothing(prod_tree: Tree) -> None:

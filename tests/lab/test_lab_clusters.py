@@ -198,14 +198,16 @@ def test_prometheus_reports_every_target_up(lab: LabContext) -> None:
 
     targets = eventually(all_up, timeout=45, interval=1)
     jobs = {t["labels"]["job"] for t in targets}
-    assert jobs == {"prometheus", "etcd", "patroni", "rabbitmq", "vault", "redis"}
-    assert len(targets) == 19  # 1 + 3 etcd + 3 Patroni + 3 RabbitMQ + 3 OpenBao + 3 Redis + 3 Sentinels
+    assert jobs == {"prometheus", "etcd", "patroni", "rabbitmq", "vault", "redis", "swag"}
+    assert len(targets) == 20  # 1 + 3 etcd + 3 Patroni + 3 RabbitMQ + 3 OpenBao + 3 Redis + 3 Sentinels + SWAG
     expected = sorted(f"redis://127.0.2.{i}:{port}" for i in (1, 2, 3) for port in (6379, 26379))
 
     def redis_reached() -> bool:  # redis_up is 1 only when the exporter got in (with the password)
         return sorted(r["metric"]["instance"] for r in _query(lab, "redis_up") if r["value"][1] == "1") == expected
 
     eventually(redis_reached, timeout=45, interval=1)
+    # nginx_up is 1 only when the exporter read the SWAG nginx's stub_status through its allow-list.
+    eventually(lambda: [r["value"][1] for r in _query(lab, "nginx_up")] == ["1"], timeout=45, interval=1)
 
 
 def _query(lab: LabContext, expr: str) -> list[dict[str, Any]]:
@@ -233,6 +235,23 @@ def test_rabbitmq_management_site_allows_the_private_network_and_denies_other_so
     allowed = lab.target.host("rabbitmq-2")  # a lab member: inside the private network's 127.0.0.0/16
     assert _management_status(lab, allowed) == 200
     assert _management_status(lab, "127.1.0.1") == 403
+
+
+def _stub_status(lab: LabContext, source: str) -> int:
+    conn = http.client.HTTPConnection(lab.target.host("swag-1"), 8080, timeout=5, source_address=(source, 0))
+    try:
+        conn.request("GET", "/stub_status")
+        response = conn.getresponse()
+        body = response.read().decode()
+        assert response.status != 200 or body.startswith("Active connections:"), body
+        return response.status
+    finally:
+        conn.close()
+
+
+def test_stub_status_answers_the_overlay_only(lab: LabContext) -> None:
+    assert _stub_status(lab, lab.target.host("swag-exporter-1")) == 200
+    assert _stub_status(lab, "127.1.0.1") == 403
 
 
 def test_up_again_is_a_no_op_on_a_healthy_lab(lab: LabContext) -> None:

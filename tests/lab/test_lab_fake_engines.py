@@ -90,6 +90,7 @@ def test_fake_mongod_replica_set_is_started_and_initiated_by_the_rendered_script
     password = ctx.secret("mongodb_root_password")
     state = (ctx.root / "mongodb-1" / "data" / "fake-mongod.json").read_text()
     assert f'"root": "{password}"' in state, "the root user gets the lab's generated password"
+    assert f'"exporter": "{ctx.secret("mongodb_exporter_password")}"' in state
     assert "replica set initiated" in ctx.supervisor.tail("mongodb-init")
     lab.wait_ready(ctx, time.monotonic() + 30)  # a rerun finds the set and the user in place
     assert "root user present" in ctx.supervisor.tail("mongodb-init")

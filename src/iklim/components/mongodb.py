@@ -1,6 +1,12 @@
-"""MongoDB: a 3-member replica set on DB nodes, keyfile auth, initiated once by the runbook."""
+"""MongoDB: a 3-member replica set on DB nodes, keyfile auth, initiated once by the runbook.
+
+Each member has a mongodb_exporter on the service nodes (the seed's boundary: only the databases
+live on DB nodes), connecting directly to its member as the ``exporter`` user (clusterMonitor).
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from iklim.components.base import (
     CONFIG_ROOT,
@@ -13,15 +19,21 @@ from iklim.components.base import (
     member_names,
     overlay,
     pinned_deploy,
+    shell,
+    spread_deploy,
 )
 from iklim.components.target import ProductionTarget, Target
-from iklim.model.schema import Environment
+from iklim.model.schema import Component, Environment, Placement
 
 PORT = 27017
 INIT_PATH = f"{CONFIG_ROOT}/mongodb/rs-init.js"
 INIT_TARGET = "/etc/mongo/rs-init.js"
 KEYFILE = "mongodb_keyfile"
 ROOT_PASSWORD = "mongodb_root_password"
+EXPORTER = "mongodb-exporter"
+EXPORTER_PORT = 9216
+EXPORTER_USER = "exporter"
+EXPORTER_PASSWORD = "mongodb_exporter_password"
 MONGO_UID = "999"
 
 
@@ -33,18 +45,23 @@ def mongod_args(env: Environment, target: Target, member: str, keyfile: str) -> 
 
 
 def rs_init(env: Environment, target: Target) -> str:
-    """The idempotent replica-set initiation script (mongosh), run on the first member."""
+    """The idempotent replica-set initiation script (mongosh), run on the first member.
+
+    It initiates the set once, waits for a primary, creates ``root`` through the localhost
+    exception, then (authenticated as root) the least-privileged ``exporter`` user.
+    """
     spec = env.services.mongodb
     names = member_names("mongodb", spec.members)
     hosts = [target.host(name) for name in names]
-    password_file = target.path(names[0], f"/run/secrets/{ROOT_PASSWORD}")
+    root_file = target.path(names[0], f"/run/secrets/{ROOT_PASSWORD}")
+    exporter_file = target.path(names[0], f"/run/secrets/{EXPORTER_PASSWORD}")
     members = ",\n".join(
         f"    {{ _id: {i}, host: '{host}:{PORT}', priority: {2 if i == 0 else 1} }}" for i, host in enumerate(hosts)
     )
     return (
         header("//")
-        + "// Idempotent: initiates the replica set once, waits for a primary, then creates the root user\n"
-        + "// through the localhost exception. Safe to rerun: each step looks at the real state first.\n"
+        + "// Idempotent: initiates the replica set once, waits for a primary, creates the root user through\n"
+        + "// the localhost exception, then the exporter's user. Each step looks at the real state first.\n"
         + "const fs = require('fs');\n"
         + f"const config = {{\n  _id: '{spec.replica_set}',\n  members: [\n{members}\n  ]\n}};\n"
         + "const hello = db.hello();\n"
@@ -52,21 +69,47 @@ def rs_init(env: Environment, target: Target) -> str:
         + "for (let i = 0; i < 120 && !db.hello().isWritablePrimary; i++) { sleep(1000); }\n"
         + "if (!db.hello().isWritablePrimary) { throw new Error('no primary after 120 s'); }\n"
         + "const admin = db.getSiblingDB('admin');\n"
-        + "try {\n"
-        + f"  const pwd = fs.readFileSync('{password_file}', 'utf8').trim();\n"
-        + "  admin.createUser({ user: 'root', pwd: pwd, roles: [{ role: 'root', db: 'admin' }] });\n"
-        + "  print('root user created');\n"
-        + "} catch (e) {\n"
-        + "  // Unauthorized (13) or already exists (51003): the localhost exception is closed, users exist.\n"
-        + "  if (e.code !== 13 && e.code !== 51003) { throw e; }\n"
-        + "  print('root user present');\n"
+        + "const secret = (path) => fs.readFileSync(path, 'utf8').trim();\n"
+        + "function ensureUser(user, pwd, roles, tolerated) {\n"
+        + "  try {\n"
+        + "    admin.createUser({ user: user, pwd: pwd, roles: roles });\n"
+        + "    print(user + ' user created');\n"
+        + "  } catch (e) {\n"
+        + "    if (!tolerated.includes(e.code)) { throw e; }\n"
+        + "    print(user + ' user present');\n"
+        + "  }\n"
         + "}\n"
+        + f"const rootPassword = secret('{root_file}');\n"
+        + "// Unauthorized (13): the localhost exception is closed because users exist; 51003: it exists.\n"
+        + "ensureUser('root', rootPassword, [{ role: 'root', db: 'admin' }], [13, 51003]);\n"
+        + "admin.auth('root', rootPassword);\n"
+        + f"ensureUser('{EXPORTER_USER}', secret('{exporter_file}'), "
+        + "[{ role: 'clusterMonitor', db: 'admin' }, { role: 'read', db: 'local' }], [51003]);\n"
     )
+
+
+def exporter_service(env: Environment, member: str) -> dict[str, Any]:
+    """A mongodb_exporter for one member, on service nodes, password read from its secret at start."""
+    spec = env.services.mongodb
+    uri = f"mongodb://{ProductionTarget(env).host(member)}:{PORT}/admin"
+    start = (
+        f'export MONGODB_PASSWORD="$$(cat /run/secrets/{EXPORTER_PASSWORD})"; '
+        f"exec /bin/mongodb_exporter --mongodb.uri={uri} --mongodb.user={EXPORTER_USER} --mongodb.direct-connect "
+        f"--collector.replicasetstatus --collector.diagnosticdata --web.listen-address=:{EXPORTER_PORT}"
+    )
+    return {
+        "image": spec.exporter_image,
+        # The image's entrypoint is the exporter itself: replace it to read the password first.
+        "entrypoint": shell(start),
+        "networks": overlay(env),
+        "healthcheck": healthcheck(["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{EXPORTER_PORT}/"]),
+        "deploy": spread_deploy(Component(image=spec.exporter_image, placement=Placement.SERVICE, members=1)),
+    }
 
 
 def contribute(env: Environment) -> Contribution:
     spec = env.services.mongodb
-    out = Contribution(secrets=[KEYFILE, ROOT_PASSWORD])
+    out = Contribution(secrets=[KEYFILE, ROOT_PASSWORD, EXPORTER_PASSWORD])
     names = member_names("mongodb", spec.members)
     out.files[INIT_PATH] = rs_init(env, ProductionTarget(env))
     for service, node in zip(names, spec.nodes, strict=True):
@@ -76,6 +119,7 @@ def contribute(env: Environment) -> Contribution:
         out.secret_mounts[service] = [
             SecretMount(KEYFILE, uid=MONGO_UID, mode=0o400),
             SecretMount(ROOT_PASSWORD),
+            SecretMount(EXPORTER_PASSWORD),
         ]
         out.services[service] = {
             "image": spec.image,
@@ -88,4 +132,7 @@ def contribute(env: Environment) -> Contribution:
             "stop_grace_period": "60s",
             "deploy": pinned_deploy(spec.placement, node),
         }
+        exporter = service.replace("mongodb", EXPORTER, 1)
+        out.secret_mounts[exporter] = [SecretMount(EXPORTER_PASSWORD)]
+        out.services[exporter] = exporter_service(env, service)
     return out

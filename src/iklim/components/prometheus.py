@@ -1,15 +1,15 @@
 """Prometheus: one instance, TSDB on a local Docker volume, scraping every component.
 
 Targets are per-member names on the overlay; APISIX replicas are found through Swarm's
-``tasks.<service>`` DNS; Redis and Sentinel go through one multi-target redis_exporter. MongoDB
-and SWAG have no native metrics endpoint and no exporter in the stack yet: no job.
+``tasks.<service>`` DNS; Redis and Sentinel go through one multi-target redis_exporter; MongoDB
+through one mongodb_exporter per member; SWAG through nginx-prometheus-exporter (stub_status).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from iklim.components import redis
+from iklim.components import mongodb, redis, swag
 from iklim.components.apisix import METRICS_PORT
 from iklim.components.base import (
     CONFIG_ROOT,
@@ -65,6 +65,8 @@ def scrape_config(env: Environment, target: Target, available: frozenset[str] | 
             params={"format": ["prometheus"]},
         ),
         "grafana": _static("grafana", [f"{target.host('grafana-1')}:{GRAFANA_PORT}"]),
+        "mongodb": _static("mongodb", hosts(mongodb.EXPORTER, svc.mongodb.members, mongodb.EXPORTER_PORT)),
+        "swag": _static("swag", [f"{target.host(swag.EXPORTER + '-1')}:{swag.EXPORTER_PORT}"]),
         "redis": {
             "job_name": "redis",
             "metrics_path": "/scrape",

@@ -1,4 +1,5 @@
-"""SWAG: the only public entry point (host-mode 80/443), and the RabbitMQ management site.
+"""SWAG: the only public entry point (host-mode 80/443), the RabbitMQ management site, and
+nginx's ``stub_status`` for ``swag-exporter`` (nginx-prometheus-exporter) on the overlay.
 
 Host mode matters: through the ingress mesh nginx would see the mesh address instead of the
 client's, and the management allow-list would be meaningless.
@@ -15,14 +16,52 @@ from iklim.components.base import (
     host_ports,
     overlay,
     single_deploy,
+    spread_deploy,
 )
 from iklim.components.rabbitmq import CLIENT_ALIAS, MANAGEMENT_PORT
 from iklim.components.target import ProductionTarget, Target
-from iklim.model.schema import Environment
+from iklim.model.schema import Component, Environment
 
 SITE_PATH = f"{CONFIG_ROOT}/swag/rabbitmq.subdomain.conf"
 SITE_TARGET = "/config/nginx/site-confs/rabbitmq.subdomain.conf"
+STATUS_SITE_PATH = f"{CONFIG_ROOT}/swag/stub-status.conf"
+STATUS_SITE_TARGET = "/config/nginx/site-confs/stub-status.conf"
+STATUS_PORT = 8080
 CONFIG_VOLUME = "swag-config"
+EXPORTER = "swag-exporter"
+EXPORTER_PORT = 9113
+
+
+def status_site(env: Environment, target: Target) -> str:
+    """nginx's ``stub_status`` on an unpublished port, for the exporter on the overlay only."""
+    listen = target.listen("swag-1")
+    overlay_cidr = target.trusted_cidr(env.overlay.subnet)
+    return (
+        header("#")
+        + "# nginx's connection counters for swag-exporter. The port is not published: only the overlay\n"
+        + "# reaches it, and the allow-list admits the overlay alone.\n"
+        + "server {\n"
+        + f"    listen {STATUS_PORT if listen == '0.0.0.0' else f'{listen}:{STATUS_PORT}'};\n"
+        + "    server_name _;\n"
+        + "    access_log off;\n"
+        + "    location = /stub_status {\n"
+        + "        stub_status;\n"
+        + f"        allow {overlay_cidr};\n"
+        + "        deny all;\n"
+        + "    }\n"
+        + "    location / {\n"
+        + "        return 404;\n"
+        + "    }\n"
+        + "}\n"
+    )
+
+
+def exporter_args(target: Target) -> list[str]:
+    """nginx-prometheus-exporter's flags (one or two dashes both work, old and new releases)."""
+    return [
+        f"--nginx.scrape-uri=http://{target.host('swag')}:{STATUS_PORT}/stub_status",
+        f"--web.listen-address={target.listen(EXPORTER + '-1')}:{EXPORTER_PORT}",
+    ]
 
 
 def rabbitmq_site(env: Environment, target: Target) -> str:
@@ -64,7 +103,8 @@ def contribute(env: Environment) -> Contribution:
     spec = env.services.swag
     out = Contribution(volumes=[CONFIG_VOLUME])
     out.files[SITE_PATH] = rabbitmq_site(env, ProductionTarget(env))
-    out.mounts["swag"] = [Mount(SITE_PATH, SITE_TARGET)]
+    out.files[STATUS_SITE_PATH] = status_site(env, ProductionTarget(env))
+    out.mounts["swag"] = [Mount(SITE_PATH, SITE_TARGET), Mount(STATUS_SITE_PATH, STATUS_SITE_TARGET)]
     host = env.services.rabbitmq.management_host
     subdomain = host.removesuffix("." + spec.domain)
     out.services["swag"] = {
@@ -84,5 +124,14 @@ def contribute(env: Environment) -> Contribution:
         "ports": host_ports(spec.ports),
         "healthcheck": healthcheck(["CMD-SHELL", "curl -fsS -o /dev/null http://127.0.0.1/ || exit 1"]),
         "deploy": single_deploy(spec),
+    }
+    out.services[EXPORTER] = {
+        "image": spec.exporter_image,
+        "command": exporter_args(ProductionTarget(env)),
+        "networks": overlay(env),
+        # The image is FROM scratch: no shell or HTTP client to probe with. Prometheus's `up` for
+        # the swag job is its health.
+        "healthcheck": {"disable": True},
+        "deploy": spread_deploy(Component(image=spec.exporter_image, placement=spec.placement, members=1)),
     }
     return out

@@ -27,7 +27,9 @@ def split_member(member: str) -> tuple[str, int]:
 
 
 #: Clusters whose members are separate Swarm services (``etcd-1``...); the others are one service.
-PER_MEMBER_SERVICES = frozenset({"etcd", "patroni", "mongodb", "redis", "redis-sentinel", "rabbitmq", "vault"})
+PER_MEMBER_SERVICES = frozenset(
+    {"etcd", "patroni", "mongodb", "mongodb-exporter", "redis", "redis-sentinel", "rabbitmq", "vault"}
+)
 
 
 class Target(Protocol):

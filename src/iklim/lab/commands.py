@@ -106,8 +106,9 @@ def status_command(env_path: str, root: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([s.as_dict() for s in states], indent=2))
     else:
+        width = max(len(s.name) for s in states)
         for s in states:
-            click.echo(f"{s.name:<12} {s.state:<14} {s.detail}")
+            click.echo(f"{s.name:<{width}}  {s.state:<14} {s.detail}")
     sys.exit(0 if all(s.state in ("healthy", "not available") for s in states) else 1)
 
 

@@ -27,6 +27,7 @@ from iklim.lab.components.prometheus import PrometheusLab
 from iklim.lab.components.rabbitmq import EpmdLab, RabbitMQLab
 from iklim.lab.components.redis import RedisLab
 from iklim.lab.components.redis_exporter import RedisExporterLab
+from iklim.lab.components.swag_exporter import SwagExporterLab
 from iklim.lab.context import LabContext, LabError
 
 Progress = Callable[[str], None]
@@ -38,6 +39,7 @@ SCRAPED = {
     "vault": "vault",
     "redis": "redis-exporter",
     "grafana": "grafana",
+    "swag": "swag-exporter",
 }
 
 
@@ -56,6 +58,7 @@ def components() -> tuple[LabComponent, ...]:
         RabbitMQLab(),
         OpenBaoLab(),
         NginxLab(),
+        SwagExporterLab(),
         MongoDBLab(),
         GrafanaLab(),
     )
@@ -172,7 +175,7 @@ def status(ctx: LabContext) -> list[ComponentState]:
 
 #: Stop order: clients before the clusters they use, DCS last.
 STOP_ORDER = (
-    *("grafana", "prometheus", "redis-exporter", "nginx"),
+    *("grafana", "prometheus", "redis-exporter", "swag-exporter", "nginx"),
     *("mongodb", "vault", "rabbitmq", "epmd", "redis", "patroni", "etcd"),
 )
 

@@ -132,6 +132,7 @@ class Patroni(Component):
 
 class MongoDB(Component):
     replica_set: Identifier
+    exporter_image: Image
 
 
 class Sentinel(StrictModel):
@@ -187,6 +188,7 @@ class Swag(Component):
     domain: str
     email: str
     validation: Literal["http", "dns"]
+    exporter_image: Image
 
 
 class Prometheus(Component):

@@ -26,6 +26,7 @@ def secret_sizes() -> list[tuple[str, int]]:
         rabbitmq.COOKIE,
         rabbitmq.ADMIN_PASSWORD,
         mongodb.ROOT_PASSWORD,
+        mongodb.EXPORTER_PASSWORD,
         apisix.ADMIN_KEY,
         apisix.DASHBOARD_PASSWORD,
         apisix.DASHBOARD_JWT,

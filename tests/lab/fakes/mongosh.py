@@ -1,9 +1,9 @@
 """A FAKE ``mongosh`` for tests only: it runs the one script the lab gives it, ``rs-init.js``.
 
-It cannot run JavaScript; it reads the replica-set config and the password file path out of the
-rendered script and performs the same steps over the wire: initiate when ``hello`` has no set
-name, wait for a writable primary, create the root user (an existing user is fine). It exits 1
-with a one-line error when a step fails, as mongosh does on an uncaught exception.
+It cannot run JavaScript; it reads the replica-set config and each ``ensureUser`` call (user,
+password file, tolerated error codes) out of the rendered script and performs the same steps over
+the wire: initiate when ``hello`` has no set name, wait for a writable primary, create each user.
+It exits 1 with a one-line error when a step fails, as mongosh does on an uncaught exception.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ def main(argv: list[str]) -> int:
     script = Path(args.file).read_text()
     set_name = re.search(r"_id: '([^']+)'", script)
     hosts = re.findall(r"host: '([^']+)', priority: (\d+)", script)
-    password_file = re.search(r"readFileSync\('([^']+)'", script)
-    if not (set_name and hosts and password_file):
+    root_file = re.search(r"const rootPassword = secret\('([^']+)'\)", script)
+    calls = re.findall(r"^ensureUser\('(\w+)', (rootPassword|secret\('[^']+'\)), .*\[([\d, ]+)\]\);$", script, re.M)
+    if not (set_name and hosts and root_file and calls):
         print("MongoshInvalidInputError: not an rs-init script", file=sys.stderr)
         return 1
     address, port = args.host.rsplit(":", 1)
@@ -50,15 +51,17 @@ def main(argv: list[str]) -> int:
         else:
             print("Error: no primary", file=sys.stderr)
             return 1
-        pwd = Path(password_file.group(1)).read_text().strip()
-        reply = call({"createUser": "root", "pwd": pwd, "roles": [{"role": "root", "db": "admin"}]})
-        if reply.get("ok") == 1:
-            print("root user created")
-        elif reply.get("code") in (13, 51003):
-            print("root user present")
-        else:
-            print(f"MongoServerError: {reply.get('errmsg')}", file=sys.stderr)
-            return 1
+        for user, source, tolerated in calls:
+            path = root_file.group(1) if source == "rootPassword" else source[len("secret('") : -len("')")]
+            pwd = Path(path).read_text().strip()
+            reply = call({"createUser": user, "pwd": pwd, "roles": []})
+            if reply.get("ok") == 1:
+                print(f"{user} user created")
+            elif reply.get("code") in {int(code) for code in tolerated.split(",")}:
+                print(f"{user} user present")
+            else:
+                print(f"MongoServerError: {reply.get('errmsg')}", file=sys.stderr)
+                return 1
     except OSError as exc:
         print(f"MongoNetworkError: {exc}", file=sys.stderr)
         return 1

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from iklim.components.base import member_names
-from iklim.components.mongodb import KEYFILE, PORT, ROOT_PASSWORD, mongod_args, rs_init
+from iklim.components.mongodb import EXPORTER_PASSWORD, KEYFILE, PORT, ROOT_PASSWORD, mongod_args, rs_init
 from iklim.lab.components.base import LabComponent
 from iklim.lab.context import LabContext, LabError, write_private
 from iklim.lab.probes import wait_for
@@ -65,7 +65,8 @@ class MongoDBLab(LabComponent):
         folder = ctx.member_dir(first)
         script = folder / "rs-init.js"
         write_private(script, rs_init(ctx.env, ctx.target), mode=0o600)
-        write_private(Path(ctx.target.path(first, f"/run/secrets/{ROOT_PASSWORD}")), ctx.secret(ROOT_PASSWORD))
+        for name in (ROOT_PASSWORD, EXPORTER_PASSWORD):
+            write_private(Path(ctx.target.path(first, f"/run/secrets/{name}")), ctx.secret(name))
         argv = [shutil.which("mongosh") or "mongosh", "--quiet", "--host", f"{ctx.target.host(first)}:{PORT}"]
         argv += ["--file", str(script)]
         budget = max(5.0, deadline - time.monotonic())

@@ -1,4 +1,5 @@
-"""nginx serving the rendered SWAG site for RabbitMQ management on the SWAG node's lab address.
+"""nginx serving the rendered SWAG sites on the SWAG node's lab address: RabbitMQ management
+(443) and ``stub_status`` (8080) for the exporter.
 
 SWAG's own includes (ssl.conf, proxy.conf, resolver.conf) are stood in by small files in the lab,
 with a self-signed certificate; the site itself is the production template with the lab target.
@@ -9,9 +10,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from functools import partial
 from pathlib import Path
 
-from iklim.components.swag import rabbitmq_site
+from iklim.components.swag import STATUS_PORT, rabbitmq_site, status_site
 from iklim.lab.components.base import LabComponent
 from iklim.lab.context import LAB_USER, LabContext, write_private
 from iklim.lab.probes import tcp_open, wait_for
@@ -19,6 +21,10 @@ from iklim.lab.supervisor import ProcessSpec
 
 MEMBER = "swag-1"
 HTTPS_PORT = 443
+
+
+def _listening(address: str, port: int) -> bool | None:
+    return True if tcp_open(address, port) else None
 
 
 class NginxLab(LabComponent):
@@ -60,6 +66,7 @@ class NginxLab(LabComponent):
         )
         write_private(config / "nginx" / "resolver.conf", "# upstreams are addresses in the lab\n", 0o644)
         write_private(folder / "site.conf", rabbitmq_site(ctx.env, ctx.target), 0o644)
+        write_private(folder / "status.conf", status_site(ctx.env, ctx.target), 0o644)
         temp = folder / "temp"
         temp.mkdir(exist_ok=True)
         user = f"user {LAB_USER};\n" if os.geteuid() == 0 else ""
@@ -73,6 +80,7 @@ class NginxLab(LabComponent):
             f"  client_body_temp_path {temp}/body;\n  proxy_temp_path {temp}/proxy;\n"
             f"  fastcgi_temp_path {temp}/fastcgi;\n  uwsgi_temp_path {temp}/uwsgi;\n  scgi_temp_path {temp}/scgi;\n"
             f"  include {folder / 'site.conf'};\n"
+            f"  include {folder / 'status.conf'};\n"
             "}\n"
         )
         write_private(folder / "nginx.conf", main, 0o644)
@@ -81,8 +89,9 @@ class NginxLab(LabComponent):
 
     def wait_ready(self, ctx: LabContext, deadline: float) -> str:
         address = ctx.target.host(MEMBER)
-        wait_for(lambda: True if tcp_open(address, HTTPS_PORT) else None, deadline, f"nginx on {address}:443")
-        return f"serving the RabbitMQ management site on https://{address}:{HTTPS_PORT}"
+        for port in (HTTPS_PORT, STATUS_PORT):
+            wait_for(partial(_listening, address, port), deadline, f"nginx on {address}:{port}")
+        return f"serving the RabbitMQ management site on https://{address}:{HTTPS_PORT}, stub_status on {STATUS_PORT}"
 
     def health(self, ctx: LabContext) -> tuple[bool, str]:
         address = ctx.target.host(MEMBER)

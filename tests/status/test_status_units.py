@@ -355,6 +355,10 @@ def test_mongodb_probe_with_fake_transport() -> None:
     assert report.status == "healthy", report.reason
     assert report.leader == "mongodb-1:27017" and report.tolerates == 1
     assert fake.seen_credentials[0] == ("root", "pw")
+    least = FakeTransport(mongo={("10.0.2.11", 27017): healthy})
+    secrets = DictSecrets(mongodb_root_password="pw", mongodb_exporter_password="ex")
+    [report] = run_probes([MONGO], least, secrets, 1.0, only("mongodb"))
+    assert report.status == "healthy" and least.seen_credentials[0] == ("exporter", "ex")
     lagging = rs_status(("PRIMARY", 1, 100_000), ("SECONDARY", 1, 100_000), ("SECONDARY", 1, 50_000))
     snap = MongoDBProbe().evaluate(
         run_probes_snapshot(MongoDBProbe(), MONGO, FakeTransport(mongo={("10.0.2.12", 27017): lagging})), MONGO, {}

@@ -68,7 +68,8 @@ def status_command(
     ports); Redis, Sentinel, RabbitMQ, Prometheus, Grafana and APISIX by overlay names, so run it
     from a container attached to the overlay. Credentials come from the environment:
     IKLIM_REDIS_PASSWORD, IKLIM_RABBITMQ_ADMIN_PASSWORD, VAULT_TOKEN (or BAO_TOKEN),
-    IKLIM_MONGODB_ROOT_PASSWORD, IKLIM_APISIX_ADMIN_KEY (each also as NAME_FILE). They are never printed.
+    IKLIM_MONGODB_EXPORTER_PASSWORD (the least-privileged login; else IKLIM_MONGODB_ROOT_PASSWORD),
+    IKLIM_APISIX_ADMIN_KEY (each also as NAME_FILE). They are never printed.
     """
     from iklim.status.output import render_json, render_prometheus, render_text
     from iklim.status.plan import load_plan

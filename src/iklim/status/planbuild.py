@@ -74,7 +74,7 @@ def build_plan(env_path: str | Path, target: str, root: str = "") -> Plan:
         },
         "redis": {"master_name": svc.redis.master_name, "quorum": svc.redis.sentinel.quorum},
         "rabbitmq": {"user": "admin", "partition_handling": svc.rabbitmq.partition_handling},
-        "mongodb": {"replica_set": svc.mongodb.replica_set, "user": "root"},
+        "mongodb": {"replica_set": svc.mongodb.replica_set, "user": "root", "exporter_user": mongodb.EXPORTER_USER},
         "apisix": {"members": svc.apisix.members},
     }
     endpoints = {

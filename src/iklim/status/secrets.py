@@ -17,6 +17,7 @@ PRODUCTION_VARIABLES: dict[str, tuple[str, ...]] = {
     "redis_password": ("IKLIM_REDIS_PASSWORD",),
     "rabbitmq_admin_password": ("IKLIM_RABBITMQ_ADMIN_PASSWORD",),
     "vault_token": ("VAULT_TOKEN", "BAO_TOKEN"),
+    "mongodb_exporter_password": ("IKLIM_MONGODB_EXPORTER_PASSWORD",),
     "mongodb_root_password": ("IKLIM_MONGODB_ROOT_PASSWORD",),
     "apisix_admin_key": ("IKLIM_APISIX_ADMIN_KEY",),
 }

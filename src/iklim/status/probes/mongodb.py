@@ -32,12 +32,23 @@ class MongoSnapshot:
     errors: tuple[tuple[str, str], ...]
 
 
+def _credentials(ctx: ProbeContext) -> tuple[str, str] | None:
+    """The least-privileged login that may run replSetGetStatus: the exporter's, else root's."""
+    for user_key, default_user, secret in (
+        ("exporter_user", "exporter", "mongodb_exporter_password"),
+        ("user", "root", "mongodb_root_password"),
+    ):
+        password = ctx.secrets.get(secret)
+        if password:
+            return str(ctx.plan.settings.get(user_key, default_user)), password
+    return None
+
+
 class MongoDBProbe:
     name = "mongodb"
 
     def observe(self, ctx: ProbeContext) -> MongoSnapshot:
-        password = ctx.secrets.get("mongodb_root_password")
-        credentials = (str(ctx.plan.settings.get("user", "root")), password) if password else None
+        credentials = _credentials(ctx)
 
         def ask(endpoint: Endpoint) -> dict[str, Any]:
             reply = ctx.transport.mongo(

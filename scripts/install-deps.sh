@@ -16,6 +16,9 @@ apt_ensure nginx-light shellcheck prometheus etcd-server etcd-client postgresql 
 if ! command -v docker >/dev/null 2>&1; then
   apt_ensure docker.io  # only the client is used: `docker stack config` needs no daemon
 fi
+if ! command -v node >/dev/null 2>&1; then
+  apt_ensure nodejs  # `node --check` parses the rendered mongosh script
+fi
 
 bash scripts/install-lab.sh
 

@@ -140,6 +140,15 @@ def test_nginx_rejects_a_broken_status_site(rendered_dir: Path, tmp_path: Path) 
     assert result.returncode != 0 and "stub_status_typo" in result.stderr + (tmp_path / "error.log").read_text()
 
 
+def test_node_parses_the_mongosh_init_script(rendered_dir: Path, tmp_path: Path) -> None:
+    script = rendered_dir / "config/mongodb/rs-init.js"
+    result = run("node", "--check", str(script))
+    assert result.returncode == 0, result.stderr
+    broken = tmp_path / "rs-init.js"
+    broken.write_text(script.read_text().replace("} else {", "} else {{", 1))
+    assert run("node", "--check", str(broken)).returncode != 0
+
+
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_bash_parses_script(rendered_dir: Path, script: str) -> None:
     result = run("bash", "-n", script, cwd=rendered_dir)

@@ -143,10 +143,22 @@ def test_prometheus_scrapes_every_component_and_exporters_stay_on_service_nodes(
     assert "--mongodb.uri=mongodb://mongodb-2:27017/admin --mongodb.user=exporter" in mongo_exporter["entrypoint"][2]
     assert services["swag-exporter"]["command"][0] == "--nginx.scrape-uri=http://swag:8080/stub_status"
     init = prod_tree["config/mongodb/rs-init.js"].content.decode()
-    assert "ensureUser('exporter', secret('/run/secrets/mongodb_exporter_password')" in init
+    assert "const exporter = { pwd: secret('/run/secrets/mongodb_exporter_password')" in init
     assert "{ role: 'clusterMonitor', db: 'admin' }, { role: 'read', db: 'local' }" in init
+    assert init.index("admin.auth('root', rootPassword);") < init.index("admin.getUser('exporter')")
     status = prod_tree["config/swag/stub-status.conf"].content.decode()
     assert "listen 8080;" in status and "allow 10.20.0.0/16;\n        deny all;" in status
+
+
+def test_mongodb_exporter_image_is_built_from_the_pinned_upstream(prod_env: Environment, prod_tree: Tree) -> None:
+    dockerfile = (REPO / "images" / "mongodb-exporter" / "Dockerfile").read_text()
+    image = prod_env.services.mongodb.exporter_image
+    version = image.rsplit(":", 1)[1]
+    assert f"FROM percona/mongodb_exporter:{version} AS exporter" in dockerfile
+    assert f"docker build -t {image} images/mongodb-exporter" in dockerfile
+    assert 'ENTRYPOINT ["/bin/mongodb_exporter"]' in dockerfile
+    entrypoint = stack(prod_tree, "infra")["services"]["mongodb-exporter-1"]["entrypoint"]
+    assert entrypoint[:2] == ["sh", "-c"] and "exec /bin/mongodb_exporter " in entrypoint[2]
 
 
 def test_redis_sentinel_rabbitmq_publish_nothing(prod_tree: Tree) -> None:

@@ -19,17 +19,22 @@ for (let i = 0; i < 120 && !db.hello().isWritablePrimary; i++) { sleep(1000); }
 if (!db.hello().isWritablePrimary) { throw new Error('no primary after 120 s'); }
 const admin = db.getSiblingDB('admin');
 const secret = (path) => fs.readFileSync(path, 'utf8').trim();
-function ensureUser(user, pwd, roles, tolerated) {
-  try {
-    admin.createUser({ user: user, pwd: pwd, roles: roles });
-    print(user + ' user created');
-  } catch (e) {
-    if (!tolerated.includes(e.code)) { throw e; }
-    print(user + ' user present');
-  }
-}
 const rootPassword = secret('/run/secrets/mongodb_root_password');
-// Unauthorized (13): the localhost exception is closed because users exist; 51003: it exists.
-ensureUser('root', rootPassword, [{ role: 'root', db: 'admin' }], [13, 51003]);
+try {
+  admin.createUser({ user: 'root', pwd: rootPassword, roles: [{ role: 'root', db: 'admin' }] });
+  print('root user created');
+} catch (e) {
+  // Unauthorized (13): users exist, so the localhost exception is closed; 51003: root exists.
+  if (e.code !== 13 && e.code !== 51003) { throw e; }
+  print('root user present');
+}
 admin.auth('root', rootPassword);
-ensureUser('exporter', secret('/run/secrets/mongodb_exporter_password'), [{ role: 'clusterMonitor', db: 'admin' }, { role: 'read', db: 'local' }], [51003]);
+// The exporter's user follows its secret: created once, its password set again on every run.
+const exporter = { pwd: secret('/run/secrets/mongodb_exporter_password'), roles: [{ role: 'clusterMonitor', db: 'admin' }, { role: 'read', db: 'local' }] };
+if (admin.getUser('exporter')) {
+  admin.updateUser('exporter', exporter);
+  print('exporter user updated');
+} else {
+  admin.createUser(Object.assign({ user: 'exporter' }, exporter));
+  print('exporter user created');
+}

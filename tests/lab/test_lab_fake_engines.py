@@ -92,11 +92,31 @@ def test_fake_mongod_replica_set_is_started_and_initiated_by_the_rendered_script
     assert f'"root": "{password}"' in state, "the root user gets the lab's generated password"
     assert f'"exporter": "{ctx.secret("mongodb_exporter_password")}"' in state
     assert "replica set initiated" in ctx.supervisor.tail("mongodb-init")
-    lab.wait_ready(ctx, time.monotonic() + 30)  # a rerun finds the set and the user in place
+    assert "exporter user created" in ctx.supervisor.tail("mongodb-init")
+    # A rerun finds the set and root in place, and sets the exporter's (rotated) secret again.
+    rotated = ctx.root / "secrets" / "mongodb_exporter_password"
+    rotated.write_text("rotated-exporter-secret")
+    lab.wait_ready(ctx, time.monotonic() + 30)
     assert "root user present" in ctx.supervisor.tail("mongodb-init")
+    assert "exporter user updated" in ctx.supervisor.tail("mongodb-init")
+    state = (ctx.root / "mongodb-1" / "data" / "fake-mongod.json").read_text()
+    assert '"exporter": "rotated-exporter-secret"' in state
     assert password not in logs_of(ctx)
     ctx.supervisor.stop("mongodb-2", grace=5)
     assert lab.health(ctx) == (False, "2/3 members in the replica set, primary 127.0.1.1:27017")
+
+
+def test_fake_mongod_refuses_the_exporter_user_unless_the_script_authenticates(
+    fake_path: Path, ctx: LabContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import iklim.lab.components.mongodb as runner
+
+    lab = MongoDBLab()
+    start(ctx, lab)
+    rendered = runner.rs_init
+    monkeypatch.setattr(runner, "rs_init", lambda env, target: rendered(env, target).replace("admin.auth(", "// "))
+    with pytest.raises(LabError, match=r"rs-init.js failed \(exit 1\): MongoServerError\[13\]"):
+        lab.wait_ready(ctx, time.monotonic() + 30)
 
 
 def test_mongodb_init_failure_names_the_component_with_the_tool_s_error(fake_path: Path, ctx: LabContext) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from ipaddress import IPv4Network
 from pathlib import Path
@@ -74,13 +75,39 @@ def test_supervisor_starts_once_and_stops_the_whole_group(tmp_path: Path) -> Non
     assert not sup.stop("sleeper")
 
 
+def _ignores_term(pid: str) -> bool:
+    """True once ``pid`` ignores SIGTERM (bit 15 of SigIgn in /proc/PID/status)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    mask = next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:"))
+    return bool(int(mask, 16) & (1 << (signal.SIGTERM - 1)))
+
+
+def test_supervisor_stops_members_its_exited_leader_left_behind(tmp_path: Path) -> None:
+    sup = Supervisor(tmp_path)
+    pid = sup.start(ProcessSpec("leaver", ("sh", "-c", "sleep 300 & echo $! > child; exit 0"), tmp_path))
+    deadline = time.monotonic() + 5
+    while not (tmp_path / "child").exists() or not sup.exited("leaver"):
+        assert time.monotonic() < deadline, "the leader did not exit"
+        time.sleep(0.02)
+    child = (tmp_path / "child").read_text().strip()
+    assert _running(child), "the member should outlive its leader"
+    assert sup.stop("leaver", grace=5), "a group whose leader exited still has a live member to stop"
+    assert not _running(child) and not sup.pid_file("leaver").exists()
+    assert pid > 0
+
+
 def test_supervisor_waits_for_a_group_member_that_ignores_sigterm(tmp_path: Path) -> None:
     sup = Supervisor(tmp_path)
     spec = ProcessSpec("stubborn", ("sh", "-c", "(trap '' TERM; exec sleep 300) & exec sleep 300"), tmp_path)
     pid = sup.start(spec)
     deadline = time.monotonic() + 5
-    while not (children := Path(f"/proc/{pid}/task/{pid}/children").read_text().split()):
-        assert time.monotonic() < deadline, "the group member never started"
+    while not (children := Path(f"/proc/{pid}/task/{pid}/children").read_text().split()) or not _ignores_term(
+        children[0]
+    ):
+        assert time.monotonic() < deadline, "the group member never started ignoring SIGTERM"
         time.sleep(0.02)
     assert sup.stop("stubborn", grace=0.5)
     assert not any(_running(child) for child in children), "stop returned before the group was gone"

@@ -307,6 +307,28 @@ class FakeTransport:
         return self.names[name]
 
 
+class RefusingLogin(FakeTransport):
+    """A FAKE transport whose mongod rejects one user's login (its user does not exist yet)."""
+
+    def __init__(self, mongo: Mapping[tuple[str, int], dict[str, Any]], refused: str) -> None:
+        super().__init__(mongo=mongo)
+        self.refused = refused
+
+    def mongo(
+        self,
+        host: str,
+        port: int,
+        command: Mapping[str, Any],
+        *,
+        timeout: float,
+        credentials: tuple[str, str] | None = None,
+    ) -> dict[str, Any]:
+        if credentials and credentials[0] == self.refused:
+            self.seen_credentials.append(credentials)
+            raise ProbeError(f"{host}:{port}: authentication failed")
+        return super().mongo(host, port, command, timeout=timeout, credentials=credentials)
+
+
 class DictSecrets:
     def __init__(self, **values: str) -> None:
         self.values = values
@@ -359,6 +381,9 @@ def test_mongodb_probe_with_fake_transport() -> None:
     secrets = DictSecrets(mongodb_root_password="pw", mongodb_exporter_password="ex")
     [report] = run_probes([MONGO], least, secrets, 1.0, only("mongodb"))
     assert report.status == "healthy" and least.seen_credentials[0] == ("exporter", "ex")
+    refusing = RefusingLogin({("10.0.2.11", 27017): healthy}, refused="exporter")
+    [report] = run_probes([MONGO], refusing, secrets, 1.0, only("mongodb"))
+    assert report.status == "healthy" and refusing.seen_credentials[:2] == [("exporter", "ex"), ("root", "pw")]
     lagging = rs_status(("PRIMARY", 1, 100_000), ("SECONDARY", 1, 100_000), ("SECONDARY", 1, 50_000))
     snap = MongoDBProbe().evaluate(
         run_probes_snapshot(MongoDBProbe(), MONGO, FakeTransport(mongo={("10.0.2.12", 27017): lagging})), MONGO, {}

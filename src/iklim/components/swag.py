@@ -57,7 +57,7 @@ def status_site(env: Environment, target: Target) -> str:
 
 
 def exporter_args(target: Target) -> list[str]:
-    """nginx-prometheus-exporter's flags (one or two dashes both work, old and new releases)."""
+    """nginx-prometheus-exporter's flags, double-dash: 1.x (kingpin) needs it, 0.x (Go flag) accepts it."""
     return [
         f"--nginx.scrape-uri=http://{target.host('swag')}:{STATUS_PORT}/stub_status",
         f"--web.listen-address={target.listen(EXPORTER + '-1')}:{EXPORTER_PORT}",

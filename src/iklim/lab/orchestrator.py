@@ -108,6 +108,8 @@ def _run_component(
             ready[name].set()
     except (LabError, TimeoutError, OSError, ValueError) as exc:
         failed.setdefault(name, str(exc).removeprefix(f"{name}: "))
+    except Exception as exc:  # noqa: BLE001 - a bug in one component must fail it, never hang `up`
+        failed.setdefault(name, f"unexpected {type(exc).__name__}: {exc}")
 
 
 def up(ctx: LabContext, progress: Progress, timeout: float = 180.0) -> list[ComponentState]:

@@ -89,20 +89,28 @@ class Supervisor:
             return False
         return not _alive(pid)
 
-    def stop(self, name: str, grace: float = 20.0) -> bool:
-        """Stop ``name`` and its process group; True when something was stopped."""
-        pid = self.pid(name)
-        if pid is None:
+    def stop(self, name: str, grace: float = 20.0, kill_wait: float = 10.0) -> bool:
+        """Stop ``name`` and its process group; True when something was stopped.
+
+        The group is signalled even when its leader has already exited, so members it left
+        behind are stopped too. SIGTERM first, SIGKILL after ``grace``; a group that survives
+        SIGKILL for ``kill_wait`` (a process in uninterruptible sleep) keeps its pid file, so
+        a later ``stop`` tries again, and False is returned.
+        """
+        path = self.pid_file(name)
+        try:
+            pid = int(path.read_text().strip())
+        except (OSError, ValueError):
+            return False
+        if not _group_alive(pid):
+            path.unlink(missing_ok=True)
             return False
         _signal_group(pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and _group_alive(pid):
-            time.sleep(0.05)
-        if _group_alive(pid):
+        if not _wait_gone(pid, grace):
             _signal_group(pid, signal.SIGKILL)
-            while _group_alive(pid):
-                time.sleep(0.05)
-        self.pid_file(name).unlink(missing_ok=True)
+            if not _wait_gone(pid, kill_wait):
+                return False
+        path.unlink(missing_ok=True)
         return True
 
     def names(self) -> list[str]:
@@ -135,6 +143,16 @@ def _alive(pid: int) -> bool:
             return stat.read_text().split(")")[-1].split()[0] != "Z"
         except OSError:
             return False
+
+
+def _wait_gone(pgid: int, seconds: float) -> bool:
+    """Wait up to ``seconds`` for process group ``pgid`` to be gone; True when it is."""
+    deadline = time.monotonic() + seconds
+    while _group_alive(pgid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _group_alive(pgid: int) -> bool:

@@ -2,8 +2,10 @@
 
 It checks its arguments the way mongod does (keyfile mode and alphabet, dbpath present), speaks
 OP_MSG on ``--bind_ip``/``--port`` and keeps a tiny replica-set state in ``--dbpath``: ``hello``,
-``replSetInitiate`` (propagated to the other members), ``createUser`` and ``ping``. Member 0 of
-the initiated config is the primary at once. Never used outside tests.
+``replSetInitiate`` (propagated to the other members), ``createUser``, ``usersInfo``,
+``updateUser`` and ``ping``. Like mongod, user commands need an authenticated connection once a
+user exists (the localhost exception closes); authentication is the fake's own ``fakeAuth``
+command, not SCRAM. Member 0 of the initiated config is the primary at once. Tests only.
 """
 
 from __future__ import annotations
@@ -58,9 +60,17 @@ class State:
     def save(self, data: dict[str, Any]) -> None:
         self.file.write_text(json.dumps(data))
 
-    def answer(self, cmd: dict[str, Any]) -> dict[str, Any]:
+    def answer(self, cmd: dict[str, Any], session: dict[str, bool]) -> dict[str, Any]:
         name = next(iter(cmd))
         data = self.load()
+        if name == "fakeAuth":
+            if data["users"].get(cmd["fakeAuth"]) != cmd["pwd"]:
+                return {"ok": 0, "code": 18, "errmsg": "Authentication failed."}
+            session["authenticated"] = True
+            return {"ok": 1}
+        user_command = name in ("createUser", "usersInfo", "updateUser")
+        if user_command and data["users"] and not session.get("authenticated"):
+            return {"ok": 0, "code": 13, "errmsg": f"command {name} requires authentication"}
         config = data["config"]
         primary = config["members"][0]["host"] if config else None
         if name in ("hello", "isMaster", "ismaster", "ping"):
@@ -92,12 +102,18 @@ class State:
                         address, port = host.rsplit(":", 1)
                         run_command(address, int(port), {"fakeReplSetConfig": new}, timeout=2)
             return {"ok": 1}
-        if name == "createUser":
-            if primary != self.me:
-                return {"ok": 0, "code": 10107, "errmsg": "not primary"}
-            if cmd["createUser"] in data["users"]:
+        if user_command and primary != self.me:
+            return {"ok": 0, "code": 10107, "errmsg": "not primary"}
+        if name == "usersInfo":
+            found = cmd["usersInfo"] in data["users"]
+            return {"ok": 1, "users": [{"user": cmd["usersInfo"], "db": "admin"}] if found else []}
+        if name in ("createUser", "updateUser"):
+            exists = cmd[name] in data["users"]
+            if name == "createUser" and exists:
                 return {"ok": 0, "code": 51003, "errmsg": "User already exists"}
-            data["users"][cmd["createUser"]] = cmd["pwd"]
+            if name == "updateUser" and not exists:
+                return {"ok": 0, "code": 11, "errmsg": "User not found"}
+            data["users"][cmd[name]] = cmd["pwd"]
             self.save(data)
             return {"ok": 1}
         return {"ok": 0, "code": 59, "errmsg": f"no such command: '{name}'"}
@@ -106,6 +122,7 @@ class State:
 def serve(state: State) -> None:
     class Handler(socketserver.BaseRequestHandler):
         def handle(self) -> None:
+            session: dict[str, bool] = {}
             while True:
                 header = self.request.recv(16, 0x100)  # MSG_WAITALL
                 if len(header) < 16:
@@ -116,7 +133,7 @@ def serve(state: State) -> None:
                     return
                 cmd, _ = decode_document(body, 5)
                 cmd.pop("$db", None)
-                payload = struct.pack("<I", 0) + b"\x00" + encode_document(state.answer(cmd))
+                payload = struct.pack("<I", 0) + b"\x00" + encode_document(state.answer(cmd, session))
                 self.request.sendall(struct.pack("<iiii", 16 + len(payload), 0, request_id, OP_MSG) + payload)
 
     socketserver.ThreadingTCPServer.allow_reuse_address = True

@@ -1,20 +1,25 @@
 """A FAKE ``mongosh`` for tests only: it runs the one script the lab gives it, ``rs-init.js``.
 
-It cannot run JavaScript; it reads the replica-set config and each ``ensureUser`` call (user,
-password file, tolerated error codes) out of the rendered script and performs the same steps over
-the wire: initiate when ``hello`` has no set name, wait for a writable primary, create each user.
-It exits 1 with a one-line error when a step fails, as mongosh does on an uncaught exception.
+It cannot run JavaScript; it reads the replica-set config, the password files, whether the script
+authenticates as root, and the exporter's user out of the rendered script, and performs the same
+steps over one connection: initiate when ``hello`` has no set name, wait for a writable primary,
+create root (Unauthorized or existing is fine), ``admin.auth`` (the fake mongod's ``fakeAuth``),
+then update or create the exporter's user. It exits 1 with a one-line error when a step fails, as
+mongosh does on an uncaught exception.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import re
+import socket
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from iklim.status.mongowire import run_command
+from iklim.status.mongowire import MongoWireError, command
 
 
 def main(argv: list[str]) -> int:
@@ -27,43 +32,54 @@ def main(argv: list[str]) -> int:
     set_name = re.search(r"_id: '([^']+)'", script)
     hosts = re.findall(r"host: '([^']+)', priority: (\d+)", script)
     root_file = re.search(r"const rootPassword = secret\('([^']+)'\)", script)
-    calls = re.findall(r"^ensureUser\('(\w+)', (rootPassword|secret\('[^']+'\)), .*\[([\d, ]+)\]\);$", script, re.M)
-    if not (set_name and hosts and root_file and calls):
+    exporter_file = re.search(r"const exporter = \{ pwd: secret\('([^']+)'\)", script)
+    exporter_user = re.search(r"admin\.getUser\('(\w+)'\)", script)
+    if not (set_name and hosts and root_file and exporter_file and exporter_user):
         print("MongoshInvalidInputError: not an rs-init script", file=sys.stderr)
         return 1
     address, port = args.host.rsplit(":", 1)
-
-    def call(doc: dict[str, object]) -> dict[str, object]:
-        return run_command(address, int(port), doc, timeout=2)
-
+    ids = itertools.count(1)
     try:
-        if not call({"hello": 1}).get("setName"):
-            members = [{"_id": i, "host": h, "priority": int(p)} for i, (h, p) in enumerate(hosts)]
-            reply = call({"replSetInitiate": {"_id": set_name.group(1), "members": members}})
-            if reply.get("ok") != 1:
-                print(f"MongoServerError: {reply.get('errmsg')}", file=sys.stderr)
-                return 1
-            print("replica set initiated")
-        for _ in range(120):
-            if call({"hello": 1}).get("isWritablePrimary"):
-                break
-            time.sleep(0.1)
-        else:
-            print("Error: no primary", file=sys.stderr)
-            return 1
-        for user, source, tolerated in calls:
-            path = root_file.group(1) if source == "rootPassword" else source[len("secret('") : -len("')")]
-            pwd = Path(path).read_text().strip()
-            reply = call({"createUser": user, "pwd": pwd, "roles": []})
-            if reply.get("ok") == 1:
-                print(f"{user} user created")
-            elif reply.get("code") in {int(code) for code in tolerated.split(",")}:
-                print(f"{user} user present")
+        with socket.create_connection((address, int(port)), timeout=2) as sock:
+
+            def call(doc: dict[str, Any]) -> dict[str, Any]:
+                return command(sock, {**doc, "$db": "admin"}, next(ids))
+
+            def check(reply: dict[str, Any], tolerated: tuple[int, ...] = ()) -> bool:
+                if reply.get("ok") == 1:
+                    return True
+                if reply.get("code") in tolerated:
+                    return False
+                raise MongoWireError(f"MongoServerError[{reply.get('code')}]: {reply.get('errmsg')}")
+
+            if not call({"hello": 1}).get("setName"):
+                members = [{"_id": i, "host": h, "priority": int(p)} for i, (h, p) in enumerate(hosts)]
+                check(call({"replSetInitiate": {"_id": set_name.group(1), "members": members}}))
+                print("replica set initiated")
+            for _ in range(120):
+                if call({"hello": 1}).get("isWritablePrimary"):
+                    break
+                time.sleep(0.1)
             else:
-                print(f"MongoServerError: {reply.get('errmsg')}", file=sys.stderr)
-                return 1
-    except OSError as exc:
+                raise MongoWireError("Error: no primary after 120 s")
+            root_password = Path(root_file.group(1)).read_text().strip()
+            created = check(call({"createUser": "root", "pwd": root_password, "roles": []}), (13, 51003))
+            print("root user created" if created else "root user present")
+            if "admin.auth('root', rootPassword);" in script:
+                check(call({"fakeAuth": "root", "pwd": root_password}))
+            user = exporter_user.group(1)
+            pwd = Path(exporter_file.group(1)).read_text().strip()
+            if call({"usersInfo": user}).get("users"):
+                check(call({"updateUser": user, "pwd": pwd}))
+                print(f"{user} user updated")
+            else:
+                check(call({"createUser": user, "pwd": pwd, "roles": []}))
+                print(f"{user} user created")
+    except (OSError, EOFError) as exc:
         print(f"MongoNetworkError: {exc}", file=sys.stderr)
+        return 1
+    except MongoWireError as exc:
+        print(str(exc), file=sys.stderr)
         return 1
     return 0
 

@@ -69,7 +69,9 @@ class GrafanaLab(LabComponent):
     def wait_ready(self, ctx: LabContext, deadline: float) -> str:
         def healthy() -> str | None:
             body = http_json(f"{self.url(ctx)}/api/health", timeout=1)
-            return str(body.get("version", "unknown")) if body.get("database") == "ok" else None
+            if not isinstance(body, dict) or body.get("database") != "ok":
+                return None
+            return str(body.get("version", "unknown"))
 
         version = wait_for(healthy, deadline, "Grafana's /api/health to report the database ok")
         expected = f"http://{ctx.target.host('prometheus')}:{PROMETHEUS_PORT}"

@@ -32,31 +32,43 @@ class MongoSnapshot:
     errors: tuple[tuple[str, str], ...]
 
 
-def _credentials(ctx: ProbeContext) -> tuple[str, str] | None:
-    """The least-privileged login that may run replSetGetStatus: the exporter's, else root's."""
+def _logins(ctx: ProbeContext) -> list[tuple[str, str] | None]:
+    """Logins that may run replSetGetStatus, least-privileged first: the exporter's, then root's."""
+    logins: list[tuple[str, str] | None] = []
     for user_key, default_user, secret in (
         ("exporter_user", "exporter", "mongodb_exporter_password"),
         ("user", "root", "mongodb_root_password"),
     ):
         password = ctx.secrets.get(secret)
         if password:
-            return str(ctx.plan.settings.get(user_key, default_user)), password
-    return None
+            logins.append((str(ctx.plan.settings.get(user_key, default_user)), password))
+    return logins or [None]
 
 
 class MongoDBProbe:
     name = "mongodb"
 
     def observe(self, ctx: ProbeContext) -> MongoSnapshot:
-        credentials = _credentials(ctx)
+        logins = _logins(ctx)
 
         def ask(endpoint: Endpoint) -> dict[str, Any]:
-            reply = ctx.transport.mongo(
-                endpoint.host, endpoint.port, {"replSetGetStatus": 1}, timeout=ctx.remaining(), credentials=credentials
-            )
-            if reply.get("ok") != 1:
-                raise ProbeError(f"replSetGetStatus: {reply.get('codeName') or reply.get('errmsg') or 'failed'}")
-            return reply
+            for index, credentials in enumerate(logins):
+                try:
+                    reply = ctx.transport.mongo(
+                        endpoint.host,
+                        endpoint.port,
+                        {"replSetGetStatus": 1},
+                        timeout=ctx.remaining(),
+                        credentials=credentials,
+                    )
+                except ProbeError as exc:  # e.g. the exporter's user is not created yet: try root
+                    if "authentication failed" in str(exc) and index + 1 < len(logins):
+                        continue
+                    raise
+                if reply.get("ok") != 1:
+                    raise ProbeError(f"replSetGetStatus: {reply.get('codeName') or reply.get('errmsg') or 'failed'}")
+                return reply
+            raise ProbeError("no login to try")
 
         endpoints = ctx.plan.endpoints
         answers = ctx.each(endpoints, ask)

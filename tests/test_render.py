@@ -161,6 +161,23 @@ def test_mongodb_exporter_image_is_built_from_the_pinned_upstream(prod_env: Envi
     assert entrypoint[:2] == ["sh", "-c"] and "exec /bin/mongodb_exporter " in entrypoint[2]
 
 
+def test_runbook_creates_exactly_the_secrets_the_stacks_use_before_deploying(prod_tree: Tree) -> None:
+    used: set[str] = set()
+    for which in ("infra", "vault"):
+        doc = stack(prod_tree, which)
+        declared = doc.get("secrets") or {}
+        assert all(spec == {"external": True} for spec in declared.values()), "secrets come from the runbook"
+        for name, service in doc["services"].items():
+            refs = {ref if isinstance(ref, str) else ref["source"] for ref in service.get("secrets", [])}
+            assert refs <= set(declared), f"{name} uses an undeclared secret: {refs - set(declared)}"
+            used |= refs
+    runbook = prod_tree["init-infra-prod.sh"].content.decode()
+    ensured = set(re.findall(r"^  ensure_secret (\S+) \d+$", runbook, re.M))
+    assert ensured == used
+    main = runbook[runbook.index("\nmain() {\n") :]
+    assert main.index("\n  step_secrets\n") < main.index("\n  step_vault\n") < main.index("\n  step_infra\n")
+
+
 def test_redis_sentinel_rabbitmq_publish_nothing(prod_tree: Tree) -> None:
     services = stack(prod_tree, "infra")["services"]
     for name, svc in services.items():

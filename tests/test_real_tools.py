@@ -12,6 +12,7 @@ import hcl2
 import pytest
 import yaml
 
+from iklim.lab.components.nginx import self_signed_certificate
 from iklim.render.stacks import STACK_FILES
 
 SCRIPTS = (
@@ -86,23 +87,7 @@ def _nginx_sandbox(rendered_dir: Path, tmp_path: Path) -> Path:
     conf = tmp_path / "config"
     (conf / "nginx").mkdir(parents=True)
     key, cert = conf / "key.pem", conf / "cert.pem"
-    made = run(
-        "openssl",
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=test",
-        "-days",
-        "1",
-        "-keyout",
-        str(key),
-        "-out",
-        str(cert),
-    )
-    assert made.returncode == 0, made.stderr
+    self_signed_certificate(key, cert, "test")
     (conf / "nginx/ssl.conf").write_text(f"ssl_certificate {cert};\nssl_certificate_key {key};\n")
     (conf / "nginx/proxy.conf").write_text("proxy_set_header Host $host;\n")
     (conf / "nginx/resolver.conf").write_text("resolver 127.0.0.11 valid=30s;\n")

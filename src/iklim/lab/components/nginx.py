@@ -23,6 +23,13 @@ MEMBER = "swag-1"
 HTTPS_PORT = 443
 
 
+def self_signed_certificate(key: Path, cert: Path, common_name: str, days: int = 1) -> None:
+    """An RSA key and a self-signed certificate for ``common_name`` (openssl; raises on failure)."""
+    argv = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", str(days)]
+    argv += ["-subj", f"/CN={common_name}", "-keyout", str(key), "-out", str(cert)]
+    subprocess.run(argv, check=True, capture_output=True)
+
+
 def _listening(address: str, port: int) -> bool | None:
     return True if tcp_open(address, port) else None
 
@@ -38,26 +45,7 @@ class NginxLab(LabComponent):
         key, cert = config / "keys" / "cert.key", config / "keys" / "cert.crt"
         if not cert.exists():
             key.parent.mkdir(parents=True, exist_ok=True)
-            subprocess.run(
-                [
-                    "openssl",
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "rsa:2048",
-                    "-nodes",
-                    "-days",
-                    "30",
-                    "-subj",
-                    f"/CN={ctx.env.services.rabbitmq.management_host}",
-                    "-keyout",
-                    str(key),
-                    "-out",
-                    str(cert),
-                ],
-                check=True,
-                capture_output=True,
-            )
+            self_signed_certificate(key, cert, ctx.env.services.rabbitmq.management_host, days=30)
         write_private(config / "nginx" / "ssl.conf", f"ssl_certificate {cert};\nssl_certificate_key {key};\n", 0o644)
         write_private(
             config / "nginx" / "proxy.conf",

@@ -50,6 +50,18 @@ class ProbeContext:
             method, endpoint.host, endpoint.port, path, timeout=limit, headers=headers, body=body
         )
 
+    def first_answer(
+        self, fn: Callable[[Endpoint], T]
+    ) -> tuple[tuple[Endpoint, T] | None, tuple[tuple[str, str], ...]]:
+        """Ask every endpoint in parallel: the first (in plan order) that answered, and each error."""
+        endpoints = self.plan.endpoints
+        answers = self.each(endpoints, fn)
+        errors = tuple((e.member, str(a)) for e, a in zip(endpoints, answers, strict=True) if isinstance(a, ProbeError))
+        for endpoint, answer in zip(endpoints, answers, strict=True):
+            if not isinstance(answer, ProbeError):
+                return (endpoint, answer), errors
+        return None, errors
+
     def each(self, items: Sequence[X], fn: Callable[[X], T]) -> list[T | ProbeError]:
         """``fn`` on every item in parallel threads; a failure becomes that item's ProbeError."""
         results: list[T | ProbeError] = [ProbeError("timed out (no answer before the deadline)")] * len(items)

@@ -70,12 +70,9 @@ class MongoDBProbe:
                 return reply
             raise ProbeError("no login to try")
 
-        endpoints = ctx.plan.endpoints
-        answers = ctx.each(endpoints, ask)
-        errors = tuple((e.member, str(a)) for e, a in zip(endpoints, answers, strict=True) if isinstance(a, ProbeError))
-        for endpoint, answer in zip(endpoints, answers, strict=True):
-            if isinstance(answer, ProbeError):
-                continue
+        first, errors = ctx.first_answer(ask)
+        if first is not None:
+            endpoint, answer = first
             members = tuple(
                 MongoMember(
                     str(m.get("name")),

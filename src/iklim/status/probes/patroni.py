@@ -10,7 +10,6 @@ from typing import Any
 from iklim.status.plan import ComponentPlan, Endpoint
 from iklim.status.probes.base import ProbeContext, expect_json, join_words, tolerance_words
 from iklim.status.report import MemberState, Report, graded
-from iklim.status.transport import ProbeError
 
 LEADER_ROLES = ("leader", "standby_leader", "master", "primary")
 STANDBY_ROLES = ("sync_standby", "quorum_standby")
@@ -44,12 +43,9 @@ class PatroniProbe:
         def ask(endpoint: Endpoint) -> Any:
             return expect_json(ctx.http("GET", endpoint, "/cluster"), "/cluster")
 
-        endpoints = ctx.plan.endpoints
-        answers = ctx.each(endpoints, ask)
-        errors = tuple((e.member, str(a)) for e, a in zip(endpoints, answers, strict=True) if isinstance(a, ProbeError))
-        for endpoint, answer in zip(endpoints, answers, strict=True):
-            if isinstance(answer, ProbeError):
-                continue
+        first, errors = ctx.first_answer(ask)
+        if first is not None:
+            endpoint, answer = first
             members = tuple(
                 PatroniMember(
                     str(m.get("name")),

@@ -10,9 +10,10 @@ cd "$(dirname "$0")/.."
 # Debian packages: the real tools the tests run against the rendered tree.
 #   nginx-light (nginx -t), shellcheck, prometheus (promtool), etcd-server + etcd-client (a real etcd
 #   for `patroni --validate-config`), postgresql (the binaries Patroni's validator looks for), openssl.
+#   iptables (the DOCKER-USER scripts run against the real iptables-restore in a network namespace).
 # shellcheck source=scripts/apt-ensure.sh
 . scripts/apt-ensure.sh
-apt_ensure nginx-light shellcheck prometheus etcd-server etcd-client postgresql openssl
+apt_ensure nginx-light shellcheck prometheus etcd-server etcd-client postgresql openssl iptables
 if ! command -v docker >/dev/null 2>&1; then
   apt_ensure docker.io  # only the client is used: `docker stack config` needs no daemon
 fi

@@ -15,9 +15,10 @@ DEFAULT_ENV = "environments/prod.yaml"
 
 def load_or_exit(env_path: str) -> Environment:
     """The model for a command: on a bad model, one ``error: file:line:col: ...`` per problem on
-    stderr and exit code 2, before the command has done anything."""
+    stderr and exit code 2, before the command has done anything. Placeholder values give one
+    ``warning: file:line:col: ...`` each on stderr and do not stop the command."""
     try:
-        return load_environment(env_path)
+        return load_environment(env_path, lambda problem: click.echo(f"warning: {problem}", err=True))
     except ModelError as exc:
         for problem in exc.problems:
             click.echo(f"error: {problem}", err=True)

@@ -7,6 +7,7 @@ Errors from both are mapped back to lines through the same path index.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from iklim.model.boundaries import boundary_warnings
 from iklim.model.schema import Environment
 from iklim.model.semantics import semantic_problems
 
@@ -105,8 +107,13 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{loc}: {message}"
 
 
-def parse_environment(text: str, source: str) -> Environment:
-    """Validate model ``text`` read from ``source``; raise :class:`ModelError` listing every problem."""
+Warn = Callable[[Problem], None]
+
+
+def parse_environment(text: str, source: str, warn: Warn | None = None) -> Environment:
+    """Validate model ``text`` read from ``source``; raise :class:`ModelError` listing every problem.
+    A sound model with placeholder values (documentation address ranges) is returned, each such
+    value passed to ``warn`` as a :class:`Problem` first."""
     pos = _Positions()
     data = _to_data(_compose(text, source), (), pos, source)
     if not isinstance(data, dict):
@@ -119,14 +126,17 @@ def parse_environment(text: str, source: str) -> Environment:
     found = semantic_problems(env)
     if found:
         raise ModelError([Problem(source, *pos.locate(loc), f"{'.'.join(map(str, loc))}: {msg}") for loc, msg in found])
+    if warn is not None:
+        for loc, msg in boundary_warnings(env):
+            warn(Problem(source, *pos.locate(loc), f"{'.'.join(map(str, loc))}: {msg}"))
     return env
 
 
-def load_environment(path: str | Path) -> Environment:
-    """Read and validate the model file at ``path``."""
+def load_environment(path: str | Path, warn: Warn | None = None) -> Environment:
+    """Read and validate the model file at ``path`` (``warn``: see :func:`parse_environment`)."""
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ModelError([Problem(source, 1, 1, f"cannot read model: {exc.strerror}")]) from None
-    return parse_environment(text, source)
+    return parse_environment(text, source, warn)

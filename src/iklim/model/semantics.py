@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from iklim.model.boundaries import boundary_problems
+from iklim.model.ignored import ignored_problems
 from iklim.model.schema import DB_COMPONENTS, QUORUM_COMPONENTS, Component, Environment, Placement
 
 Loc = tuple[str | int, ...]
@@ -80,11 +82,8 @@ def _components(env: Environment) -> Found:
                 yield loc + ("ports", i, "mode"), f"{name} is a DB service: publish port {port.port} in host mode"
             if port.public and name != "swag":
                 yield loc + ("ports", i, "public"), f"only SWAG may be public; {name} port {port.port} is not"
-    for name in ("redis", "rabbitmq"):
-        spec = getattr(env.services, name)
-        for i, port in enumerate(spec.ports):
-            if name == "redis" or port.mode == "host":
-                yield ("services", name, "ports", i), f"{name} stays on the overlay network: publish no ports"
+    for i, _ in enumerate(env.services.redis.ports):
+        yield ("services", "redis", "ports", i), "redis stays on the overlay network: publish no ports"
     sentinel = env.services.redis.sentinel
     if sentinel.ports:
         yield ("services", "redis", "sentinel", "ports"), "Sentinel stays on the overlay network: no ports"
@@ -122,5 +121,14 @@ def _etcd_and_timings(env: Environment) -> Found:
 
 
 def semantic_problems(env: Environment) -> list[tuple[Loc, str]]:
-    """Every cross-field problem of ``env`` as (key path, message); empty when the model is sound."""
-    return [*_nodes(env), *_network(env), *_components(env), *_etcd_and_timings(env)]
+    """Every cross-field problem of ``env`` as (key path, message); empty when the model is sound.
+    Includes the production boundaries (:mod:`iklim.model.boundaries`) and the keys the renderer
+    would ignore (:mod:`iklim.model.ignored`)."""
+    return [
+        *_nodes(env),
+        *_network(env),
+        *_components(env),
+        *_etcd_and_timings(env),
+        *boundary_problems(env),
+        *ignored_problems(env),
+    ]

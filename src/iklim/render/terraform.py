@@ -89,9 +89,20 @@ def _common(env: Environment) -> list[Rule]:
     ]
 
 
-def _firewall(env: Environment, key: str, role: str, rules: list[Rule]) -> str:
+def server_ref(node: str) -> str:
+    """The terraform name of the ``hcloud_server`` data source of model node ``node``."""
+    return "node_" + node.replace("-", "_")
+
+
+def _servers(env: Environment) -> str:
+    return "".join(f'data "hcloud_server" "{server_ref(n.name)}" {{\n  name = "{n.name}"\n}}\n\n' for n in env.nodes)
+
+
+def _firewall(env: Environment, key: str, role: Placement, rules: list[Rule]) -> str:
     text = f'resource "hcloud_firewall" "{key}" {{\n  name = "iklim-{env.name}-{key}"\n\n'
-    text += _block("apply_to", [("label_selector", f'"role={role}"')])
+    for node in env.nodes:
+        if node.role is role:
+            text += _block("apply_to", [("server", f"data.hcloud_server.{server_ref(node.name)}.id")])
     for rule in rules:
         text += "\n" + _block(
             "rule",
@@ -110,10 +121,14 @@ def firewall_tf(env: Environment) -> str:
     return (
         header("#")
         + "# Hetzner Cloud firewalls do not filter private-network traffic: the host-mode DB ports are\n"
-        + "# also restricted on the nodes by DOCKER-USER rules (init/hosts/{db,app}-docker-user.sh).\n\n"
-        + _firewall(env, "db", "db", _db_rules(env) + _common(env))
+        + "# also restricted on the nodes by DOCKER-USER rules (init/hosts/{db,app}-docker-user.sh).\n#\n"
+        + "# Each firewall is attached to its role's nodes of the model, looked up by name (data\n"
+        + "# hcloud_server): nothing to label by hand, and `terraform plan` fails while a node of the\n"
+        + "# model does not exist, instead of applying a firewall that protects nothing.\n\n"
+        + _servers(env)
+        + _firewall(env, "db", Placement.DB, _db_rules(env) + _common(env))
         + "\n"
-        + _firewall(env, "app", "service", _app_rules(env) + _common(env))
+        + _firewall(env, "app", Placement.SERVICE, _app_rules(env) + _common(env))
     )
 
 

@@ -30,6 +30,7 @@ REDIS = "    master_name: iklim-redis\n"
 VAULT_VOL = "{kind: local, target: /vault/data}"
 APISIX = "    etcd_prefix: /apisix\n"
 PROM = "    scrape_interval_s: 15\n"
+NOT_ADMITTED = "neither a private range nor inside admin_cidrs"
 GRAFANA = "    image: grafana/grafana:11.4.0\n    placement: service\n    members: "
 
 # (id, old, new, needle on the reported line (None: the replacement's first line), message part)
@@ -42,11 +43,12 @@ CASES: list[tuple[str, str, str, str | None, str]] = [
     ("swag-8443", HTTPS, HTTPS + "      - {name: alt, port: 8443, public: true}\n", "port: 8443", "only 80 and 443"),
     ("swag-http-moved", "{name: http, port: 80, public: true}", "{name: http, port: 8080, public: true}", None,
      "only 80"),
-    # management_allow: RFC 1918 only
-    ("mgmt-world", MGMT, "      - 0.0.0.0/0                #", None, "not a private range"),
-    ("mgmt-public", MGMT, "      - 8.8.8.0/24               #", None, "not a private range"),
-    ("mgmt-testnet", MGMT, "      - 198.51.100.0/28          #", None, "not a private range"),
-    ("mgmt-beside-172", MGMT, "      - 172.32.0.0/16            #", None, "not a private range"),
+    # management_allow: RFC 1918, or inside admin_cidrs
+    ("mgmt-world", MGMT, "      - 0.0.0.0/0                #", None, NOT_ADMITTED),
+    ("mgmt-public", MGMT, "      - 8.8.8.0/24               #", None, NOT_ADMITTED),
+    ("mgmt-testnet", MGMT, "      - 198.51.100.0/28          #", None, NOT_ADMITTED),
+    ("mgmt-beside-172", MGMT, "      - 172.32.0.0/16            #", None, NOT_ADMITTED),
+    ("mgmt-wider-than-admin", MGMT, "      - 198.51.100.8/29          #", None, "inside admin_cidrs"),
     # the same host port twice on one node
     ("swag-takes-vault-port", HTTPS, HTTPS + "      - {name: x, port: 8200}\n", VAULT_API, "already published by swag"),
     ("patroni-takes-etcd-port", "{name: postgres, port: 5432}", "{name: postgres, port: 2379}", None, "by etcd"),
@@ -149,6 +151,14 @@ def test_documentation_admin_range_warns_but_renders(tmp_path: Path) -> None:
         assert result.exit_code == 0 and "documentation range" in result.output
     result, _, _ = _render(tmp_path, PROD_TEXT.replace(ADMIN, "    - 95.216.10.1/32 ", 1))
     assert result.exit_code == 0 and "warning" not in result.output
+
+
+def test_management_allow_inside_admin_cidrs_is_admitted(tmp_path: Path) -> None:
+    """A public management entry is fine when it is one of the operators' own (admin) addresses."""
+    text = PROD_TEXT.replace(ADMIN, "    - 95.216.10.0/28 ", 1).replace(MGMT, "      - 95.216.10.8/29           #", 1)
+    result, _, out = _render(tmp_path, text)
+    assert result.exit_code == 0, result.output
+    assert "allow 95.216.10.8/29;" in (out / "config/swag/rabbitmq.subdomain.conf").read_text()
 
 
 def test_firewalls_are_attached_to_the_model_nodes(prod_tree: Tree, prod_env: Environment) -> None:

@@ -3,7 +3,8 @@
 Each rule answers with the key path it is about, like :mod:`iklim.model.semantics`:
 
 - ``admin_cidrs``: nothing wider than ``/16`` (SSH is never open to the world);
-- ``management_allow``: RFC 1918 ranges only (operators come through the bastion or the VPN);
+- ``management_allow``: RFC 1918 ranges, or ranges inside ``admin_cidrs`` (an allow-list is never
+  wider than the operators' own addresses);
 - SWAG publishes only 80 and 443 publicly;
 - no service publishes 22 (SSH) or Swarm's 2377, 7946, 4789, and no two services (or one twice)
   publish the same port and protocol on one node (ingress ports count on every node);
@@ -44,10 +45,10 @@ def _networks(env: Environment) -> Found:
                 f"{cidr} is too wide for SSH: list the bastion or VPN egress ranges (/{ADMIN_MIN_PREFIX} or narrower)",
             )
     for i, cidr in enumerate(env.services.rabbitmq.management_allow):
-        if not any(cidr.subnet_of(private) for private in RFC1918):
+        if not any(cidr.subnet_of(allowed) for allowed in (*RFC1918, *env.network.admin_cidrs)):
             yield (
                 ("services", "rabbitmq", "management_allow", i),
-                f"{cidr} is not a private range: admit operators through the bastion or VPN (RFC 1918 only)",
+                f"{cidr} is neither a private range nor inside admin_cidrs: admit operators through the bastion or VPN",
             )
     overlay = env.overlay.subnet
     for docker in DOCKER_RANGES:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import PROD_MODEL, run_render, snapshot, subnet_variant  # noqa: TID252
+from .conftest import PROD_MODEL, cli_env, iklim_cmd, run_render, snapshot, subnet_variant  # noqa: TID252
 
 Setup = Callable[[Path], str]
 
@@ -157,3 +157,30 @@ def test_read_only_mount(tree: Path, tmp_path: Path) -> None:
     _assert_one_line_error(result, hosts)
     assert "read-only file system" in result.stderr
     assert snapshot(tree) == before
+
+
+def test_a_full_disk_while_staging_writes_nothing(tmp_path: Path) -> None:
+    """ENOSPC after the checks passed (a full tmpfs in a private mount namespace): the render
+    fails with one line, removes its staging area, and the tree is untouched."""
+    disk, model = tmp_path / "disk", subnet_variant(tmp_path, "10.30.0.0/16")
+    disk.mkdir()
+    listing = "(cd {0}/tree && find . -printf '%p %m %s\\n' | sort && find . -type f | sort | xargs cat | sha256sum)"
+    script = (
+        f"mount -t tmpfs -o size=1m tmpfs {disk} || exit 99\n"
+        f'"$@" --env {PROD_MODEL} --out {disk}/tree 2>/dev/null || exit 98\n'
+        f"dd if=/dev/zero of={disk}/filler bs=4k 2>/dev/null\n"
+        f"{listing.format(disk)} > {tmp_path}/before\n"
+        f'"$@" --env {model} --out {disk}/tree 2> {tmp_path}/err\n'
+        f"echo $? > {tmp_path}/rc\n"
+        f"{listing.format(disk)} > {tmp_path}/after\n"
+    )
+    argv = ["unshare", "-m", "sh", "-c", script, "sh", *iklim_cmd("render")]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=cli_env())
+    if done.returncode in (99, 1) and not (tmp_path / "rc").exists():
+        pytest.skip(f"cannot mount a tmpfs in a private namespace here: {done.stderr.strip()}")
+    assert (tmp_path / "rc").read_text().strip() == "2", (tmp_path / "err").read_text()
+    lines = (tmp_path / "err").read_text().splitlines()
+    assert lines == [f"error: {disk}/tree: cannot stage the render: No space left on device"], lines
+    assert "./init/hosts/db-docker-user.sh 755" in (tmp_path / "before").read_text()
+    assert (tmp_path / "before").read_text() == (tmp_path / "after").read_text(), "the tree changed"
+    assert ".iklim-render" not in (tmp_path / "after").read_text()

@@ -91,7 +91,7 @@ def commit(root: Path, changes: dict[str, RenderedFile]) -> None:
         fsync_dir(staging)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        raise RenderWriteError.from_os(exc, staging) from None
+        raise RenderWriteError([(str(root), f"cannot stage the render: {exc.strerror or exc}")]) from None
     _roll_forward(root, entries)
 
 
@@ -121,6 +121,8 @@ def _journal(staging: Path) -> list[tuple[str, str]] | None:
     """The journal's entries, or None when there is none or it is not one this writer commits."""
     try:
         data = json.loads((staging / _JOURNAL).read_bytes())
+        if data["version"] != 1:
+            return None
         pairs = [(str(name), str(rel)) for name, rel in data["files"]]
     except (OSError, ValueError, TypeError, KeyError):
         return None

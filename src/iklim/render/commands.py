@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 from iklim.model.commands import DEFAULT_ENV, load_or_exit
+from iklim.render.preflight import RenderWriteError
 from iklim.render.tree import SUPERSEDED, render_tree
 from iklim.render.writer import diff_tree, write_tree
+
+
+def _fail(exc: RenderWriteError) -> NoReturn:
+    """One ``error: path: message`` line per filesystem problem, exit code 2."""
+    for path, message in exc.problems:
+        click.echo(f"error: {path}: {message}", err=True)
+    sys.exit(2)
 
 
 @click.command("render")
@@ -26,15 +35,18 @@ from iklim.render.writer import diff_tree, write_tree
     "out_dir",
     default=".",
     show_default=True,
-    type=click.Path(file_okay=False),
+    type=click.Path(),
     help="The repository root to write into.",
 )
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 with a unified diff if the tree differs.")
 def render_command(env_path: str, out_dir: str, check: bool) -> None:
     """Render the stacks, config/**, runbooks and terraform from the model.
 
-    The whole tree is rendered in memory first: a bad model writes nothing (exit 2). Files are
-    replaced atomically and only when their bytes change; the same model gives the same bytes.
+    The whole tree is rendered in memory first: a bad model writes nothing (exit 2), and so does
+    a target that cannot be written (a folder where a file goes, a read-only folder: exit 2).
+    Only changed files are rewritten, staged in .iklim-render/ and swapped in; a render that was
+    interrupted (even by kill -9) is finished or undone by the next one. The same model gives
+    the same bytes.
 
     \b
     Examples:
@@ -47,7 +59,10 @@ def render_command(env_path: str, out_dir: str, check: bool) -> None:
     root = Path(out_dir)
     retired = [name for name in SUPERSEDED if (root / name).exists()]
     if check:
-        diff = diff_tree(root, tree)
+        try:
+            diff = diff_tree(root, tree)
+        except RenderWriteError as exc:
+            _fail(exc)
         for name in retired:
             diff += f"superseded {name}: the seed retires it; delete it\n"
         if diff:
@@ -56,7 +71,13 @@ def render_command(env_path: str, out_dir: str, check: bool) -> None:
             sys.exit(1)
         click.echo(f"render --check: {len(tree)} files match {env_path}", err=True)
         return
-    written = write_tree(root, tree)
+    recovered: list[str] = []
+    try:
+        written = write_tree(root, tree, recovered)
+    except RenderWriteError as exc:
+        _fail(exc)
+    for line in recovered:
+        click.echo(f"render: {line}", err=True)
     for rel in written:
         click.echo(f"wrote {rel}", err=True)
     click.echo(f"render: {len(tree)} files from {env_path}, {len(written)} changed", err=True)

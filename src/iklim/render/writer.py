@@ -1,49 +1,66 @@
-"""Write a rendered tree atomically, or compare it with what is on disk.
+"""Write a rendered tree so that any interruption converges, or compare it with what is on disk.
 
-Every file is written to a temporary sibling and renamed into place, so a reader never sees a
-half-written file. The whole tree is rendered in memory before the first write, so a model error
-writes nothing.
+The whole tree is rendered in memory before the first write, so a model error writes nothing.
+Every target is then looked at (:mod:`iklim.render.preflight`): a folder where a file goes, an
+unreadable or unwritable path writes nothing. Changed files are staged and swapped in through a
+journal (:mod:`iklim.render.staging`, which states the guarantee); one render at a time per root.
 """
 
 from __future__ import annotations
 
 import difflib
+import fcntl
 import os
-import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from iklim.render.preflight import MAX_COMPARE, RenderWriteError, changed_files, check_writable, read_existing
+from iklim.render.staging import commit, leftovers, make_dirs, old_temp_files, recover
 from iklim.render.tree import Tree
 
 #: Folders that belong to the renderer: a file there that the model does not produce is stale.
 OWNED_DIRS = ("config",)
 
 
-def write_atomic(path: Path, content: bytes, executable: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+@contextmanager
+def _exclusive(root: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``root`` (a folder): a second render there fails at once."""
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o755 if executable else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise RenderWriteError.from_os(exc, root) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RenderWriteError([(str(root), "another iklim render is writing here")]) from None
+        yield
+    finally:
+        os.close(fd)
 
 
-def write_tree(root: Path, tree: Tree) -> list[str]:
-    """Write every file that differs; return the paths written (unchanged files are left alone)."""
-    written = []
-    for rel, rendered in tree.items():
-        target = root / rel
-        mode_ok = not rendered.executable or (target.exists() and os.access(target, os.X_OK))
-        if target.exists() and target.read_bytes() == rendered.content and mode_ok:
-            continue
-        write_atomic(target, rendered.content, rendered.executable)
-        written.append(rel)
-    return written
+def write_tree(root: Path, tree: Tree, report: list[str] | None = None) -> list[str]:
+    """Write every file that differs; return the paths written (unchanged files are left alone).
+
+    First finishes or discards what an interrupted render left (described in ``report`` when
+    given). Raises :class:`RenderWriteError` (nothing written) when a target cannot be written.
+    """
+    if not root.is_dir():
+        check_writable(root, list(tree))
+        try:
+            make_dirs(root)
+        except OSError as exc:
+            raise RenderWriteError.from_os(exc, root) from None
+    with _exclusive(root):
+        done = recover(root, tree)
+        if report is not None:
+            report.extend(done)
+        changes = changed_files(tree, read_existing(root, tree))
+        check_writable(root, list(changes))
+        if changes:
+            commit(root, changes)
+    return list(changes)
 
 
 def stale_files(root: Path, tree: Tree) -> list[str]:
@@ -52,30 +69,39 @@ def stale_files(root: Path, tree: Tree) -> list[str]:
     for folder in OWNED_DIRS:
         base = root / folder
         if base.is_dir():
+            temps = set(old_temp_files(root, tree))
             for path in sorted(base.rglob("*")):
                 rel = path.relative_to(root).as_posix()
-                if path.is_file() and rel not in tree:
+                if path.is_file() and rel not in tree and path not in temps:
                     found.append(rel)
     return found
 
 
 def diff_tree(root: Path, tree: Tree) -> str:
-    """A unified diff from the files on disk to the rendered tree; empty when they agree."""
+    """A unified diff from the files on disk to the rendered tree; empty when they agree.
+
+    Also lists stale files and what an interrupted render left. Raises :class:`RenderWriteError`
+    when a target cannot be read or is not a file.
+    """
     chunks: list[str] = []
+    existing = read_existing(root, tree)
     for rel, rendered in tree.items():
-        target = root / rel
-        old = target.read_bytes() if target.exists() else b""
-        if old != rendered.content:
+        found = existing[rel]
+        if found.content is None:
+            chunks.append(f"size {rel}: over {MAX_COMPARE} bytes on disk, not compared; the render replaces it\n")
+        elif not found.present or found.content != rendered.content:
+            old = found.content
             chunks.extend(
                 difflib.unified_diff(
                     old.decode(errors="replace").splitlines(keepends=True),
                     rendered.content.decode().splitlines(keepends=True),
-                    fromfile=f"a/{rel}" if target.exists() else "/dev/null",
+                    fromfile=f"a/{rel}" if found.present else "/dev/null",
                     tofile=f"b/{rel}",
                 )
             )
-        elif rendered.executable and not os.access(target, os.X_OK):
+        elif rendered.executable and not found.executable:
             chunks.append(f"mode {rel}: not executable, the render makes it 0755\n")
     for rel in stale_files(root, tree):
         chunks.append(f"stale {rel}: not produced by the model; delete it\n")
+    chunks.extend(f"{line}\n" for line in leftovers(root, tree))
     return "".join(chunk if chunk.endswith("\n") else chunk + "\n" for chunk in chunks)

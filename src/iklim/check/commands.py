@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 FORMATS = ("text", "json", "sarif", "github")
+CHECK_SECONDS = 60.0  # wall-clock bound of one check: a backstop behind the per-file bounds
 
 
 @click.command("check")
@@ -44,6 +45,7 @@ def check_command(paths: tuple[str, ...], fmt: str, no_ignore: bool, policy_file
     """
     from iklim.check.findings import InputError
     from iklim.check.rules import RULES
+    from iklim.model.bounded import TimeLimitExceeded, time_limit
 
     try:
         from iklim.check import output
@@ -52,9 +54,16 @@ def check_command(paths: tuple[str, ...], fmt: str, no_ignore: bool, policy_file
         from iklim.check.policy import resolve
 
         targets = list(paths) or ["."]
-        docs = load(targets)
-        policy = resolve(targets, docs, policy_file)
-        result = run(docs, policy, RULES, no_ignore)
+        with time_limit(CHECK_SECONDS):
+            docs = load(targets)
+            policy = resolve(targets, docs, policy_file)
+            result = run(docs, policy, RULES, no_ignore)
+    except TimeLimitExceeded:
+        click.echo(
+            output.plain(f"iklim check: error: {', '.join(targets)}: checking took longer than {CHECK_SECONDS:g} s"),
+            err=True,
+        )
+        raise SystemExit(2) from None
     except InputError as exc:
         click.echo(output.plain(f"iklim check: error: {exc}"), err=True)
         if fmt == "sarif":

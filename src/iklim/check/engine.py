@@ -45,7 +45,10 @@ def _ignores(lines: list[str], line: int) -> tuple[set[str], str] | None:
 def run(docs: Documents, policy: Policy, rules: Sequence[Rule], no_ignore: bool = False) -> Result:
     raw: list[Finding] = []
     for rule in rules:
-        raw.extend(rule.check(docs, policy))
+        try:
+            raw.extend(rule.check(docs, policy))
+        except InputError as exc:  # a rule that parses a file (nginx) found it unusable
+            docs.problems.setdefault((exc.path, exc.line, exc.message), exc)
     kept: set[Finding] = set()
     suppressed: list[Suppressed] = []
     split: dict[str, list[str]] = {}

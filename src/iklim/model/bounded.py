@@ -12,8 +12,12 @@ This module imports nothing heavy (no pydantic), so ``iklim check`` can use it c
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 MAX_BYTES = 4 * 1024 * 1024  # a file larger than this is refused (the largest rendered file is ~20 KB)
 MAX_DEPTH = 100  # nesting levels of a YAML or HCL document, aliases expanded
@@ -105,3 +109,30 @@ class Deadline:
     def check(self, line: int = 0, column: int = 0) -> None:
         if time.monotonic() > self.end:
             raise Unusable(self.path, line, column, f"reading took longer than {self.seconds:g} s")
+
+
+class TimeLimitExceeded(Exception):
+    """Raised inside :func:`time_limit`'s block when its wall-clock bound has passed."""
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Bound the wall time of the block to ``seconds`` (raises :class:`TimeLimitExceeded`).
+
+    Uses ``SIGALRM``, which also interrupts a long regular-expression match; outside the main
+    thread (where signals cannot be set) the block runs unbounded.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise TimeLimitExceeded(f"took longer than {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -175,3 +175,44 @@ def test_schema_command_prints_a_json_schema() -> None:
     assert schema["$schema"].endswith("2020-12/schema")
     assert set(schema["required"]) >= {"nodes", "network", "overlay", "services"}
     assert "Patroni" in schema["$defs"] and schema["$defs"]["Patroni"]["properties"]["ttl"]["minimum"] == 20
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "words"),
+    [
+        ("a: " + "[" * 1000 + "]" * 1000 + "\n", "prod.yaml:1:", "nested more than"),
+        ("a: " + "[" * 25000 + "]" * 25000 + "\n", "prod.yaml:1:", "nested more than"),
+        (
+            "a: &a [1,1,1,1,1,1,1,1,1]\n"
+            + "".join(f"{c}: &{c} [{','.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)),
+            "prod.yaml:",
+            "expands to more than",
+        ),
+        ("project: " + "9" * 5000 + "\n", "prod.yaml:1:10:", "number too large"),
+        ("project: a\x00b\n", "prod.yaml:1:11:", "control character"),
+        ("project: !!binary 'not base64!'\n", "prod.yaml:1:10:", "invalid value"),
+        ("project: !custom x\n", "prod.yaml:1:10:", "invalid value"),
+    ],
+    ids=["deep-1000", "deep-25000", "alias-bomb", "big-int", "nul", "bad-binary", "unknown-tag"],
+)
+def test_hostile_model_text_is_one_line_error(text: str, where: str, words: str) -> None:
+    problems = problems_of(text)
+    assert len(problems) == 1 and problems[0].startswith(where) and words in problems[0], problems
+
+
+@pytest.mark.parametrize("kind", ["invalid-utf8", "fifo", "dev-zero", "directory"])
+def test_render_refuses_unreadable_models(tmp_path: Path, kind: str) -> None:
+    import os
+
+    model = tmp_path / "model.yaml"
+    if kind == "invalid-utf8":
+        model.write_bytes(b"project: \xff\n")
+    elif kind == "fifo":
+        os.mkfifo(model)
+    elif kind == "dev-zero":
+        model.symlink_to("/dev/zero")
+    else:
+        model.mkdir()
+    result = CliRunner().invoke(cli, ["render", "--env", str(model), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert "model.yaml" in result.output and not (tmp_path / "out").exists()

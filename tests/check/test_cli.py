@@ -76,7 +76,9 @@ def test_sarif_on_unusable_input_still_has_results(tmp_path: Path) -> None:
     broken.write_text("services: [\n")
     code, out, err = invoke("check", str(broken), "--format", "sarif")
     assert code == 2
-    assert json.loads(out)["runs"][0]["results"] == []
+    run = json.loads(out)["runs"][0]
+    assert [r["ruleId"] for r in run["results"]] == ["unusable-input"]
+    assert run["invocations"][0]["executionSuccessful"] is False
     assert len(err.strip().splitlines()) == 1 and "stack.yml:2:" in err
 
 
@@ -112,8 +114,9 @@ def test_unusable_input_exit_2(tmp_path: Path, name: str, text: str, where: str)
     path = tmp_path / name
     path.write_text(text)
     code, out, err = invoke("check", str(path))
-    assert code == 2 and where in err and "Traceback" not in err and out == ""
+    assert code == 2 and where in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+    assert "error unusable-input" in out and "1 error(s)" in out
 
 
 def test_missing_path_exit_2(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 FORMATS = ("text", "json", "sarif", "github")
+CHECK_SECONDS = 60.0  # wall-clock bound of one check: a backstop behind the per-file bounds
 
 
 @click.command("check")
@@ -31,7 +32,9 @@ def check_command(paths: tuple[str, ...], fmt: str, no_ignore: bool, policy_file
     Silence one finding with a comment on its line or on its service key, with a reason:
     "# iklim: ignore[overlay-only] the lab publishes Redis for debugging".
 
-    Exit status: 0 no errors, 1 error findings, 2 unusable input.
+    Exit status: 0 no errors, 1 error findings, 2 unusable input. A file or directory that
+    cannot be read or parsed is reported as an 'unusable-input' error finding (and on stderr),
+    the rest of the tree is still checked, and the exit status is 2.
 
     \b
     Examples:
@@ -42,6 +45,7 @@ def check_command(paths: tuple[str, ...], fmt: str, no_ignore: bool, policy_file
     """
     from iklim.check.findings import InputError
     from iklim.check.rules import RULES
+    from iklim.model.bounded import TimeLimitExceeded, time_limit
 
     try:
         from iklim.check import output
@@ -50,23 +54,34 @@ def check_command(paths: tuple[str, ...], fmt: str, no_ignore: bool, policy_file
         from iklim.check.policy import resolve
 
         targets = list(paths) or ["."]
-        docs = load(targets)
-        policy = resolve(targets, docs, policy_file)
-        result = run(docs, policy, RULES, no_ignore)
+        with time_limit(CHECK_SECONDS):
+            docs = load(targets)
+            policy = resolve(targets, docs, policy_file)
+            result = run(docs, policy, RULES, no_ignore)
+    except TimeLimitExceeded:
+        click.echo(
+            output.plain(f"iklim check: error: {', '.join(targets)}: checking took longer than {CHECK_SECONDS:g} s"),
+            err=True,
+        )
+        raise SystemExit(2) from None
     except InputError as exc:
-        click.echo(f"iklim check: error: {exc}", err=True)
+        click.echo(output.plain(f"iklim check: error: {exc}"), err=True)
         if fmt == "sarif":
             click.echo(output.sarif(None, RULES, exc), nl=False)
         raise SystemExit(2) from None
     except Exception as exc:  # a bug must still end in one line, not a traceback
         message = " ".join(str(exc).split())[:300]
-        click.echo(f"iklim check: internal error: {type(exc).__name__}: {message}", err=True)
+        click.echo(output.plain(f"iklim check: internal error: {type(exc).__name__}: {message}"), err=True)
         raise SystemExit(2) from None
     render = {"text": output.text, "json": output.as_json, "github": output.github}
     if fmt == "sarif":
         click.echo(output.sarif(result, RULES), nl=False)
     else:
         click.echo(render[fmt](result), nl=False)
+    for problem in result.problems:
+        click.echo(output.plain(f"iklim check: error: {problem}"), err=True)
+    if result.problems:
+        raise SystemExit(2)
     if output.summary(result)["errors"]:
         raise SystemExit(1)
 

@@ -146,7 +146,21 @@ class Constraint:
     pos: Pos
 
 
-_CONSTRAINT = re.compile(r"""\s*["']?\s*([\w.\-]+)\s*(==|!=)\s*["']?\s*(.*?)\s*["']?\s*\Z""")
+_CONSTRAINT_NAME = re.compile(r"[\w.\-]+")
+_QUOTES = "\"' \t\r\n\f\v"
+
+
+def _constraint(value: str) -> tuple[str, str, str] | None:
+    """(name, operator, value) of ``name == value`` with any spacing or quoting; linear time."""
+    found = [(i, op) for op in ("==", "!=") if (i := value.find(op)) >= 0]
+    if not found:
+        return None
+    at, op = min(found)
+    name = value[:at].strip()
+    name = name[1:].strip() if name[:1] in ("'", '"') else name
+    if not _CONSTRAINT_NAME.fullmatch(name):
+        return None
+    return name, op, value[at + 2 :].strip(_QUOTES)
 
 
 def constraints(service: YMap) -> Iterator[Constraint]:
@@ -161,9 +175,9 @@ def constraints(service: YMap) -> Iterator[Constraint]:
         return
     for value, pos in items_list:
         if isinstance(value, str):
-            m = _CONSTRAINT.match(value)
-            if m:
-                yield Constraint(m.group(1), m.group(2), m.group(3).strip("\"' "), pos)
+            parts = _constraint(value)
+            if parts is not None:
+                yield Constraint(*parts, pos)
 
 
 def constraints_pos(service: YMap, fallback: Pos) -> Pos:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from iklim.check.compose import kind_of
 from iklim.check.findings import InputError
 from iklim.check.yamlload import Pos, YMap
+from iklim.model.bounded import Unusable, read_text
 
 if TYPE_CHECKING:
     from iklim.check.hcl import Block
@@ -53,6 +54,7 @@ class Documents:
     superseded: list[str] = field(default_factory=list)
     missing_stacks: list[str] = field(default_factory=list)
     texts: dict[str, str] = field(default_factory=dict)
+    problems: dict[tuple[str, int, str], InputError] = field(default_factory=dict)
     _services: list[ServiceRef] | None = None
 
     def services(self, roles: tuple[str, ...] = ("infra", "stack", "vault")) -> Iterator[ServiceRef]:
@@ -81,12 +83,20 @@ def display(path: str) -> str:
     return rel if not rel.startswith("..") else os.path.abspath(path)
 
 
-def _read(path: str) -> str:
+def read_input(path: str, shown: str | None = None) -> str:
+    """The text of a regular file under the project's bounds (:mod:`iklim.model.bounded`).
+
+    Raises :class:`InputError` for an unreadable, non-regular, oversized or non-UTF-8 file.
+    """
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise InputError(display(path), 1, f"cannot read: {exc.strerror or exc}") from None
+        return read_text(path, shown if shown is not None else display(path))
+    except Unusable as exc:
+        raise InputError(exc.path, exc.line, exc.message) from None
+
+
+def problem(docs: Documents, error: InputError) -> None:
+    """Record unusable input; the rest of the tree is still checked (exit status 2)."""
+    docs.problems.setdefault((error.path, error.line, error.message), error)
 
 
 def load_file(docs: Documents, path: str, role: str | None = None) -> None:
@@ -99,8 +109,7 @@ def load_file(docs: Documents, path: str, role: str | None = None) -> None:
         docs.superseded.append(shown)
         docs.texts[shown] = ""
         return
-    text = _read(path)
-    docs.texts[shown] = text
+    text = read_input(path, shown)
     ext = os.path.splitext(base)[1].lower()
     if ext in (".yml", ".yaml") and role == "config":
         docs.configs.append((shown, load_yaml(text, shown)))
@@ -134,10 +143,25 @@ def load_file(docs: Documents, path: str, role: str | None = None) -> None:
         docs.confs.append((shown, text))
     else:
         docs.others.append((shown, text))
+    docs.texts[shown] = text
 
 
-def _walk(root: str) -> Iterator[tuple[str, list[str]]]:
-    for folder, dirs, files in os.walk(root):
+def _load_one(docs: Documents, path: str, role: str | None = None) -> None:
+    try:
+        load_file(docs, path, role)
+    except InputError as exc:
+        problem(docs, exc)
+
+
+def _walk(docs: Documents, root: str) -> Iterator[tuple[str, list[str]]]:
+    def unreadable(exc: OSError) -> None:
+        where = display(exc.filename) if exc.filename else display(root)
+        problem(docs, InputError(where, 0, f"cannot read directory: {exc.strerror or exc}"))
+
+    if os.path.lexists(root) and not os.path.isdir(root):
+        problem(docs, InputError(display(root), 0, "not a directory"))
+        return
+    for folder, dirs, files in os.walk(root, onerror=unreadable):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _PRUNE)
         yield folder, sorted(files)
 
@@ -146,37 +170,45 @@ def load_tree(docs: Documents, root: str) -> None:
     """A repository: root stacks, config/**, runbooks, prod terraform, superseded files anywhere."""
     for name, role in ((INFRA_STACK, "infra"), (VAULT_STACK, "vault")):
         path = os.path.join(root, name)
-        if os.path.isfile(path):
-            load_file(docs, path, role)
+        if os.path.lexists(path):
+            _load_one(docs, path, role)
         else:
             docs.missing_stacks.append(display(path))
-    for folder, files in _walk(os.path.join(root, "config")):
-        for name in files:
-            load_file(docs, os.path.join(folder, name), "config")
+    config = os.path.join(root, "config")
+    if os.path.lexists(config):
+        for folder, files in _walk(docs, config):
+            for name in files:
+                _load_one(docs, os.path.join(folder, name), "config")
     scripts = [os.path.join(root, "init-infra-prod.sh")]
-    vault_dir = os.path.join(root, "init", "vault")
-    if os.path.isdir(vault_dir):
-        scripts += [os.path.join(vault_dir, n) for n in sorted(os.listdir(vault_dir)) if n.endswith(".sh")]
-    tf_dir = os.path.join(root, "terraform", "hetzner", "prod")
-    if os.path.isdir(tf_dir):
-        scripts += [os.path.join(tf_dir, n) for n in sorted(os.listdir(tf_dir)) if n.endswith(".tf")]
+    for folder, ext in (
+        (os.path.join(root, "init", "vault"), ".sh"),
+        (os.path.join(root, "terraform", "hetzner", "prod"), ".tf"),
+    ):
+        if os.path.lexists(folder):
+            for _, files in _walk(docs, folder):
+                scripts += [os.path.join(folder, n) for n in files if n.endswith(ext)]
+                break
     for path in scripts:
-        if os.path.isfile(path):
-            load_file(docs, path)
-    for folder, files in _walk(root):
+        if os.path.lexists(path):
+            _load_one(docs, path)
+    for folder, files in _walk(docs, root):
         for name in files:
             if name in SUPERSEDED:
                 docs.superseded.append(display(os.path.join(folder, name)))
 
 
 def load(paths: list[str]) -> Documents:
-    """Load directories (as repository trees) and files; a missing path is unusable input."""
+    """Load directories (as repository trees) and files.
+
+    A missing, unreadable, non-regular, oversized or unparsable file (or an unreadable directory)
+    does not stop the load: it is recorded in ``docs.problems`` and the rest is still read.
+    """
     docs = Documents()
     for path in paths:
         if os.path.isdir(path):
             load_tree(docs, path)
-        elif os.path.isfile(path):
-            load_file(docs, path)
+        elif os.path.lexists(path):
+            _load_one(docs, path)
         else:
-            raise InputError(path, 0, "no such file or directory")
+            problem(docs, InputError(display(path), 0, "no such file or directory"))
     return docs

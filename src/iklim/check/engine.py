@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from iklim.check.documents import Documents
-from iklim.check.findings import Finding, Severity, Suppressed
+from iklim.check.findings import Finding, InputError, Severity, Suppressed
 from iklim.check.policy import Policy
 from iklim.check.rules.base import Rule
 
 _IGNORE = re.compile(r"(?:^|\s)(?:#|//)\s*iklim:\s*ignore\[([^\]]*)\]([^\n]*)")
 SUPPRESSION_RULE = "suppression-reason"
+INPUT_RULE = "unusable-input"
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class Result:
     findings: tuple[Finding, ...]
     suppressed: tuple[Suppressed, ...]
     files: int
+    problems: tuple[InputError, ...] = ()
 
     def count(self, severity: Severity) -> int:
         return sum(1 for f in self.findings if f.severity is severity)
@@ -43,7 +45,10 @@ def _ignores(lines: list[str], line: int) -> tuple[set[str], str] | None:
 def run(docs: Documents, policy: Policy, rules: Sequence[Rule], no_ignore: bool = False) -> Result:
     raw: list[Finding] = []
     for rule in rules:
-        raw.extend(rule.check(docs, policy))
+        try:
+            raw.extend(rule.check(docs, policy))
+        except InputError as exc:  # a rule that parses a file (nginx) found it unusable
+            docs.problems.setdefault((exc.path, exc.line, exc.message), exc)
     kept: set[Finding] = set()
     suppressed: list[Suppressed] = []
     split: dict[str, list[str]] = {}
@@ -73,4 +78,7 @@ def run(docs: Documents, policy: Policy, rules: Sequence[Rule], no_ignore: bool 
             suppressed.append(Suppressed(finding, verdict))
         else:
             kept.add(finding)
-    return Result(tuple(sorted(kept)), tuple(suppressed), len(docs.texts))
+    problems = tuple(docs.problems.values())
+    for error in problems:  # unusable input is an error finding too, never suppressible
+        kept.add(Finding(error.path, max(error.line, 1), 1, INPUT_RULE, Severity.ERROR, error.message))
+    return Result(tuple(sorted(kept)), tuple(suppressed), len(docs.texts), problems)

@@ -14,6 +14,7 @@ from typing import Any
 from iklim.check.findings import InputError
 from iklim.check.hcl_lexer import Tok, tokenize
 from iklim.check.yamlload import YList, YMap
+from iklim.model.bounded import MAX_DEPTH
 
 
 class Expr(str):
@@ -41,6 +42,13 @@ class _Parser:
         self.i = 0
         self.path = path
         self.nested = 0
+        self.depth = 0  # blocks and values being read, at most MAX_DEPTH
+
+    def enter(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            line = self.toks[self.i][2]
+            raise InputError(self.path, line, f"invalid HCL: nested more than {MAX_DEPTH} levels deep")
 
     def peek(self) -> Tok:
         if self.nested:
@@ -65,6 +73,13 @@ class _Parser:
         return tok
 
     def body(self, opening: Tok | None) -> tuple[YMap, list[Block]]:
+        self.enter()
+        try:
+            return self._body(opening)
+        finally:
+            self.depth -= 1
+
+    def _body(self, opening: Tok | None) -> tuple[YMap, list[Block]]:
         attrs = YMap((opening[2], opening[3]) if opening else (1, 1))
         blocks: list[Block] = []
         while True:
@@ -115,6 +130,13 @@ class _Parser:
                 left = Expr(f"{left} {tok[1]} {right}")
 
     def unary(self) -> Any:
+        self.enter()
+        try:
+            return self._unary()
+        finally:
+            self.depth -= 1
+
+    def _unary(self) -> Any:
         tok = self.peek()
         if tok[0] == "op" and tok[1] in ("-", "!"):
             self.next()

@@ -10,9 +10,10 @@ import re
 from typing import Any
 
 from iklim.check.findings import InputError
+from iklim.model.bounded import MAX_DEPTH
 
 _TOKEN = re.compile(
-    r"""(?P<ws>[ \t\r]+|\\\n)|(?P<nl>\n)|(?P<comment>\#[^\n]*|//[^\n]*|/\*.*?\*/)
+    r"""(?P<ws>[ \t\r]+|\\\n)|(?P<nl>\n)|(?P<comment>\#[^\n]*|//[^\n]*)|(?P<block>/\*)
     |(?P<heredoc><<-?(?P<tag>[A-Za-z_][A-Za-z0-9_]*)[ \t]*\n)
     |(?P<number>[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)
     |(?P<ident>[A-Za-z_][A-Za-z0-9_\-]*)
@@ -25,8 +26,13 @@ _TOKEN = re.compile(
 Tok = tuple[str, Any, int, int]
 
 
-def _string(text: str, i: int, path: str, line: int) -> tuple[str, int, int]:
-    """Read a quoted string starting after its opening quote; returns (value, end, newlines)."""
+def _string(text: str, i: int, path: str, line: int, level: int = 1) -> tuple[str, int, int]:
+    """Read a quoted string starting after its opening quote; returns (value, end, newlines).
+
+    ``level`` counts strings nested in templates (``"${"${...}"}"``), at most ``MAX_DEPTH``.
+    """
+    if level > MAX_DEPTH:
+        raise InputError(path, line, f"invalid HCL: strings nested more than {MAX_DEPTH} levels deep")
     out: list[str] = []
     depth = 0
     n = len(text)
@@ -50,7 +56,7 @@ def _string(text: str, i: int, path: str, line: int) -> tuple[str, int, int]:
             i += 2
             continue
         if depth and c == '"':
-            inner, i, lines = _string(text, i + 1, path, line)
+            inner, i, lines = _string(text, i + 1, path, line, level + 1)
             line += lines
             out.append('"' + inner + '"')
             continue
@@ -64,6 +70,7 @@ def _string(text: str, i: int, path: str, line: int) -> tuple[str, int, int]:
 
 
 def tokenize(text: str, path: str) -> list[Tok]:
+    """The tokens of ``text`` in one linear pass; :class:`InputError` with the line on bad input."""
     toks: list[Tok] = []
     i, line, bol = 0, 1, 0
     n = len(text)
@@ -78,6 +85,15 @@ def tokenize(text: str, path: str) -> list[Tok]:
             toks.append(("string", value, line, col))
             line += lines
             i = end
+            continue
+        if kind == "block":  # found with str.find: one pass even over many unterminated '/*'
+            close = text.find("*/", m.end())
+            if close < 0:
+                raise InputError(path, line, f"invalid HCL: the '/*' comment at column {col} is never closed")
+            line += text.count("\n", i, close)
+            newline = text.rfind("\n", i, close)
+            bol = newline + 1 if newline >= 0 else bol
+            i = close + 2
             continue
         if kind == "heredoc":
             tag = m.group("tag")
@@ -98,7 +114,11 @@ def tokenize(text: str, path: str) -> list[Tok]:
             if kind == "nl":
                 toks.append(("nl", "\n", line - 1, col))
         elif kind == "number":
-            toks.append(("number", float(chunk) if any(c in chunk for c in ".eE") else int(chunk), line, col))
+            try:
+                number: float | int = float(chunk) if any(c in chunk for c in ".eE") else int(chunk)
+            except ValueError:  # an integer beyond Python's digit limit
+                raise InputError(path, line, f"invalid HCL: number too large ({len(chunk)} digits)") from None
+            toks.append(("number", number, line, col))
         elif kind in ("ident", "op", "punct"):
             toks.append((kind, chunk, line, col))
         i = m.end()

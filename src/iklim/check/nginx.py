@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from iklim.check.findings import InputError
+from iklim.model.bounded import MAX_DEPTH
 
 _TOKEN = re.compile(r"""\s+|\#[^\n]*|"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[{};]|[^\s{};"'#]+""", re.DOTALL)
 
@@ -22,6 +23,7 @@ class Directive:
 
 
 def parse(text: str, path: str) -> tuple[Directive, ...]:
+    """The top-level directives of ``text``; :class:`InputError` with the line on bad input."""
     stack: list[list[Directive]] = [[]]
     heads: list[tuple[str, tuple[str, ...], int]] = []
     words: list[str] = []
@@ -43,6 +45,8 @@ def parse(text: str, path: str) -> tuple[Directive, ...]:
             elif not words:
                 raise InputError(path, line, f"invalid nginx config: unexpected {tok!r}")
             elif tok == "{":
+                if len(heads) >= MAX_DEPTH:
+                    raise InputError(path, line, f"invalid nginx config: blocks nested more than {MAX_DEPTH} deep")
                 heads.append((words[0], tuple(words[1:]), start))
                 stack.append([])
                 words = []

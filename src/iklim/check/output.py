@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import quote
 
-from iklim.check.engine import SUPPRESSION_RULE, Result
+from iklim.check.engine import INPUT_RULE, SUPPRESSION_RULE, Result
 from iklim.check.findings import Finding, InputError, Severity
 from iklim.check.rules.base import Rule
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+# C0/C1 controls, bidi and line/paragraph separators, lone surrogates (undecodable file names)
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def plain(value: str) -> str:
+    """``value`` safe to print on a terminal or a log line: every control, bidi or separator
+    character and lone surrogate becomes its Python escape (``\\n``, ``\\x1b``, ``\\u202e``)."""
+    return _UNSAFE.sub(lambda m: m.group(0).encode("unicode_escape", "backslashreplace").decode("ascii"), value)
 
 
 def summary(result: Result) -> dict[str, int]:
@@ -26,7 +36,8 @@ def _service(f: Finding) -> str:
 
 def text(result: Result) -> str:
     lines = [
-        f"{f.path}:{f.line}:{f.column}: {f.severity.value} {f.rule} {f.message}{_service(f)}" for f in result.findings
+        plain(f"{f.path}:{f.line}:{f.column}: {f.severity.value} {f.rule} {f.message}{_service(f)}")
+        for f in result.findings
     ]
     s = summary(result)
     lines.append(
@@ -55,7 +66,8 @@ def as_json(result: Result) -> str:
 
 
 def _uri(path: str) -> str:
-    return path.replace("\\", "/")
+    """A relative URI reference for a path: reserved and non-ASCII bytes percent-encoded."""
+    return quote(path.replace("\\", "/").encode("utf-8", "surrogateescape"), safe="/")
 
 
 def _location(path: str, line: int, column: int) -> dict[str, Any]:
@@ -74,6 +86,14 @@ def sarif(result: Result | None, rules: tuple[Rule, ...], error: InputError | No
         }
         for r in rules
     ]
+    descriptors.append(
+        {
+            "id": INPUT_RULE,
+            "name": INPUT_RULE,
+            "shortDescription": {"text": "Input the checker cannot read or parse (exit status 2)."},
+            "defaultConfiguration": {"level": "error"},
+        }
+    )
     descriptors.append(
         {
             "id": SUPPRESSION_RULE,
@@ -98,11 +118,13 @@ def sarif(result: Result | None, rules: tuple[Rule, ...], error: InputError | No
 
     results = [one(f) for f in result.findings] if result else []
     results += [one(s.finding, s.reason) for s in result.suppressed] if result else []
-    invocation: dict[str, Any] = {"executionSuccessful": error is None}
-    if error is not None:
-        notification: dict[str, Any] = {"level": "error", "message": {"text": error.message}}
-        notification["locations"] = [_location(error.path, error.line, 1)]
-        invocation["toolExecutionNotifications"] = [notification]
+    errors = ([error] if error is not None else []) + list(result.problems if result else ())
+    invocation: dict[str, Any] = {"executionSuccessful": not errors}
+    if errors:
+        invocation["toolExecutionNotifications"] = [
+            {"level": "error", "message": {"text": e.message}, "locations": [_location(e.path, e.line, 1)]}
+            for e in errors
+        ]
     import json
 
     log = {
@@ -120,7 +142,9 @@ def sarif(result: Result | None, rules: tuple[Rule, ...], error: InputError | No
 
 
 def _escape(value: str, prop: bool = False) -> str:
-    value = value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """A workflow-command value: printable (see :func:`plain`), then ``%``, CR and LF encoded,
+    and for a property ``:`` and ``,`` too, so no input can end the command or start another."""
+    value = plain(value).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
     return value.replace(":", "%3A").replace(",", "%2C") if prop else value
 
 

@@ -6,13 +6,11 @@ The model (``environments/prod.yaml``) is read as plain YAML, not through pydant
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from iklim.check.documents import Documents
-from iklim.check.findings import InputError
 
 SEED_MEMBERS = {
     "apisix": 3,
@@ -80,11 +78,11 @@ def find_model(paths: list[str]) -> str | None:
 
 
 def from_model(policy: Policy, path: str) -> Policy:
-    from iklim.check.documents import display
+    from iklim.check.documents import display, read_input
     from iklim.check.yamlload import load_yaml
 
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        model = load_yaml(handle.read(), display(path))
+    shown = display(path)
+    model = load_yaml(read_input(path, shown), shown)
     services = _get(model, "services")
     members = dict(policy.members)
     for kind, key in (
@@ -140,44 +138,6 @@ def from_tree(policy: Policy, docs: Documents) -> Policy:
     return replace(policy, **changes)
 
 
-def from_file(policy: Policy, path: str) -> Policy:
-    """Override parameters from a YAML policy file whose keys are :class:`Policy` fields."""
-    from iklim.check.documents import display
-    from iklim.check.yamlload import YMap, load_yaml
-
-    shown = display(path)
-    if not os.path.isfile(path):
-        raise InputError(path, 0, "no such policy file")
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        data = load_yaml(handle.read(), shown)
-    if data is None:
-        return policy
-    if not isinstance(data, YMap):
-        raise InputError(shown, 1, "a policy file must be a mapping of parameters")
-    fields = {f.name: f for f in dataclasses.fields(Policy)}
-    changes: dict[str, Any] = {}
-    for key, value in data.items():
-        line = data.kpos[key][0]
-        current = getattr(policy, key, None)
-        if key not in fields:
-            raise InputError(shown, line, f"unknown policy parameter {key!r} (known: {', '.join(fields)})")
-        if key == "members":
-            if not isinstance(value, dict) or not all(isinstance(v, int) for v in value.values()):
-                raise InputError(shown, line, "members must map a component to a member count")
-            changes[key] = {**policy.members, **value}
-        elif isinstance(current, tuple):
-            if not isinstance(value, list):
-                raise InputError(shown, line, f"{key} must be a list")
-            changes[key] = tuple(value)
-        elif isinstance(current, int) and not isinstance(value, int):
-            raise InputError(shown, line, f"{key} must be a number")
-        elif not isinstance(current, int) and value is not None and not isinstance(value, str):
-            raise InputError(shown, line, f"{key} must be a string")
-        else:
-            changes[key] = value
-    return replace(policy, **changes)
-
-
 def resolve(paths: list[str], docs: Documents, policy_file: str | None) -> Policy:
     policy = Policy()
     model = find_model(paths)
@@ -185,5 +145,7 @@ def resolve(paths: list[str], docs: Documents, policy_file: str | None) -> Polic
         policy = from_model(policy, model)
     policy = from_tree(policy, docs)
     if policy_file is not None:
+        from iklim.check.policyfile import from_file
+
         policy = from_file(policy, policy_file)
     return policy

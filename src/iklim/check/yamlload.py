@@ -17,6 +17,8 @@ from typing import Any
 import yaml
 
 from iklim.check.findings import InputError
+from iklim.model.bounded import Unusable
+from iklim.model.yamlcompose import compose
 
 Pos = tuple[int, int]
 _MERGE = "tag:yaml.org,2002:merge"
@@ -24,7 +26,6 @@ _NULL = {"", "~", "null", "Null", "NULL"}
 _BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 _INT = re.compile(r"[-+]?[0-9]+\Z")
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class YMap(dict[str, Any]):
@@ -119,7 +120,14 @@ class _Builder:
         self.busy: set[int] = set()
 
     def scalar(self, node: yaml.ScalarNode) -> Any:
-        return node.value if node.style else _plain(node.value)
+        if node.style:
+            return node.value
+        try:
+            return _plain(node.value)
+        except ValueError:  # an integer beyond Python's digit limit
+            raise InputError(
+                self.path, node.start_mark.line + 1, f"number too large ({len(node.value)} characters)"
+            ) from None
 
     def value(self, node: yaml.Node, store: Callable[[Any, str | None], None]) -> None:
         if isinstance(node, yaml.ScalarNode):
@@ -202,23 +210,15 @@ class _Builder:
 
 
 def load_yaml(text: str, path: str, interp: bool = False) -> Any:
-    """Parse one YAML document; ``interp`` applies compose interpolation to string values."""
+    """Parse one YAML document; ``interp`` applies compose interpolation to string values.
+
+    The document is composed under the project's bounds (:mod:`iklim.model.yamlcompose`: depth,
+    alias and merge-key expansion, time); any problem raises :class:`InputError` with its line.
+    """
     try:
-        node = yaml.compose(text, Loader=_LOADER)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
-        raise InputError(path, line, f"invalid YAML: {problem}") from None
-    except yaml.YAMLError as exc:
-        raise InputError(path, 1, "invalid YAML: " + " ".join(str(exc).split())) from None
-    except RecursionError:
-        raise InputError(path, 1, "YAML nested too deeply") from None
-    except (ValueError, UnicodeError) as exc:
-        raise InputError(path, 1, "unreadable YAML: " + " ".join(str(exc).split())) from None
+        node = compose(text, path)
+    except Unusable as exc:
+        raise InputError(path, max(exc.line, 1), exc.message) from None
     if node is None:
         return None
-    try:
-        return _Builder(path, interp).build(node)
-    except RecursionError:
-        raise InputError(path, node.start_mark.line + 1, "YAML nested too deeply") from None
+    return _Builder(path, interp).build(node)

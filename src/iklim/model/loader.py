@@ -16,8 +16,10 @@ import yaml
 from pydantic import ValidationError
 
 from iklim.model.boundaries import boundary_warnings
+from iklim.model.bounded import Unusable, read_text
 from iklim.model.schema import Environment
 from iklim.model.semantics import semantic_problems
+from iklim.model.yamlcompose import compose
 
 PathKey = tuple[str | int, ...]
 _SCALARS = yaml.SafeLoader("")  # only its constructor is used, for scalar nodes
@@ -81,16 +83,20 @@ def _to_data(node: yaml.Node, here: PathKey, pos: _Positions, source: str) -> An
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_to_data(item, here + (i,), pos, source) for i, item in enumerate(node.value)]
-    return _SCALARS.construct_object(node)
+    try:
+        return _SCALARS.construct_object(node)
+    except (yaml.YAMLError, ValueError) as exc:  # a bad !!tag, a 5,000-digit integer, ...
+        problem = getattr(exc, "problem", None) or str(exc)
+        if isinstance(exc, ValueError) and "digits" in problem:
+            problem = f"number too large ({len(str(node.value))} characters)"
+        raise ModelError([Problem(source, *_mark(node), "invalid value: " + " ".join(problem.split())[:200])]) from None
 
 
 def _compose(text: str, source: str) -> yaml.Node:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise ModelError([Problem(source, line, col, f"invalid YAML: {exc.problem}")]) from None
+        node = compose(text, source)
+    except Unusable as exc:
+        raise _unusable(exc) from None
     if node is None:
         raise ModelError([Problem(source, 1, 1, "the model file is empty")])
     return node
@@ -133,10 +139,19 @@ def parse_environment(text: str, source: str, warn: Warn | None = None) -> Envir
 
 
 def load_environment(path: str | Path, warn: Warn | None = None) -> Environment:
-    """Read and validate the model file at ``path`` (``warn``: see :func:`parse_environment`)."""
+    """Read and validate the model file at ``path`` (``warn``: see :func:`parse_environment`).
+
+    Only a regular, strict UTF-8 file within the bounds of :mod:`iklim.model.bounded` is read
+    (a FIFO, a device, a directory, an unreadable or oversized file is a :class:`ModelError`).
+    """
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ModelError([Problem(source, 1, 1, f"cannot read model: {exc.strerror}")]) from None
+        text = read_text(path, source)
+    except Unusable as exc:
+        raise _unusable(exc) from None
     return parse_environment(text, source, warn)
+
+
+def _unusable(exc: Unusable) -> ModelError:
+    message = exc.message.replace("cannot read:", "cannot read model:", 1)
+    return ModelError([Problem(exc.path, max(exc.line, 1), max(exc.column, 1), message)])

@@ -77,7 +77,7 @@ def _servers(top: tuple[Directive, ...]) -> list[Directive]:
 
 def _looks_nginx(path: str, text: str) -> bool:
     lowered = path.lower().replace("\\", "/")
-    return "swag" in lowered or "nginx" in lowered or re.search(r"^\s*server\s*\{", text, re.MULTILINE) is not None
+    return "swag" in lowered or "nginx" in lowered or re.search(r"^[ \t]*server\s*\{", text, re.MULTILINE) is not None
 
 
 def check(docs: Documents, policy: Policy) -> Iterator[Finding]:

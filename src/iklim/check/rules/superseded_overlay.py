@@ -31,10 +31,28 @@ OPTIONS = {
     "files": ("docker-stack-infra.prod.yml", "docker-stack-db.prod.yml"),
     "vault_path": "/opt/iklimco/vault/data",
 }
-_OVERLAY = re.compile(
-    r"docker[-\s]+(?:stack\s+(?:deploy|config)|compose)\b.*(?:-c|--compose-file|-f)[\s=]+\S*docker-stack-infra"
-    r"\.ya?ml\b.*(?:-c|--compose-file|-f)[\s=]"
-)
+_DOCKER = re.compile(r"docker[-\s]+(?:stack\s+(?:deploy|config)|compose)\b")
+_INFRA = re.compile(r"docker-stack-infra\.ya?ml\b")
+_OPTIONS = ("-c", "--compose-file", "-f")
+
+
+def _overlays(line: str) -> bool:
+    """A docker stack/compose command given the infra stack file and then another compose file.
+
+    Token by token, so the time stays linear in the line's length (no backtracking regex).
+    """
+    command = _DOCKER.search(line)
+    if command is None:
+        return False
+    words = re.split(r"[\s=]+", line[command.end() :])
+    infra = False
+    for i, word in enumerate(words[:-1]):
+        if not word.endswith(_OPTIONS):
+            continue
+        if infra:
+            return True
+        infra = _INFRA.search(words[i + 1]) is not None
+    return False
 
 
 def _strip_comment(line: str) -> str:
@@ -74,7 +92,7 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
         yield RULE.at(path, (1, 1), "delete this superseded overlay: production uses the root stack files")
     for path, text in docs.scripts + docs.confs + docs.others:
         for number, line in _lines(text):
-            if any(name in line for name in OPTIONS["files"]) or _OVERLAY.search(line):
+            if any(name in line for name in OPTIONS["files"]) or _overlays(line):
                 yield RULE.at(
                     path,
                     (number, 1),

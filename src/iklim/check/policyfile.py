@@ -1,0 +1,99 @@
+"""``iklim check --policy FILE``: policy parameters from a YAML file, each value validated.
+
+A value of the wrong shape (a port that is not a number in 1-65535, a subnet that is not a
+CIDR, a member count that is not a non-negative integer, ...) is :class:`InputError` at its
+``file:line``, never a crash inside a rule.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from dataclasses import replace
+from typing import Any
+
+from iklim.check.findings import InputError
+from iklim.check.policy import Policy
+
+_CIDRS = {"app_subnet", "db_subnet"}
+_PORTS = {"redis_ports", "db_ports"}
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _cidr(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _port(value: object) -> bool:
+    return _is_int(value) and 1 <= value <= 65535  # type: ignore[operator]
+
+
+def _value(policy: Policy, key: str, value: Any, fail: Any) -> Any:
+    """``value`` for parameter ``key`` in the shape :class:`Policy` holds, or ``fail(message)``."""
+    if key == "members":
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and _is_int(v) and 0 <= v <= 1000 for k, v in value.items()
+        ):
+            raise fail("members must map a component to a member count (0-1000)")
+        return {**policy.members, **value}
+    if key in _CIDRS:
+        if value is not None and not _cidr(value):
+            raise fail(f"{key} must be a CIDR such as 10.0.1.0/24")
+        return value
+    if key == "private_cidrs":
+        if not isinstance(value, list) or not all(_cidr(v) for v in value):
+            raise fail(f"{key} must be a list of CIDRs such as 10.0.0.0/16")
+        return tuple(value)
+    if key in _PORTS:
+        if not isinstance(value, list) or not all(_port(v) for v in value):
+            raise fail(f"{key} must be a list of port numbers (1-65535)")
+        return tuple(value)
+    if key == "etcd_client_port":
+        if not _port(value):
+            raise fail(f"{key} must be a port number (1-65535)")
+        return value
+    if key == "etcd_aliases":
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise fail(f"{key} must be a list of names")
+        return tuple(value)
+    if not isinstance(value, str) or not value:
+        raise fail(f"{key} must be a non-empty string")
+    return value
+
+
+def from_file(policy: Policy, path: str) -> Policy:
+    """Override parameters from a YAML policy file whose keys are :class:`Policy` fields.
+
+    Raises :class:`InputError` (``file:line: message``) for an unreadable file, invalid YAML,
+    an unknown parameter or a value of the wrong shape.
+    """
+    from iklim.check.documents import display, read_input
+    from iklim.check.yamlload import YMap, load_yaml
+
+    shown = display(path)
+    data = load_yaml(read_input(path, shown), shown)
+    if data is None:
+        return policy
+    if not isinstance(data, YMap):
+        raise InputError(shown, 1, "a policy file must be a mapping of parameters")
+    fields = [f.name for f in dataclasses.fields(Policy)]
+    changes: dict[str, Any] = {}
+    for key, value in data.items():
+        line = data.kpos[key][0]
+        if key not in fields:
+            raise InputError(shown, line, f"unknown policy parameter {key!r} (known: {', '.join(fields)})")
+
+        def fail(message: str, line: int = line) -> InputError:
+            return InputError(shown, line, message)
+
+        changes[key] = _value(policy, key, value, fail)
+    return replace(policy, **changes)

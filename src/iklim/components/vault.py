@@ -13,6 +13,7 @@ from iklim.components.base import (
     overlay,
     pinned_deploy,
 )
+from iklim.components.quoting import hcl_string
 from iklim.components.target import ProductionTarget, Target
 from iklim.model.schema import Environment
 
@@ -61,7 +62,7 @@ def _declared_audit(env: Environment, target: Target) -> str:
     if target.vault_engine != "openbao":
         return ""
     path = env.services.vault.day_one.audit_file_path
-    return f'\naudit "file" "file" {{\n  options {{\n    file_path = "{path}"\n  }}\n}}\n'
+    return f'\naudit "file" "file" {{\n  options {{\n    file_path = {hcl_string(path)}\n  }}\n}}\n'
 
 
 def contribute(env: Environment) -> Contribution:

@@ -37,17 +37,22 @@ def compose_sh(value: object) -> str:
 
 def hcl_string(value: object) -> str:
     """``value`` as a quoted HCL string literal: quotes, backslashes and control characters
-    escaped, ``${`` and ``%{`` doubled so no template sequence is evaluated."""
+    escaped, and the ``{`` of ``${`` or ``%{`` written ``\\u007b`` so no template sequence is ever
+    evaluated (Terraform and python-hcl2 both read it as a literal ``{``; ``$${`` is not read by
+    python-hcl2 when no ``}`` follows)."""
     out = []
+    previous = ""
     for char in str(value):
         if char in _HCL_ESCAPES:
             out.append(_HCL_ESCAPES[char])
         elif ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F or char in "\u2028\u2029":
             out.append(f"\\u{ord(char):04x}")
+        elif char == "{" and previous in ("$", "%"):
+            out.append("\\u007b")
         else:
             out.append(char)
-    text = "".join(out).replace("${", "$${").replace("%{", "%%{")
-    return f'"{text}"'
+        previous = char
+    return '"' + "".join(out) + '"'
 
 
 def nginx_word(value: object) -> str:

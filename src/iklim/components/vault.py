@@ -45,8 +45,8 @@ def vault_hcl(env: Environment, target: Target, member: str) -> str:
         + "}\n"
         + "\n"
         + 'storage "raft" {\n'
-        + f'  path                   = "{data}"\n'
-        + f'  node_id                = "{member}"\n'
+        + f"  path                   = {hcl_string(data)}\n"
+        + f"  node_id                = {hcl_string(member)}\n"
         + f"  performance_multiplier = {spec.performance_multiplier}\n"
         + joins
         + "}\n"

@@ -30,10 +30,12 @@ step_overlay() {
 
 label_node() {
   # The labels are listed and compared as data: no label key or value is ever part of a template.
-  local node=$1 key=$2 value=$3 current
+  local node=$1 key=$2 value=$3 current line
   # shellcheck disable=SC2016 # a Go template, not a shell expansion
   current=$(docker node inspect --format '{{ range $k, $v := .Spec.Labels }}{{ printf "%s=%s\n" $k $v }}{{ end }}' "$node")
-  if grep -qxF -- "$key=$value" <<<"$current"; then return; fi
+  while IFS= read -r line; do
+    if [ "$line" = "$key=$value" ]; then return; fi
+  done <<<"$current"
   docker node update --label-add "$key=$value" "$node" >/dev/null
   log "labelled $node $key=$value"
 }

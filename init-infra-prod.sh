@@ -12,9 +12,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 readonly INFRA_STACK=iklimco VAULT_STACK=vault OVERLAY=iklim-overlay
+readonly DEFAULT_GRAFANA_DATA_DIR=/mnt/storagebox/grafana/data
 SECRETS_DIR="${SECRETS_DIR:-/root/iklim-secrets}"
 SSH_USER="${SSH_USER:-root}"
-GRAFANA_DATA_DIR="${GRAFANA_DATA_DIR:-/mnt/storagebox/grafana/data}"
+GRAFANA_DATA_DIR="${GRAFANA_DATA_DIR:-$DEFAULT_GRAFANA_DATA_DIR}"
 export GRAFANA_DATA_DIR
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -28,9 +29,13 @@ step_overlay() {
 }
 
 label_node() {
-  local node=$1 key=$2 value=$3 current
-  current=$(docker node inspect --format "{{ index .Spec.Labels \"$key\" }}" "$node")
-  if [ "$current" = "$value" ]; then return; fi
+  # The labels are listed and compared as data: no label key or value is ever part of a template.
+  local node=$1 key=$2 value=$3 current line
+  # shellcheck disable=SC2016 # a Go template, not a shell expansion
+  current=$(docker node inspect --format '{{ range $k, $v := .Spec.Labels }}{{ printf "%s=%s\n" $k $v }}{{ end }}' "$node")
+  while IFS= read -r line; do
+    if [ "$line" = "$key=$value" ]; then return; fi
+  done <<<"$current"
   docker node update --label-add "$key=$value" "$node" >/dev/null
   log "labelled $node $key=$value"
 }

@@ -24,7 +24,7 @@
 set -euo pipefail
 
 readonly CHAIN=IKLIM-APP
-readonly PORTS='tcp/8200'
+readonly PORTS=tcp/8200
 readonly SOURCES='10.0.1.0/24 10.0.2.0/24 10.20.0.0/16'
 # Test hook only: a directory standing in for / (the tests install into a temporary tree).
 readonly ROOT="${IKLIM_FIREWALL_ROOT:-}"

@@ -10,7 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-VAULT_KEYS_FILE="${VAULT_KEYS_FILE:-/root/iklim-vault/init.json}"
+readonly DEFAULT_VAULT_KEYS_FILE=/root/iklim-vault/init.json
+VAULT_KEYS_FILE="${VAULT_KEYS_FILE:-$DEFAULT_VAULT_KEYS_FILE}"
 
 if ! command -v iklim >/dev/null 2>&1; then
   printf '==> %s\n' "iklim is not installed on this manager: pip install the iklim repository first" >&2

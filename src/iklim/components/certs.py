@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from iklim.components.base import Contribution, healthcheck, overlay, shell, single_deploy
+from iklim.components.quoting import compose_sh
 from iklim.components.swag import CONFIG_VOLUME
 from iklim.model.schema import Environment
 
@@ -19,11 +20,12 @@ def contribute(env: Environment) -> Contribution:
     dist = env.services.cert_distributor
     store = dist.volume.path if dist.volume and dist.volume.path else "/mnt/storagebox/certs"
     target = dist.volume.target if dist.volume else "/certs"
+    quoted = compose_sh(target)  # one shell word inside the compose command
     out = Contribution()
     copy = (
         "umask 077; while true; do "
         "if [ -d /swag/etc/letsencrypt/live ]; then "
-        f"cp -RL /swag/etc/letsencrypt/live/. {target}/; fi; "
+        f"cp -RL /swag/etc/letsencrypt/live/. {quoted}/; fi; "
         f"sleep {CHECK_SECONDS}; done"
     )
     out.services["cert-distributor"] = {
@@ -33,7 +35,7 @@ def contribute(env: Environment) -> Contribution:
         "networks": overlay(env),
         # Healthy when there is nothing to copy yet, or the copy on the StorageBox exists.
         "healthcheck": healthcheck(
-            ["CMD-SHELL", f'test ! -d /swag/etc/letsencrypt/live || test -n "$$(ls -A {target})"'], "60s"
+            ["CMD-SHELL", f'test ! -d /swag/etc/letsencrypt/live || test -n "$$(ls -A {quoted})"'], "60s"
         ),
         "deploy": single_deploy(dist),
     }
@@ -41,7 +43,7 @@ def contribute(env: Environment) -> Contribution:
     consumers = f"{env.stacks.infra}_apisix"
     watch = (
         "last=; while true; do "
-        f"now=$$(cat {target}/*/fullchain.pem 2>/dev/null | sha256sum); "
+        f"now=$$(cat {quoted}/*/fullchain.pem 2>/dev/null | sha256sum); "
         'if [ -n "$$last" ] && [ "$$now" != "$$last" ]; then '
         'for s in $$CERT_CONSUMERS; do docker service update --force --detach "$$s"; done; fi; '
         f'last="$$now"; sleep {CHECK_SECONDS}; done'

@@ -20,6 +20,7 @@ from iklim.components.base import (
     shell,
     spread_deploy,
 )
+from iklim.components.quoting import compose_sh
 from iklim.components.target import ProductionTarget, Target
 from iklim.model.schema import Component, Environment
 
@@ -144,7 +145,7 @@ def contribute(env: Environment) -> Contribution:
     sen = spec.sentinel
     sentinel_auth = (
         "test -f /data/sentinel.conf || { cp /usr/local/etc/redis/sentinel.conf /data/sentinel.conf; "
-        f"printf 'sentinel auth-pass {spec.master_name} %s\\n' \"$$(cat /run/secrets/{PASSWORD})\" "
+        f"printf 'sentinel auth-pass %s %s\\n' {compose_sh(spec.master_name)} \"$$(cat /run/secrets/{PASSWORD})\" "
         ">> /data/sentinel.conf; }"
     )
     out.secret_mounts[EXPORTER] = [SecretMount(PASSWORD)]

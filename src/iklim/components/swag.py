@@ -18,6 +18,7 @@ from iklim.components.base import (
     single_deploy,
     spread_deploy,
 )
+from iklim.components.quoting import nginx_word
 from iklim.components.rabbitmq import CLIENT_ALIAS, MANAGEMENT_PORT
 from iklim.components.target import ProductionTarget, Target
 from iklim.model.schema import Component, Environment
@@ -46,7 +47,7 @@ def status_site(env: Environment, target: Target) -> str:
         + "    access_log off;\n"
         + "    location = /stub_status {\n"
         + "        stub_status;\n"
-        + f"        allow {overlay_cidr};\n"
+        + f"        allow {nginx_word(overlay_cidr)};\n"
         + "        deny all;\n"
         + "    }\n"
         + "    location / {\n"
@@ -68,7 +69,7 @@ def rabbitmq_site(env: Environment, target: Target) -> str:
     """The nginx server for RabbitMQ management: allow-list first, ``deny all`` last."""
     spec = env.services.rabbitmq
     allowed = [target.trusted_cidr(net) for net in spec.management_allow]
-    allow = "".join(f"    allow {net};\n" for net in allowed if net is not None)
+    allow = "".join(f"    allow {nginx_word(net)};\n" for net in allowed if net is not None)
     listen = target.listen("swag-1")
     listens = (
         "    listen 443 ssl;\n    listen [::]:443 ssl;\n" if listen == "0.0.0.0" else f"    listen {listen}:443 ssl;\n"
@@ -81,17 +82,17 @@ def rabbitmq_site(env: Environment, target: Target) -> str:
         + "# $remote_addr is the real client. Order matters: the first matching allow/deny wins.\n"
         + "server {\n"
         + listens
-        + f"    server_name {spec.management_host};\n"
-        + f"    include {config}/nginx/ssl.conf;\n"
+        + f"    server_name {nginx_word(spec.management_host)};\n"
+        + f"    include {nginx_word(config + '/nginx/ssl.conf')};\n"
         + "    client_max_body_size 0;\n"
         + "\n"
         + allow
         + "    deny all;\n"
         + "\n"
         + "    location / {\n"
-        + f"        include {config}/nginx/proxy.conf;\n"
-        + f"        include {config}/nginx/resolver.conf;\n"
-        + f"        set $upstream_app {upstream};\n"
+        + f"        include {nginx_word(config + '/nginx/proxy.conf')};\n"
+        + f"        include {nginx_word(config + '/nginx/resolver.conf')};\n"
+        + f"        set $upstream_app {nginx_word(upstream)};\n"
         + f"        set $upstream_port {MANAGEMENT_PORT};\n"
         + "        proxy_pass http://$upstream_app:$upstream_port;\n"
         + "    }\n"

@@ -13,6 +13,7 @@ from iklim.components.base import (
     overlay,
     pinned_deploy,
 )
+from iklim.components.quoting import hcl_string
 from iklim.components.target import ProductionTarget, Target
 from iklim.model.schema import Environment
 
@@ -44,8 +45,8 @@ def vault_hcl(env: Environment, target: Target, member: str) -> str:
         + "}\n"
         + "\n"
         + 'storage "raft" {\n'
-        + f'  path                   = "{data}"\n'
-        + f'  node_id                = "{member}"\n'
+        + f"  path                   = {hcl_string(data)}\n"
+        + f"  node_id                = {hcl_string(member)}\n"
         + f"  performance_multiplier = {spec.performance_multiplier}\n"
         + joins
         + "}\n"
@@ -61,7 +62,7 @@ def _declared_audit(env: Environment, target: Target) -> str:
     if target.vault_engine != "openbao":
         return ""
     path = env.services.vault.day_one.audit_file_path
-    return f'\naudit "file" "file" {{\n  options {{\n    file_path = "{path}"\n  }}\n}}\n'
+    return f'\naudit "file" "file" {{\n  options {{\n    file_path = {hcl_string(path)}\n  }}\n}}\n'
 
 
 def contribute(env: Environment) -> Contribution:

@@ -35,7 +35,14 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.column}: {self.message}"
+        return _one_line(f"{self.path}:{self.line}:{self.column}: {self.message}")
+
+
+def _one_line(text: str) -> str:
+    """``text`` with every non-printable character escaped: a message never spans lines."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 class ModelError(Exception):
@@ -109,6 +116,10 @@ def _describe(error: dict[str, Any]) -> str:
         return f"unknown key {loc!r}"
     if kind == "missing":
         return f"missing key {loc!r}"
+    if kind == "string_pattern_mismatch":
+        shown = repr(error["input"])
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        return f"{loc}: {shown} is not allowed here (expected {error['ctx']['pattern']})"
     message = str(error["msg"]).removeprefix("Value error, ")
     return f"{loc}: {message}"
 

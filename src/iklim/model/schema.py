@@ -13,6 +13,25 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from iklim.model.strings import (
+    AbsPath,
+    AuditPath,
+    DnsLabel,
+    Email,
+    EnvName,
+    EtcdPath,
+    Hostname,
+    Identifier,
+    ImageRef,
+    LabelKey,
+    LabelValue,
+    LowerName,
+    NodeName,
+    PgpKey,
+    PolicyText,
+    Zone,
+)
+
 
 class StrictModel(BaseModel):
     """Base for every model section: unknown keys are errors, values are immutable."""
@@ -31,10 +50,7 @@ def _pinned_image(value: str) -> str:
     return value
 
 
-Image = Annotated[str, AfterValidator(_pinned_image)]
-NodeName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
-Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
-EtcdPath = Annotated[str, Field(pattern=r"^/[A-Za-z0-9_./-]*$")]
+Image = Annotated[ImageRef, AfterValidator(_pinned_image)]
 Millis = Annotated[int, Field(ge=1)]
 Seconds = Annotated[int, Field(ge=1)]
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -54,7 +70,7 @@ class Node(StrictModel):
     role: Placement
     private_ip: IPv4Address
     swarm_role: Literal["manager", "worker"] = "worker"
-    labels: dict[str, str] = {}
+    labels: dict[LabelKey, LabelValue] = {}
 
 
 class PrivateNetwork(StrictModel):
@@ -62,7 +78,7 @@ class PrivateNetwork(StrictModel):
 
     name: Identifier
     ip_range: IPv4Network
-    network_zone: str
+    network_zone: Zone
     app_subnet: IPv4Network
     db_subnet: IPv4Network
     admin_cidrs: list[IPv4Network] = Field(min_length=1)
@@ -95,9 +111,9 @@ class VolumeSpec(StrictModel):
     """Where a component keeps its data: a named local Docker volume or a StorageBox path."""
 
     kind: VolumeKind
-    target: str
-    path: str | None = None
-    env: Identifier | None = None
+    target: AbsPath
+    path: AbsPath | None = None
+    env: EnvName | None = None
 
 
 class Component(StrictModel):
@@ -112,7 +128,7 @@ class Component(StrictModel):
 
 
 class Etcd(Component):
-    aliases: list[Annotated[str, Field(pattern=r"^[a-z0-9-]+$")]]
+    aliases: list[DnsLabel]
     cluster_token: Identifier
     heartbeat_interval_ms: Millis
     election_timeout_ms: Millis
@@ -155,17 +171,17 @@ class Redis(Component):
 class RabbitMQ(Component):
     cluster_name: Identifier
     partition_handling: Literal["pause_minority", "autoheal", "ignore"]
-    management_host: str
+    management_host: Hostname
     management_allow: list[IPv4Network] = Field(min_length=1)
 
 
 class VaultDayOne(StrictModel):
     """What ``iklim vault bootstrap`` configures once the cluster is healthy."""
 
-    audit_file_path: str = "stdout"
-    kv_mounts: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]] = ["secret"]
-    policies: dict[Identifier, str] = {}
-    auth_methods: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]] = []
+    audit_file_path: AuditPath = "stdout"
+    kv_mounts: list[LowerName] = ["secret"]
+    policies: dict[Identifier, PolicyText] = {}
+    auth_methods: list[LowerName] = []
 
 
 class Vault(Component):
@@ -175,8 +191,8 @@ class Vault(Component):
     key_shares: Annotated[int, Field(ge=1, le=10)]
     key_threshold: Annotated[int, Field(ge=1, le=10)]
     autopilot_stabilization_s: Annotated[int, Field(ge=1, le=300)] = 10
-    keys_file: str = "/root/iklim-vault/init.json"
-    pgp_keys: list[str] = []
+    keys_file: AbsPath = "/root/iklim-vault/init.json"
+    pgp_keys: list[PgpKey] = []
     day_one: VaultDayOne = VaultDayOne()
 
 
@@ -185,15 +201,15 @@ class Apisix(Component):
 
 
 class Swag(Component):
-    domain: str
-    email: str
+    domain: Hostname
+    email: Email
     validation: Literal["http", "dns"]
     exporter_image: Image
 
 
 class Prometheus(Component):
     scrape_interval_s: Seconds
-    retention: Annotated[str, Field(pattern=r"^\d+[dhwy]$")]
+    retention: Annotated[str, Field(pattern=r"^[0-9]{1,6}[dhwy]$")]
 
 
 class Grafana(Component):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from iklim.components import apisix, grafana, mongodb, patroni, rabbitmq, redis
 from iklim.components.base import header
+from iklim.components.quoting import sh, sh_comment
 from iklim.model.schema import Environment, Placement
 from iklim.render.stacks import STACK_FILES
 from iklim.render.templates import fill
@@ -36,31 +37,36 @@ def secret_sizes() -> list[tuple[str, int]]:
 
 
 def runbook(env: Environment) -> str:
+    """``init-infra-prod.sh``; every model value is one shell word (:func:`sh`), whatever it holds."""
     grafana_volume = env.services.grafana.volume
+    grafana_dir = grafana_volume.path or "" if grafana_volume else ""
     mongo_node = env.node(env.services.mongodb.nodes[0])
     return fill(
         "init-infra-prod.sh",
         header=header("#").rstrip("\n"),
-        grafana_dir=grafana_volume.path or "" if grafana_volume else "",
-        infra_stack=env.stacks.infra,
-        vault_stack=env.stacks.vault,
-        overlay=env.overlay.name,
-        overlay_subnet=str(env.overlay.subnet),
-        mtu=str(env.overlay.mtu),
+        grafana_dir_comment=sh_comment(grafana_dir),
+        grafana_dir=sh(grafana_dir),
+        infra_stack=sh(env.stacks.infra),
+        vault_stack=sh(env.stacks.vault),
+        overlay=sh(env.overlay.name),
+        overlay_subnet=sh(env.overlay.subnet),
+        mtu=str(env.overlay.mtu),  # an int from 1280 to 1450: never needs quoting
         label_calls="\n".join(
-            f"  label_node {n.name} {key} {value}" for n in env.nodes for key, value in sorted(n.labels.items())
+            f"  label_node {sh(n.name)} {sh(key)} {sh(value)}"
+            for n in env.nodes
+            for key, value in sorted(n.labels.items())
         ),
-        db_node_ips=" ".join(str(n.private_ip) for n in env.nodes if n.role is Placement.DB),
-        app_node_ips=" ".join(str(n.private_ip) for n in env.nodes if n.role is Placement.SERVICE),
-        db_docker_user_script=DOCKER_USER_PATHS[Placement.DB],
-        app_docker_user_script=DOCKER_USER_PATHS[Placement.SERVICE],
-        secret_calls="\n".join(f"  ensure_secret {name} {size}" for name, size in secret_sizes()),
-        vault_stack_file=STACK_FILES["vault"],
-        infra_stack_file=STACK_FILES["infra"],
-        vault_bootstrap=VAULT_BOOTSTRAP_PATH,
+        db_node_ips=" ".join(sh(n.private_ip) for n in env.nodes if n.role is Placement.DB),
+        app_node_ips=" ".join(sh(n.private_ip) for n in env.nodes if n.role is Placement.SERVICE),
+        db_docker_user_script=sh(DOCKER_USER_PATHS[Placement.DB]),
+        app_docker_user_script=sh(DOCKER_USER_PATHS[Placement.SERVICE]),
+        secret_calls="\n".join(f"  ensure_secret {sh(name)} {sh(size)}" for name, size in secret_sizes()),
+        vault_stack_file=sh(STACK_FILES["vault"]),
+        infra_stack_file=sh(STACK_FILES["infra"]),
+        vault_bootstrap=sh(VAULT_BOOTSTRAP_PATH),
         mongo_service="mongodb-1",
-        mongo_node_ip=str(mongo_node.private_ip),
-        mongo_init=mongodb.INIT_TARGET,
+        mongo_node_ip=sh(mongo_node.private_ip),
+        mongo_init=sh(mongodb.INIT_TARGET),
     )
 
 
@@ -72,15 +78,18 @@ def docker_user_rules(env: Environment, placement: Placement) -> str:
         header=header("#").rstrip("\n"),
         role="DB" if placement is Placement.DB else "service",
         chain="IKLIM-DB" if placement is Placement.DB else "IKLIM-APP",
-        ports=" ".join(f"{proto}/{port}" for proto, port in private_host_ports(env, placement)),
-        sources=" ".join(str(s) for s in sources),
+        ports=sh(" ".join(f"{proto}/{port}" for proto, port in private_host_ports(env, placement))),
+        sources=sh(" ".join(str(s) for s in sources)),
     )
 
 
 def vault_bootstrap(env: Environment) -> str:
+    """``init/vault/vault-bootstrap.sh``; the custody path is one shell word, whatever it holds."""
+    keys_file = env.services.vault.keys_file
     return fill(
         "vault-bootstrap.sh",
         header=header("#").rstrip("\n"),
-        keys_file=env.services.vault.keys_file,
-        model="environments/prod.yaml",
+        keys_file_comment=sh_comment(keys_file),
+        keys_file=sh(keys_file),
+        model=sh("environments/prod.yaml"),
     )

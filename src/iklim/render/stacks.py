@@ -6,6 +6,7 @@ import hashlib
 from typing import Any
 
 from iklim.components.base import Contribution, Mount, SecretMount, header
+from iklim.components.quoting import sh_comment
 from iklim.model.schema import Environment
 from iklim.render.yamlout import dump_yaml
 
@@ -74,7 +75,8 @@ def stack_document(env: Environment, stack: str, parts: list[Contribution], file
     if volumes:
         document["volumes"] = {name: {"driver": "local"} for name in volumes}
     document["networks"] = {env.overlay.name: {"external": True}}
-    intro = f"# Stack {stack_name}: deploy with `docker stack deploy -c {STACK_FILES[stack]} {stack_name}`.\n"
+    shown = sh_comment(stack_name)  # a shell word on one comment line, whatever the name holds
+    intro = f"# Stack {shown}: deploy with `docker stack deploy -c {STACK_FILES[stack]} {shown}`.\n"
     return header("#") + intro + dump_yaml(document)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from iklim.components.base import header
+from iklim.components.quoting import hcl_string
 from iklim.components.rabbitmq import AMQP_PORT, DIST_PORT, EPMD_PORT, MANAGEMENT_PORT, PROMETHEUS_PORT
 from iklim.model.schema import Component, Environment, Placement
 
@@ -40,7 +41,7 @@ def _block(kind: str, attrs: list[tuple[str, str]], indent: str = "  ") -> str:
 
 
 def _list(values: tuple[str, ...]) -> str:
-    return "[" + ", ".join(f'"{v}"' for v in values) + "]"
+    return "[" + ", ".join(hcl_string(v) for v in values) + "]"
 
 
 def _db_rules(env: Environment) -> list[Rule]:
@@ -95,11 +96,13 @@ def server_ref(node: str) -> str:
 
 
 def _servers(env: Environment) -> str:
-    return "".join(f'data "hcloud_server" "{server_ref(n.name)}" {{\n  name = "{n.name}"\n}}\n\n' for n in env.nodes)
+    return "".join(
+        f'data "hcloud_server" "{server_ref(n.name)}" {{\n  name = {hcl_string(n.name)}\n}}\n\n' for n in env.nodes
+    )
 
 
 def _firewall(env: Environment, key: str, role: Placement, rules: list[Rule]) -> str:
-    text = f'resource "hcloud_firewall" "{key}" {{\n  name = "iklim-{env.name}-{key}"\n\n'
+    text = f'resource "hcloud_firewall" "{key}" {{\n  name = {hcl_string(f"iklim-{env.name}-{key}")}\n\n'
     for node in env.nodes:
         if node.role is role:
             text += _block("apply_to", [("server", f"data.hcloud_server.{server_ref(node.name)}.id")])
@@ -107,10 +110,10 @@ def _firewall(env: Environment, key: str, role: Placement, rules: list[Rule]) ->
         text += "\n" + _block(
             "rule",
             [
-                ("description", f'"{rule.description}"'),
+                ("description", hcl_string(rule.description)),
                 ("direction", '"in"'),
-                ("protocol", f'"{rule.protocol}"'),
-                ("port", f'"{rule.port}"'),
+                ("protocol", hcl_string(rule.protocol)),
+                ("port", hcl_string(rule.port)),
                 ("source_ips", _list(rule.sources)),
             ],
         )
@@ -134,15 +137,15 @@ def firewall_tf(env: Environment) -> str:
 
 def network_tf(env: Environment) -> str:
     net = env.network
-    text = header("#") + f'resource "hcloud_network" "private" {{\n  name     = "{net.name}"\n'
-    text += f'  ip_range = "{net.ip_range}"\n}}\n'
+    text = header("#") + f'resource "hcloud_network" "private" {{\n  name     = {hcl_string(net.name)}\n'
+    text += f"  ip_range = {hcl_string(net.ip_range)}\n}}\n"
     for key, subnet in (("app", net.app_subnet), ("db", net.db_subnet)):
         text += (
             f'\nresource "hcloud_network_subnet" "{key}" {{\n'
             "  network_id   = hcloud_network.private.id\n"
             '  type         = "cloud"\n'
-            f'  network_zone = "{net.network_zone}"\n'
-            f'  ip_range     = "{subnet}"\n'
+            f"  network_zone = {hcl_string(net.network_zone)}\n"
+            f"  ip_range     = {hcl_string(subnet)}\n"
             "}\n"
         )
     return text

@@ -14,8 +14,13 @@ class _Dumper(yaml.SafeDumper):
         super().increase_indent(flow, False)
 
 
+_OTHER_BREAKS = ("\x85", "\u2028", "\u2029")  # YAML line breaks besides \n and \r
+
+
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
+    # PyYAML writes NEL, LS and PS raw in plain, single-quoted and block scalars, where a reader
+    # folds them into spaces: only double quotes (escaped as \N, \L, \P) keep them.
+    style = '"' if any(c in value for c in _OTHER_BREAKS) else "|" if "\n" in value else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 

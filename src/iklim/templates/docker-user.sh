@@ -24,8 +24,8 @@
 set -euo pipefail
 
 readonly CHAIN=@@chain@@
-readonly PORTS='@@ports@@'
-readonly SOURCES='@@sources@@'
+readonly PORTS=@@ports@@
+readonly SOURCES=@@sources@@
 # Test hook only: a directory standing in for / (the tests install into a temporary tree).
 readonly ROOT="${IKLIM_FIREWALL_ROOT:-}"
 readonly UNIT_NAME=iklim-docker-user.service

@@ -6,15 +6,16 @@
 # Usage: ./init-infra-prod.sh
 #   SECRETS_DIR       files named after Docker secrets to import; a secret without a file is
 #                     generated at random and never printed (default: /root/iklim-secrets)
-#   GRAFANA_DATA_DIR  Grafana's StorageBox data path (default: @@grafana_dir@@)
+#   GRAFANA_DATA_DIR  Grafana's StorageBox data path (default: @@grafana_dir_comment@@)
 #   SSH_USER          user for the per-node steps over SSH (default: root)
 set -euo pipefail
 cd "$(dirname "$0")"
 
 readonly INFRA_STACK=@@infra_stack@@ VAULT_STACK=@@vault_stack@@ OVERLAY=@@overlay@@
+readonly DEFAULT_GRAFANA_DATA_DIR=@@grafana_dir@@
 SECRETS_DIR="${SECRETS_DIR:-/root/iklim-secrets}"
 SSH_USER="${SSH_USER:-root}"
-GRAFANA_DATA_DIR="${GRAFANA_DATA_DIR:-@@grafana_dir@@}"
+GRAFANA_DATA_DIR="${GRAFANA_DATA_DIR:-$DEFAULT_GRAFANA_DATA_DIR}"
 export GRAFANA_DATA_DIR
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -28,9 +29,13 @@ step_overlay() {
 }
 
 label_node() {
-  local node=$1 key=$2 value=$3 current
-  current=$(docker node inspect --format "{{ index .Spec.Labels \"$key\" }}" "$node")
-  if [ "$current" = "$value" ]; then return; fi
+  # The labels are listed and compared as data: no label key or value is ever part of a template.
+  local node=$1 key=$2 value=$3 current line
+  # shellcheck disable=SC2016 # a Go template, not a shell expansion
+  current=$(docker node inspect --format '{{ range $k, $v := .Spec.Labels }}{{ printf "%s=%s\n" $k $v }}{{ end }}' "$node")
+  while IFS= read -r line; do
+    if [ "$line" = "$key=$value" ]; then return; fi
+  done <<<"$current"
   docker node update --label-add "$key=$value" "$node" >/dev/null
   log "labelled $node $key=$value"
 }

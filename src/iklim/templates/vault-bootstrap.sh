@@ -6,11 +6,12 @@
 # The unseal keys and root token go only to $VAULT_KEYS_FILE (mode 0600), never to output or logs.
 #
 # Usage: init/vault/vault-bootstrap.sh [iklim vault bootstrap options]
-#   VAULT_KEYS_FILE  custody file (default: @@keys_file@@)
+#   VAULT_KEYS_FILE  custody file (default: @@keys_file_comment@@)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-VAULT_KEYS_FILE="${VAULT_KEYS_FILE:-@@keys_file@@}"
+readonly DEFAULT_VAULT_KEYS_FILE=@@keys_file@@
+VAULT_KEYS_FILE="${VAULT_KEYS_FILE:-$DEFAULT_VAULT_KEYS_FILE}"
 
 if ! command -v iklim >/dev/null 2>&1; then
   printf '==> %s\n' "iklim is not installed on this manager: pip install the iklim repository first" >&2

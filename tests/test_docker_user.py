@@ -12,6 +12,7 @@ import ipaddress
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -34,14 +35,15 @@ EMPTY: Tables = {"INPUT": [], "FORWARD": [], "OUTPUT": []}
 
 
 def ports_of(script: str) -> list[tuple[str, int]]:
-    (ports,) = re.findall(r"^readonly PORTS='([^']*)'$", script, re.M)
+    (word,) = re.findall(r"^readonly PORTS=(.*)$", script, re.M)
+    (ports,) = shlex.split(word)
     return [(p.split("/")[0], int(p.split("/")[1])) for p in ports.split()]
 
 
 def previous_version(script: str) -> str:
     """The same script as an older model rendered it: fewer ports, another overlay subnet."""
-    script = re.sub(r"^readonly PORTS='[^']*'$", "readonly PORTS='tcp/5432 tcp/8008'", script, flags=re.M)
-    return re.sub(r"^readonly SOURCES='[^']*'$", "readonly SOURCES='10.0.1.0/24 10.30.0.0/16'", script, flags=re.M)
+    script = re.sub(r"^readonly PORTS=.*$", "readonly PORTS='tcp/5432 tcp/8008'", script, flags=re.M)
+    return re.sub(r"^readonly SOURCES=.*$", "readonly SOURCES='10.0.1.0/24 10.30.0.0/16'", script, flags=re.M)
 
 
 def _verdict(tables: Tables, chain: str, proto: str, source: str, port: int, depth: int = 0) -> str | None:

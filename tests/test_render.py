@@ -328,7 +328,7 @@ def test_docker_user_rules_cover_every_private_host_port(prod_tree: Tree) -> Non
     assert "readonly PORTS='tcp/2379 tcp/2380 tcp/5432 tcp/8008 tcp/27017'" in script
     assert "DOCKER-USER" in script and "10.0.1.0/24 10.0.2.0/24" in script
     app = prod_tree["init/hosts/app-docker-user.sh"].content.decode()
-    assert "readonly PORTS='tcp/8200'" in app and "readonly CHAIN=IKLIM-APP" in app
+    assert "readonly PORTS=tcp/8200" in app and "readonly CHAIN=IKLIM-APP" in app
     runbook = prod_tree["init-infra-prod.sh"].content.decode()
     assert "< init/hosts/db-docker-user.sh" in runbook and "< init/hosts/app-docker-user.sh" in runbook
 

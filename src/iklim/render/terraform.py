@@ -8,6 +8,8 @@ private. SSH comes only from the admin CIDRs.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
 
 from iklim.components.base import header
@@ -91,8 +93,15 @@ def _common(env: Environment) -> list[Rule]:
 
 
 def server_ref(node: str) -> str:
-    """The terraform name of the ``hcloud_server`` data source of model node ``node``."""
-    return "node_" + node.replace("-", "_")
+    """The terraform name of the ``hcloud_server`` data source of model node ``node``.
+
+    Always an HCL identifier, whatever ``node`` holds (the schema already limits node names to
+    ``[a-z0-9-]``; anything else is replaced and a digest of the name keeps references distinct).
+    """
+    ident = re.sub(r"[^A-Za-z0-9_]", "_", node.replace("-", "_"))
+    if ident != node.replace("-", "_"):
+        ident += "_" + hashlib.sha256(node.encode()).hexdigest()[:8]
+    return "node_" + ident
 
 
 def _servers(env: Environment) -> str:

@@ -26,7 +26,8 @@ def check_command(paths: tuple[str, ...], fmt: str, no_ignore: bool, policy_file
 
     Given a directory it reads the root stack files, config/**, init-infra-prod.sh,
     init/vault/*.sh and terraform/hetzner/prod/*.tf, and looks for superseded overlay files
-    anywhere in the tree. Given files, it checks those. Parameters come from the seed, then
+    anywhere in the tree (dot-files skipped), classifying files by their path below the given
+    folder and their content. Given files, it checks those. Parameters come from the seed, then
     environments/prod.yaml, then the tree's subnets, then --policy.
 
     Silence one finding with a comment on its line or on its service key, with a reason:

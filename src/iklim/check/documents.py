@@ -54,6 +54,7 @@ class Documents:
     superseded: list[str] = field(default_factory=list)
     missing_stacks: list[str] = field(default_factory=list)
     texts: dict[str, str] = field(default_factory=dict)
+    relpaths: dict[str, str] = field(default_factory=dict)  # shown path -> path below the given root
     problems: dict[tuple[str, int, str], InputError] = field(default_factory=dict)
     _services: list[ServiceRef] | None = None
 
@@ -69,6 +70,14 @@ class Documents:
                         kind = kind_of(name, spec)
                         self._services.append(ServiceRef(stack, name, spec, kind, services.kpos.get(name, spec.pos)))
         return (ref for ref in self._services if ref.stack.role in roles)
+
+    def relpath(self, shown: str) -> str:
+        """The file's path relative to the tree root it was found under ("/"-separated).
+
+        A file given on its own is relative to its folder: its base name. Classify files by this
+        path (and content), never by folder names above the root.
+        """
+        return self.relpaths.get(shown, os.path.basename(shown))
 
     def resources(self, rtype: str) -> Iterator[tuple[str, Block]]:
         for path, blocks in self.terraform:
@@ -99,11 +108,13 @@ def problem(docs: Documents, error: InputError) -> None:
     docs.problems.setdefault((error.path, error.line, error.message), error)
 
 
-def load_file(docs: Documents, path: str, role: str | None = None) -> None:
-    """Parse one file into ``docs`` by its name and content."""
+def load_file(docs: Documents, path: str, role: str | None = None, root: str | None = None) -> None:
+    """Parse one file into ``docs`` by its name and content (and its path below ``root``)."""
     from iklim.check.yamlload import load_yaml
 
     shown = display(path)
+    rel = os.path.relpath(path, root) if root is not None else os.path.basename(path)
+    docs.relpaths[shown] = rel.replace(os.sep, "/")
     base = os.path.basename(path)
     if base in SUPERSEDED:
         docs.superseded.append(shown)
@@ -146,9 +157,9 @@ def load_file(docs: Documents, path: str, role: str | None = None) -> None:
     docs.texts[shown] = text
 
 
-def _load_one(docs: Documents, path: str, role: str | None = None) -> None:
+def _load_one(docs: Documents, path: str, role: str | None = None, root: str | None = None) -> None:
     try:
-        load_file(docs, path, role)
+        load_file(docs, path, role, root)
     except InputError as exc:
         problem(docs, exc)
 
@@ -167,18 +178,24 @@ def _walk(docs: Documents, root: str) -> Iterator[tuple[str, list[str]]]:
 
 
 def load_tree(docs: Documents, root: str) -> None:
-    """A repository: root stacks, config/**, runbooks, prod terraform, superseded files anywhere."""
+    """A repository: root stacks, config/**, runbooks, prod terraform, superseded files anywhere.
+
+    Dot-files and dot-folders are skipped: they are hidden state (editor swap files, the
+    ``.name.XXXXXXXX`` temporaries a writer leaves when interrupted), not configuration Docker
+    reads. Files are classified by their path below ``root`` and their content only.
+    """
     for name, role in ((INFRA_STACK, "infra"), (VAULT_STACK, "vault")):
         path = os.path.join(root, name)
         if os.path.lexists(path):
-            _load_one(docs, path, role)
+            _load_one(docs, path, role, root)
         else:
             docs.missing_stacks.append(display(path))
     config = os.path.join(root, "config")
     if os.path.lexists(config):
         for folder, files in _walk(docs, config):
             for name in files:
-                _load_one(docs, os.path.join(folder, name), "config")
+                if not name.startswith("."):  # editors' swap files, a writer's leftover temporaries
+                    _load_one(docs, os.path.join(folder, name), "config", root)
     scripts = [os.path.join(root, "init-infra-prod.sh")]
     for folder, ext in (
         (os.path.join(root, "init", "vault"), ".sh"),
@@ -186,11 +203,11 @@ def load_tree(docs: Documents, root: str) -> None:
     ):
         if os.path.lexists(folder):
             for _, files in _walk(docs, folder):
-                scripts += [os.path.join(folder, n) for n in files if n.endswith(ext)]
+                scripts += [os.path.join(folder, n) for n in files if n.endswith(ext) and not n.startswith(".")]
                 break
     for path in scripts:
         if os.path.lexists(path):
-            _load_one(docs, path)
+            _load_one(docs, path, None, root)
     for folder, files in _walk(docs, root):
         for name in files:
             if name in SUPERSEDED:

@@ -26,9 +26,9 @@ Passing example (config/swag/rabbitmq.subdomain.conf)::
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
+from iklim.check.configs import nginx_confs
 from iklim.check.documents import Documents
 from iklim.check.findings import Finding, Severity
 from iklim.check.nginx import Directive, parse
@@ -75,15 +75,8 @@ def _servers(top: tuple[Directive, ...]) -> list[Directive]:
     return out
 
 
-def _looks_nginx(path: str, text: str) -> bool:
-    lowered = path.lower().replace("\\", "/")
-    return "swag" in lowered or "nginx" in lowered or re.search(r"^[ \t]*server\s*\{", text, re.MULTILINE) is not None
-
-
 def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
-    for path, text in docs.confs:
-        if not _looks_nginx(path, text):
-            continue
+    for path, text in nginx_confs(docs):
         servers = _servers(parse(text, path))
         if not servers or not _is_rabbitmq(path, servers):
             continue

@@ -16,8 +16,11 @@ def hits(result: Result, rule: str) -> list[int]:
 
 
 def fw(name: str, *rules: str) -> str:
+    """A firewall applied to the DB ("db") or service ("app") nodes by label, at the end of its body."""
     body = "".join(f'  rule {{\n    direction  = "in"\n    protocol   = "tcp"\n{r}  }}\n' for r in rules)
-    return f'resource "hcloud_firewall" "{name}" {{\n  name = "iklim-{name}"\n{body}}}\n'
+    label = {"db": "db", "app": "service"}.get(name, name)
+    apply_to = f'  apply_to {{ label_selector = "type={label}" }}\n'
+    return f'resource "hcloud_firewall" "{name}" {{\n  name = "iklim-{name}"\n{body}{apply_to}}}\n'
 
 
 def rule(port: str, *sources: str) -> str:

@@ -23,6 +23,7 @@ from iklim.check.rules import (
     stack_split,
     stateful_update,
     superseded_overlay,
+    terraform_unevaluated,
 )
 from iklim.check.rules.base import Rule
 
@@ -47,6 +48,7 @@ RULES: tuple[Rule, ...] = (
     healthcheck.RULE,
     stateful_update.RULE,
     spread.RULE,
+    terraform_unevaluated.RULE,
 )
 
 

@@ -1,24 +1,33 @@
 """Host-mode ports have a firewall rule; DB and etcd ports stay inside the private subnets.
 
 A port published with ``mode: host`` is reachable only if the firewall of the nodes it runs on
-(DB components: the firewall applied to DB nodes; others: the app firewall) has an inbound rule
-for it. A rule that opens a DB or etcd port (2379, 2380, 5432, 8008, 27017 and the DB services'
+(DB components: the firewall applied to DB nodes; others: the one applied to app nodes) has an
+inbound rule for it. A rule that opens a DB or etcd port (2379, 2380, 5432, 8008, 27017 and the DB services'
 host ports) may only admit sources inside the private subnets.
 
 Failing example (terraform/hetzner/prod/firewall.tf)::
 
     resource "hcloud_firewall" "db" {
-      rule {
-        direction  = "in"
-        protocol   = "tcp"
-        port       = "5432"
-        source_ips = ["0.0.0.0/0"]
+      apply_to {
+        label_selector = "type=db"
+      }
+      dynamic "rule" {
+        for_each = ["2379", "5432"]
+        content {
+          direction  = "in"
+          protocol   = "tcp"
+          port       = rule.value
+          source_ips = ["0.0.0.0/0"]
+        }
       }
     }
 
 Passing example (terraform/hetzner/prod/firewall.tf)::
 
     resource "hcloud_firewall" "db" {
+      apply_to {
+        label_selector = "type=db"
+      }
       rule {
         direction  = "in"
         protocol   = "tcp"
@@ -41,7 +50,7 @@ from iklim.check.rules.base import Rule
 
 
 def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
-    walls = list(firewalls(docs))
+    walls = list(firewalls(docs, policy))
     if not walls:
         return
     rules = {id(fw): list(inbound(fw)) for fw in walls}
@@ -50,12 +59,15 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
         role = "db" if ref.kind in DB_KINDS else "app"
         if ref.kind in DB_KINDS:
             db_ports.update(p.published[0] for p in ports(ref.spec) if p.mode == "host" and p.published)
-        candidates = [fw for fw in walls if fw.role == role] or [fw for fw in walls if fw.role is None]
+        candidates = [fw for fw in walls if role in fw.roles] or [fw for fw in walls if not fw.roles]
         for port in ports(ref.spec):
             if port.mode != "host" or port.published is None:
                 continue
             for number in range(port.published[0], min(port.published[1], port.published[0] + 64) + 1):
-                if not any(r.covers(number, port.protocol) for fw in candidates for r in rules[id(fw)]):
+                covered = any(
+                    r.covers(number, port.protocol) or not r.known for fw in candidates for r in rules[id(fw)]
+                )
+                if not covered:
                     names = ", ".join(repr(fw.name) for fw in candidates) or f"the {role} nodes' firewall"
                     yield RULE.on(
                         ref,

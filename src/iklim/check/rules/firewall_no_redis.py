@@ -39,7 +39,7 @@ from iklim.check.rules.base import Rule
 
 
 def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
-    for fw in firewalls(docs):
+    for fw in firewalls(docs, policy):
         for rule in inbound(fw):
             opened = [p for p in policy.redis_ports if rule.covers(p, rule.protocol)]
             if opened:

@@ -53,7 +53,8 @@ OPTIONS = {
     "reference_words": ("FILE", "PATH", "DIR", "NAME", "ID", "URL", "ADDR", "TYPE", "LENGTH", "TTL", "PREFIX"),
     # Identifiers, not secrets: the etcd cluster token only keeps clusters apart.
     "not_secrets": ("ETCD_INITIAL_CLUSTER_TOKEN",),
-    "safe_values": ("", "true", "false", "none", "null"),
+    # flags, not secrets (bitnami: ALLOW_EMPTY_PASSWORD: "no")
+    "safe_values": ("", "true", "false", "yes", "no", "on", "off", "none", "null"),
 }
 _SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z])(?=[A-Z])")
 _BARE_VAR = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*(?:(?::?\?)[^}]*)?\}?")

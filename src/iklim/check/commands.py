@@ -19,16 +19,29 @@ CHECK_SECONDS = 60.0  # wall-clock bound of one check: a backstop behind the per
     "--policy",
     "policy_file",
     type=click.Path(dir_okay=False),
-    help="YAML file overriding policy parameters (subnets, member counts, ...).",
+    help="YAML file overriding policy parameters (subnets, member counts, ...); applies after the config's.",
 )
-def check_command(paths: tuple[str, ...], fmt: str, no_ignore: bool, policy_file: str | None) -> None:
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="Rule configuration (default: .iklim-check.yaml found upward from the first path).",
+)
+def check_command(
+    paths: tuple[str, ...], fmt: str, no_ignore: bool, policy_file: str | None, config_file: str | None
+) -> None:
     """Check a repository tree (default: .) or files against the seed's production policy.
 
     Given a directory it reads the root stack files, config/**, init-infra-prod.sh,
     init/vault/*.sh and terraform/hetzner/prod/*.tf, and looks for superseded overlay files
     anywhere in the tree (dot-files skipped), classifying files by their path below the given
     folder and their content. Given files, it checks those. Parameters come from the seed, then
-    environments/prod.yaml, then the tree's subnets, then --policy.
+    environments/prod.yaml, then the tree's subnets, then the config's policy:, then --policy.
+
+    Rules are configured as in yamllint: .iklim-check.yaml, found in the first path's folder or
+    above (up to the folder holding .git), or --config FILE, with 'rules: {RULE: disable}',
+    'rules: {RULE: {severity: warning}}' or a rule's options (see 'iklim explain RULE'), and
+    'policy:' taking the keys of a --policy file.
 
     Silence one finding with a comment on its line or on its service key, with a reason:
     "# iklim: ignore[overlay-only] the lab publishes Redis for debugging".
@@ -43,22 +56,27 @@ def check_command(paths: tuple[str, ...], fmt: str, no_ignore: bool, policy_file
       iklim check docker-stack-infra_db-prod.yml    # one file
       iklim check . --format sarif > iklim.sarif    # for code scanning
       iklim check --format github                   # annotations in a GitHub workflow
+      iklim check --config ci/iklim-check.yaml      # rule settings from another file
     """
     from iklim.check.findings import InputError
     from iklim.check.rules import RULES
     from iklim.model.bounded import TimeLimitExceeded, time_limit
 
+    rules = RULES
     try:
         from iklim.check import output
+        from iklim.check.config import resolve_config
         from iklim.check.documents import load
         from iklim.check.engine import run
         from iklim.check.policy import resolve
 
         targets = list(paths) or ["."]
         with time_limit(CHECK_SECONDS):
+            config = resolve_config(targets, config_file, RULES)
+            rules = config.active(RULES)
             docs = load(targets)
-            policy = resolve(targets, docs, policy_file)
-            result = run(docs, policy, RULES, no_ignore)
+            policy = resolve(targets, docs, policy_file, config)
+            result = run(docs, policy, rules, no_ignore, config.severities())
     except TimeLimitExceeded:
         click.echo(
             output.plain(f"iklim check: error: {', '.join(targets)}: checking took longer than {CHECK_SECONDS:g} s"),
@@ -68,7 +86,7 @@ def check_command(paths: tuple[str, ...], fmt: str, no_ignore: bool, policy_file
     except InputError as exc:
         click.echo(output.plain(f"iklim check: error: {exc}"), err=True)
         if fmt == "sarif":
-            click.echo(output.sarif(None, RULES, exc), nl=False)
+            click.echo(output.sarif(None, rules, exc), nl=False)
         raise SystemExit(2) from None
     except Exception as exc:  # a bug must still end in one line, not a traceback
         message = " ".join(str(exc).split())[:300]
@@ -76,7 +94,7 @@ def check_command(paths: tuple[str, ...], fmt: str, no_ignore: bool, policy_file
         raise SystemExit(2) from None
     render = {"text": output.text, "json": output.as_json, "github": output.github}
     if fmt == "sarif":
-        click.echo(output.sarif(result, RULES), nl=False)
+        click.echo(output.sarif(result, rules), nl=False)
     else:
         click.echo(render[fmt](result), nl=False)
     for problem in result.problems:
@@ -121,7 +139,10 @@ def explain_command(rule_id: str) -> None:
         raise SystemExit(2)
     click.echo(f"{rule.id} ({rule.severity.value})\n")
     click.echo(rule.doc.strip())
+    click.echo("\nAn example without a path is a compose file (check it as stack.yml).")
     if rule.options:
-        click.echo("\nOptions:")
-        for key, value in rule.options.items():
-            click.echo(f"  {key}: {value}")
+        from iklim.check.config import settings_table
+
+        click.echo(f"\nOptions (set in .iklim-check.yaml under 'rules: {{{rule.id}: {{OPTION: VALUE}}}}'):")
+        for line in settings_table(rule.options):
+            click.echo(f"  {line}")

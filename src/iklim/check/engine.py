@@ -8,8 +8,8 @@ without one the comment suppresses nothing and is itself reported (``suppression
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from iklim.check.documents import Documents
 from iklim.check.findings import Finding, InputError, Severity, Suppressed
@@ -42,11 +42,24 @@ def _ignores(lines: list[str], line: int) -> tuple[set[str], str] | None:
     return ids, match.group(2).strip()
 
 
-def run(docs: Documents, policy: Policy, rules: Sequence[Rule], no_ignore: bool = False) -> Result:
+def run(
+    docs: Documents,
+    policy: Policy,
+    rules: Sequence[Rule],
+    no_ignore: bool = False,
+    severities: Mapping[str, Severity] | None = None,
+) -> Result:
+    """Run ``rules``, then apply inline suppressions.
+
+    ``severities`` (rule ID -> severity, from the check config) sets every finding of a rule to
+    that severity; without it a finding keeps the severity its rule gave it.
+    """
     raw: list[Finding] = []
     for rule in rules:
         try:
-            raw.extend(rule.check(docs, policy))
+            results = rule.check(docs, policy)
+            wanted = (severities or {}).get(rule.id)
+            raw.extend(replace(f, severity=wanted) if wanted and f.rule == rule.id else f for f in results)
         except InputError as exc:  # a rule that parses a file (nginx) found it unusable
             docs.problems.setdefault((exc.path, exc.line, exc.message), exc)
     kept: set[Finding] = set()
@@ -80,5 +93,6 @@ def run(docs: Documents, policy: Policy, rules: Sequence[Rule], no_ignore: bool 
             kept.add(finding)
     problems = tuple(docs.problems.values())
     for error in problems:  # unusable input is an error finding too, never suppressible
-        kept.add(Finding(error.path, max(error.line, 1), 1, INPUT_RULE, Severity.ERROR, error.message))
+        where = (max(error.line, 1), max(error.column, 1))
+        kept.add(Finding(error.path, *where, INPUT_RULE, Severity.ERROR, error.message))
     return Result(tuple(sorted(kept)), tuple(suppressed), len(docs.texts), problems)

@@ -38,10 +38,12 @@ class Suppressed:
 
 
 class InputError(Exception):
-    """Unusable input: reported as one ``path:line: message`` line, exit status 2."""
+    """Unusable input: reported as one ``path:line[:column]: message`` line, exit status 2."""
 
-    def __init__(self, path: str, line: int, message: str) -> None:
-        super().__init__(f"{path}:{line}: {message}" if line > 0 else f"{path}: {message}")
+    def __init__(self, path: str, line: int, message: str, column: int = 0) -> None:
+        where = f"{path}:{line}:{column}" if line > 0 and column > 0 else f"{path}:{line}" if line > 0 else path
+        super().__init__(f"{where}: {message}")
         self.path = path
         self.line = line
+        self.column = column
         self.message = message

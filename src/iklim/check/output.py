@@ -75,17 +75,29 @@ def _location(path: str, line: int, column: int) -> dict[str, Any]:
     return {"physicalLocation": {"artifactLocation": {"uri": _uri(path)}, "region": region}}
 
 
+def _descriptor(rule: Rule) -> dict[str, Any]:
+    """A SARIF reportingDescriptor: the docstring's description as ``fullDescription``, the whole
+    docstring as ``help`` (text, and Markdown with each example in a fenced block)."""
+    from iklim.check.examples import ExampleError, description, markdown
+
+    doc = rule.doc.strip()
+    try:
+        help_md = markdown(doc)
+    except ExampleError:  # examples not in the documented form: the docstring as it is
+        help_md = doc + "\n"
+    about = description(doc)
+    return {
+        "id": rule.id,
+        "name": rule.id,
+        "shortDescription": {"text": rule.summary},
+        "fullDescription": {"text": about, "markdown": about},
+        "help": {"text": doc, "markdown": help_md},
+        "defaultConfiguration": {"level": "error" if rule.severity is Severity.ERROR else "warning"},
+    }
+
+
 def sarif(result: Result | None, rules: tuple[Rule, ...], error: InputError | None = None) -> str:
-    descriptors = [
-        {
-            "id": r.id,
-            "name": r.id,
-            "shortDescription": {"text": r.summary},
-            "fullDescription": {"text": r.doc.strip()},
-            "defaultConfiguration": {"level": "error" if r.severity is Severity.ERROR else "warning"},
-        }
-        for r in rules
-    ]
+    descriptors = [_descriptor(r) for r in rules]
     descriptors.append(
         {
             "id": INPUT_RULE,
@@ -122,7 +134,7 @@ def sarif(result: Result | None, rules: tuple[Rule, ...], error: InputError | No
     invocation: dict[str, Any] = {"executionSuccessful": not errors}
     if errors:
         invocation["toolExecutionNotifications"] = [
-            {"level": "error", "message": {"text": e.message}, "locations": [_location(e.path, e.line, 1)]}
+            {"level": "error", "message": {"text": e.message}, "locations": [_location(e.path, e.line, e.column)]}
             for e in errors
         ]
     import json

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from iklim.check.documents import Documents
+
+if TYPE_CHECKING:
+    from iklim.check.config import CheckConfig
 
 SEED_MEMBERS = {
     "apisix": 3,
@@ -48,6 +51,8 @@ class Policy:
     etcd_client_port: int = 2379
     redis_ports: tuple[int, ...] = (6379, 26379)
     db_ports: tuple[int, ...] = (2379, 2380, 5432, 8008, 27017)
+    # rule ID -> option -> value, from the check config's ``rules:`` (not a --policy parameter)
+    rule_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def private(self) -> tuple[str, ...]:
         """The private subnets; the RFC 1918 ranges when neither model nor tree names them."""
@@ -138,12 +143,19 @@ def from_tree(policy: Policy, docs: Documents) -> Policy:
     return replace(policy, **changes)
 
 
-def resolve(paths: list[str], docs: Documents, policy_file: str | None) -> Policy:
+def resolve(paths: list[str], docs: Documents, policy_file: str | None, config: CheckConfig | None = None) -> Policy:
+    """The seed, then the model, the tree, the check config (``policy:``, rule options), ``--policy``."""
     policy = Policy()
     model = find_model(paths)
     if model is not None:
         policy = from_model(policy, model)
     policy = from_tree(policy, docs)
+    if config is not None:
+        from iklim.check.policyfile import from_mapping
+
+        if config.policy is not None:
+            policy = from_mapping(policy, config.policy, config.path or "")
+        policy = replace(policy, rule_options=config.options())
     if policy_file is not None:
         from iklim.check.policyfile import from_file
 

@@ -17,6 +17,7 @@ from iklim.check.policy import Policy
 
 _CIDRS = {"app_subnet", "db_subnet"}
 _PORTS = {"redis_ports", "db_ports"}
+_NOT_PARAMETERS = {"rule_options"}  # set by the check config's rules:, not a parameter
 
 
 def _is_int(value: object) -> bool:
@@ -73,27 +74,38 @@ def _value(policy: Policy, key: str, value: Any, fail: Any) -> Any:
 def from_file(policy: Policy, path: str) -> Policy:
     """Override parameters from a YAML policy file whose keys are :class:`Policy` fields.
 
-    Raises :class:`InputError` (``file:line: message``) for an unreadable file, invalid YAML,
+    Raises :class:`InputError` (``file:line:col: message``) for an unreadable file, invalid YAML,
     an unknown parameter or a value of the wrong shape.
     """
     from iklim.check.documents import display, read_input
-    from iklim.check.yamlload import YMap, load_yaml
+    from iklim.check.yamlload import load_yaml
 
     shown = display(path)
     data = load_yaml(read_input(path, shown), shown)
     if data is None:
         return policy
+    return from_mapping(policy, data, shown)
+
+
+def from_mapping(policy: Policy, data: Any, shown: str) -> Policy:
+    """Override parameters from a parsed mapping (a policy file, or a check config's ``policy:``).
+
+    Raises :class:`InputError` at ``shown:line:col`` as :func:`from_file` does.
+    """
+    from iklim.check.yamlload import YMap
+
     if not isinstance(data, YMap):
-        raise InputError(shown, 1, "a policy file must be a mapping of parameters")
-    fields = [f.name for f in dataclasses.fields(Policy)]
+        line, column = getattr(data, "pos", (1, 1))
+        raise InputError(shown, line, "a policy must be a mapping of parameters", column)
+    fields = [f.name for f in dataclasses.fields(Policy) if f.name not in _NOT_PARAMETERS]
     changes: dict[str, Any] = {}
     for key, value in data.items():
-        line = data.kpos[key][0]
+        line, column = data.kpos[key]
         if key not in fields:
-            raise InputError(shown, line, f"unknown policy parameter {key!r} (known: {', '.join(fields)})")
+            raise InputError(shown, line, f"unknown policy parameter {key!r} (known: {', '.join(fields)})", column)
 
-        def fail(message: str, line: int = line) -> InputError:
-            return InputError(shown, line, message)
+        def fail(message: str, where: tuple[int, int] = data.at(key)) -> InputError:
+            return InputError(shown, where[0], message, where[1])
 
         changes[key] = _value(policy, key, value, fail)
     return replace(policy, **changes)

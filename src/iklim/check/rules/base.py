@@ -1,4 +1,11 @@
-"""What every rule module provides: a :class:`Rule` with its ID, severity, options and ``check``."""
+"""What every rule module provides: a :class:`Rule` with its ID, severity, options and ``check``.
+
+A rule's options are data: ``options`` maps each option's name to its default, and the default's
+type is the option's type (a tuple of strings: a list of strings; a string; an integer; a
+boolean). ``.iklim-check.yaml`` may set them (:mod:`iklim.check.config`); a check reads the values
+in force with :meth:`Rule.settings`. The docstring holds at least one failing and one passing
+example in the form :mod:`iklim.check.examples` reads (a test runs them all).
+"""
 
 from __future__ import annotations
 
@@ -27,6 +34,11 @@ class Rule:
     @property
     def summary(self) -> str:
         return self.doc.strip().splitlines()[0].strip() if self.doc.strip() else self.id
+
+    def settings(self, policy: Policy) -> Mapping[str, Any]:
+        """The options in force: the declared defaults, then those the check config sets."""
+        configured = policy.rule_options.get(self.id)
+        return {**self.options, **configured} if configured else self.options
 
     def at(self, path: str, pos: Pos, message: str, service: str | None = None, scope: int = 0) -> Finding:
         return Finding(path, pos[0], pos[1], self.id, self.severity, message, service, scope)

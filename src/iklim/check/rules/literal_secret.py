@@ -27,7 +27,8 @@ Passing example::
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from iklim.check.compose import environment
 from iklim.check.documents import Documents
@@ -52,36 +53,38 @@ OPTIONS = {
     "reference_words": ("FILE", "PATH", "DIR", "NAME", "ID", "URL", "ADDR", "TYPE", "LENGTH", "TTL", "PREFIX"),
     # Identifiers, not secrets: the etcd cluster token only keeps clusters apart.
     "not_secrets": ("ETCD_INITIAL_CLUSTER_TOKEN",),
-    "safe_values": ("", "true", "false", "none", "null"),
+    # flags, not secrets (bitnami: ALLOW_EMPTY_PASSWORD: "no")
+    "safe_values": ("", "true", "false", "yes", "no", "on", "off", "none", "null"),
 }
 _SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z])(?=[A-Z])")
 _BARE_VAR = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*(?:(?::?\?)[^}]*)?\}?")
 
 
-def is_secret_name(name: str) -> bool:
-    if name.upper() in OPTIONS["not_secrets"]:
+def is_secret_name(name: str, options: Mapping[str, Any] = OPTIONS) -> bool:
+    if name.upper() in options["not_secrets"]:
         return False
     words = [w.upper() for w in _SPLIT.split(name) if w]
-    if not words or words[-1] in OPTIONS["reference_words"]:
+    if not words or words[-1] in options["reference_words"]:
         return False
-    return any(w in OPTIONS["secret_words"] for w in words)
+    return any(w in options["secret_words"] for w in words)
 
 
-def is_literal(value: object, raw: str | None) -> bool:
+def is_literal(value: object, raw: str | None, options: Mapping[str, Any] = OPTIONS) -> bool:
     """A literal secret: not empty, not a bare variable, not a secret file path."""
     if value is None or isinstance(value, bool):
         return False
     text = str(value).strip()
-    if text.lower() in OPTIONS["safe_values"] or text.startswith("/run/secrets/"):
+    if text.lower() in options["safe_values"] or text.startswith("/run/secrets/"):
         return False
     source = raw if raw is not None else text
     return _BARE_VAR.fullmatch(source.strip()) is None and _BARE_VAR.fullmatch(text) is None
 
 
 def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
+    options = RULE.settings(policy)
     for ref in docs.services():
         for name, value, raw, pos in environment(ref.spec):
-            if is_secret_name(name) and is_literal(value, raw):
+            if is_secret_name(name, options) and is_literal(value, raw, options):
                 yield RULE.on(
                     ref,
                     pos,

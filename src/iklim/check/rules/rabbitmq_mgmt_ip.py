@@ -54,13 +54,13 @@ def _problem(rules: list[Directive]) -> str | None:
     return None
 
 
-def _is_rabbitmq(path: str, servers: list[Directive]) -> bool:
+def _is_rabbitmq(path: str, servers: list[Directive], port: str = OPTIONS["management_port"]) -> bool:
     if "rabbitmq" in path.lower().rsplit("/", 1)[-1]:
         return True
     for server in servers:
         for location in server.find("location"):
             for proxy in location.find("proxy_pass") + location.find("set"):
-                if any("rabbitmq" in a or OPTIONS["management_port"] in a for a in proxy.args):
+                if any("rabbitmq" in a or port in a for a in proxy.args):
                     return True
     return False
 
@@ -78,7 +78,7 @@ def _servers(top: tuple[Directive, ...]) -> list[Directive]:
 def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
     for path, text in nginx_confs(docs):
         servers = _servers(parse(text, path))
-        if not servers or not _is_rabbitmq(path, servers):
+        if not servers or not _is_rabbitmq(path, servers, RULE.settings(policy)["management_port"]):
             continue
         for server in servers:
             if not server.find("location") and not server.find("proxy_pass"):

@@ -37,8 +37,9 @@ OPTIONS = {
 
 
 def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
+    stateful = RULE.settings(policy)["stateful"]
     for ref in docs.services():
-        if ref.kind not in OPTIONS["stateful"]:
+        if ref.kind not in stateful:
             continue
         deploy = get_map(ref.spec, "deploy")
         update = get_map(deploy, "update_config")

@@ -87,12 +87,13 @@ def _scalars(value: Any, pos: Pos, seen: set[int]) -> Iterator[tuple[str, Pos]]:
 
 
 def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
-    vault_path = str(OPTIONS["vault_path"])
+    options = RULE.settings(policy)
+    vault_path = str(options["vault_path"])
     for path in docs.superseded:
         yield RULE.at(path, (1, 1), "delete this superseded overlay: production uses the root stack files")
     for path, text in docs.scripts + docs.confs + docs.others:
         for number, line in _lines(text):
-            if any(name in line for name in OPTIONS["files"]) or _overlays(line):
+            if any(name in line for name in options["files"]) or _overlays(line):
                 yield RULE.at(
                     path,
                     (number, 1),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from iklim.check.rules import (
+    apisix_interpolation,
     db_host_mode,
     db_placement,
     etcd_aliases,
@@ -47,6 +48,7 @@ RULES: tuple[Rule, ...] = (
     healthcheck.RULE,
     stateful_update.RULE,
     spread.RULE,
+    apisix_interpolation.RULE,
 )
 
 

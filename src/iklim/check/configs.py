@@ -112,3 +112,18 @@ def patroni_namespaces(docs: Documents, default: str) -> Iterator[Namespace]:
         for name, value, _, pos in environment(ref.spec):
             if name == "PATRONI_NAMESPACE" and value is not None:
                 yield Namespace(ref.stack.path, str(value), pos)
+
+
+def apisix_admin_keys(docs: Documents) -> Iterator[tuple[str, str | None, Pos]]:
+    """(path, key as APISIX reads it with every variable unset, position) of each admin key in an
+    APISIX ``config.yaml`` (``deployment.admin.admin_key``, or ``apisix.admin_key`` before 3.0);
+    the key is None when a variable in it has no default."""
+    for path, data in docs.configs:
+        if not isinstance(data, YMap):
+            continue
+        for parent in (get_map(get_map(data, "deployment"), "admin"), get_map(data, "apisix")):
+            keys = get_list(parent, "admin_key")
+            for item in keys or ():
+                raw = item.get("key") if isinstance(item, YMap) else None
+                if isinstance(raw, str | int) and not isinstance(raw, bool):
+                    yield path, expand(str(raw)).value, item.at("key")

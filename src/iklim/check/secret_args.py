@@ -22,7 +22,6 @@ and ``$VAR`` are not). Every scan is linear in the text.
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +45,7 @@ SHORT: dict[str, str] = {
 SWITCHES = frozenset({("mongod", "auth"), ("mongos", "auth"), ("redis-cli", "askpass"), ("etcd", "auth-token")})
 _CONFIG_LINE = re.compile(r"^[ \t]*(requirepass|masterauth)[ \t]+([^\s'\"]+)", re.MULTILINE)
 _SENTINEL_LINE = re.compile(r"^[ \t]*sentinel[ \t]+auth-pass[ \t]+[^\s'\"]+[ \t]+([^\s'\"]+)", re.MULTILINE)
+_OPERATORS = ";&|()<>"
 _ASSIGN = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*=")
 _MAX_DEPTH = 4
 
@@ -64,54 +64,63 @@ class Hit:
 Token = tuple[str, int]
 
 
-def _words(text: str) -> list[str]:
-    try:
-        return shlex.split(text)
-    except ValueError:  # an unclosed quote: Docker refuses it; read the words anyway
-        return text.split()
+def _split(text: str, shell: bool) -> list[tuple[str, bool]]:
+    """Words of ``text`` as a POSIX shell splits them (quotes, backslashes), each with whether it
+    is a control operator (``;``, ``&&``, ``|``, ``(``, a newline...: only when ``shell``); a
+    ``#`` starting a word comments out the line. An unclosed quote ends the last word. Linear."""
+    out: list[tuple[str, bool]] = []
+    word: list[str] = []
+    started = False
+    quote = ""
+    i, size = 0, len(text)
+    while i < size:
+        char = text[i]
+        if quote:
+            if char == quote:
+                quote = ""
+            elif char == "\\" and quote == '"' and i + 1 < size and text[i + 1] in '"\\$`':
+                word.append(text[i + 1])
+                i += 1
+            else:
+                word.append(char)
+        elif char in "'\"":
+            quote, started = char, True
+        elif char == "\\" and i + 1 < size:
+            if text[i + 1] != "\n":
+                word.append(text[i + 1])
+                started = True
+            i += 1
+        elif char.isspace() or (shell and char in _OPERATORS):
+            if started:
+                out.append(("".join(word), False))
+                word, started = [], False
+            if shell and (char in _OPERATORS or char == "\n"):
+                out.append((char, True))
+        elif shell and char == "#" and not started:
+            end = text.find("\n", i)
+            i = size if end < 0 else end
+            continue
+        else:
+            word.append(char)
+            started = True
+        i += 1
+    if started:
+        out.append(("".join(word), False))
+    return out
 
 
 def _base(word: str) -> str:
     return word.rsplit("/", 1)[-1].lower()
 
 
-def _lines_to_commands(script: str) -> str:
-    """Newlines outside quotes end a command (``;``); a backslash-newline joins lines."""
-    out: list[str] = []
-    quote = ""
-    i = 0
-    while i < len(script):
-        char = script[i]
-        if char == "\\" and quote != "'" and i + 1 < len(script):
-            if script[i + 1] != "\n":
-                out.append(script[i : i + 2])
-            i += 2
-            continue
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char == "\n":
-            char = ";"
-        out.append(char)
-        i += 1
-    return "".join(out)
-
-
 def _script(text: str, index: int, depth: int, options: Mapping[str, Any]) -> Iterator[Hit]:
-    lexer = shlex.shlex(_lines_to_commands(text), posix=True, punctuation_chars=";&|()<>")
-    lexer.whitespace_split = True
-    try:
-        tokens = list(lexer)
-    except ValueError:
-        tokens = text.split()
     command: list[Token] = []
-    for token in [*tokens, ";"]:
-        if token and all(c in ";&|()<>" for c in token):
+    for word, operator in [*_split(text, True), (";", True)]:
+        if operator:
             yield from _command(command, depth + 1, options)
             command = []
         else:
-            command.append((token, index))
+            command.append((word, index))
 
 
 def _value(tokens: list[Token], at: int, attached: str | None) -> tuple[str, int] | None:
@@ -189,6 +198,8 @@ def _args(program: str, tokens: list[Token], options: Mapping[str, Any]) -> Iter
                 yield Hit("-p", index)
             continue
         short = SHORT.get(program, "")
+        if program == "curl" and not word.startswith("--") and name.isalpha() and name[-1] in short:
+            name = name[-1]  # curl clusters switches: -fsu user:password
         if len(name) == 1 and not word.startswith("--"):
             if name in short:
                 found = _value(tokens, at, attached if eq else None)
@@ -213,7 +224,7 @@ def _args(program: str, tokens: list[Token], options: Mapping[str, Any]) -> Iter
 def scan(value: Any, options: Mapping[str, Any] = DEFAULTS) -> Iterator[Hit]:
     """Literal secrets in a ``command`` or ``entrypoint`` value (list or string form)."""
     if isinstance(value, str):
-        yield from _command([(w, -1) for w in _words(value)], 0, options)
+        yield from _command([(w, -1) for w, _ in _split(value, False)], 0, options)
     elif isinstance(value, list):
         tokens = [(str(item), index) for index, item in enumerate(value) if isinstance(item, str | int | float)]
         yield from _command(tokens, 0, options)

@@ -175,6 +175,8 @@ CASES: list[tuple[str, dict[str, str], list[int]]] = [
         svc("command: [sh, -c, \"grep requirepass /etc/redis.conf; sed -i 's/requirepass .*/x/' /c\"]"),
         [],
     ),
+    ("login-stdin", svc("command: [sh, -c, 'cat /run/secrets/p | docker login -u me --password-stdin reg.io']"), []),
+    ("psql-no-password", svc("healthcheck:\n  test: [CMD, psql, --no-password, app]"), []),
     ("url-no-password", svc("command: [app, --mongodb.uri=mongodb://mongo:27017/admin, --mongodb.user=exporter]"), []),
     (
         "cifs-credentials",
@@ -242,6 +244,10 @@ def test_family_strips_registry_and_tag() -> None:
         ("initial-cluster-token", False),
         ("GF_AUTH_BASIC_ENABLED", False),
         ("publicKey", False),
+        ("no-password", False),
+        ("password-stdin", False),
+        ("GF_SECURITY_COOKIE_SAMESITE", False),
+        ("RABBITMQ_ERLANG_COOKIE", True),
     ],
 )
 def test_secret_names(name: str, secret: bool) -> None:

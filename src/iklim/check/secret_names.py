@@ -2,8 +2,8 @@
 
 A name (environment variable, command-line flag without its dashes, ``key=value`` option) holds a
 secret when one of its words is a secret word (``PASSWORD``, ``PASS``, ``SECRET``, ``TOKEN``,
-``KEY``, ``COOKIE``...), a word contains ``PASSWORD``/``PASSWD`` (Spilo's ``PGPASSWORD_SUPERUSER``),
-or its last word is ``AUTH``/``REQUIREPASS``/``MASTERAUTH``. It does not when its last word names
+``KEY``...), a word contains ``PASSWORD``/``PASSWD`` (Spilo's ``PGPASSWORD_SUPERUSER``),
+or its last word is ``AUTH`` or ``COOKIE``. It does not when its last word names
 a reference or a property (``*_FILE``, ``*_PATH``, ``*_ID``, ``*_URL``, ``*_TTL``...), when it
 names a public half (``PUBLIC``/``PUB``), or when it is listed in ``not_secrets``.
 
@@ -32,7 +32,6 @@ DEFAULTS: dict[str, tuple[str, ...]] = {
         "APIKEY",
         "SECRETKEY",
         "AUTHTOKEN",
-        "COOKIE",
         "CREDENTIALS",
         "CREDENTIAL",
         "REQUIREPASS",
@@ -41,8 +40,9 @@ DEFAULTS: dict[str, tuple[str, ...]] = {
     ),
     # A word that holds one of these is a secret word too (PGPASSWORD, DBPASSWORD, ADMINPASSWORD).
     "secret_parts": ("PASSWORD", "PASSWD"),
-    # Secret only as the last word: REDIS_AUTH, --auth; GF_AUTH_ANONYMOUS_ENABLED is not.
-    "secret_tails": ("AUTH",),
+    # Secret only as the last word: REDIS_AUTH, --auth, RABBITMQ_ERLANG_COOKIE;
+    # GF_AUTH_ANONYMOUS_ENABLED and GF_SECURITY_COOKIE_SAMESITE are not.
+    "secret_tails": ("AUTH", "COOKIE"),
     "reference_words": (
         "FILE",
         "PATH",
@@ -74,7 +74,24 @@ DEFAULTS: dict[str, tuple[str, ...]] = {
         "VERSION",
         "CMD",
         "COMMAND",
+        "ENDPOINT",
+        "ISSUER",
+        "AUDIENCE",
+        "TIMEOUT",
+        "LIFETIME",
+        "DURATION",
+        "AGE",
+        "SECURE",
+        "SAMESITE",
+        "DOMAIN",
+        "HOST",
+        "PORT",
+        "METHOD",
+        "STDIN",
+        "PROMPT",
     ),
+    # A switch about a secret, not a secret: --no-password, --ask-pass, SKIP_PASSWORD_CHECK.
+    "negations": ("NO", "ASK", "SKIP", "DISABLE", "WITHOUT"),
     "public_words": ("PUBLIC", "PUB"),
     # Identifiers, not secrets: the etcd cluster token only keeps clusters apart; PWD is a path.
     # MySQL's switches name a password without holding one; etcd's --auth-token is a token type.
@@ -113,7 +130,9 @@ def is_secret_name(name: str, options: Mapping[str, Any] = DEFAULTS) -> bool:
         return True
     if any(joined == n or joined.endswith("_" + n) for n in options["not_secrets"]):
         return False
-    if parts[-1] in options["reference_words"] or any(w in options["public_words"] for w in parts):
+    if parts[-1] in options["reference_words"] or parts[0] in options["negations"]:
+        return False
+    if any(w in options["public_words"] for w in parts):
         return False
     if parts[-1] in options["secret_tails"]:
         return True

@@ -74,10 +74,17 @@ class Documents:
     def relpath(self, shown: str) -> str:
         """The file's path relative to the tree root it was found under ("/"-separated).
 
-        A file given on its own is relative to its folder: its base name. Classify files by this
-        path (and content), never by folder names above the root.
+        A file given on its own keeps the relative path it was given by (``config/x/conf.yaml``
+        from the tree's root), else its base name (an absolute path, or one through ``..``).
+        Classify files by this path (and content), never by folder names above the root.
         """
-        return self.relpaths.get(shown, os.path.basename(shown))
+        found = self.relpaths.get(shown)
+        if found is not None:
+            return found
+        given = os.path.normpath(shown).replace(os.sep, "/")
+        if os.path.isabs(given) or given == ".." or given.startswith("../"):
+            return os.path.basename(shown)
+        return given
 
     def resources(self, rtype: str) -> Iterator[tuple[str, Block]]:
         for path, blocks in self.terraform:
@@ -113,8 +120,8 @@ def load_file(docs: Documents, path: str, role: str | None = None, root: str | N
     from iklim.check.yamlload import load_yaml
 
     shown = display(path)
-    rel = os.path.relpath(path, root) if root is not None else os.path.basename(path)
-    docs.relpaths[shown] = rel.replace(os.sep, "/")
+    if root is not None:
+        docs.relpaths[shown] = os.path.relpath(path, root).replace(os.sep, "/")
     base = os.path.basename(path)
     if base in SUPERSEDED:
         docs.superseded.append(shown)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from iklim.check.rules import (
+    apisix_interpolation,
     db_host_mode,
     db_placement,
     etcd_aliases,
@@ -49,6 +50,7 @@ RULES: tuple[Rule, ...] = (
     stateful_update.RULE,
     spread.RULE,
     terraform_unevaluated.RULE,
+    apisix_interpolation.RULE,
 )
 
 

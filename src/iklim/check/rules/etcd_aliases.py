@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from iklim.check.compose import get_list, networks
+from iklim.check.compose import networks
 from iklim.check.configs import apisix_etcd
 from iklim.check.documents import Documents
 from iklim.check.findings import Finding, Severity
@@ -31,12 +31,13 @@ from iklim.check.policy import Policy
 from iklim.check.rules.base import Rule
 
 _HOST = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?(?:[^@/]*@)?(\[[^\]]*\]|[^:/]*)")
+_NAME = re.compile(r"\[[0-9A-Fa-f:.]*\]|[A-Za-z0-9_.-]+")
 
 
 def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
     aliases = set(policy.etcd_aliases)
     for client in apisix_etcd(docs):
-        hosts = get_list(client.section, client.hosts_key)
+        hosts = client.hosts()
         if hosts is None:
             pos = client.section.at(client.hosts_key) if client.hosts_key in client.section else client.section.pos
             yield RULE.at(
@@ -46,14 +47,19 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
                 f"({', '.join(policy.etcd_aliases)}) under '{client.hosts_key}'",
             )
             continue
-        for index, host in enumerate(hosts):
-            match = _HOST.match(str(host).strip())
+        for host in hosts:
+            if host.text is None:  # ${{VAR}} without a default: apisix-interpolation says so
+                continue
+            match = _HOST.match(host.text.strip())
             name = match.group(1) if match else ""
             if name not in aliases:
+                shown = name if _NAME.fullmatch(name) else host.text
+                dashboard = client.dashboard and "${{" in host.text
+                hint = " (the APISIX Dashboard does not expand ${{...}})" if dashboard else ""
                 yield RULE.at(
                     client.path,
-                    hosts.at(index),
-                    f"reach etcd by an overlay alias ({', '.join(policy.etcd_aliases)}), not {name or str(host)!r}",
+                    host.pos,
+                    f"reach etcd by an overlay alias ({', '.join(policy.etcd_aliases)}), not {shown!r}{hint}",
                 )
     defined: set[str] = set()
     etcd = [ref for ref in docs.services(("infra", "stack")) if ref.kind == "etcd"]

@@ -38,13 +38,16 @@ def _overlap(a: str, b: str) -> bool:
 def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
     prefixes: list[str] = []
     for client in apisix_etcd(docs):
-        section = client.section
-        prefix = section.get("prefix", "/apisix")
-        prefixes.append(str(prefix))
-        if str(prefix).rstrip("/") != policy.apisix_prefix.rstrip("/"):
-            pos = section.at("prefix") if "prefix" in section else section.pos
+        value = client.value("prefix")
+        prefix = "/apisix" if value is None else value.text
+        if prefix is None:  # ${{VAR}} without a default: apisix-interpolation says so
+            continue
+        prefixes.append(prefix)
+        if prefix.rstrip("/") != policy.apisix_prefix.rstrip("/"):
+            pos = client.section.pos if value is None else value.pos
             who = "APISIX Dashboard" if client.dashboard else "APISIX"
-            yield RULE.at(client.path, pos, f"set {who}'s etcd prefix to {policy.apisix_prefix!r}")
+            shown = "" if value is None or value.raw == prefix else f" (it reads {prefix!r})"
+            yield RULE.at(client.path, pos, f"set {who}'s etcd prefix to {policy.apisix_prefix!r}{shown}")
     apisix = prefixes or [policy.apisix_prefix]
     for ns in patroni_namespaces(docs, policy.patroni_namespace):
         for prefix in dict.fromkeys(apisix):

@@ -24,6 +24,7 @@ contain ``/``) or against its last segment; ``library/`` is the same as no names
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -204,21 +205,27 @@ def repository(image: str) -> str | None:
     return None if not path or "$" in path else path
 
 
+@functools.cache
+def _rx(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One compiled alternation of ``patterns`` (matched whole); never matches when empty."""
+    return re.compile("|".join(f"(?:{p})" for p in patterns) or r"(?!)")
+
+
 def _image_match(patterns: tuple[str, ...], repo: str) -> bool:
     last = repo.rsplit("/", 1)[-1]
-    return any(re.fullmatch(p, repo if "/" in p else last) for p in patterns)
+    paths = tuple(p for p in patterns if "/" in p)
+    names = tuple(p for p in patterns if "/" not in p)
+    return bool(_rx(names).fullmatch(last) or _rx(paths).fullmatch(repo))
 
 
 def _runs(patterns: tuple[str, ...], runs: list[tuple[str, list[str]]]) -> bool:
-    for program, args in runs:
-        first = f"{program} {args[0]}" if args else program
-        if any(re.fullmatch(p, program) or re.fullmatch(p, first) for p in patterns):
-            return True
-    return False
+    rx = _rx(patterns)
+    return any(rx.fullmatch(program) or (args and rx.fullmatch(f"{program} {args[0]}")) for program, args in runs)
 
 
 def _mounts(patterns: tuple[str, ...], paths: list[str]) -> str | None:
-    return next((p for p in paths for pat in patterns if re.fullmatch(pat, p)), None)
+    rx = _rx(patterns)
+    return next((p for p in paths if rx.fullmatch(p)), None)
 
 
 def _sentinel(component: Component, service: Any, runs: list[tuple[str, list[str]]]) -> Component:
@@ -233,14 +240,13 @@ def _sentinel(component: Component, service: Any, runs: list[tuple[str, list[str
     return component
 
 
-def _by_image(service: Any, repo: str) -> Recognition | None:
+def _by_image(service: Any, repo: str, runs: list[tuple[str, list[str]]]) -> Recognition | None:
     for pattern, what in COMPANIONS:
         if _image_match((pattern,), repo):
             return Recognition(None, "companion", what, f"image {repo}")
     for component in COMPONENTS:
         if not _image_match(component.images, repo):
             continue
-        runs = programs(service)
         component = _sentinel(component, service, runs)
         if runs and _runs(component.clients, runs) and not _runs(component.servers, runs):
             return Recognition(None, "companion", f"{component.label} client job", f"image {repo} runs a client")
@@ -264,11 +270,11 @@ def recognise(service: Any) -> Recognition:
         return Recognition(None, "unknown", "service", "not a mapping")
     image = service.get("image")
     repo = repository(image) if isinstance(image, str) else None
+    runs = programs(service)
     if repo is not None:
-        found = _by_image(service, repo)
+        found = _by_image(service, repo, runs)
         if found is not None:
             return found
-    runs = programs(service)
     for component in COMPONENTS:
         if component.servers and _runs(component.servers, runs) and component.kind != "vault":
             component = _sentinel(component, service, runs)

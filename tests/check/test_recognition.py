@@ -82,6 +82,14 @@ RECOGNISED: list[tuple[str, str, str | None, str]] = [
         None,
         "companion",
     ),
+    (
+        "pg-dump-entrypoint-shell",
+        "image: postgres:16.4\nentrypoint: [/bin/sh, -c]\ncommand: ['while :; do pg_dumpall -h db > /b/all.sql; done']",
+        None,
+        "companion",
+    ),
+    ("sentinel-options-only", "image: redis:7.4.2\ncommand: [/s.conf, --sentinel]", "sentinel", "member"),
+    ("sentinel-flags-only", "image: redis:7.4.2\ncommand: [--port, '26379', --sentinel]", "sentinel", "member"),
     ("etcd-snapshot", "image: bitnami/etcd:3.5.17\ncommand: [etcdctl, snapshot, save, /b/s.db]", None, "companion"),
     ("vault-agent", "image: hashicorp/vault:1.18.3\ncommand: [vault, agent, -config=/a.hcl]", None, "companion"),
     (

@@ -82,18 +82,19 @@ def _run(words: list[str]) -> Iterator[tuple[str, list[str]]]:
 def programs(service: Any) -> list[tuple[str, list[str]]]:
     """(basename, arguments) of every program the service's entrypoint and command run.
 
-    A list or string ``entrypoint``/``command`` is one program with its arguments; a shell's
-    ``-c`` script yields the program of each of its simple commands. A command made of options
-    only (``["--config.file=..."]``) runs the image's own program and yields nothing.
+    As Docker runs them: the ``entrypoint`` with the ``command`` as its arguments, a list or a
+    string split like a shell; a shell's ``-c`` script (``entrypoint: [sh, -c]`` with the script
+    as ``command`` included) yields the program of each of its simple commands. A command made
+    of options only (``["--config.file=..."]``) runs the image's own program and yields nothing.
     """
     if not isinstance(service, dict):
         return []
-    out: list[tuple[str, list[str]]] = []
-    for key in ("entrypoint", "command"):
-        words = _words(service.get(key))
-        if words and not words[0].startswith("-"):
-            out.extend(_run(words))
-    return out
+    entrypoint = _words(service.get("entrypoint")) or []
+    command = _words(service.get("command")) or []
+    words = entrypoint + command
+    if not words or words[0].startswith("-"):
+        return []
+    return list(_run(words))
 
 
 def arguments(service: Any) -> list[str]:
@@ -102,11 +103,8 @@ def arguments(service: Any) -> list[str]:
     for program, args in programs(service):
         words.append(program)
         words.extend(args)
-    if isinstance(service, dict):
-        for key in ("entrypoint", "command"):
-            found = _words(service.get(key))
-            if found and found[0].startswith("-"):
-                words.extend(found)
+    if isinstance(service, dict) and not words:
+        words = (_words(service.get("entrypoint")) or []) + (_words(service.get("command")) or [])
     return words
 
 

@@ -34,15 +34,7 @@ def _kind(number: int, branch: str) -> pytest.MarkDecorator:
 
 
 XFAIL = {
-    "01-pgadmin-companion.yml": _kind(1, "k1"),  # pgAdmin counted as Patroni (name 'pg...')
-    "02-redis-commander.yml": _kind(1, "k1"),  # redis-commander counted as Redis (overlay-only)
-    "13-password-manager.yml": _kind(1, "k1"),  # vaultwarden counted as Vault (stack-split)
-    "23-mongo-express.yml": _kind(1, "k1"),  # mongo-express counted as MongoDB
     "24-constraint-case.yml": _kind(2, "k2"),  # '== Service' is '== service' to Swarm
-    "30-redisinsight.yml": _kind(1, "k1"),  # RedisInsight counted as Redis
-    "31-etcdkeeper.yml": _kind(1, "k1"),  # etcdkeeper counted as an etcd member
-    "32-grafana-renderer.yml": _kind(1, "k1"),  # grafana-image-renderer counted as Grafana
-    "38-pgbouncer.yml": _kind(1, "k1"),  # PgBouncer counted as Patroni (name 'pg...')
 }
 
 

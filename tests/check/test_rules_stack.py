@@ -20,7 +20,12 @@ SVC = '["node.labels.type == service", "node.hostname == iklim-app-01"]'
 
 CASES: list[tuple[str, str, dict[str, str], list[int]]] = [
     # stack-split
-    ("vault-in-infra", "stack-split", {"stack.yml": "services:\n  vault-1:\n    image: hashicorp/vault:1.18.3\n"}, [2]),
+    (
+        "vault-in-infra",
+        "stack-split",
+        {"stack.yml": "services:\n  vault-1:\n    image: hashicorp/vault:1.18.3\n  redis: {image: redis:7.4.2}\n"},
+        [2],
+    ),
     (
         "non-vault-in-vault",
         "stack-split",

@@ -1,4 +1,4 @@
-"""Views over a compose service as Docker reads it: kinds, ports, constraints, networks, env."""
+"""Views over a compose service as Docker reads it: ports, constraints, networks, env."""
 
 from __future__ import annotations
 
@@ -7,78 +7,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+# Components are recognised in iklim.check.recognise; re-exported here for the rules.
+from iklim.check.recognise import DB_KINDS as DB_KINDS
+from iklim.check.recognise import LABELS as LABELS
+from iklim.check.recognise import SERVICE_KINDS as SERVICE_KINDS
+from iklim.check.recognise import kind_of as kind_of
 from iklim.check.yamlload import Pos, YList, YMap
-
-# Service kinds of the seed, in the order the infra stack lists them.
-DB_KINDS = ("etcd", "patroni", "mongodb")
-SERVICE_KINDS = (
-    "redis",
-    "sentinel",
-    "rabbitmq",
-    "apisix",
-    "dashboard",
-    "swag",
-    "cert",
-    "prometheus",
-    "grafana",
-)
-LABELS = {
-    "etcd": "etcd",
-    "patroni": "Patroni/PostgreSQL",
-    "mongodb": "MongoDB",
-    "redis": "Redis",
-    "sentinel": "Redis Sentinel",
-    "rabbitmq": "RabbitMQ",
-    "apisix": "APISIX",
-    "dashboard": "APISIX Dashboard",
-    "swag": "SWAG",
-    "cert": "cert service",
-    "prometheus": "Prometheus",
-    "grafana": "Grafana",
-    "vault": "Vault",
-}
-_BY_NAME = (
-    ("sentinel", "sentinel"),
-    ("dashboard", "dashboard"),
-    ("etcd", "etcd"),
-    ("patroni", "patroni"),
-    ("postgres", "patroni"),
-    ("pg", "patroni"),
-    ("mongo", "mongodb"),
-    ("redis", "redis"),
-    ("rabbit", "rabbitmq"),
-    ("apisix", "apisix"),
-    ("swag", "swag"),
-    ("cert", "cert"),
-    ("prometheus", "prometheus"),
-    ("grafana", "grafana"),
-    ("vault", "vault"),
-)
-_WORD = re.compile(r"[a-z0-9]+")
-
-
-#: Sidecars named after what they watch (``redis-exporter``) are not members of that cluster.
-_AUXILIARY = ("exporter",)
-
-
-def kind_of(name: str, service: Any) -> str | None:
-    """The seed component a service belongs to, from its name, else from its image; None for
-    services outside the seed, exporters of a component included."""
-    words = _WORD.findall(name.lower())
-    image_text = service.get("image") if isinstance(service, dict) else None
-    if any(w in _AUXILIARY for w in words) or (isinstance(image_text, str) and "exporter" in image_text.lower()):
-        return None
-    for needle, kind in _BY_NAME:
-        if any(w.startswith(needle) for w in words):
-            return kind
-    image = service.get("image") if isinstance(service, dict) else None
-    if isinstance(image, str):
-        repo = image.lower().split("@")[0].rsplit(":", 1)[0] if "/" in image else image.lower()
-        base = repo.rsplit("/", 1)[-1].split(":")[0]
-        for needle, kind in _BY_NAME:
-            if base.startswith(needle):
-                return kind
-    return None
 
 
 def get_map(parent: Any, key: str) -> YMap | None:

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from iklim.check.compose import kind_of
 from iklim.check.findings import InputError
+from iklim.check.recognise import kind_of
 from iklim.check.yamlload import Pos, YMap
 from iklim.model.bounded import Unusable, read_text
 

@@ -31,6 +31,16 @@ MODEL_FILE = os.path.join("environments", "prod.yaml")
 
 @dataclass(frozen=True)
 class Policy:
+    """The parameters the rules check against.
+
+    Seed policy (true of any tree): the node labels ``type == db|service``, the etcd aliases
+    ``etcd-01..03`` APISIX reaches etcd by, APISIX's etcd prefix and Patroni's namespace, the
+    member counts, Grafana's StorageBox path, the engines' own ports. Names the model merely
+    chose (the overlay network's name, stack names, service names) are not parameters: rules
+    find those structurally. Node names come from the model's nodes; ``*_node_prefix`` (the
+    seed's naming) is used only without a model.
+    """
+
     members: dict[str, int] = field(default_factory=lambda: dict(SEED_MEMBERS))
     app_subnet: str | None = None
     db_subnet: str | None = None
@@ -38,12 +48,14 @@ class Policy:
     apisix_prefix: str = "/apisix"
     patroni_namespace: str = "/service"
     etcd_aliases: tuple[str, ...] = ("etcd-01", "etcd-02", "etcd-03")
-    overlay_network: str = "iklim-overlay"
     type_label: str = "node.labels.type"
     db_label: str = "db"
     service_label: str = "service"
+    # The seed's node naming; used only when neither the model nor the tree names the nodes.
     db_node_prefix: str = "iklim-db-"
     app_node_prefix: str = "iklim-app-"
+    db_hosts: tuple[str, ...] = ()  # the model's nodes labelled type=db
+    app_hosts: tuple[str, ...] = ()  # the model's nodes labelled type=service
     grafana_env: str = "GRAFANA_DATA_DIR"
     grafana_path: str = "/mnt/storagebox/grafana/data"
     grafana_target: str = "/var/lib/grafana"
@@ -53,6 +65,18 @@ class Policy:
     db_ports: tuple[int, ...] = (2379, 2380, 5432, 8008, 27017)
     # rule ID -> option -> value, from the check config's ``rules:`` (not a --policy parameter)
     rule_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def db_host(self, hostname: str) -> bool:
+        """Whether ``hostname`` (a ``node.hostname`` constraint value) is a DB node."""
+        if self.db_hosts or self.app_hosts:
+            return hostname.lower() in (h.lower() for h in self.db_hosts)
+        return hostname.lower().startswith(self.db_node_prefix.lower())
+
+    def app_host(self, hostname: str) -> bool:
+        """Whether ``hostname`` (a ``node.hostname`` constraint value) is a service node."""
+        if self.db_hosts or self.app_hosts:
+            return hostname.lower() in (h.lower() for h in self.app_hosts)
+        return hostname.lower().startswith(self.app_node_prefix.lower())
 
     def private(self) -> tuple[str, ...]:
         """The private subnets; the RFC 1918 ranges when neither model nor tree names them."""
@@ -113,7 +137,6 @@ def from_model(policy: Policy, path: str) -> Policy:
         ("db_subnet", ("network", "db_subnet")),
         ("apisix_prefix", ("services", "apisix", "etcd_prefix")),
         ("patroni_namespace", ("services", "patroni", "namespace")),
-        ("overlay_network", ("overlay", "name")),
         ("grafana_env", ("services", "grafana", "volume", "env")),
         ("grafana_path", ("services", "grafana", "volume", "path")),
         ("grafana_target", ("services", "grafana", "volume", "target")),
@@ -122,6 +145,15 @@ def from_model(policy: Policy, path: str) -> Policy:
         value = _get(model, *keys)
         if isinstance(value, str) and value:
             changes[name] = value
+    hosts: dict[str, list[str]] = {policy.db_label: [], policy.service_label: []}
+    nodes = _get(model, "nodes")
+    for node in nodes if isinstance(nodes, list) else []:
+        name, label = _get(node, "name"), _get(node, "labels", policy.type_label.rsplit(".", 1)[-1])
+        if isinstance(name, str) and isinstance(label, str) and label in hosts:
+            hosts[label].append(name)
+    if any(hosts.values()):
+        changes["db_hosts"] = tuple(hosts[policy.db_label])
+        changes["app_hosts"] = tuple(hosts[policy.service_label])
     aliases = _get(services, "etcd", "aliases")
     if isinstance(aliases, list) and aliases and all(isinstance(a, str) for a in aliases):
         changes["etcd_aliases"] = tuple(aliases)

@@ -2,7 +2,9 @@
 
 Every DB member needs a placement constraint that pins it to DB nodes
 (``node.labels.type == db`` or ``node.hostname == iklim-db-NN``), and none that places it on
-service nodes (``node.labels.type == service``, ``node.hostname == iklim-app-NN``).
+service nodes (``node.labels.type == service``, ``node.hostname == iklim-app-NN``). DB and
+service nodes are the model's nodes labelled ``type: db`` / ``type: service`` (else the seed's
+naming ``iklim-db-NN`` / ``iklim-app-NN``); the labels themselves are the seed's policy.
 
 Failing example::
 
@@ -42,10 +44,10 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
         pinned = False
         for c in constraints(ref.spec):
             on_db = (c.key == policy.type_label and c.value == policy.db_label) or (
-                c.key == "node.hostname" and c.value.startswith(policy.db_node_prefix)
+                c.key == "node.hostname" and policy.db_host(c.value)
             )
             on_service = (c.key == policy.type_label and c.value == policy.service_label) or (
-                c.key == "node.hostname" and c.value.startswith(policy.app_node_prefix)
+                c.key == "node.hostname" and policy.app_host(c.value)
             )
             if c.op == "==" and on_service:
                 yield RULE.on(

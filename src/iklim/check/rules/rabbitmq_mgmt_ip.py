@@ -1,9 +1,10 @@
 """RabbitMQ management is published through SWAG behind an IP allow-list ending in ``deny all``.
 
-The SWAG site that proxies to RabbitMQ's management UI (a ``config/swag/*.conf`` naming
-``rabbitmq`` or proxying to port 15672) must restrict every proxied location: ``allow CIDR;``
-lines followed by ``deny all;`` as the last access rule. An ``allow all;`` before the deny lets
-everyone in. Rules in a ``location`` replace the server's, as in nginx.
+The SWAG site that proxies to RabbitMQ's management UI (a server whose ``proxy_pass`` or
+``set`` names the management port 15672, RabbitMQ's own, or a RabbitMQ service of the
+stacks, recognised by its image; the file's name does not matter) must restrict every
+proxied location: ``allow CIDR;`` lines followed by ``deny all;`` as the last access rule.
+An ``allow all;`` before the deny lets everyone in. Rules in a ``location`` replace the server's, as in nginx.
 
 Failing example (config/swag/rabbitmq.subdomain.conf)::
 
@@ -26,8 +27,10 @@ Passing example (config/swag/rabbitmq.subdomain.conf)::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
+from iklim.check.compose import networks
 from iklim.check.configs import nginx_confs
 from iklim.check.documents import Documents
 from iklim.check.findings import Finding, Severity
@@ -54,15 +57,28 @@ def _problem(rules: list[Directive]) -> str | None:
     return None
 
 
-def _is_rabbitmq(path: str, servers: list[Directive], port: str = OPTIONS["management_port"]) -> bool:
-    if "rabbitmq" in path.lower().rsplit("/", 1)[-1]:
-        return True
+_WORD = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def _is_rabbitmq(servers: list[Directive], hosts: set[str], port: str = OPTIONS["management_port"]) -> bool:
+    """A server proxying to the management ``port`` or to a RabbitMQ service (``hosts``: its names)."""
+    names = hosts | {port}
     for server in servers:
         for location in server.find("location"):
             for proxy in location.find("proxy_pass") + location.find("set"):
-                if any("rabbitmq" in a or port in a for a in proxy.args):
+                if any(word in names for arg in proxy.args for word in _WORD.findall(arg)):
                     return True
     return False
+
+
+def _rabbitmq_hosts(docs: Documents) -> set[str]:
+    """The names and network aliases of the RabbitMQ services, as other services reach them."""
+    hosts: set[str] = set()
+    for ref in docs.services():
+        if ref.kind == "rabbitmq":
+            hosts.add(ref.name)
+            hosts.update(alias for aliases, _ in networks(ref.spec).values() for alias in aliases)
+    return hosts
 
 
 def _servers(top: tuple[Directive, ...]) -> list[Directive]:
@@ -76,9 +92,10 @@ def _servers(top: tuple[Directive, ...]) -> list[Directive]:
 
 
 def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
+    hosts = _rabbitmq_hosts(docs)
     for path, text in nginx_confs(docs):
         servers = _servers(parse(text, path))
-        if not servers or not _is_rabbitmq(path, servers, RULE.settings(policy)["management_port"]):
+        if not servers or not _is_rabbitmq(servers, hosts, RULE.settings(policy)["management_port"]):
             continue
         for server in servers:
             if not server.find("location") and not server.find("proxy_pass"):

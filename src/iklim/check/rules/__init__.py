@@ -23,6 +23,7 @@ from iklim.check.rules import (
     stack_split,
     stateful_update,
     superseded_overlay,
+    swarm_constraint,
 )
 from iklim.check.rules.base import Rule
 
@@ -31,6 +32,7 @@ RULES: tuple[Rule, ...] = (
     superseded_overlay.RULE,
     db_placement.RULE,
     service_placement.RULE,
+    swarm_constraint.RULE,
     overlay_only.RULE,
     db_host_mode.RULE,
     replica_count.RULE,

@@ -41,12 +41,8 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
         label = LABELS[ref.kind or ""]
         pinned = False
         for c in constraints(ref.spec):
-            on_db = (c.key == policy.type_label and c.value == policy.db_label) or (
-                c.key == "node.hostname" and c.value.startswith(policy.db_node_prefix)
-            )
-            on_service = (c.key == policy.type_label and c.value == policy.service_label) or (
-                c.key == "node.hostname" and c.value.startswith(policy.app_node_prefix)
-            )
+            on_db = c.names(policy.type_label, policy.db_label, policy.db_node_prefix)
+            on_service = c.names(policy.type_label, policy.service_label, policy.app_node_prefix)
             if c.op == "==" and on_service:
                 yield RULE.on(
                     ref,

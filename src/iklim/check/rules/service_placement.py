@@ -42,12 +42,10 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
         label = LABELS[ref.kind or ""]
         labelled = False
         for c in constraints(ref.spec):
-            on_db = (c.key == policy.type_label and c.value == policy.db_label) or (
-                c.key == "node.hostname" and c.value.startswith(policy.db_node_prefix)
-            )
+            on_db = c.names(policy.type_label, policy.db_label, policy.db_node_prefix)
             if c.op == "==" and on_db:
                 yield RULE.on(ref, c.pos, f"{label} must not run on DB nodes: replace this constraint with '{wanted}'")
-            elif c.op == "==" and c.key == policy.type_label and c.value == policy.service_label:
+            elif c.op == "==" and c.labels(policy.type_label, policy.service_label):
                 labelled = True
         if not labelled:
             yield RULE.on(

@@ -50,6 +50,13 @@ CONSTRAINTS: list[tuple[str, str, dict[str, str], list[int]]] = [
     ("service-on-db-upper", "service-placement", placed("redis-1", REDIS, "node.hostname == IKLIM-DB-02"), [7, 7]),
     ("db-on-service-mixed", "db-placement", placed("etcd-1", ETCD, "node.labels.type == Service"), [7, 7]),
     ("db-kept-off-upper", "db-placement", placed("patroni-1", PATRONI, "node.labels.type != DB"), [7, 7]),
+    # 'node.hostname != iklim-db-01' keeps a member off one DB node, not off the DB nodes
+    (
+        "db-avoids-one-db-node",
+        "db-placement",
+        placed("patroni-2", PATRONI, "node.labels.type == db", "node.hostname != IKLIM-DB-01"),
+        [],
+    ),
     # the label name itself is case-sensitive: node.labels.Type is another label
     ("label-name-case", "db-placement", placed("etcd-1", ETCD, "node.labels.Type == db"), [7]),
     # quoted values are refused by the manager: never a pin, always a swarm-constraint error

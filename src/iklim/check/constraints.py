@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from iklim.check.yamlload import Pos, YList, YMap
 
-_KEY = re.compile(r"[a-z_][a-z0-9\-_.]+\Z", re.IGNORECASE)
+# swarmkit's (?i)[a-z...] spelled out (ASCII; Go's case folding also lets U+212A and U+017F in);
 # Go's \s is [\t\n\f\r ] (ASCII only).
-_VALUE = re.compile(r"[a-z0-9:\-_\t\n\f\r .*()?+\[\]\\^$|/]+\Z", re.IGNORECASE)
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9\-_.]+\Z")
+_VALUE = re.compile(r"[A-Za-z0-9:\-_\t\n\f\r .*()?+\[\]\\^$|/]+\Z")
 # Go's strings.TrimSpace: unicode.IsSpace (Python's str.strip() also strips \x1c-\x1f).
 _GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000" + "".join(map(chr, range(0x2000, 0x200B)))
 _OPERATORS = ("==", "!=")
@@ -40,8 +40,7 @@ _ATTRIBUTES = ("node.id", "node.hostname", "node.ip", "node.role", "node.platfor
 _PREFIXES = ("node.labels.", "engine.labels.")
 
 
-@dataclass(frozen=True)
-class Constraint:
+class Constraint(NamedTuple):
     """One constraint Swarm accepts: ``key`` canonical (:func:`canonical_key`), ``value`` as written."""
 
     key: str
@@ -69,8 +68,7 @@ class Constraint:
         return self.key == (canonical_key(label_key) or label_key) and self.equals(label_value)
 
 
-@dataclass(frozen=True)
-class Rejected:
+class Rejected(NamedTuple):
     """A constraint (or ``constraints`` value) Docker refuses or no node can match: why, and where."""
 
     reason: str

@@ -61,9 +61,9 @@ CASES: list[tuple[str, str, dict[str, str], list[int]]] = [
     ),
     ("db-unpinned", "db-placement", {"stack.yml": "services:\n  mongodb-1:\n    image: mongo:7.0.16\n"}, [2]),
     (
-        "db-quoted-no-spaces",
+        "db-no-spaces-upper-case",
         "db-placement",
-        {"stack.yml": ("services:\n  etcd-1:\n    deploy: {placement: {constraints: ['node.labels.type==\"db\"']}}\n")},
+        {"stack.yml": ("services:\n  etcd-1:\n    deploy: {placement: {constraints: ['node.labels.type==DB']}}\n")},
         [],
     ),
     (
@@ -131,10 +131,10 @@ CASES: list[tuple[str, str, dict[str, str], list[int]]] = [
         [3],
     ),
     (
-        "rabbitmq-ingress-ok",
+        "rabbitmq-ingress-published",
         "overlay-only",
         {"stack.yml": ("services:\n  rabbitmq-1:\n    ports: [{target: 5672, published: 5672}]\n")},
-        [],
+        [3],
     ),
     ("redis-none", "overlay-only", {"stack.yml": "services:\n  redis-1:\n    networks: [iklim-overlay]\n"}, []),
     # db-host-mode
@@ -280,7 +280,7 @@ CASES: list[tuple[str, str, dict[str, str], list[int]]] = [
         {"stack.yml": "services:\n  a:\n    image: redis:latest\n  b:\n    image: x\n"},
         [3, 5],
     ),
-    ("image-tagged", "image-pinned", {"stack.yml": "services:\n  a:\n    image: registry:5000/redis:7.4\n"}, []),
+    ("image-tagged", "image-pinned", {"stack.yml": "services:\n  a:\n    image: registry:5000/redis:7.4.2\n"}, []),
     ("healthcheck", "healthcheck", {"stack.yml": "services:\n  a: {image: x:1}\n  b:\n    healthcheck: {}\n"}, [2]),
     (
         "start-first",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from iklim.check.constraints import Constraint as Constraint
+from iklim.check.constraints import constraints as constraints
 
 # Components are recognised in iklim.check.recognise; re-exported here for the rules.
 from iklim.check.recognise import DB_KINDS as DB_KINDS
@@ -70,48 +72,6 @@ def ports(service: YMap) -> Iterator[Port]:
             target = parts[-1]
             rng = _range(parts[-2]) if len(parts) >= 2 else None
             yield Port(target, rng, (proto or "tcp").lower(), "ingress", pos)
-
-
-@dataclass(frozen=True)
-class Constraint:
-    key: str
-    op: str
-    value: str
-    pos: Pos
-
-
-_CONSTRAINT_NAME = re.compile(r"[\w.\-]+")
-_QUOTES = "\"' \t\r\n\f\v"
-
-
-def _constraint(value: str) -> tuple[str, str, str] | None:
-    """(name, operator, value) of ``name == value`` with any spacing or quoting; linear time."""
-    found = [(i, op) for op in ("==", "!=") if (i := value.find(op)) >= 0]
-    if not found:
-        return None
-    at, op = min(found)
-    name = value[:at].strip()
-    name = name[1:].strip() if name[:1] in ("'", '"') else name
-    if not _CONSTRAINT_NAME.fullmatch(name):
-        return None
-    return name, op, value[at + 2 :].strip(_QUOTES)
-
-
-def constraints(service: YMap) -> Iterator[Constraint]:
-    """Placement constraints with any spacing or quoting (``node.labels.type=="db"``)."""
-    placement = get_map(get_map(service, "deploy"), "placement")
-    items = placement.get("constraints") if placement is not None else None
-    if isinstance(items, str):
-        items_list: list[tuple[Any, Pos]] = [(items, placement.at("constraints") if placement else (1, 1))]
-    elif isinstance(items, YList):
-        items_list = [(v, items.at(i)) for i, v in enumerate(items)]
-    else:
-        return
-    for value, pos in items_list:
-        if isinstance(value, str):
-            parts = _constraint(value)
-            if parts is not None:
-                yield Constraint(*parts, pos)
 
 
 def constraints_pos(service: YMap, fallback: Pos) -> Pos:

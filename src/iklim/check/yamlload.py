@@ -4,7 +4,9 @@ Mappings load as :class:`YMap` and sequences as :class:`YList`; scalars are plai
 A container knows where each of its keys (``kpos``) and values (``vpos``/``ipos``) is written,
 so a value reached through an anchor or a ``<<`` merge key reports the line where it is written.
 Plain scalars resolve with the YAML 1.2 core schema as Docker's Go parser does (``80:80`` is a
-string, ``yes`` is a string), duplicate keys are an error, and compose files get Docker's
+string, ``yes`` is a string), duplicate keys are an error (in a compose file, two ``<<`` merge
+keys in one mapping too: Docker's ``go.yaml.in/yaml/v3`` compares every key's text, merge keys included, and refuses
+the file with "mapping key "<<" already defined"), and compose files get Docker's
 ``${VAR}`` interpolation (the text before interpolation is kept in ``raw``).
 """
 
@@ -170,15 +172,20 @@ class _Builder:
     def mapping(self, node: yaml.Node, pos: Pos) -> YMap:
         out = YMap(pos)
         merges: list[YMap] = []
+        seen: dict[str, int] = {}  # key text -> line; in compose files merge keys too (Docker's yaml.v3)
         for knode, vnode in node.value:
+            if not isinstance(knode, yaml.ScalarNode):
+                raise InputError(self.path, knode.start_mark.line + 1, "mapping keys must be scalars")
+            line = knode.start_mark.line + 1
+            if knode.value in seen and (self.interp or knode.tag != _MERGE):
+                raise InputError(
+                    self.path, line, f"mapping key {knode.value!r} already defined at line {seen[knode.value]}"
+                )
+            seen[knode.value] = line
             if knode.tag == _MERGE:
                 merges.extend(self.merge_sources(vnode))
                 continue
-            if not isinstance(knode, yaml.ScalarNode):
-                raise InputError(self.path, knode.start_mark.line + 1, "mapping keys must be scalars")
             name = knode.value
-            if name in out:
-                raise InputError(self.path, knode.start_mark.line + 1, f"mapping key {name!r} already defined")
 
             def store(val: Any, raw: str | None, name: str = name, vnode: yaml.Node = vnode) -> None:
                 out[name] = val

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from iklim.model.images import pin_problem
 from iklim.model.strings import (
     AbsPath,
     AuditPath,
@@ -40,13 +41,10 @@ class StrictModel(BaseModel):
 
 
 def _pinned_image(value: str) -> str:
-    if "@sha256:" in value:
-        return value
-    name, _, tag = value.rpartition(":")
-    if not name or "/" in tag or not tag:
-        raise ValueError(f"image {value!r} has no tag; pin a version such as {value}:1.2.3")
-    if tag == "latest":
-        raise ValueError(f"image {value!r} uses ':latest'; pin a version")
+    """``value`` when it is pinned (:func:`iklim.model.images.pin_problem`), else ValueError."""
+    problem = pin_problem(value)
+    if problem is not None:
+        raise ValueError(f"image {value!r} {problem}; pin a full version tag (such as 1.2.3) or a digest")
     return value
 
 

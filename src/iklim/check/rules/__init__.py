@@ -24,6 +24,7 @@ from iklim.check.rules import (
     stack_split,
     stateful_update,
     superseded_overlay,
+    swarm_constraint,
     terraform_unevaluated,
 )
 from iklim.check.rules.base import Rule
@@ -33,6 +34,7 @@ RULES: tuple[Rule, ...] = (
     superseded_overlay.RULE,
     db_placement.RULE,
     service_placement.RULE,
+    swarm_constraint.RULE,
     overlay_only.RULE,
     db_host_mode.RULE,
     replica_count.RULE,

@@ -2,7 +2,8 @@
 
 Patroni/PostgreSQL, MongoDB and etcd members are pinned to one DB node each; a port published in
 ``ingress`` mode (the default, and the only mode of the short syntax) would open it on every
-node of the swarm, service nodes included. Use the long syntax with ``mode: host``.
+node of the swarm, service nodes included. Use the long syntax with ``mode: host``. A member on
+the node's ``host`` network publishes its ports in host mode (:mod:`iklim.check.publish`).
 
 Failing example::
 
@@ -24,10 +25,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from iklim.check.compose import DB_KINDS, LABELS, ports
+from iklim.check.compose import DB_KINDS, LABELS
 from iklim.check.documents import Documents
 from iklim.check.findings import Finding, Severity
 from iklim.check.policy import Policy
+from iklim.check.publish import published
 from iklim.check.rules.base import Rule
 
 
@@ -35,7 +37,7 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
     for ref in docs.services():
         if ref.kind not in DB_KINDS:
             continue
-        for port in ports(ref.spec):
+        for port in published(ref):
             if port.mode != "host":
                 yield RULE.on(
                     ref,

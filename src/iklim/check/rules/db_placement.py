@@ -43,10 +43,10 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
         label = LABELS[ref.kind or ""]
         pinned = False
         for c in constraints(ref.spec):
-            on_db = (c.key == policy.type_label and c.value == policy.db_label) or (
+            on_db = c.labels(policy.type_label, policy.db_label) or (
                 c.key == "node.hostname" and policy.db_host(c.value)
             )
-            on_service = (c.key == policy.type_label and c.value == policy.service_label) or (
+            on_service = c.labels(policy.type_label, policy.service_label) or (
                 c.key == "node.hostname" and policy.app_host(c.value)
             )
             if c.op == "==" and on_service:
@@ -58,7 +58,7 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
                 )
             elif c.op == "==" and on_db:
                 pinned = True
-            elif c.op == "!=" and on_db:
+            elif c.op == "!=" and c.labels(policy.type_label, policy.db_label):  # '!= iklim-db-01' only avoids one
                 yield RULE.on(ref, c.pos, f"{label} must not be kept off DB nodes: remove this constraint")
         if not pinned:
             yield RULE.on(

@@ -2,8 +2,10 @@
 
 A port published with ``mode: host`` is reachable only if the firewall of the nodes it runs on
 (DB components: the firewall applied to DB nodes; others: the one applied to app nodes) has an
-inbound rule for it. A rule that opens a DB or etcd port (2379, 2380, 5432, 8008, 27017 and the DB services'
-host ports) may only admit sources inside the private subnets.
+inbound rule for it. A rule that opens a DB or etcd port (2379, 2380, 5432, 8008, 27017 and the DB
+services' host ports) may only admit sources inside the private subnets. A service on the node's
+``host`` network publishes every port it listens on in host mode (:mod:`iklim.check.publish`).
+Redis, Sentinel and RabbitMQ get no "add a rule" advice: they must publish nothing (``overlay-only``).
 
 Failing example (terraform/hetzner/prod/firewall.tf)::
 
@@ -41,11 +43,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from iklim.check.compose import DB_KINDS, ports
+from iklim.check.compose import DB_KINDS
 from iklim.check.documents import Documents
 from iklim.check.findings import Finding, Severity
 from iklim.check.firewall import firewalls, inbound, within
 from iklim.check.policy import Policy
+from iklim.check.publish import OVERLAY_ONLY, published
 from iklim.check.rules.base import Rule
 
 
@@ -57,11 +60,12 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
     db_ports = set(policy.db_ports)
     for ref in docs.services():
         role = "db" if ref.kind in DB_KINDS else "app"
+        exposed = list(published(ref))
         if ref.kind in DB_KINDS:
-            db_ports.update(p.published[0] for p in ports(ref.spec) if p.mode == "host" and p.published)
+            db_ports.update(p.published[0] for p in exposed if p.mode == "host" and p.published)
         candidates = [fw for fw in walls if role in fw.roles] or [fw for fw in walls if not fw.roles]
-        for port in ports(ref.spec):
-            if port.mode != "host" or port.published is None:
+        for port in exposed:
+            if port.mode != "host" or port.published is None or ref.kind in OVERLAY_ONLY:
                 continue
             for number in range(port.published[0], min(port.published[1], port.published[0] + 64) + 1):
                 covered = any(

@@ -1,13 +1,18 @@
-"""Warning: every image is pinned to a version tag or a digest, never ``latest`` or untagged.
+"""Warning: every image is pinned to a full version tag or a digest, never a floating tag.
 
 An unpinned image changes under a redeploy or a node replacement, so members of one cluster can
-end up on different versions.
+end up on different versions. Floating: no tag, ``latest``, a name (``redis:alpine``,
+``rabbitmq:management``, ``grafana/grafana:main``), a major version alone (``redis:7``,
+``redis:7-alpine``) and, for images whose releases have three parts, ``major.minor``
+(``redis:7.4``). Pinned: a digest, a full version with any suffix (``redis:7.4.2-alpine``,
+``postgres:16.4``), a dated or commit tag. ``iklim render`` refuses the same images
+(:mod:`iklim.model.images` is the one definition).
 
 Failing example::
 
     services:
       redis-1:
-        image: redis
+        image: redis:alpine
 
 Passing example::
 
@@ -24,6 +29,7 @@ from iklim.check.documents import Documents
 from iklim.check.findings import Finding, Severity
 from iklim.check.policy import Policy
 from iklim.check.rules.base import Rule
+from iklim.model.images import pin_problem
 
 
 def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
@@ -32,12 +38,13 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
         if image is None:
             continue
         text = str(image)
-        if "@sha256:" in text:
-            continue
-        last = text.rsplit("/", 1)[-1]
-        tag = last.partition(":")[2]
-        if not tag or tag == "latest" or "$" in tag:
-            yield RULE.on(ref, ref.spec.at("image"), f"pin image {text!r} to a version tag or a digest")
+        problem = pin_problem(text)
+        if problem is not None:
+            yield RULE.on(
+                ref,
+                ref.spec.at("image"),
+                f"image {text!r} {problem}: pin a full version tag (such as 1.2.3) or a digest",
+            )
 
 
 RULE = Rule("image-pinned", Severity.WARNING, __doc__ or "", check)

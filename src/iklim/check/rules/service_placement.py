@@ -46,12 +46,12 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
         label = LABELS[ref.kind] if ref.kind is not None else f"service {ref.name!r}"
         labelled = False
         for c in constraints(ref.spec):
-            on_db = (c.key == policy.type_label and c.value == policy.db_label) or (
+            on_db = c.labels(policy.type_label, policy.db_label) or (
                 c.key == "node.hostname" and policy.db_host(c.value)
             )
             if c.op == "==" and on_db:
                 yield RULE.on(ref, c.pos, f"{label} must not run on DB nodes: replace this constraint with '{wanted}'")
-            elif c.op == "==" and c.key == policy.type_label and c.value == policy.service_label:
+            elif c.op == "==" and c.labels(policy.type_label, policy.service_label):
                 labelled = True
         if not labelled:
             yield RULE.on(

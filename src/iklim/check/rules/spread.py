@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from iklim.check.compose import constraints, get_map, replicas
+from iklim.check.constraints import fold
 from iklim.check.documents import Documents, ServiceRef
 from iklim.check.findings import Finding, Severity
 from iklim.check.policy import Policy
@@ -35,7 +36,7 @@ from iklim.check.rules.base import Rule
 def _hostname(ref: ServiceRef) -> str | None:
     for c in constraints(ref.spec):
         if c.key == "node.hostname" and c.op == "==":
-            return c.value
+            return fold(c.value)  # Swarm compares hostnames case-insensitively
     return None
 
 

@@ -1,0 +1,47 @@
+"""Placement constraints are ones Swarm accepts and can match.
+
+``docker stack deploy`` refuses ``deploy.placement.constraints`` given as a string (the compose
+schema wants a list of strings), and the Swarm manager refuses a service whose constraint it
+cannot parse: a quoted value (``node.labels.type == "db"``), a missing operator, an empty value,
+a key or value with characters outside swarmkit's patterns. A constraint on an attribute Swarm
+does not know (``node.label.type``, ``node.name``) parses but matches no node, so the service
+never starts. Such a constraint never counts as a pin for the placement rules. Values need no
+quotes: Swarm compares them case-insensitively (see :mod:`iklim.check.constraints`).
+
+Failing example::
+
+    services:
+      etcd-1:
+        image: quay.io/coreos/etcd:v3.5.17
+        deploy:
+          placement:
+            constraints: ['node.labels.type == "db"']
+
+Passing example::
+
+    services:
+      etcd-1:
+        image: quay.io/coreos/etcd:v3.5.17
+        deploy:
+          placement:
+            constraints: [node.labels.type == db, node.hostname == iklim-db-01]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from iklim.check.constraints import rejected
+from iklim.check.documents import Documents
+from iklim.check.findings import Finding, Severity
+from iklim.check.policy import Policy
+from iklim.check.rules.base import Rule
+
+
+def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
+    for ref in docs.services():
+        for problem in rejected(ref.spec):
+            yield RULE.on(ref, problem.pos, problem.reason)
+
+
+RULE = Rule("swarm-constraint", Severity.ERROR, __doc__ or "", check)

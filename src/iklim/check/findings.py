@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from iklim.model.bounded import Unusable
+
 
 class Severity(StrEnum):
     ERROR = "error"
@@ -37,13 +39,10 @@ class Suppressed:
     reason: str
 
 
-class InputError(Exception):
-    """Unusable input: reported as one ``path:line[:column]: message`` line, exit status 2."""
+class InputError(Unusable):
+    """Unusable input: reported as one ``path:line[:column]: message`` line, exit status 2.
+
+    The checker's form of :class:`iklim.model.bounded.Unusable` (same fields and text)."""
 
     def __init__(self, path: str, line: int, message: str, column: int = 0) -> None:
-        where = f"{path}:{line}:{column}" if line > 0 and column > 0 else f"{path}:{line}" if line > 0 else path
-        super().__init__(f"{where}: {message}")
-        self.path = path
-        self.line = line
-        self.column = column
-        self.message = message
+        super().__init__(path, line, column, message)

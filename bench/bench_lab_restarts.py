@@ -51,7 +51,8 @@ def one_run(label: str, root: str, wipe: bool) -> bool:
     print(f"{label}: {verdict} down+up {took_up:5.1f} s, healthy at {time.monotonic() - begin:5.1f} s{detail}")
     sys.stdout.flush()
     if not passed:
-        print(up.stderr[-3000:], file=sys.stderr)
+        errors = [line for line in up.stderr.splitlines() if line.startswith("error:")]
+        print(f"--- {label} ---", *errors, up.stderr[-3000:], sep="\n", file=sys.stderr)
     return passed
 
 

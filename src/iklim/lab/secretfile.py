@@ -2,8 +2,8 @@
 
 The value is written whole to a private temporary file next to the target, fsynced, then
 published with ``os.link``, which fails if the name exists: exactly one writer wins, every loser
-reads the winner's value, and a reader never sees a partial or empty file. An flock on
-``.lock`` in the same folder serialises writers, so a file left empty by an older version of the
+reads the winner's value, and a reader never sees a partial or empty file. An flock on the
+folder itself serialises writers, so a file left empty by an older version of the
 lab is replaced once, by one writer, and every caller gets the same value.
 """
 
@@ -24,7 +24,7 @@ class SecretFileError(OSError):
 
 @contextmanager
 def _locked(folder: Path) -> Iterator[None]:
-    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)  # the folder itself: no extra file among the secrets
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -28,7 +28,7 @@ from iklim.vault.dayone import apply_day_one
 from iklim.vault.errors import AnswerError, BootstrapError
 from iklim.vault.plan import VaultPlan
 from iklim.vault.snapshot import ClusterState, MemberState, observe, observe_member
-from iklim.vault.waiting import wait, wait_for_active
+from iklim.vault.waiting import on_active, wait, wait_for_active
 
 Progress = Callable[[str], None]
 __all__ = ["KILL_POINTS", "AnswerError", "BootstrapError", "apply_day_one", "bootstrap", "status_lines", "unseal"]
@@ -188,6 +188,9 @@ def _set_stabilization(leader: VaultMember, seconds: int) -> bool:
     return True
 
 
+AUTOPILOT_STATE = "/v1/sys/storage/raft/autopilot/state"
+
+
 def ensure_autopilot(plan: VaultPlan, deadline: float, progress: Progress) -> dict[str, Any]:
     token = plan.custody.root_token()
     members = [m.with_token(token) for m in plan.clients()]
@@ -195,7 +198,7 @@ def ensure_autopilot(plan: VaultPlan, deadline: float, progress: Progress) -> di
     def state() -> dict[str, Any]:
         # The leader may change while autopilot settles (every member just restarted): ask the
         # member that is active now, waiting for an election when there is none yet.
-        return wait_for_active(members, deadline).data("/v1/sys/storage/raft/autopilot/state")
+        return wait_for_active(members, deadline).data(AUTOPILOT_STATE)
 
     def healthy() -> dict[str, Any] | None:
         current = state()
@@ -203,10 +206,15 @@ def ensure_autopilot(plan: VaultPlan, deadline: float, progress: Progress) -> di
         ok = current.get("healthy") and len(voters) == len(members) and int(current.get("failure_tolerance", 0)) >= 1
         return current if ok else None
 
-    if len(state().get("voters") or []) < len(members):
-        _set_stabilization(wait_for_active(members, deadline), min(BOOTSTRAP_STABILIZATION_S, plan.stabilization_s))
+    def stabilization(seconds: int) -> bool:
+        what = "autopilot's server stabilization time to be set"
+        return on_active(members, deadline, what, lambda leader: _set_stabilization(leader, seconds))
+
+    first = on_active(members, deadline, "the autopilot state", lambda leader: leader.data(AUTOPILOT_STATE))
+    if len(first.get("voters") or []) < len(members):
+        stabilization(min(BOOTSTRAP_STABILIZATION_S, plan.stabilization_s))
     current = wait(healthy, deadline, "autopilot to report every member a healthy voter", interval=0.5)
-    if _set_stabilization(wait_for_active(members, deadline), plan.stabilization_s):
+    if stabilization(plan.stabilization_s):
         progress(f"autopilot: server stabilization time {plan.stabilization_s}s (the model's)")
     progress(f"autopilot: healthy, {len(current['voters'])} voters, failure tolerance {current['failure_tolerance']}")
     return current
@@ -292,6 +300,3 @@ def status_lines(plan: VaultPlan) -> tuple[list[str], bool]:
         f"{auto.get('failure_tolerance')}; healthy: {auto.get('healthy')}"
     )
     return lines, healthy and bool(auto.get("healthy")) and int(auto.get("failure_tolerance", 0)) >= 1
-
-
-__all__ = ["KILL_POINTS", "AnswerError", "BootstrapError", "bootstrap", "status_lines", "unseal"]

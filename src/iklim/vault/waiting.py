@@ -63,3 +63,16 @@ def wait_for_active(members: Sequence[VaultMember], deadline: float) -> VaultMem
         raise
     except BootstrapError as exc:
         raise BootstrapError(f"{exc} ({', '.join(seen) or 'no member answered'})") from None
+
+
+def on_active(members: Sequence[VaultMember], deadline: float, what: str, call: Callable[[VaultMember], T]) -> T:
+    """``call(active member)``, retried until ``deadline`` when it fails because leadership moved
+    (or a member was briefly unreachable) between finding the active member and asking it."""
+    done: list[T] = []
+
+    def attempt() -> bool:
+        done[:] = [call(wait_for_active(members, deadline))]
+        return True
+
+    wait(attempt, deadline, what)
+    return done[0]

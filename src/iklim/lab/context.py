@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from iklim.components.target import LabTarget
+from iklim.lab.secretfile import first_use
 from iklim.lab.supervisor import Supervisor
 from iklim.model.schema import Environment
 
@@ -54,15 +55,12 @@ class LabContext:
         return path
 
     def secret(self, name: str) -> str:
-        """A lab secret, generated once and kept 0600 under ``root/secrets``; never printed."""
-        folder = self.root / "secrets"
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = folder / name
-        if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(24))
-        return path.read_text().strip()
+        """A lab secret, generated once and kept 0600 under ``root/secrets``; never printed.
+
+        Safe under concurrency: components asking at once all get the same non-empty value.
+        Raises :class:`~iklim.lab.secretfile.SecretFileError` (an OSError) naming the path.
+        """
+        return first_use(self.root / "secrets" / name, lambda: secrets.token_urlsafe(24))
 
 
 def write_private(path: Path, text: str, mode: int = 0o600) -> None:

@@ -87,6 +87,7 @@ def _run_component(
     started: dict[str, list[str]],
 ) -> None:
     name = component.name
+    started.setdefault(name, [])  # attempted: recorded even if it fails before any process starts
     try:
         for need in component.needs:
             if need not in ready:
@@ -135,13 +136,34 @@ def up(ctx: LabContext, progress: Progress, timeout: float = 180.0) -> list[Comp
                 if dead:
                     failed[component.name] = f"{dead[0]} exited"
             time.sleep(0.2)
-    (ctx.root / "components.json").write_text(json.dumps(started, indent=2, sort_keys=True) + "\n")
+    _record(ctx, started, failed)
     for component in runnable:
         if component.name in failed:
             states.append(ComponentState(component.name, "unhealthy", failed[component.name]))
         else:
             states.append(ComponentState(component.name, "healthy", "ready"))
     return states
+
+
+def _record(ctx: LabContext, started: dict[str, list[str]], failed: dict[str, str]) -> None:
+    """The lab state ``iklim status`` and ``lab status`` read: what ``up`` attempted and what failed.
+
+    ``components.json``: every component ``up`` tried -> its processes (empty when it failed
+    before starting any); ``failed.json``: component -> why ``up`` failed it (``{}`` when none).
+    """
+    for name, text in (("components.json", started), ("failed.json", failed)):
+        tmp = ctx.root / f".{name}.tmp"
+        tmp.write_text(json.dumps(text, indent=2, sort_keys=True) + "\n")
+        tmp.replace(ctx.root / name)
+
+
+def failures(ctx: LabContext) -> dict[str, str]:
+    """Component -> why the last ``up`` failed it (empty when it failed none, or never ran)."""
+    try:
+        recorded = json.loads((ctx.root / "failed.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in recorded.items()} if isinstance(recorded, dict) else {}
 
 
 def failure_logs(ctx: LabContext, component: str, lines: int = 15) -> dict[str, str]:
@@ -160,6 +182,7 @@ def processes_of(ctx: LabContext, component: str) -> list[str]:
 def status(ctx: LabContext) -> list[ComponentState]:
     """A live reading of every component: healthy, unhealthy, stopped or not available."""
     parts = components()
+    failed = failures(ctx)
 
     def read(component: LabComponent) -> ComponentState:
         reason = component.missing()
@@ -167,6 +190,8 @@ def status(ctx: LabContext) -> list[ComponentState]:
             return ComponentState(component.name, "not available", reason)
         names = processes_of(ctx, component.name)
         if not names or all(ctx.supervisor.pid(n) is None for n in names):
+            if component.name in failed:
+                return ComponentState(component.name, "unhealthy", f"lab up failed it: {failed[component.name]}")
             return ComponentState(component.name, "stopped", "no process running")
         ok, words = component.health(ctx)
         return ComponentState(component.name, "healthy" if ok else "unhealthy", words)

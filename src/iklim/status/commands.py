@@ -74,7 +74,7 @@ def status_command(
     from iklim.status.output import render_json, render_prometheus, render_text
     from iklim.status.plan import load_plan
     from iklim.status.report import exit_code
-    from iklim.status.runner import lab_selection, run_probes
+    from iklim.status.runner import lab_failures, lab_selection, mark_lab_failures, run_probes
     from iklim.status.secrets import EnvironmentSecrets, LabSecrets, Secrets
     from iklim.status.transport import NetTransport
 
@@ -94,8 +94,9 @@ def status_command(
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
         secrets = LabSecrets(Path(plan.root))
+        failed = lab_failures(plan)
     else:
-        components, skipped = list(plan.components), []
+        components, skipped, failed = list(plan.components), [], {}
         secrets = EnvironmentSecrets()
     if only:
         unknown = sorted(set(only) - {c.name for c in plan.components})
@@ -109,7 +110,7 @@ def status_command(
     try:
         while True:
             begin = time.monotonic()
-            reports = run_probes(components, transport, secrets, timeout)
+            reports = mark_lab_failures(run_probes(components, transport, secrets, timeout), failed)
             seconds = time.monotonic() - begin
             code = exit_code(reports)
             if fmt == "json":

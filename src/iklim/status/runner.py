@@ -24,7 +24,8 @@ GRACE = 0.05
 
 
 def lab_selection(plan: Plan) -> tuple[list[ComponentPlan], list[Skipped]]:
-    """The components the lab started (its ``components.json``); the others are skipped, with why."""
+    """The components the lab attempted (its ``components.json`` and ``failed.json``); the others
+    are skipped, with why. A component ``lab up`` tried and failed is probed, never skipped."""
     import json
 
     recorded = Path(plan.root) / "components.json"
@@ -32,6 +33,7 @@ def lab_selection(plan: Plan) -> tuple[list[ComponentPlan], list[Skipped]]:
         running = set(json.loads(recorded.read_text()))
     except (OSError, ValueError) as exc:
         raise FileNotFoundError(f"no lab state at {plan.root} (run `iklim lab up`)") from exc
+    running |= set(lab_failures(plan))
     chosen, skipped = [], []
     for comp in plan.components:
         if comp.name in running:
@@ -44,6 +46,36 @@ def lab_selection(plan: Plan) -> tuple[list[ComponentPlan], list[Skipped]]:
         else:
             skipped.append(Skipped(comp.name, "not started by the lab (not available on this host)"))
     return chosen, skipped
+
+
+def lab_failures(plan: Plan) -> dict[str, str]:
+    """Component -> why the last ``lab up`` failed it (``failed.json``; empty when none or absent)."""
+    import json
+
+    try:
+        recorded = json.loads((Path(plan.root) / "failed.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in recorded.items()} if isinstance(recorded, dict) else {}
+
+
+def mark_lab_failures(reports: Sequence[Report], failures: dict[str, str]) -> list[Report]:
+    """A component the lab tried and failed to start is ``down`` unless it is healthy now."""
+    marked = []
+    for report in reports:
+        why = failures.get(report.component)
+        if why is not None and report.status != "healthy":
+            report = Report(
+                report.component,
+                "down",
+                f"lab up failed to start it ({why}); {report.reason}",
+                report.leader,
+                report.tolerates,
+                report.members,
+                report.seconds,
+            )
+        marked.append(report)
+    return marked
 
 
 def run_probes(

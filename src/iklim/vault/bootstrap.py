@@ -22,15 +22,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from iklim.vault.api import VaultError, VaultMember
+from iklim.vault.api import VaultAnswerError, VaultError, VaultMember
 from iklim.vault.custody import CustodyError
 from iklim.vault.dayone import apply_day_one
-from iklim.vault.errors import BootstrapError
+from iklim.vault.errors import AnswerError, BootstrapError
 from iklim.vault.plan import VaultPlan
 from iklim.vault.snapshot import ClusterState, MemberState, observe, observe_member
+from iklim.vault.waiting import on_active, wait, wait_for_active
 
 Progress = Callable[[str], None]
-__all__ = ["KILL_POINTS", "BootstrapError", "apply_day_one", "bootstrap", "status_lines", "unseal"]
+__all__ = ["KILL_POINTS", "AnswerError", "BootstrapError", "apply_day_one", "bootstrap", "status_lines", "unseal"]
 KILL_POINTS = ("init", "unseal-first", "join-one", "autopilot")
 #: Seconds a member gets to join through its own retry_join before an explicit join.
 JOIN_GRACE_S = 15
@@ -41,30 +42,27 @@ def _checkpoint(step: str, stop_after: str | None) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _wait(check: Callable[[], Any], deadline: float, what: str, interval: float = 0.25) -> Any:
-    last = ""
-    while True:
-        try:
-            value = check()
-            if value:
-                return value
-        except VaultError as exc:
-            last = f": {exc}"
-        if time.monotonic() > deadline:
-            raise BootstrapError(f"timed out waiting for {what}{last}")
-        time.sleep(interval)
-
-
 def wait_for_api(plan: VaultPlan, deadline: float) -> ClusterState:
+    """Every member's state once all answer; AnswerError at once when one is not the Vault API."""
+
     def answered() -> ClusterState | None:
         state = observe(plan.clients())
+        _refuse_malformed(state)
         return state if all(m.reachable for m in state.members) else None
 
     try:
-        return _wait(answered, deadline, "every member's API")  # type: ignore[no-any-return]
+        return wait(answered, deadline, "every member's API")
+    except AnswerError:
+        raise
     except BootstrapError:
         down = [m.error for m in observe(plan.clients()).members if not m.reachable]
         raise BootstrapError("; ".join(down) or "a member did not answer") from None
+
+
+def _refuse_malformed(state: ClusterState) -> None:
+    malformed = [m.error for m in state.members if m.malformed]
+    if malformed:
+        raise AnswerError(malformed[0])
 
 
 def ensure_initialised(plan: VaultPlan, state: ClusterState, progress: Progress) -> str:
@@ -79,11 +77,12 @@ def ensure_initialised(plan: VaultPlan, state: ClusterState, progress: Progress)
             f"no member is initialised but {plan.custody.path} exists: it belongs to another cluster; "
             "move it away before initialising this one"
         )
+    plan.custody.prove_writable()  # the shares exist only in init's answer: refuse if they cannot be kept
     first_name, first_url = plan.members[0]
     result = VaultMember(first_name, first_url, timeout=120).initialize(
         plan.shares, plan.threshold, list(plan.pgp_keys) or None
     )
-    plan.custody.save(result)
+    plan.custody.save_init(result)  # durable, or rescued to a named 0600 file: never lost
     progress(
         f"init: initialised {first_name} ({plan.shares} shares, threshold {plan.threshold}); "
         f"keys in {plan.custody.path} (0600)"
@@ -117,14 +116,15 @@ def unseal_member(member: VaultMember, keys: list[str], deadline: float) -> None
         f"{member.name} rejected the unseal keys: it belongs to another cluster, or the keys file is wrong"
     )
 
-    _wait(attempt, deadline, f"{member.name} to unseal", interval=0.5)
+    wait(attempt, deadline, f"{member.name} to unseal", interval=0.5)
 
 
 def check_cluster(plan: VaultPlan, state: MemberState) -> None:
     """An unsealed member must belong to the cluster the keys file recorded."""
     known = plan.custody.cluster_id()
     if known is None:
-        plan.custody.record_cluster(state.cluster_id)
+        if state.cluster_id:  # unknown until the member is unsealed and a leader is elected
+            plan.custody.record_cluster(state.cluster_id)
     elif state.cluster_id and state.cluster_id != known:
         raise BootstrapError(
             f"{state.name} belongs to cluster {state.cluster_id}, the keys file to {known}: "
@@ -162,7 +162,8 @@ def unseal_and_join(plan: VaultPlan, seed: str, deadline: float, progress: Progr
         if state.sealed:
             unseal_member(member, keys, deadline)
         check_cluster(plan, observe_member(member))
-        return f"{name} {'joined and unsealed' if state.sealed else 'already a member'}"
+        done = "joined and unsealed" if not state.initialized else "unsealed" if state.sealed else "already a member"
+        return f"{name} {done}"
 
     for i, name in enumerate(others):
         progress(f"join: {join(name)}")
@@ -177,7 +178,7 @@ BOOTSTRAP_STABILIZATION_S = 2
 
 
 def _set_stabilization(leader: VaultMember, seconds: int) -> bool:
-    config = leader.get("/v1/sys/storage/raft/autopilot/configuration").get("data", {})
+    config = leader.data("/v1/sys/storage/raft/autopilot/configuration")
     if _seconds(config.get("server_stabilization_time")) == seconds:
         return False
     leader.post(
@@ -187,14 +188,17 @@ def _set_stabilization(leader: VaultMember, seconds: int) -> bool:
     return True
 
 
+AUTOPILOT_STATE = "/v1/sys/storage/raft/autopilot/state"
+
+
 def ensure_autopilot(plan: VaultPlan, deadline: float, progress: Progress) -> dict[str, Any]:
     token = plan.custody.root_token()
     members = [m.with_token(token) for m in plan.clients()]
-    leader = next(m for m in members if observe_member(m).role == "active")
 
     def state() -> dict[str, Any]:
-        data: dict[str, Any] = leader.get("/v1/sys/storage/raft/autopilot/state")["data"]
-        return data
+        # The leader may change while autopilot settles (every member just restarted): ask the
+        # member that is active now, waiting for an election when there is none yet.
+        return wait_for_active(members, deadline).data(AUTOPILOT_STATE)
 
     def healthy() -> dict[str, Any] | None:
         current = state()
@@ -202,13 +206,18 @@ def ensure_autopilot(plan: VaultPlan, deadline: float, progress: Progress) -> di
         ok = current.get("healthy") and len(voters) == len(members) and int(current.get("failure_tolerance", 0)) >= 1
         return current if ok else None
 
-    if len(state().get("voters") or []) < len(members):
-        _set_stabilization(leader, min(BOOTSTRAP_STABILIZATION_S, plan.stabilization_s))
-    current = _wait(healthy, deadline, "autopilot to report every member a healthy voter", interval=0.5)
-    if _set_stabilization(leader, plan.stabilization_s):
+    def stabilization(seconds: int) -> bool:
+        what = "autopilot's server stabilization time to be set"
+        return on_active(members, deadline, what, lambda leader: _set_stabilization(leader, seconds))
+
+    first = on_active(members, deadline, "the autopilot state", lambda leader: leader.data(AUTOPILOT_STATE))
+    if len(first.get("voters") or []) < len(members):
+        stabilization(min(BOOTSTRAP_STABILIZATION_S, plan.stabilization_s))
+    current = wait(healthy, deadline, "autopilot to report every member a healthy voter", interval=0.5)
+    if stabilization(plan.stabilization_s):
         progress(f"autopilot: server stabilization time {plan.stabilization_s}s (the model's)")
     progress(f"autopilot: healthy, {len(current['voters'])} voters, failure tolerance {current['failure_tolerance']}")
-    return current  # type: ignore[no-any-return]
+    return current
 
 
 def _seconds(value: Any) -> int | None:
@@ -231,7 +240,9 @@ def bootstrap(plan: VaultPlan, progress: Progress, timeout: float = 180.0, stop_
         unseal_and_join(plan, seed, deadline, progress, stop_after)
         ensure_autopilot(plan, deadline, progress)
         _checkpoint("autopilot", stop_after)
-        apply_day_one(plan, progress)
+        apply_day_one(plan, progress, deadline)
+    except VaultAnswerError as exc:
+        raise AnswerError(str(exc)) from None
     except VaultError as exc:
         raise BootstrapError(str(exc)) from None
 
@@ -244,9 +255,11 @@ def unseal(plan: VaultPlan, names: list[str], progress: Progress, timeout: float
         if names and member.name not in names:
             continue
         state = observe_member(member)
-        while not state.reachable and time.monotonic() < deadline:  # a member restarting answers soon
-            time.sleep(0.25)
+        while not state.reachable and not state.malformed and time.monotonic() < deadline:
+            time.sleep(0.25)  # a member restarting answers soon
             state = observe_member(member)
+        if state.malformed:
+            raise AnswerError(state.error)
         if not state.reachable:
             raise BootstrapError(state.error)
         if not state.sealed:
@@ -258,8 +271,12 @@ def unseal(plan: VaultPlan, names: list[str], progress: Progress, timeout: float
 
 
 def status_lines(plan: VaultPlan) -> tuple[list[str], bool]:
-    """Init/seal/leader/voters at a glance, and whether the cluster is healthy."""
+    """Init/seal/leader/voters at a glance, and whether the cluster is healthy.
+
+    Raises AnswerError when a member answers something that is not the Vault API.
+    """
     state = observe(plan.clients())
+    _refuse_malformed(state)
     lines = [f"{m.name:<10} {m.role}" + (f" ({m.error})" if m.error else "") for m in state.members]
     healthy = all(m.role in ("active", "standby") for m in state.members)
     try:
@@ -272,7 +289,9 @@ def status_lines(plan: VaultPlan) -> tuple[list[str], bool]:
         return [*lines, "leader: none"], False
     leader = VaultMember(active.name, plan.url(active.name), token)
     try:
-        auto = leader.get("/v1/sys/storage/raft/autopilot/state")["data"]
+        auto = leader.data("/v1/sys/storage/raft/autopilot/state")
+    except VaultAnswerError as exc:
+        raise AnswerError(str(exc)) from None
     except VaultError as exc:
         return [*lines, f"autopilot: {exc}"], False
     voters = auto.get("voters") or []
@@ -281,6 +300,3 @@ def status_lines(plan: VaultPlan) -> tuple[list[str], bool]:
         f"{auto.get('failure_tolerance')}; healthy: {auto.get('healthy')}"
     )
     return lines, healthy and bool(auto.get("healthy")) and int(auto.get("failure_tolerance", 0)) >= 1
-
-
-__all__ = ["KILL_POINTS", "BootstrapError", "bootstrap", "status_lines", "unseal"]

@@ -69,8 +69,9 @@ def vault_command() -> None:
 
 
 def _fail(exc: Exception) -> None:
+    """One line on stderr; exit 2 for an answer that is not the Vault API, else 1."""
     click.echo(f"error: {exc}", err=True)
-    sys.exit(1)
+    sys.exit(getattr(exc, "exit_code", 1))
 
 
 @vault_command.command("bootstrap")
@@ -119,13 +120,18 @@ def unseal_command(env_path: str, target: str, lab_root: str, keys_file: str | N
 def status_command(env_path: str, target: str, lab_root: str, keys_file: str | None) -> None:
     """Init/seal state of each member, the leader and the voters; exit 1 unless healthy.
 
+    Exit 2, with one line naming the address, when a member answers but not like the Vault API.
+
     \b
     Example:
       iklim vault status --target prod
     """
-    from iklim.vault.bootstrap import status_lines
+    from iklim.vault.bootstrap import BootstrapError, status_lines
 
-    lines, healthy = status_lines(_plan(env_path, target, lab_root, keys_file))  # type: ignore[arg-type]
+    try:
+        lines, healthy = status_lines(_plan(env_path, target, lab_root, keys_file))  # type: ignore[arg-type]
+    except BootstrapError as exc:  # a member answered, but not like the Vault API: exit 2
+        _fail(exc)
     for line in lines:
         click.echo(line)
     sys.exit(0 if healthy else 1)

@@ -6,18 +6,24 @@ auth methods), so a rerun changes nothing on a configured cluster.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from iklim.vault.api import VaultError
 from iklim.vault.errors import BootstrapError
 from iklim.vault.plan import VaultPlan
-from iklim.vault.snapshot import observe_member
+from iklim.vault.waiting import wait_for_active
 
 
-def apply_day_one(plan: VaultPlan, progress: Callable[[str], None]) -> list[str]:
-    """Audit device, KV v2 mounts, policies and auth methods; returns what was changed."""
+def apply_day_one(plan: VaultPlan, progress: Callable[[str], None], deadline: float | None = None) -> list[str]:
+    """Audit device, KV v2 mounts, policies and auth methods; returns what was changed.
+
+    Waits (until ``deadline``, monotonic seconds; default 60 s from now) for an active member
+    rather than assuming one. Raises BootstrapError, AnswerError, VaultError or CustodyError.
+    """
     token = plan.custody.root_token()
-    leader = next(m for m in (c.with_token(token) for c in plan.clients()) if observe_member(m).role == "active")
+    members = [c.with_token(token) for c in plan.clients()]
+    leader = wait_for_active(members, time.monotonic() + 60 if deadline is None else deadline)
     day_one, changed = plan.day_one, []
     if "file/" not in leader.audit_devices():
         try:

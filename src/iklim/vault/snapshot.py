@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from iklim.vault.api import VaultError, VaultMember
+from iklim.vault.api import VaultAnswerError, VaultError, VaultMember
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,7 @@ class MemberState:
     standby: bool = False
     cluster_id: str = ""
     error: str = ""
+    malformed: bool = False  # it answered, but not like the Vault API (``error`` says how)
 
     @property
     def role(self) -> str:
@@ -35,9 +36,6 @@ class MemberState:
 class ClusterState:
     members: tuple[MemberState, ...]
 
-    def member(self, name: str) -> MemberState:
-        return next(m for m in self.members if m.name == name)
-
     @property
     def active(self) -> MemberState | None:
         return next((m for m in self.members if m.role == "active"), None)
@@ -50,6 +48,8 @@ class ClusterState:
 def observe_member(member: VaultMember) -> MemberState:
     try:
         health = member.health()
+    except VaultAnswerError as exc:
+        return MemberState(member.name, reachable=False, error=str(exc), malformed=True)
     except VaultError as exc:
         return MemberState(member.name, reachable=False, error=str(exc))
     return MemberState(

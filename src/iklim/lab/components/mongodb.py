@@ -18,6 +18,7 @@ from iklim.components.mongodb import EXPORTER_PASSWORD, KEYFILE, PORT, ROOT_PASS
 from iklim.lab.components.base import LabComponent
 from iklim.lab.context import LabContext, LabError, write_private
 from iklim.lab.probes import wait_for
+from iklim.lab.secretfile import first_use
 from iklim.lab.supervisor import ProcessSpec
 from iklim.status.mongowire import MongoWireError, run_command
 
@@ -32,9 +33,7 @@ class MongoDBLab(LabComponent):
     def keyfile(self, ctx: LabContext) -> Path:
         """The replica set's shared keyfile: base64-alphabet text, mode 0400 as mongod demands."""
         path = ctx.root / "secrets" / KEYFILE
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            write_private(path, secrets.token_hex(48) + "\n", mode=0o400)
+        first_use(path, lambda: secrets.token_hex(48), mode=0o400)
         return path
 
     def processes(self, ctx: LabContext) -> list[ProcessSpec]:

@@ -77,14 +77,19 @@ class OpenBaoLab(LabComponent):
             raise ValueError(str(exc)) from None
 
     def autopilot(self, ctx: LabContext) -> dict[str, Any]:
-        token = self._keys(ctx)["root_token"]
+        """The autopilot state from the first member that gives one; OSError when none does."""
+        try:
+            token = self._keys(ctx)["root_token"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise OSError(f"no root token in {self.keys_file(ctx)}: {type(exc).__name__}") from None
         for member in self.members(ctx):
             try:
                 response = self.client(ctx, member, token).adapter.get("/v1/sys/storage/raft/autopilot/state")
-                data: dict[str, Any] = response["data"] if isinstance(response, dict) else response.json()["data"]
-                return data
-            except (requests.RequestException, hvac.exceptions.VaultError):
+                data = response["data"] if isinstance(response, dict) else response.json()["data"]
+            except (requests.RequestException, hvac.exceptions.VaultError, ValueError, KeyError, TypeError):
                 continue
+            if isinstance(data, dict):
+                return data
         raise OSError("no OpenBao member answers the autopilot state")
 
     def _summary(self, ctx: LabContext) -> tuple[bool, str]:

@@ -67,7 +67,10 @@ class RedisLab(LabComponent):
             finally:
                 client.close()
         replicas = len(redis_names) - 1
-        client = redis_client.Redis(*next(iter(masters)), password=ctx.secret(PASSWORD), socket_timeout=1)
+        if len(masters) != 1:  # no Sentinel has a master yet, or they disagree: observe, never assume
+            return False, f"Sentinels report {len(masters)} masters ({', '.join(sorted(map(str, masters)))})"
+        host, port = next(iter(masters))
+        client = redis_client.Redis(host, port, password=ctx.secret(PASSWORD), socket_timeout=1)
         try:
             info = client.info("replication")
         finally:
@@ -83,7 +86,6 @@ class RedisLab(LabComponent):
             and all(n == len(sentinel_names) - 1 for n in others)
             and up == replicas
         )
-        host, port = next(iter(masters))
         return ok, f"master {host}:{port}, {up}/{replicas} replicas online, {len(sentinel_names)} sentinels agree"
 
     def wait_ready(self, ctx: LabContext, deadline: float) -> str:

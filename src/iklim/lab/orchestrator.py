@@ -130,7 +130,7 @@ def up(ctx: LabContext, progress: Progress, timeout: float = 180.0) -> list[Comp
             pool.submit(_run_component, ctx, component, deadline, ready, failed, progress, started)
         while not all(ready[c.name].is_set() or c.name in failed for c in runnable):
             for component in runnable:  # fail fast when a process of a starting component exits
-                if ready[component.name].is_set() or component.name in failed:
+                if ready[component.name].is_set() or component.name in failed or component.restarts_members:
                     continue
                 dead = [p for p in started.get(component.name, []) if ctx.supervisor.exited(p)]
                 if dead:

@@ -66,6 +66,7 @@ class Supervisor:
             user, group = entry.pw_uid, entry.pw_gid
             environ.setdefault("HOME", entry.pw_dir)
         with self.log_file(spec.name).open("ab") as log:
+            self._start_mark(spec.name).write_text(f"{log.tell()}\n")
             proc = subprocess.Popen(
                 list(spec.argv),
                 cwd=spec.cwd,
@@ -118,6 +119,19 @@ class Supervisor:
         if not self.run_dir.is_dir():
             return []
         return sorted(p.stem for p in self.run_dir.glob("*.pid"))
+
+    def _start_mark(self, name: str) -> Path:
+        return self.run_dir / f"{name}.logstart"
+
+    def logged_since_start(self, name: str, limit: int = 1 << 20) -> str:
+        """What ``name`` has logged since its last start (at most ``limit`` bytes; "" if unknown)."""
+        try:
+            offset = int(self._start_mark(name).read_text().strip())
+            with self.log_file(name).open("rb") as log:
+                log.seek(offset)
+                return log.read(limit).decode(errors="replace")
+        except (OSError, ValueError):
+            return ""
 
     def tail(self, name: str, lines: int = 20) -> str:
         try:

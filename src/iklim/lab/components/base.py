@@ -14,6 +14,8 @@ class LabComponent(ABC):
 
     - ``binaries``: executables it needs; a missing one makes the component "not available".
     - ``needs``: components that must be ready before this one starts (Patroni needs etcd).
+    - ``restarts_members``: ``wait_ready`` itself restarts a member that exits while the cluster
+      forms (as Swarm's restart policy does), so ``up`` does not fail it on the first exit.
     - ``processes(ctx)``: write the member configs (rendered by the production builders with the
       lab target) and return the processes to supervise. Must be idempotent.
     - ``wait_ready(ctx, deadline)``: block until the cluster is healthy, or raise ``TimeoutError``
@@ -25,6 +27,7 @@ class LabComponent(ABC):
     name: str = ""
     binaries: tuple[str, ...] = ()
     needs: tuple[str, ...] = ()
+    restarts_members: bool = False
 
     def missing(self) -> str | None:
         """None when every binary is installed, else the reason the component cannot run here."""

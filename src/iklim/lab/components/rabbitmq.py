@@ -26,6 +26,8 @@ from iklim.lab.supervisor import ProcessSpec
 SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 EPMD = "rabbitmq-epmd"
 ADMIN_USER = "admin"
+BOOT_FAILED = "BOOT FAILED"  # what rabbit logs when its boot aborts
+MAX_BOOT_RESTARTS = 3
 
 
 def dist_port(index: int) -> int:
@@ -75,6 +77,7 @@ class EpmdLab(LabComponent):
 class RabbitMQLab(LabComponent):
     name = "rabbitmq"
     needs = ("epmd",)
+    restarts_members = True
 
     def missing(self) -> str | None:
         if not Path(SERVER).exists():
@@ -123,11 +126,29 @@ class RabbitMQLab(LabComponent):
         return ok, words
 
     def wait_ready(self, ctx: LabContext, deadline: float) -> str:
+        """Wait until every node runs in one cluster, restarting a node whose boot failed.
+
+        Nodes that start together on kept data can race while they synchronise feature flags
+        (``BOOT FAILED ... incompatible_feature_flags``, rabbitmq-server#4881 and #8477); in
+        production Swarm's restart policy starts such a task again, and so does the lab, at most
+        ``MAX_BOOT_RESTARTS`` times per node, each restart written to the progress log file.
+        """
+        specs = {spec.name: spec for spec in self.processes(ctx)}
+        restarts = dict.fromkeys(specs, 0)
+
         def ready() -> str | None:
+            for name, spec in specs.items():
+                failed_boot = BOOT_FAILED in ctx.supervisor.logged_since_start(name)
+                if (failed_boot or ctx.supervisor.exited(name)) and restarts[name] < MAX_BOOT_RESTARTS:
+                    restarts[name] += 1
+                    ctx.supervisor.stop(name, grace=5.0)
+                    ctx.supervisor.start(spec)
             ok, words = self._summary(ctx)
             return words if ok else None
 
-        return wait_for(ready, deadline, "every RabbitMQ node running in one cluster", interval=0.5)
+        words = wait_for(ready, deadline, "every RabbitMQ node running in one cluster", interval=0.5)
+        again = [f"{name} x{count}" for name, count in restarts.items() if count]
+        return words + (f" (restarted after a failed boot: {', '.join(again)})" if again else "")
 
     def health(self, ctx: LabContext) -> tuple[bool, str]:
         try:

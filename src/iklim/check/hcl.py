@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from iklim.check.findings import InputError
-from iklim.check.hcl_expr import Expr, ExprParser
+from iklim.check.hcl_expr import ExprParser
 from iklim.check.hcl_lexer import Tok, tokenize
+from iklim.check.hcl_stream import Expr
 from iklim.check.yamlload import YMap
 
 __all__ = ["Block", "Expr", "load_hcl"]

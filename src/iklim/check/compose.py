@@ -6,13 +6,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+# Re-exported here for the rules: constraints, and the components (listed in
+# iklim.check.components, recognised in iklim.check.recognise).
+from iklim.check.components import DB_KINDS as DB_KINDS
+from iklim.check.components import LABELS as LABELS
+from iklim.check.components import SERVICE_KINDS as SERVICE_KINDS
 from iklim.check.constraints import Constraint as Constraint
 from iklim.check.constraints import constraints as constraints
-
-# Components are recognised in iklim.check.recognise; re-exported here for the rules.
-from iklim.check.recognise import DB_KINDS as DB_KINDS
-from iklim.check.recognise import LABELS as LABELS
-from iklim.check.recognise import SERVICE_KINDS as SERVICE_KINDS
 from iklim.check.recognise import kind_of as kind_of
 from iklim.check.yamlload import Pos, YList, YMap
 

@@ -6,13 +6,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-# Re-exported here for the rules: constraints, and the components (listed in
-# iklim.check.components, recognised in iklim.check.recognise).
-from iklim.check.components import DB_KINDS as DB_KINDS
-from iklim.check.components import LABELS as LABELS
-from iklim.check.components import SERVICE_KINDS as SERVICE_KINDS
 from iklim.check.constraints import Constraint as Constraint
 from iklim.check.constraints import constraints as constraints
+
+# Re-exported here for the rules: constraints, and the components (listed in
+# iklim.check.kinds, recognised in iklim.check.recognise).
+from iklim.check.kinds import DB_KINDS as DB_KINDS
+from iklim.check.kinds import LABELS as LABELS
+from iklim.check.kinds import SERVICE_KINDS as SERVICE_KINDS
 from iklim.check.recognise import kind_of as kind_of
 from iklim.check.yamlload import Pos, YList, YMap
 

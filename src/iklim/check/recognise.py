@@ -21,7 +21,7 @@ path). Anything else is not a seed component (``kind`` None): placement rules st
 Image patterns are regular expressions matched against the whole repository path (when they
 contain ``/``) or against its last segment; ``library/`` is the same as no namespace. The
 table (:data:`COMPONENTS`, :data:`COMPANIONS`, :data:`GENERIC_IMAGES`, :data:`LABELS`) is data in
-:mod:`iklim.check.components`.
+:mod:`iklim.check.kinds`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from iklim.check.components import BY_KIND, COMPANIONS, COMPONENTS, GENERIC_IMAGES, Component
+from iklim.check.kinds import BY_KIND, COMPANIONS, COMPONENTS, GENERIC_IMAGES, Component
 from iklim.check.programs import arguments, mounted_paths, programs
 
 _CERT_PATH = re.compile(r"(.*/)?(certs|letsencrypt)(/.*)?")

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from iklim.check.nginx import parse as parse_nginx
 from iklim.components.quoting import compose_sh, hcl_string, nginx_word, sh, sh_comment
-from iklim.render.yamlout import dump_yaml
+from iklim.components.yamlout import dump_yaml
 
 TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\0"), max_size=40)
 TRICKY = ["${x}", "$${x}", "%{ if 1 }", "$", "x$", 'a"b\\c\nd\te\r', "\x01\x7f\u2028", "' \" ` $(id) ;", "{}", "é𝄞"]

@@ -16,8 +16,8 @@ from iklim.components.base import (
     spread_deploy,
 )
 from iklim.components.etcd import client_endpoints
+from iklim.components.yamlout import dump_yaml
 from iklim.model.schema import Environment
-from iklim.render.yamlout import dump_yaml
 
 GATEWAY_PORT = 9080
 ADMIN_PORT = 9180

@@ -17,8 +17,8 @@ from iklim.components.base import (
     single_deploy,
 )
 from iklim.components.target import ProductionTarget, Target
+from iklim.components.yamlout import dump_yaml
 from iklim.model.schema import Environment
-from iklim.render.yamlout import dump_yaml
 
 HTTP_PORT = 3000
 ADMIN_PASSWORD = "grafana_admin_password"

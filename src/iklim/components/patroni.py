@@ -19,8 +19,8 @@ from iklim.components.base import (
 )
 from iklim.components.etcd import client_endpoints
 from iklim.components.target import ProductionTarget, Target
+from iklim.components.yamlout import dump_yaml
 from iklim.model.schema import Environment
-from iklim.render.yamlout import dump_yaml
 
 POSTGRES_PORT = 5432
 REST_PORT = 8008

@@ -26,8 +26,8 @@ from iklim.components.grafana import HTTP_PORT as GRAFANA_PORT
 from iklim.components.patroni import REST_PORT
 from iklim.components.rabbitmq import PROMETHEUS_PORT as RABBITMQ_METRICS
 from iklim.components.target import ProductionTarget, Target
+from iklim.components.yamlout import dump_yaml
 from iklim.model.schema import Environment
-from iklim.render.yamlout import dump_yaml
 
 PORT = 9090
 CONFIG_PATH = f"{CONFIG_ROOT}/prometheus/prometheus.yml"

@@ -7,8 +7,8 @@ from typing import Any
 
 from iklim.components.base import Contribution, Mount, SecretMount, header
 from iklim.components.quoting import sh_comment
+from iklim.components.yamlout import dump_yaml
 from iklim.model.schema import Environment
-from iklim.render.yamlout import dump_yaml
 
 COMPOSE_VERSION = "3.9"
 STACK_FILES = {"infra": "docker-stack-infra_db-prod.yml", "vault": "docker-stack-vault.yml"}

@@ -12,11 +12,11 @@ from pathlib import Path
 
 from iklim.components.base import member_names
 from iklim.components.patroni import REST_PORT, SECRETS, member_config
+from iklim.components.yamlout import dump_yaml
 from iklim.lab.components.base import LabComponent
 from iklim.lab.context import LabContext, write_private
 from iklim.lab.probes import http_json, wait_for
 from iklim.lab.supervisor import ProcessSpec
-from iklim.render.yamlout import dump_yaml
 
 LAB_VENV = Path("/opt/iklim-lab/venv")
 REST_USER = "patroni"

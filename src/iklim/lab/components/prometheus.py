@@ -5,11 +5,11 @@ from __future__ import annotations
 import shutil
 
 from iklim.components.prometheus import PORT, scrape_config
+from iklim.components.yamlout import dump_yaml
 from iklim.lab.components.base import LabComponent
 from iklim.lab.context import LabContext, write_private
 from iklim.lab.probes import http_json, wait_for
 from iklim.lab.supervisor import ProcessSpec
-from iklim.render.yamlout import dump_yaml
 
 MEMBER = "prometheus-1"
 

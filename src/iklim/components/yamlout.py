@@ -1,4 +1,7 @@
-"""Deterministic YAML text: insertion order kept, block style, lists indented under their key."""
+"""Deterministic YAML text: insertion order kept, block style, lists indented under their key.
+
+Below every component (config builders emit YAML) and used by the renderer for the stacks.
+"""
 
 from __future__ import annotations
 

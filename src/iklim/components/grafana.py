@@ -16,6 +16,7 @@ from iklim.components.base import (
     overlay,
     single_deploy,
 )
+from iklim.components.ports import PROMETHEUS_PORT
 from iklim.components.target import ProductionTarget, Target
 from iklim.components.yamlout import dump_yaml
 from iklim.model.schema import Environment
@@ -39,8 +40,6 @@ def settings(env: Environment, target: Target, member: str = "grafana") -> dict[
 
 def datasources(env: Environment, target: Target) -> str:
     """Provisioning for the one Prometheus datasource, reached at the target's Prometheus address."""
-    from iklim.components.prometheus import PORT
-
     data = {
         "apiVersion": 1,
         "datasources": [
@@ -49,7 +48,7 @@ def datasources(env: Environment, target: Target) -> str:
                 "type": "prometheus",
                 "uid": "prometheus",
                 "access": "proxy",
-                "url": f"http://{target.host('prometheus')}:{PORT}",
+                "url": f"http://{target.host('prometheus')}:{PROMETHEUS_PORT}",
                 "isDefault": True,
                 "editable": False,
             }

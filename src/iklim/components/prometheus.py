@@ -24,12 +24,12 @@ from iklim.components.base import (
 from iklim.components.etcd import client_endpoints
 from iklim.components.grafana import HTTP_PORT as GRAFANA_PORT
 from iklim.components.patroni import REST_PORT
+from iklim.components.ports import PROMETHEUS_PORT
 from iklim.components.rabbitmq import PROMETHEUS_PORT as RABBITMQ_METRICS
 from iklim.components.target import ProductionTarget, Target
 from iklim.components.yamlout import dump_yaml
 from iklim.model.schema import Environment
 
-PORT = 9090
 CONFIG_PATH = f"{CONFIG_ROOT}/prometheus/prometheus.yml"
 VOLUME = "prometheus-data"
 
@@ -49,7 +49,7 @@ def scrape_config(env: Environment, target: Target, available: frozenset[str] | 
     vault = svc.vault
     exporter = f"{target.host(redis.EXPORTER + '-1')}:{redis.EXPORTER_PORT}"
     jobs = {
-        "prometheus": _static("prometheus", [f"{target.host('prometheus-1')}:{PORT}"]),
+        "prometheus": _static("prometheus", [f"{target.host('prometheus-1')}:{PROMETHEUS_PORT}"]),
         "etcd": _static("etcd", client_endpoints(env, target)),
         "patroni": _static("patroni", hosts("patroni", svc.patroni.members, REST_PORT)),
         "rabbitmq": _static("rabbitmq", hosts("rabbitmq", svc.rabbitmq.members, RABBITMQ_METRICS)),
@@ -99,7 +99,9 @@ def contribute(env: Environment) -> Contribution:
         ],
         "volumes": [f"{VOLUME}:{spec.volume.target if spec.volume else '/prometheus'}"],
         "networks": overlay(env),
-        "healthcheck": healthcheck(["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{PORT}/-/ready"]),
+        "healthcheck": healthcheck(
+            ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{PROMETHEUS_PORT}/-/ready"]
+        ),
         "deploy": single_deploy(spec),
     }
     return out

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from iklim.components import apisix, etcd, grafana, mongodb, patroni, prometheus, rabbitmq, redis
+from iklim.components import apisix, etcd, grafana, mongodb, patroni, ports, rabbitmq, redis
 from iklim.components.base import member_names
 from iklim.components.target import LabTarget, ProductionTarget, split_member
 from iklim.model.loader import load_environment
@@ -87,7 +87,7 @@ def build_plan(env_path: str | Path, target: str, root: str = "") -> Plan:
         "mongodb": _members(locate, "mongodb", svc.mongodb.members, mongodb.PORT),
         "apisix": apisix_status + (Endpoint(admin_name, admin_host, apisix.ADMIN_PORT, "admin"),),
         "grafana": _members(locate, "grafana", 1, grafana.HTTP_PORT),
-        "prometheus": _members(locate, "prometheus", 1, prometheus.PORT),
+        "prometheus": _members(locate, "prometheus", 1, ports.PROMETHEUS_PORT),
     }
     binaries = {"mongodb": "mongod", "apisix": "apisix", "grafana": "grafana-server"}
     return Plan(

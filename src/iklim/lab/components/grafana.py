@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from iklim.components.grafana import ADMIN_PASSWORD, HTTP_PORT, datasources, settings
-from iklim.components.prometheus import PORT as PROMETHEUS_PORT
+from iklim.components.ports import PROMETHEUS_PORT
 from iklim.lab.components.base import LabComponent
 from iklim.lab.context import LabContext, write_private
 from iklim.lab.probes import http_json, wait_for

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import shutil
 
-from iklim.components.prometheus import PORT, scrape_config
+from iklim.components.ports import PROMETHEUS_PORT
+from iklim.components.prometheus import scrape_config
 from iklim.components.yamlout import dump_yaml
 from iklim.lab.components.base import LabComponent
 from iklim.lab.context import LabContext, write_private
@@ -22,7 +23,7 @@ class PrometheusLab(LabComponent):
         self.scraped = scraped | {"prometheus"}
 
     def url(self, ctx: LabContext) -> str:
-        return f"http://{ctx.target.host(MEMBER)}:{PORT}"
+        return f"http://{ctx.target.host(MEMBER)}:{PROMETHEUS_PORT}"
 
     def processes(self, ctx: LabContext) -> list[ProcessSpec]:
         folder = ctx.member_dir(MEMBER)
@@ -32,7 +33,7 @@ class PrometheusLab(LabComponent):
             shutil.which("prometheus") or "prometheus",
             f"--config.file={folder / 'prometheus.yml'}",
             f"--storage.tsdb.path={folder / 'data'}",
-            f"--web.listen-address={ctx.target.host(MEMBER)}:{PORT}",
+            f"--web.listen-address={ctx.target.host(MEMBER)}:{PROMETHEUS_PORT}",
             f"--storage.tsdb.retention.time={ctx.env.services.prometheus.retention}",
             "--web.enable-lifecycle",
         )

@@ -20,7 +20,8 @@ import pytest
 
 from iklim.status import mongowire
 from iklim.status.output import JSON_SCHEMA, as_json, render_prometheus, render_text
-from iklim.status.plan import ComponentPlan, Endpoint, Plan, load_plan
+from iklim.status.plan import ComponentPlan, Endpoint, Plan
+from iklim.status.plancache import load_plan
 from iklim.status.probes import PROBES
 from iklim.status.probes.apisix import ApisixProbe
 from iklim.status.probes.etcd import EtcdMember, EtcdProbe, EtcdSnapshot

@@ -2,8 +2,9 @@
 
 Layers, each small and separately testable:
 
-- :mod:`.plan`: where each component's members are (from the model, cached as plain JSON so the
-  hot path never imports pydantic) and what the model expects of them (limits, names).
+- :mod:`.plan`: where each component's members are and what the model expects of them (limits,
+  names); :mod:`.planbuild` derives it from the model, :mod:`.plancache` keeps it as plain JSON
+  so the hot path never imports pydantic.
 - :mod:`.transport`: the only code that opens sockets (HTTP JSON, a Redis-protocol command, a
   MongoDB command). Probes talk to a :class:`~.transport.Transport`, so tests can substitute one.
 - :mod:`.probes`: one module per component. ``observe`` turns answers into an immutable snapshot;

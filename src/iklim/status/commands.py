@@ -72,7 +72,7 @@ def status_command(
     IKLIM_APISIX_ADMIN_KEY (each also as NAME_FILE). They are never printed.
     """
     from iklim.status.output import render_json, render_prometheus, render_text
-    from iklim.status.plan import load_plan
+    from iklim.status.plancache import load_plan
     from iklim.status.report import exit_code
     from iklim.status.runner import lab_failures, lab_selection, mark_lab_failures, run_probes
     from iklim.status.secrets import EnvironmentSecrets, LabSecrets, Secrets

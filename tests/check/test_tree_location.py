@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from iklim.check.configs import looks_nginx
 from iklim.check.documents import load
 from iklim.check.engine import run
-from iklim.check.policy import resolve
+from iklim.check.policyfile import resolve
 from iklim.check.rules import RULES
 from iklim.cli import cli
 

@@ -68,7 +68,7 @@ def check_command(
         from iklim.check.config import resolve_config
         from iklim.check.documents import load
         from iklim.check.engine import run
-        from iklim.check.policy import resolve
+        from iklim.check.policyfile import resolve
 
         targets = list(paths) or ["."]
         with time_limit(CHECK_SECONDS):

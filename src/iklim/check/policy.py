@@ -1,4 +1,5 @@
-"""Policy parameters: the seed's values, then the model's, then the tree's, then a policy file.
+"""Policy parameters: the seed's values, the model's and the tree's (``policyfile.resolve`` adds
+the check config's and a policy file's on top).
 
 The model (``environments/prod.yaml``) is read as plain YAML, not through pydantic, so that
 ``iklim check`` starts fast.
@@ -8,12 +9,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from iklim.check.documents import Documents
-
-if TYPE_CHECKING:
-    from iklim.check.config import CheckConfig
 
 SEED_MEMBERS = {
     "apisix": 3,
@@ -173,23 +171,3 @@ def from_tree(policy: Policy, docs: Documents) -> Policy:
         elif name == "db" and policy.db_subnet is None:
             changes["db_subnet"] = ip_range
     return replace(policy, **changes)
-
-
-def resolve(paths: list[str], docs: Documents, policy_file: str | None, config: CheckConfig | None = None) -> Policy:
-    """The seed, then the model, the tree, the check config (``policy:``, rule options), ``--policy``."""
-    policy = Policy()
-    model = find_model(paths)
-    if model is not None:
-        policy = from_model(policy, model)
-    policy = from_tree(policy, docs)
-    if config is not None:
-        from iklim.check.policyfile import from_mapping
-
-        if config.policy is not None:
-            policy = from_mapping(policy, config.policy, config.path or "")
-        policy = replace(policy, rule_options=config.options())
-    if policy_file is not None:
-        from iklim.check.policyfile import from_file
-
-        policy = from_file(policy, policy_file)
-    return policy

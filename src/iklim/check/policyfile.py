@@ -1,4 +1,5 @@
-"""``iklim check --policy FILE``: policy parameters from a YAML file, each value validated.
+"""``iklim check --policy FILE``: policy parameters from a YAML file, each value validated, and
+:func:`resolve`, the policy in force: seed, model, tree, check config, then that file.
 
 A value of the wrong shape (a port that is not a number in 1-65535, a subnet that is not a
 CIDR, a member count that is not a non-negative integer, ...) is :class:`InputError` at its
@@ -10,10 +11,14 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from iklim.check.documents import Documents
 from iklim.check.findings import InputError
-from iklim.check.policy import Policy
+from iklim.check.policy import Policy, find_model, from_model, from_tree
+
+if TYPE_CHECKING:
+    from iklim.check.config import CheckConfig
 
 _CIDRS = {"app_subnet", "db_subnet"}
 _PORTS = {"redis_ports", "db_ports"}
@@ -109,3 +114,19 @@ def from_mapping(policy: Policy, data: Any, shown: str) -> Policy:
 
         changes[key] = _value(policy, key, value, fail)
     return replace(policy, **changes)
+
+
+def resolve(paths: list[str], docs: Documents, policy_file: str | None, config: CheckConfig | None = None) -> Policy:
+    """The seed, then the model, the tree, the check config (``policy:``, rule options), ``--policy``."""
+    policy = Policy()
+    model = find_model(paths)
+    if model is not None:
+        policy = from_model(policy, model)
+    policy = from_tree(policy, docs)
+    if config is not None:
+        if config.policy is not None:
+            policy = from_mapping(policy, config.policy, config.path or "")
+        policy = replace(policy, rule_options=config.options())
+    if policy_file is not None:
+        policy = from_file(policy, policy_file)
+    return policy

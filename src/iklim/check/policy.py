@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from iklim.check.documents import Documents
+from iklim.model.paths import DEFAULT_ENV
 
 SEED_MEMBERS = {
     "apisix": 3,
@@ -24,7 +25,6 @@ SEED_MEMBERS = {
     "prometheus": 1,
     "grafana": 1,
 }
-MODEL_FILE = os.path.join("environments", "prod.yaml")
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ def find_model(paths: list[str]) -> str | None:
     start = os.path.abspath(paths[0] if paths else ".")
     folder = start if os.path.isdir(start) else os.path.dirname(start)
     while True:
-        candidate = os.path.join(folder, MODEL_FILE)
+        candidate = os.path.join(folder, DEFAULT_ENV)
         if os.path.isfile(candidate):
             return candidate
         parent = os.path.dirname(folder)

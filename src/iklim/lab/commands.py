@@ -11,8 +11,7 @@ from pathlib import Path
 import click
 
 from iklim.lab.context import DEFAULT_ROOT, LabContext
-
-DEFAULT_ENV = "environments/prod.yaml"
+from iklim.model.paths import DEFAULT_ENV
 
 
 def _context(env_path: str, root: str) -> LabContext:

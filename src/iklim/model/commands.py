@@ -10,8 +10,6 @@ import click
 from iklim.model.loader import ModelError, load_environment
 from iklim.model.schema import Environment
 
-DEFAULT_ENV = "environments/prod.yaml"
-
 
 def load_or_exit(env_path: str) -> Environment:
     """The model for a command: on a bad model, one ``error: file:line:col: ...`` per problem on

@@ -8,7 +8,8 @@ from typing import NoReturn
 
 import click
 
-from iklim.model.commands import DEFAULT_ENV, load_or_exit
+from iklim.model.commands import load_or_exit
+from iklim.model.paths import DEFAULT_ENV
 from iklim.render.preflight import RenderWriteError
 from iklim.render.tree import SUPERSEDED, render_tree
 from iklim.render.writer import diff_tree, write_tree

@@ -7,6 +7,7 @@ from __future__ import annotations
 from iklim.components import apisix, grafana, mongodb, patroni, rabbitmq, redis
 from iklim.components.base import header
 from iklim.components.quoting import sh, sh_comment
+from iklim.model.paths import DEFAULT_ENV
 from iklim.model.schema import Environment, Placement
 from iklim.render.stacks import STACK_FILES
 from iklim.render.templates import fill
@@ -91,5 +92,5 @@ def vault_bootstrap(env: Environment) -> str:
         header=header("#").rstrip("\n"),
         keys_file_comment=sh_comment(keys_file),
         keys_file=sh(keys_file),
-        model=sh("environments/prod.yaml"),
+        model=sh(DEFAULT_ENV),
     )

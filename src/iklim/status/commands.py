@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-DEFAULT_ENV = "environments/prod.yaml"
+from iklim.model.paths import DEFAULT_ENV
+
 DEFAULT_ROOT = ".lab"
 
 

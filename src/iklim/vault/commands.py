@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-DEFAULT_ENV = "environments/prod.yaml"
+from iklim.model.paths import DEFAULT_ENV
 
 
 def _plan(env_path: str, target: str, lab_root: str, keys_file: str | None) -> object:

@@ -58,9 +58,6 @@ class FwRule:
     def port_pos(self) -> Pos:
         return self.block.attrs.at("port") if "port" in self.block.attrs else self.pos
 
-    def sources_pos(self) -> Pos:
-        return self.block.attrs.at("source_ips") if "source_ips" in self.block.attrs else self.pos
-
     def covers(self, port: int, protocol: str = "tcp") -> bool:
         return self.protocol == protocol and self.ports is not None and self.ports[0] <= port <= self.ports[1]
 

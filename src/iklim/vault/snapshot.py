@@ -40,10 +40,6 @@ class ClusterState:
     def active(self) -> MemberState | None:
         return next((m for m in self.members if m.role == "active"), None)
 
-    @property
-    def cluster_ids(self) -> set[str]:
-        return {m.cluster_id for m in self.members if m.cluster_id}
-
 
 def observe_member(member: VaultMember) -> MemberState:
     try:

@@ -115,25 +115,3 @@ class OpenBaoLab(LabComponent):
             return self._summary(ctx)
         except OSError as exc:
             return False, str(exc)
-
-
-def _unseal(client: hvac.Client, keys: list[str]) -> bool | None:
-    """Submit the keys to a sealed member; None while a joining member has no raft challenge yet."""
-    try:
-        if client.sys.is_sealed():
-            client.sys.submit_unseal_keys(keys)
-        return True if not client.sys.is_sealed() else None
-    except hvac.exceptions.InvalidRequest:  # "not initialized": retry_join has not fetched its challenge
-        return None
-    except (requests.RequestException, hvac.exceptions.VaultError):
-        return None
-
-
-def _answers(client: hvac.Client) -> bool | None:
-    try:
-        client.sys.read_health_status(method="GET")
-        return True
-    except (requests.RequestException, hvac.exceptions.VaultError):
-        return None
-    except Exception:  # hvac raises plain exceptions for unexpected status codes
-        return True

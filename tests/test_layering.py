@@ -29,15 +29,17 @@ import pytest
 SRC = Path(__file__).resolve().parent.parent / "src"
 ROOT = "iklim"
 
-#: Lowest first. ``check``, ``status`` and ``vault`` only read the model and the components
-#: (``status`` must stay light; ``vault`` is its own tool). ``render`` sits above ``check`` so it
-#: can refuse what the checker rejects before writing. ``lab`` runs everything for real: it drives
-#: ``vault``'s bootstrap and speaks MongoDB through ``status``'s wire client. ``cli`` is the top.
+#: Lowest first. ``check`` and ``vault`` read the model and the components and nothing else
+#: (``vault`` also holds what Vault's health endpoint means, imported by ``status``). ``render``
+#: sits above ``check`` so it can refuse what the checker rejects before writing; ``status`` stays
+#: light (no pydantic, no client library on its hot path). ``lab`` runs everything for real: it
+#: drives ``vault``'s bootstrap and speaks MongoDB through ``status``'s wire client. ``cli`` is
+#: the top.
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"model"}),
     frozenset({"components"}),
-    frozenset({"check", "status", "vault"}),
-    frozenset({"render"}),
+    frozenset({"check", "vault"}),
+    frozenset({"render", "status"}),
     frozenset({"lab"}),
     frozenset({"cli"}),
 )

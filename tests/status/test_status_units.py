@@ -595,7 +595,7 @@ def test_warm_cli_imports_neither_pydantic_nor_client_libraries(tmp_path: Path) 
         "         if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )
-    env = {"XDG_CACHE_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    env = {"XDG_CACHE_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO / "src")}
     subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=REPO)
     warm = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=REPO)
     assert "HEAVY []" in warm.stdout, warm.stdout + warm.stderr

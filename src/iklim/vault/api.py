@@ -68,7 +68,8 @@ class VaultMember:
         return result
 
     def health(self) -> dict[str, Any]:
-        """``/v1/sys/health`` whatever the state (initialized, sealed, standby, cluster_id...)."""
+        """``/v1/sys/health`` whatever the state (initialized, sealed, standby, cluster_id...); the states
+        are named by :func:`iklim.vault.health.health_state`."""
         result = self._call(
             "health",
             self._client.sys.read_health_status,

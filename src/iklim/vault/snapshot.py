@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from iklim.vault.api import VaultAnswerError, VaultError, VaultMember
+from iklim.vault.health import health_state
 
 
 @dataclass(frozen=True)
@@ -25,11 +26,7 @@ class MemberState:
     def role(self) -> str:
         if not self.reachable:
             return "unreachable"
-        if not self.initialized:
-            return "uninitialised"
-        if self.sealed:
-            return "sealed"
-        return "standby" if self.standby else "active"
+        return health_state(self.initialized, self.sealed, self.standby)
 
 
 @dataclass(frozen=True)

@@ -11,16 +11,8 @@ from iklim.status.plan import ComponentPlan, Endpoint
 from iklim.status.probes.base import ProbeContext, join_words, tolerance_words
 from iklim.status.report import MemberState, Report, failures_left, graded
 from iklim.status.transport import ProbeError
+from iklim.vault.health import HEALTH_CODES, HEALTH_PATH
 
-#: /v1/sys/health status codes -> state (Vault's documented defaults).
-HEALTH_CODES = {
-    200: "active",
-    429: "standby",
-    472: "dr-secondary",
-    473: "performance-standby",
-    501: "uninitialised",
-    503: "sealed",
-}
 SERVING = ("active", "standby", "performance-standby")
 
 
@@ -55,7 +47,7 @@ class VaultProbe:
         token = ctx.secrets.get("vault_token")
 
         def ask(endpoint: Endpoint) -> tuple[VaultNode, Autopilot | None, str]:
-            reply = ctx.http("GET", endpoint, "/v1/sys/health")
+            reply = ctx.http("GET", endpoint, HEALTH_PATH)
             node = VaultNode(endpoint.member, endpoint.address, HEALTH_CODES.get(reply.status, f"HTTP {reply.status}"))
             if token is None or node.state != "active":
                 return node, None, ""

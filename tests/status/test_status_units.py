@@ -596,8 +596,11 @@ def test_warm_cli_imports_neither_pydantic_nor_client_libraries(tmp_path: Path) 
         "print('HEAVY', heavy)\n"
     )
     env = {"XDG_CACHE_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO / "src")}
-    subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=REPO)
-    warm = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=REPO)
+    # --target prod probes production addresses: only ever from a network namespace of our own,
+    # where nothing but a (down) loopback exists and every connection fails at once.
+    argv = ["unshare", "--net", sys.executable, "-c", code]
+    subprocess.run(argv, env=env, capture_output=True, text=True, check=True, cwd=REPO)
+    warm = subprocess.run(argv, env=env, capture_output=True, text=True, check=True, cwd=REPO)
     assert "HEAVY []" in warm.stdout, warm.stdout + warm.stderr
 
 

@@ -29,6 +29,8 @@ from iklim.model.ports import port_of
 from iklim.model.schema import Environment
 from iklim.render.yamlout import dump_yaml
 
+# Not published: the engine's own port, reached on the overlay only, so not a model key
+# (published ports come from the model's `ports` by name, iklim.model.ports). One definition each.
 PORT = 9090
 CONFIG_PATH = f"{CONFIG_ROOT}/prometheus/prometheus.yml"
 VOLUME = "prometheus-data"

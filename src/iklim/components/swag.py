@@ -28,10 +28,10 @@ SITE_PATH = f"{CONFIG_ROOT}/swag/rabbitmq.subdomain.conf"
 SITE_TARGET = "/config/nginx/site-confs/rabbitmq.subdomain.conf"
 STATUS_SITE_PATH = f"{CONFIG_ROOT}/swag/stub-status.conf"
 STATUS_SITE_TARGET = "/config/nginx/site-confs/stub-status.conf"
-STATUS_PORT = 8080
+STATUS_PORT = 8080  # not published (stub_status on the overlay): not a model key
 CONFIG_VOLUME = "swag-config"
 EXPORTER = "swag-exporter"
-EXPORTER_PORT = 9113
+EXPORTER_PORT = 9113  # not published: on the overlay only, not a model key
 
 
 def status_site(env: Environment, target: Target) -> str:

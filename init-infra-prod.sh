@@ -110,7 +110,7 @@ step_mongodb_replica_set() {
     log "waiting for mongodb-1 ($i/60)"; sleep 5
   done
   [ -n "$cid" ] || { log "mongodb-1 did not start"; exit 1; }
-  on_node 10.0.2.11 docker exec "$cid" mongosh --quiet --file /etc/mongo/rs-init.js </dev/null
+  on_node 10.0.2.11 docker exec "$cid" mongosh --quiet --port 27017 --file /etc/mongo/rs-init.js </dev/null
 }
 
 main() {

@@ -155,7 +155,30 @@ def from_model(policy: Policy, path: str) -> Policy:
     aliases = _get(services, "etcd", "aliases")
     if isinstance(aliases, list) and aliases and all(isinstance(a, str) for a in aliases):
         changes["etcd_aliases"] = tuple(aliases)
-    return replace(policy, **changes)
+    return replace(policy, **changes, **_model_ports(services, policy))
+
+
+def _port_numbers(services: Any, component: str) -> dict[str, int]:
+    """name -> number of the model's ``ports`` of ``component`` (entries of another shape skipped)."""
+    found: dict[str, int] = {}
+    entries = _get(services, component, "ports")
+    for entry in entries if isinstance(entries, list) else []:
+        name, number = _get(entry, "name"), _get(entry, "port")
+        if isinstance(name, str) and isinstance(number, int) and not isinstance(number, bool):
+            found.setdefault(name, number)
+    return found
+
+
+def _model_ports(services: Any, policy: Policy) -> dict[str, Any]:
+    """The etcd client port and the DB ports by the model's ``ports`` (issue 13: one source)."""
+    changes: dict[str, Any] = {}
+    etcd = _port_numbers(services, "etcd")
+    if "client" in etcd:
+        changes["etcd_client_port"] = etcd["client"]
+    numbers = [n for c in ("etcd", "patroni", "mongodb") for n in _port_numbers(services, c).values()]
+    if numbers:
+        changes["db_ports"] = tuple(dict.fromkeys(numbers))
+    return changes
 
 
 def from_tree(policy: Policy, docs: Documents) -> Policy:

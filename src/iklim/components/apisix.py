@@ -19,6 +19,8 @@ from iklim.components.etcd import client_endpoints
 from iklim.components.yamlout import dump_yaml
 from iklim.model.schema import Environment
 
+# Not published: the engine's own port, reached on the overlay only, so not a model key
+# (published ports come from the model's `ports` by name, iklim.model.ports). One definition each.
 GATEWAY_PORT = 9080
 ADMIN_PORT = 9180
 METRICS_PORT = 9091

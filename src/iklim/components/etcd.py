@@ -11,32 +11,35 @@ from iklim.components.base import (
     pinned_deploy,
 )
 from iklim.components.target import ProductionTarget, Target
+from iklim.model.ports import port_of
 from iklim.model.schema import Environment
 
+#: etcd's client port in the bundled model; only the lab's and status's probes still read it
+#: (issue 13): every rendered value comes from the model's ``client`` port.
 CLIENT_PORT = 2379
-PEER_PORT = 2380
 
 
 def client_endpoints(env: Environment, target: Target | None = None) -> list[str]:
-    """``host:2379`` of every member: in production the overlay aliases APISIX and Patroni use."""
+    """``host:port`` (the model's ``client`` port) of every member: in production the overlay
+    aliases APISIX and Patroni use."""
     plan = target or ProductionTarget(env)
-    return [f"{plan.host(m)}:{CLIENT_PORT}" for m in member_names("etcd", env.services.etcd.members)]
+    client = port_of(env.services.etcd, "client")
+    return [f"{plan.host(m)}:{client}" for m in member_names("etcd", env.services.etcd.members)]
 
 
 def member_settings(env: Environment, target: Target, member: str) -> dict[str, str]:
     """One member's etcd settings as ``ETCD_*`` variables (production container or lab process)."""
     spec = env.services.etcd
     host, listen = target.host(member), target.listen(member)
-    cluster = ",".join(
-        f"{target.host(m)}=http://{target.host(m)}:{PEER_PORT}" for m in member_names("etcd", spec.members)
-    )
+    client, peer = port_of(spec, "client"), port_of(spec, "peer")
+    cluster = ",".join(f"{target.host(m)}=http://{target.host(m)}:{peer}" for m in member_names("etcd", spec.members))
     return {
         "ETCD_NAME": host,
         "ETCD_DATA_DIR": target.data_dir(member, spec.volume.target if spec.volume else "/etcd-data"),
-        "ETCD_LISTEN_CLIENT_URLS": f"http://{listen}:{CLIENT_PORT}",
-        "ETCD_ADVERTISE_CLIENT_URLS": f"http://{host}:{CLIENT_PORT}",
-        "ETCD_LISTEN_PEER_URLS": f"http://{listen}:{PEER_PORT}",
-        "ETCD_INITIAL_ADVERTISE_PEER_URLS": f"http://{host}:{PEER_PORT}",
+        "ETCD_LISTEN_CLIENT_URLS": f"http://{listen}:{client}",
+        "ETCD_ADVERTISE_CLIENT_URLS": f"http://{host}:{client}",
+        "ETCD_LISTEN_PEER_URLS": f"http://{listen}:{peer}",
+        "ETCD_INITIAL_ADVERTISE_PEER_URLS": f"http://{host}:{peer}",
         "ETCD_INITIAL_CLUSTER": cluster,
         "ETCD_INITIAL_CLUSTER_STATE": "new",
         "ETCD_HEARTBEAT_INTERVAL": str(spec.heartbeat_interval_ms),
@@ -66,7 +69,7 @@ def contribute(env: Environment) -> Contribution:
             "networks": overlay(env, alias),
             "ports": host_ports(spec.ports),
             "healthcheck": healthcheck(
-                ["CMD", "etcdctl", f"--endpoints=http://127.0.0.1:{CLIENT_PORT}", "endpoint", "health"]
+                ["CMD", "etcdctl", f"--endpoints=http://127.0.0.1:{port_of(spec, 'client')}", "endpoint", "health"]
             ),
             "stop_grace_period": "30s",
             "deploy": pinned_deploy(spec.placement, node),

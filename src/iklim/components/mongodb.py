@@ -23,15 +23,18 @@ from iklim.components.base import (
     spread_deploy,
 )
 from iklim.components.target import ProductionTarget, Target
+from iklim.model.ports import port_of
 from iklim.model.schema import Component, Environment, Placement
 
+#: mongod's port in the bundled model; only the lab's and status's probes still read it (issue
+#: 13): every rendered value comes from the model's ``mongod`` port.
 PORT = 27017
 INIT_PATH = f"{CONFIG_ROOT}/mongodb/rs-init.js"
 INIT_TARGET = "/etc/mongo/rs-init.js"
 KEYFILE = "mongodb_keyfile"
 ROOT_PASSWORD = "mongodb_root_password"
 EXPORTER = "mongodb-exporter"
-EXPORTER_PORT = 9216
+EXPORTER_PORT = 9216  # not published: on the overlay only, not a model key
 EXPORTER_USER = "exporter"
 EXPORTER_PASSWORD = "mongodb_exporter_password"
 MONGO_UID = "999"
@@ -41,7 +44,8 @@ def mongod_args(env: Environment, target: Target, member: str, keyfile: str) -> 
     """``mongod``'s arguments for ``member``: the replica set, its address and the shared keyfile."""
     listen = target.listen(member)
     bind = ["--bind_ip_all"] if listen == "0.0.0.0" else ["--bind_ip", listen]
-    return ["--replSet", env.services.mongodb.replica_set, *bind, "--port", str(PORT), "--keyFile", keyfile]
+    spec = env.services.mongodb
+    return ["--replSet", spec.replica_set, *bind, "--port", str(port_of(spec, "mongod")), "--keyFile", keyfile]
 
 
 def rs_init(env: Environment, target: Target) -> str:
@@ -55,8 +59,9 @@ def rs_init(env: Environment, target: Target) -> str:
     hosts = [target.host(name) for name in names]
     root_file = target.path(names[0], f"/run/secrets/{ROOT_PASSWORD}")
     exporter_file = target.path(names[0], f"/run/secrets/{EXPORTER_PASSWORD}")
+    port = port_of(spec, "mongod")
     members = ",\n".join(
-        f"    {{ _id: {i}, host: '{host}:{PORT}', priority: {2 if i == 0 else 1} }}" for i, host in enumerate(hosts)
+        f"    {{ _id: {i}, host: '{host}:{port}', priority: {2 if i == 0 else 1} }}" for i, host in enumerate(hosts)
     )
     return (
         header("//")
@@ -96,7 +101,7 @@ def rs_init(env: Environment, target: Target) -> str:
 def exporter_service(env: Environment, member: str) -> dict[str, Any]:
     """A mongodb_exporter for one member, on service nodes, password read from its secret at start."""
     spec = env.services.mongodb
-    uri = f"mongodb://{ProductionTarget(env).host(member)}:{PORT}/admin"
+    uri = f"mongodb://{ProductionTarget(env).host(member)}:{port_of(spec, 'mongod')}/admin"
     start = (
         f'export MONGODB_PASSWORD="$$(cat /run/secrets/{EXPORTER_PASSWORD})"; '
         f"exec /bin/mongodb_exporter --mongodb.uri={uri} --mongodb.user={EXPORTER_USER} --mongodb.direct-connect "
@@ -133,7 +138,17 @@ def contribute(env: Environment) -> Contribution:
             "volumes": [f"{volume}:{spec.volume.target if spec.volume else '/data/db'}"],
             "networks": overlay(env),
             "ports": host_ports(spec.ports),
-            "healthcheck": healthcheck(["CMD", "mongosh", "--quiet", "--eval", "db.adminCommand('ping').ok"]),
+            "healthcheck": healthcheck(
+                [
+                    "CMD",
+                    "mongosh",
+                    "--quiet",
+                    "--port",
+                    str(port_of(spec, "mongod")),
+                    "--eval",
+                    "db.adminCommand('ping').ok",
+                ]
+            ),
             "stop_grace_period": "60s",
             "deploy": pinned_deploy(spec.placement, node),
         }

@@ -20,9 +20,11 @@ from iklim.components.base import (
 from iklim.components.etcd import client_endpoints
 from iklim.components.target import ProductionTarget, Target
 from iklim.components.yamlout import dump_yaml
+from iklim.model.ports import port_of
 from iklim.model.schema import Environment
 
-POSTGRES_PORT = 5432
+#: Patroni's REST port in the bundled model; only the lab's and status's probes still read it
+#: (issue 13): every rendered value comes from the model's ``patroni-api`` port.
 REST_PORT = 8008
 SECRETS = {
     "PATRONI_SUPERUSER_PASSWORD": "postgres_superuser_password",
@@ -42,6 +44,7 @@ def member_config(env: Environment, target: Target, name: str) -> dict[str, Any]
     spec = env.services.patroni
     data_root = spec.volume.target if spec.volume else "/home/postgres/pgdata"
     host, listen = target.host(name), target.listen(name)
+    rest, postgres = port_of(spec, "patroni-api"), port_of(spec, "postgres")
     trusted: list[str] = []
     for network in (env.overlay.subnet, env.network.app_subnet, env.network.db_subnet):
         mapped = target.trusted_cidr(network)
@@ -52,8 +55,8 @@ def member_config(env: Environment, target: Target, name: str) -> dict[str, Any]
         "namespace": spec.namespace.rstrip("/") + "/",
         "name": name,
         "restapi": {
-            "listen": f"{listen}:{REST_PORT}",
-            "connect_address": f"{host}:{REST_PORT}",
+            "listen": f"{listen}:{rest}",
+            "connect_address": f"{host}:{rest}",
         },
         "etcd3": {"hosts": ",".join(client_endpoints(env, target)), "protocol": "http"},
         "bootstrap": {
@@ -81,8 +84,8 @@ def member_config(env: Environment, target: Target, name: str) -> dict[str, Any]
             "initdb": [{"encoding": "UTF8"}, {"locale": "C.UTF-8"}, "data-checksums"],
         },
         "postgresql": {
-            "listen": f"{listen}:{POSTGRES_PORT}",
-            "connect_address": f"{host}:{POSTGRES_PORT}",
+            "listen": f"{listen}:{postgres}",
+            "connect_address": f"{host}:{postgres}",
             "data_dir": target.data_dir(name, f"{data_root}/pg{spec.postgres_major}"),
             "bin_dir": target.postgres_bin_dir(spec.postgres_major),
             "pgpass": target.path(name, "/tmp/pgpass"),
@@ -117,7 +120,8 @@ def contribute(env: Environment) -> Contribution:
         out.secret_mounts[service] = [SecretMount(s) for s in sorted(SECRETS.values())]
         volume = f"{service}-data"
         out.volumes.append(volume)
-        probe = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{REST_PORT}/liveness', timeout=3)"
+        rest = port_of(spec, "patroni-api")
+        probe = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{rest}/liveness', timeout=3)"
         out.services[service] = {
             "image": spec.image,
             "hostname": service,

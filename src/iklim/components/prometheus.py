@@ -23,11 +23,11 @@ from iklim.components.base import (
 )
 from iklim.components.etcd import client_endpoints
 from iklim.components.grafana import HTTP_PORT as GRAFANA_PORT
-from iklim.components.patroni import REST_PORT
 from iklim.components.ports import PROMETHEUS_PORT
 from iklim.components.rabbitmq import PROMETHEUS_PORT as RABBITMQ_METRICS
 from iklim.components.target import ProductionTarget, Target
 from iklim.components.yamlout import dump_yaml
+from iklim.model.ports import port_of
 from iklim.model.schema import Environment
 
 CONFIG_PATH = f"{CONFIG_ROOT}/prometheus/prometheus.yml"
@@ -51,7 +51,7 @@ def scrape_config(env: Environment, target: Target, available: frozenset[str] | 
     jobs = {
         "prometheus": _static("prometheus", [f"{target.host('prometheus-1')}:{PROMETHEUS_PORT}"]),
         "etcd": _static("etcd", client_endpoints(env, target)),
-        "patroni": _static("patroni", hosts("patroni", svc.patroni.members, REST_PORT)),
+        "patroni": _static("patroni", hosts("patroni", svc.patroni.members, port_of(svc.patroni, "patroni-api"))),
         "rabbitmq": _static("rabbitmq", hosts("rabbitmq", svc.rabbitmq.members, RABBITMQ_METRICS)),
         "apisix": {
             "job_name": "apisix",

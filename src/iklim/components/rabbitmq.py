@@ -17,10 +17,12 @@ from iklim.components.base import (
 from iklim.components.target import ProductionTarget, Target
 from iklim.model.schema import Environment
 
+# Not published: the engine's own port, reached on the overlay only, so not a model key
+# (published ports come from the model's `ports` by name, iklim.model.ports). One definition each.
 AMQP_PORT = 5672
 MANAGEMENT_PORT = 15672
 PROMETHEUS_PORT = 15692
-DIST_PORT = 25672
+DIST_PORT = AMQP_PORT + 20000  # RabbitMQ's default distribution port
 EPMD_PORT = 4369
 CLIENT_ALIAS = "rabbitmq"
 COOKIE = "rabbitmq_erlang_cookie"

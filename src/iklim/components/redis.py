@@ -24,6 +24,8 @@ from iklim.components.quoting import compose_sh
 from iklim.components.target import ProductionTarget, Target
 from iklim.model.schema import Component, Environment
 
+# Not published: the engine's own port, reached on the overlay only, so not a model key
+# (published ports come from the model's `ports` by name, iklim.model.ports). One definition each.
 REDIS_PORT = 6379
 SENTINEL_PORT = 26379
 EXPORTER = "redis-exporter"

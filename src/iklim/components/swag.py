@@ -21,16 +21,17 @@ from iklim.components.base import (
 from iklim.components.quoting import nginx_word
 from iklim.components.rabbitmq import CLIENT_ALIAS, MANAGEMENT_PORT
 from iklim.components.target import ProductionTarget, Target
+from iklim.model.ports import port_of
 from iklim.model.schema import Component, Environment
 
 SITE_PATH = f"{CONFIG_ROOT}/swag/rabbitmq.subdomain.conf"
 SITE_TARGET = "/config/nginx/site-confs/rabbitmq.subdomain.conf"
 STATUS_SITE_PATH = f"{CONFIG_ROOT}/swag/stub-status.conf"
 STATUS_SITE_TARGET = "/config/nginx/site-confs/stub-status.conf"
-STATUS_PORT = 8080
+STATUS_PORT = 8080  # not published (stub_status on the overlay): not a model key
 CONFIG_VOLUME = "swag-config"
 EXPORTER = "swag-exporter"
-EXPORTER_PORT = 9113
+EXPORTER_PORT = 9113  # not published: on the overlay only, not a model key
 
 
 def status_site(env: Environment, target: Target) -> str:
@@ -71,14 +72,17 @@ def rabbitmq_site(env: Environment, target: Target) -> str:
     allowed = [target.trusted_cidr(net) for net in spec.management_allow]
     allow = "".join(f"    allow {nginx_word(net)};\n" for net in allowed if net is not None)
     listen = target.listen("swag-1")
+    https = port_of(env.services.swag, "https")
     listens = (
-        "    listen 443 ssl;\n    listen [::]:443 ssl;\n" if listen == "0.0.0.0" else f"    listen {listen}:443 ssl;\n"
+        f"    listen {https} ssl;\n    listen [::]:{https} ssl;\n"
+        if listen == "0.0.0.0"
+        else f"    listen {listen}:{https} ssl;\n"
     )
     config = target.path("swag-1", "/config")
     upstream = target.host(CLIENT_ALIAS)  # any member: the shared overlay alias in production
     return (
         header("#")
-        + "# RabbitMQ management, restricted by client address. SWAG publishes 443 in host mode, so\n"
+        + f"# RabbitMQ management, restricted by client address. SWAG publishes {https} in host mode, so\n"
         + "# $remote_addr is the real client. Order matters: the first matching allow/deny wins.\n"
         + "server {\n"
         + listens

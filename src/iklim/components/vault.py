@@ -21,7 +21,7 @@ CONFIG_TARGET = "/vault/config/vault.hcl"
 
 
 def vault_hcl(env: Environment, target: Target, member: str) -> str:
-    spec = env.services.vault
+    spec = env.services.vault  # api_port is the model's `api` port (iklim.model.ports)
     data = target.data_dir(member, spec.volume.target if spec.volume else "/vault/data")
     host, listen = target.host(member), target.listen(member)
     joins = "".join(

@@ -183,8 +183,7 @@ class VaultDayOne(StrictModel):
 
 
 class Vault(Component):
-    api_port: Port
-    cluster_port: Port
+    cluster_port: Port  # Raft traffic between members on the overlay: not published, not in ports
     performance_multiplier: Annotated[int, Field(ge=1, le=10)]
     key_shares: Annotated[int, Field(ge=1, le=10)]
     key_threshold: Annotated[int, Field(ge=1, le=10)]
@@ -192,6 +191,17 @@ class Vault(Component):
     keys_file: AbsPath = "/root/iklim-vault/init.json"
     pgp_keys: list[PgpKey] = []
     day_one: VaultDayOne = VaultDayOne()
+
+    @property
+    def api_port(self) -> int:
+        """The ``api`` entry of ``ports``, the API's one number (:mod:`iklim.model.ports` requires it).
+
+        Raises LookupError when ``ports`` has no ``api`` entry (a model that validated has one).
+        """
+        for port in self.ports:
+            if port.name == "api":
+                return port.port
+        raise LookupError("vault has no port named 'api' in its ports")
 
 
 class Apisix(Component):

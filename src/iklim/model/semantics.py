@@ -12,6 +12,7 @@ from typing import Any
 
 from iklim.model.boundaries import boundary_problems
 from iklim.model.ignored import ignored_problems
+from iklim.model.ports import port_problems
 from iklim.model.schema import DB_COMPONENTS, QUORUM_COMPONENTS, Component, Environment, Placement
 
 Loc = tuple[str | int, ...]
@@ -131,4 +132,5 @@ def semantic_problems(env: Environment) -> list[tuple[Loc, str]]:
         *_etcd_and_timings(env),
         *boundary_problems(env),
         *ignored_problems(env),
+        *port_problems(env),
     ]

@@ -8,6 +8,7 @@ from iklim.components import apisix, grafana, mongodb, patroni, rabbitmq, redis
 from iklim.components.base import header
 from iklim.components.quoting import sh, sh_comment
 from iklim.model.paths import DEFAULT_ENV
+from iklim.model.ports import port_of
 from iklim.model.schema import Environment, Placement
 from iklim.render.stacks import STACK_FILES
 from iklim.render.templates import fill
@@ -68,6 +69,7 @@ def runbook(env: Environment) -> str:
         mongo_service="mongodb-1",
         mongo_node_ip=sh(mongo_node.private_ip),
         mongo_init=sh(mongodb.INIT_TARGET),
+        mongo_port=str(port_of(env.services.mongodb, "mongod")),  # an int from 1 to 65535: one word
     )
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from iklim.components.base import header
 from iklim.components.quoting import hcl_string
 from iklim.components.rabbitmq import AMQP_PORT, DIST_PORT, EPMD_PORT, MANAGEMENT_PORT, PROMETHEUS_PORT
+from iklim.model.ports import port_spec
 from iklim.model.schema import Component, Environment, Placement
 
 NETWORK_PATH = "terraform/hetzner/prod/network.tf"
@@ -48,13 +49,15 @@ def _list(values: tuple[str, ...]) -> str:
 
 def _db_rules(env: Environment) -> list[Rule]:
     app, db = str(env.network.app_subnet), str(env.network.db_subnet)
-    rules = [Rule("tcp", 2379, (app, db), "etcd client: APISIX from the app subnet, Patroni from the DB subnet")]
+    client = port_spec(env.services.etcd, "client")
+    what = "etcd client: APISIX from the app subnet, Patroni from the DB subnet"
+    rules = [Rule(client.protocol, client.port, (app, db), what)]
     for name, spec in env.services:
         assert isinstance(spec, Component)
         if spec.placement is not Placement.DB:
             continue
         for port in spec.ports:
-            if port.mode == "host" and port.port != 2379:
+            if port.mode == "host" and port is not client:
                 sources = (db,) if name == "etcd" else (app, db)
                 rules.append(Rule(port.protocol, port.port, sources, f"{name} {port.name} (host mode), private only"))
     return rules

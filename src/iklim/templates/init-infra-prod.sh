@@ -92,7 +92,7 @@ step_mongodb_replica_set() {
     log "waiting for @@mongo_service@@ ($i/60)"; sleep 5
   done
   [ -n "$cid" ] || { log "@@mongo_service@@ did not start"; exit 1; }
-  on_node @@mongo_node_ip@@ docker exec "$cid" mongosh --quiet --file @@mongo_init@@ </dev/null
+  on_node @@mongo_node_ip@@ docker exec "$cid" mongosh --quiet --port @@mongo_port@@ --file @@mongo_init@@ </dev/null
 }
 
 main() {

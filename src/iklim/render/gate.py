@@ -24,6 +24,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from iklim.check.commands import CHECK_SECONDS
+from iklim.check.config import resolve_config
+from iklim.check.documents import display, load
+from iklim.check.engine import run
+from iklim.check.findings import InputError, Severity
+from iklim.check.output import plain
+from iklim.check.policy import resolve
+from iklim.check.rules import RULES
+from iklim.check.yamlload import load_yaml
+from iklim.model.bounded import TimeLimitExceeded, read_text, time_limit
 from iklim.render.tree import Tree
 
 Loc = tuple[str, ...]
@@ -92,17 +102,6 @@ def check_tree(tree: Tree, env_path: str, out_dir: str) -> Verdict:
 
     ``env_path`` is the model the tree was rendered from: the policy parameters and the model
     lines come from it. Never raises for a finding; a check that cannot run is ``unusable``."""
-    from iklim.check.commands import CHECK_SECONDS
-    from iklim.check.config import resolve_config
-    from iklim.check.documents import display, load
-    from iklim.check.engine import run
-    from iklim.check.findings import InputError, Severity
-    from iklim.check.output import plain
-    from iklim.check.policy import resolve
-    from iklim.check.rules import RULES
-    from iklim.check.yamlload import load_yaml
-    from iklim.model.bounded import TimeLimitExceeded, read_text, time_limit
-
     try:
         with tempfile.TemporaryDirectory(prefix="iklim-render-check-") as tmp, time_limit(CHECK_SECONDS):
             _write(tree, Path(tmp))

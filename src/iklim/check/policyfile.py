@@ -116,10 +116,19 @@ def from_mapping(policy: Policy, data: Any, shown: str) -> Policy:
     return replace(policy, **changes)
 
 
-def resolve(paths: list[str], docs: Documents, policy_file: str | None, config: CheckConfig | None = None) -> Policy:
-    """The seed, then the model, the tree, the check config (``policy:``, rule options), ``--policy``."""
+def resolve(
+    paths: list[str],
+    docs: Documents,
+    policy_file: str | None,
+    config: CheckConfig | None = None,
+    model: str | None = None,
+) -> Policy:
+    """The seed, then the model, the tree, the check config (``policy:``, rule options), ``--policy``.
+
+    ``model`` is the model file to read parameters from (``iklim render`` passes the one it
+    renders); without it, ``environments/prod.yaml`` in the first path's folder or above."""
     policy = Policy()
-    model = find_model(paths)
+    model = model if model is not None else find_model(paths)
     if model is not None:
         policy = from_model(policy, model)
     policy = from_tree(policy, docs)

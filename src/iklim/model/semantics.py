@@ -1,7 +1,8 @@
 """Rules that relate several fields of a model, each answered with the key path it is about.
 
 The seed's placement boundary is enforced here first, before anything is rendered: DB services on
-``iklim-db-*`` nodes with host-mode ports; everything else on ``type=service`` nodes; Redis,
+``iklim-db-*`` nodes with host-mode ports; everything else on ``type=service`` nodes; a node's
+name (``iklim-db-*``, ``iklim-app-*``) and its ``type`` label agree with its role; Redis,
 Sentinel and RabbitMQ overlay-only; quorum clusters with an odd member count; etcd prefixes apart.
 """
 
@@ -14,9 +15,12 @@ from iklim.model.boundaries import boundary_problems
 from iklim.model.ignored import ignored_problems
 from iklim.model.ports import port_problems
 from iklim.model.schema import DB_COMPONENTS, QUORUM_COMPONENTS, Component, Environment, Placement
+from iklim.model.seedfacts import seed_problems
 
 Loc = tuple[str | int, ...]
 Found = Iterator[tuple[Loc, str]]
+# The seed's node naming: DB services run on iklim-db-*, service infrastructure on iklim-app-*.
+NODE_PREFIX = {Placement.DB: "iklim-db-", Placement.SERVICE: "iklim-app-"}
 
 
 def etcd_paths_overlap(a: str, b: str) -> bool:
@@ -34,10 +38,20 @@ def _nodes(env: Environment) -> Found:
         subnet = env.network.db_subnet if node.role is Placement.DB else env.network.app_subnet
         if node.private_ip not in subnet:
             yield ("nodes", i, "private_ip"), f"{node.private_ip} is outside the {node.role} subnet {subnet}"
-        if node.role is Placement.DB and not node.name.startswith("iklim-db-"):
-            yield ("nodes", i, "name"), f"DB node {node.name!r} must be named iklim-db-*"
-        if node.role is Placement.SERVICE and node.labels.get("type") != "service":
-            yield ("nodes", i, "labels"), f"service node {node.name!r} needs the label type=service"
+        role = "DB" if node.role is Placement.DB else "service"
+        prefix = NODE_PREFIX[node.role]
+        if not node.name.startswith(prefix):
+            yield ("nodes", i, "name"), f"{role} node {node.name!r} must be named {prefix}*"
+        label = node.labels.get("type")
+        if label != node.role.value:
+            where: Loc = ("nodes", i, "labels", "type") if label is not None else ("nodes", i, "labels")
+            found = f"is labelled type={label}" if label is not None else "has no type label"
+            yield (
+                where,
+                f"{role} node {node.name!r} {found}: label it type={node.role.value}; the stacks place "
+                f"{'DB services' if node.role is Placement.DB else 'service infrastructure'} by "
+                f"node.labels.type == {node.role.value}",
+            )
 
 
 def _network(env: Environment) -> Found:
@@ -123,8 +137,8 @@ def _etcd_and_timings(env: Environment) -> Found:
 
 def semantic_problems(env: Environment) -> list[tuple[Loc, str]]:
     """Every cross-field problem of ``env`` as (key path, message); empty when the model is sound.
-    Includes the production boundaries (:mod:`iklim.model.boundaries`) and the keys the renderer
-    would ignore (:mod:`iklim.model.ignored`)."""
+    Includes the production boundaries (:mod:`iklim.model.boundaries`), the keys the renderer
+    would ignore (:mod:`iklim.model.ignored`) and the seed's fixed facts (:mod:`iklim.model.seedfacts`)."""
     return [
         *_nodes(env),
         *_network(env),
@@ -133,4 +147,5 @@ def semantic_problems(env: Environment) -> list[tuple[Loc, str]]:
         *boundary_problems(env),
         *ignored_problems(env),
         *port_problems(env),
+        *seed_problems(env),
     ]

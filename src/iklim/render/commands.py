@@ -10,9 +10,23 @@ import click
 
 from iklim.model.commands import load_or_exit
 from iklim.model.paths import DEFAULT_ENV
+from iklim.render.gate import check_tree
 from iklim.render.preflight import RenderWriteError
-from iklim.render.tree import SUPERSEDED, render_tree
+from iklim.render.tree import SUPERSEDED, Tree, render_tree
 from iklim.render.writer import diff_tree, write_tree
+
+
+def _gate(tree: Tree, env_path: str, out_dir: str) -> None:
+    """Print the policy check's findings on ``tree``; exit 2 (nothing written) on any error."""
+    verdict = check_tree(tree, env_path, out_dir)
+    for line in (*verdict.errors, *verdict.warnings):
+        click.echo(line, err=True)
+    if verdict.unusable is not None:
+        click.echo(verdict.unusable, err=True)
+    if verdict.errors or verdict.unusable is not None:
+        count = f"{len(verdict.errors)} error(s)" if verdict.errors else "the check could not run"
+        click.echo(f"render: the policy check rejects the tree from {env_path} ({count}); nothing written", err=True)
+        sys.exit(2)
 
 
 def _fail(exc: RenderWriteError) -> NoReturn:
@@ -45,6 +59,10 @@ def render_command(env_path: str, out_dir: str, check: bool) -> None:
 
     The whole tree is rendered in memory first: a bad model writes nothing (exit 2), and so does
     a target that cannot be written (a folder where a file goes, a read-only folder: exit 2).
+    The policy checker (iklim check, with .iklim-check.yaml) then judges the tree in a private
+    temporary folder: any error finding writes nothing (exit 2), each printed at the path the
+    file would have below --out and the model key that produced it; warnings are printed only.
+    --check runs the same check before comparing.
     Only changed files are rewritten, staged in .iklim-render/ and swapped in; a render that was
     interrupted (even by kill -9) is finished or undone by the next one. The same model gives
     the same bytes.
@@ -57,6 +75,7 @@ def render_command(env_path: str, out_dir: str, check: bool) -> None:
     """
     env = load_or_exit(env_path)
     tree = render_tree(env)
+    _gate(tree, env_path, out_dir)
     root = Path(out_dir)
     retired = [name for name in SUPERSEDED if (root / name).exists()]
     if check:

@@ -34,7 +34,7 @@ ROOT = "iklim"
 #: sits above ``check`` so it can refuse what the checker rejects before writing; ``status`` stays
 #: light (no pydantic, no client library on its hot path). ``lab`` runs everything for real: it
 #: drives ``vault``'s bootstrap and speaks MongoDB through ``status``'s wire client. ``cli`` is
-#: the top.
+#: the top, with ``__main__`` (``python -m iklim``) above it.
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"model"}),
     frozenset({"components"}),
@@ -42,6 +42,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"render", "status"}),
     frozenset({"lab"}),
     frozenset({"cli"}),
+    frozenset({"__main__"}),
 )
 
 

@@ -64,3 +64,7 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> Any:
     """Console entry point."""
     return cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="iklim")
+
+
+if __name__ == "__main__":  # python -m iklim.cli ...
+    main()

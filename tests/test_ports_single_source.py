@@ -192,3 +192,17 @@ def test_port_of_names_what_there_is() -> None:
     assert port_of(PROD_ENV.services.etcd, "peer") == 2380
     with pytest.raises(MissingPort, match=r"no port named 'metrics'.*listed: client, peer"):
         port_of(PROD_ENV.services.etcd, "metrics")
+
+
+@pytest.mark.parametrize(("value", "accepted"), [(8200, True), (8300, False)])
+def test_an_old_model_api_port_is_accepted_only_when_it_equals_ports_api(value: int, accepted: bool) -> None:
+    """``vault.api_port`` stays a valid key for models written before ``ports: api`` was its one source."""
+    at = PROD_TEXT.index("    cluster_port:")
+    text = PROD_TEXT[:at] + f"    api_port: {value}\n" + PROD_TEXT[at:]
+    if accepted:
+        assert parse_environment(text, "prod.yaml").services.vault.api_port == 8200
+        return
+    with pytest.raises(ModelError) as raised:
+        parse_environment(text, "prod.yaml")
+    line = text[:at].count("\n") + 1
+    assert any(p.line == line and "differs from the vault port named 'api'" in p.message for p in raised.value.problems)

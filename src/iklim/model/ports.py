@@ -64,6 +64,14 @@ def port_problems(env: Environment) -> list[tuple[Loc, str]]:
 
 
 def _problems(env: Environment) -> Iterator[tuple[Loc, str]]:
+    vault = env.services.vault
+    api = [p.port for p in vault.ports if p.name == "api"]
+    if vault.declared_api_port is not None and api and vault.declared_api_port != api[0]:
+        yield (
+            ("services", "vault", "api_port"),
+            f"api_port {vault.declared_api_port} differs from the vault port named 'api' ({api[0]}):"
+            " `ports: api` is the one source; drop api_port or make it equal",
+        )
     for component, spec in env.services:
         assert isinstance(spec, Component)
         names = REQUIRED.get(component, ())

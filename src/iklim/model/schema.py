@@ -191,6 +191,9 @@ class Vault(Component):
     keys_file: AbsPath = "/root/iklim-vault/init.json"
     pgp_keys: list[PgpKey] = []
     day_one: VaultDayOne = VaultDayOne()
+    # Kept for models written before `ports: api` became the API's one number: when given it must
+    # equal that port (iklim.model.ports); nothing reads it.
+    declared_api_port: Port | None = Field(default=None, alias="api_port")
 
     @property
     def api_port(self) -> int:

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from iklim.check.constraints import parse
 from iklim.check.engine import INPUT_RULE, Result
 from iklim.check.findings import InputError
+from iklim.check.policy import Policy, from_model
 from iklim.check.yamlload import load_yaml
 from iklim.model.images import pin_problem
 
@@ -317,3 +319,60 @@ def test_duplicate_merge_keys_in_a_config_file_are_read() -> None:
     """Config files are not read by Docker's YAML parser: two merge keys there are PyYAML's."""
     data = load_yaml("x-a: &a {a: 1}\nx-b: &b {b: 1}\nm:\n  <<: *a\n  <<: *b\n", "config.yaml")
     assert data["m"] == {"a": 1, "b": 1}
+
+
+# Kind 12: constraints no node of the model satisfies (swarmkit's NodeMatches over the model's nodes).
+MODEL = Path(__file__).resolve().parents[2] / "environments" / "prod.yaml"
+APISIX = "apache/apisix:3.11.0-debian"
+UNSATISFIABLE: list[tuple[str, dict[str, str], list[int]]] = [
+    ("issue-unknown-host", placed("etcd-1", ETCD, "node.hostname == iklim-db-09"), [7]),
+    (
+        "issue-two-hosts",
+        placed("etcd-1", ETCD, "node.hostname == iklim-db-01", "node.hostname == iklim-db-02"),
+        [7],
+    ),
+    ("issue-glob", placed("etcd-1", ETCD, "node.hostname == iklim-db-*"), [7]),
+    ("issue-service-label-db-ip", placed("apisix", APISIX, "node.labels.type == service", "node.ip == 10.0.2.11"), [7]),
+    ("label-and-host-disagree", placed("etcd-1", ETCD, "node.labels.type == db", "node.hostname == iklim-app-01"), [7]),
+    ("db-label-manager", placed("etcd-1", ETCD, "node.labels.type == db", "node.role == manager"), [7]),
+    ("ip-outside-subnets", placed("apisix", APISIX, "node.ip == 10.0.3.0/24"), [7]),
+    ("ip-malformed", placed("apisix", APISIX, "node.ip == not-an-ip"), [7]),
+    ("label-nobody-has", placed("apisix", APISIX, "node.labels.zone == fsn1"), [7]),
+    ("host-and-not-host", placed("etcd-1", ETCD, "node.hostname == iklim-db-01", "node.hostname != IKLIM-DB-01"), [7]),
+    # satisfiable: case-insensitive values, subnets, roles, != and unknown attributes
+    ("host-upper-case", placed("etcd-1", ETCD, "node.labels.type == DB", "node.hostname == IKLIM-DB-01"), []),
+    ("service-ip", placed("apisix", APISIX, "node.labels.type == service", "node.ip == 10.0.1.11"), []),
+    ("db-subnet", placed("etcd-1", ETCD, "node.labels.type == db", "node.ip == 10.0.2.0/24"), []),
+    ("app-manager", placed("apisix", APISIX, "node.labels.type == service", "node.role == manager"), []),
+    ("db-worker", placed("etcd-1", ETCD, "node.labels.type == db", "node.role != manager"), []),
+    ("avoid-one", placed("etcd-2", ETCD, "node.labels.type == db", "node.hostname != iklim-db-01"), []),
+    ("missing-label-not-equal", placed("apisix", APISIX, "node.labels.zone != fsn1"), []),
+    ("unknown-to-model", placed("apisix", APISIX, "node.platform.arch == x86_64", "engine.labels.a == b"), []),
+    ("unset-variable", placed("etcd-1", ETCD, "node.hostname == $DB_HOST"), []),
+    ("no-constraints", svc("etcd-1", ETCD), []),
+]
+
+
+@pytest.mark.parametrize(("name", "files", "lines"), UNSATISFIABLE, ids=[c[0] for c in UNSATISFIABLE])
+def test_constraints_no_model_node_satisfies(
+    check_files: Runner, name: str, files: dict[str, str], lines: list[int]
+) -> None:
+    policy = from_model(Policy(), str(MODEL))
+    found = [f for f in check_files(files, policy).findings if f.rule == "swarm-constraint"]
+    assert sorted(f.line for f in found) == lines
+    assert all(f.severity == "error" and "no node satisfies" in f.message for f in found)
+
+
+@pytest.mark.parametrize(("name", "files", "lines"), UNSATISFIABLE, ids=[c[0] for c in UNSATISFIABLE])
+def test_constraints_without_nodes_say_nothing_new(
+    check_files: Runner, name: str, files: dict[str, str], lines: list[int]
+) -> None:
+    found = [f for f in check_files(files).findings if f.rule == "swarm-constraint"]
+    assert not any("no node satisfies" in f.message for f in found)
+
+
+def test_unsatisfiable_names_the_constraints(check_files: Runner) -> None:
+    policy = from_model(Policy(), str(MODEL))
+    result = check_files(placed("etcd-1", ETCD, "node.hostname == iklim-db-*"), policy)
+    (finding,) = [f for f in result.findings if f.rule == "swarm-constraint"]
+    assert "'node.hostname == iklim-db-*'" in finding.message and "does not glob" in finding.message

@@ -71,7 +71,7 @@ def matches(c: Constraint, node: SwarmNode) -> bool | None:
     if c.key == "node.ip":
         return _ip_matches(c, node.ip)
     if c.key == "node.hostname":
-        actual: str | None = node.hostname
+        actual = node.hostname
     elif c.key == "node.role":
         actual = node.role
     elif c.key.startswith("node.labels."):

@@ -376,3 +376,41 @@ def test_unsatisfiable_names_the_constraints(check_files: Runner) -> None:
     result = check_files(placed("etcd-1", ETCD, "node.hostname == iklim-db-*"), policy)
     (finding,) = [f for f in result.findings if f.rule == "swarm-constraint"]
     assert "'node.hostname == iklim-db-*'" in finding.message and "does not glob" in finding.message
+
+
+# Kind 13: what Docker's compose schema refuses in 'ports', and jobs as cluster members.
+COMPOSE_SYNTAX: list[tuple[str, str, dict[str, str], list[int]]] = [
+    ("issue-ports-string", "compose-syntax", svc("etcd-1", ETCD, 'ports: "2379:2379"'), [4]),
+    ("issue-ports-mapping", "compose-syntax", svc("etcd-1", ETCD, "ports: {a: 1}"), [4]),
+    ("issue-ports-null-item", "compose-syntax", svc("etcd-1", ETCD, "ports: [null]"), [4]),
+    ("ports-integer", "compose-syntax", svc("app", "nginx:1.27.3", "ports: 8080"), [4]),
+    ("ports-null", "compose-syntax", svc("app", "nginx:1.27.3", "ports:"), [4]),
+    ("ports-nested-list", "compose-syntax", svc("app", "nginx:1.27.3", "ports: [[80, 81]]"), [4]),
+    ("ports-boolean-item", "compose-syntax", svc("app", "nginx:1.27.3", "ports:\n  - '80:80'\n  - true"), [6]),
+    ("ports-unknown-long-key", "compose-syntax", svc("app", "nginx:1.27.3", "ports: [{target: 80, host: x}]"), [4]),
+    ("ports-short-and-long", "compose-syntax", svc("app", "nginx:1.27.3", "ports: ['80:80', 443, {target: 8080}]"), []),
+    ("ports-empty-list", "compose-syntax", svc("app", "nginx:1.27.3", "ports: []"), []),
+    ("no-ports", "compose-syntax", svc("app", "nginx:1.27.3"), []),
+    ("issue-etcd-replicated-job", "replica-count", svc("etcd-1", ETCD, "deploy: {mode: replicated-job}"), [4]),
+    ("issue-patroni-global-job", "replica-count", svc("patroni-1", PATRONI, "deploy:\n  mode: global-job"), [5]),
+    ("mongodb-job", "replica-count", svc("mongodb-1", MONGO, "deploy: {mode: replicated-job, replicas: 1}"), [4]),
+    ("redis-job", "replica-count", svc("redis-1", REDIS, "deploy: {mode: global-job}"), [4]),
+    ("rabbitmq-job", "replica-count", svc("rabbitmq-1", RABBIT, "deploy: {mode: replicated-job}"), [4]),
+    ("vault-job", "replica-count", svc("vault-1", "hashicorp/vault:1.18.3", "deploy: {mode: replicated-job}"), [4]),
+    ("sentinel-job", "replica-count", svc(SENTINEL[0], SENTINEL[1], SENTINEL[2] + "deploy: {mode: global-job}"), [5]),
+    # a companion job (a backup, a one-off client) may run to completion
+    ("job-not-a-member", "replica-count", svc("seed", "busybox:1.37.0", "deploy: {mode: replicated-job}"), []),
+]
+
+
+@pytest.mark.parametrize(("name", "rule", "files", "lines"), COMPOSE_SYNTAX, ids=[c[0] for c in COMPOSE_SYNTAX])
+def test_compose_syntax_and_jobs(
+    check_files: Runner, name: str, rule: str, files: dict[str, str], lines: list[int]
+) -> None:
+    found = [f for f in check_files(files).findings if f.rule == rule]
+    assert sorted(f.line for f in found) == lines
+    assert all(f.severity == "error" for f in found)
+    if rule == "compose-syntax":
+        assert all("docker stack deploy rejects the file" in f.message for f in found)
+    else:
+        assert all("never a job" in f.message for f in found)

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from iklim.check.constraints import parse
 from iklim.check.engine import INPUT_RULE, Result
 from iklim.check.findings import InputError
+from iklim.check.policy import Policy, from_model
 from iklim.check.yamlload import load_yaml
 from iklim.model.images import pin_problem
 
@@ -317,3 +319,98 @@ def test_duplicate_merge_keys_in_a_config_file_are_read() -> None:
     """Config files are not read by Docker's YAML parser: two merge keys there are PyYAML's."""
     data = load_yaml("x-a: &a {a: 1}\nx-b: &b {b: 1}\nm:\n  <<: *a\n  <<: *b\n", "config.yaml")
     assert data["m"] == {"a": 1, "b": 1}
+
+
+# Kind 12: constraints no node of the model satisfies (swarmkit's NodeMatches over the model's nodes).
+MODEL = Path(__file__).resolve().parents[2] / "environments" / "prod.yaml"
+APISIX = "apache/apisix:3.11.0-debian"
+UNSATISFIABLE: list[tuple[str, dict[str, str], list[int]]] = [
+    ("issue-unknown-host", placed("etcd-1", ETCD, "node.hostname == iklim-db-09"), [7]),
+    (
+        "issue-two-hosts",
+        placed("etcd-1", ETCD, "node.hostname == iklim-db-01", "node.hostname == iklim-db-02"),
+        [7],
+    ),
+    ("issue-glob", placed("etcd-1", ETCD, "node.hostname == iklim-db-*"), [7]),
+    ("issue-service-label-db-ip", placed("apisix", APISIX, "node.labels.type == service", "node.ip == 10.0.2.11"), [7]),
+    ("label-and-host-disagree", placed("etcd-1", ETCD, "node.labels.type == db", "node.hostname == iklim-app-01"), [7]),
+    ("db-label-manager", placed("etcd-1", ETCD, "node.labels.type == db", "node.role == manager"), [7]),
+    ("ip-outside-subnets", placed("apisix", APISIX, "node.ip == 10.0.3.0/24"), [7]),
+    ("ip-malformed", placed("apisix", APISIX, "node.ip == not-an-ip"), [7]),
+    ("label-nobody-has", placed("apisix", APISIX, "node.labels.zone == fsn1"), [7]),
+    ("host-and-not-host", placed("etcd-1", ETCD, "node.hostname == iklim-db-01", "node.hostname != IKLIM-DB-01"), [7]),
+    # satisfiable: case-insensitive values, subnets, roles, != and unknown attributes
+    ("host-upper-case", placed("etcd-1", ETCD, "node.labels.type == DB", "node.hostname == IKLIM-DB-01"), []),
+    ("service-ip", placed("apisix", APISIX, "node.labels.type == service", "node.ip == 10.0.1.11"), []),
+    ("db-subnet", placed("etcd-1", ETCD, "node.labels.type == db", "node.ip == 10.0.2.0/24"), []),
+    ("app-manager", placed("apisix", APISIX, "node.labels.type == service", "node.role == manager"), []),
+    ("db-worker", placed("etcd-1", ETCD, "node.labels.type == db", "node.role != manager"), []),
+    ("avoid-one", placed("etcd-2", ETCD, "node.labels.type == db", "node.hostname != iklim-db-01"), []),
+    ("missing-label-not-equal", placed("apisix", APISIX, "node.labels.zone != fsn1"), []),
+    ("unknown-to-model", placed("apisix", APISIX, "node.platform.arch == x86_64", "engine.labels.a == b"), []),
+    ("unset-variable", placed("etcd-1", ETCD, "node.hostname == $DB_HOST"), []),
+    ("no-constraints", svc("etcd-1", ETCD), []),
+]
+
+
+@pytest.mark.parametrize(("name", "files", "lines"), UNSATISFIABLE, ids=[c[0] for c in UNSATISFIABLE])
+def test_constraints_no_model_node_satisfies(
+    check_files: Runner, name: str, files: dict[str, str], lines: list[int]
+) -> None:
+    policy = from_model(Policy(), str(MODEL))
+    found = [f for f in check_files(files, policy).findings if f.rule == "swarm-constraint"]
+    assert sorted(f.line for f in found) == lines
+    assert all(f.severity == "error" and "no node satisfies" in f.message for f in found)
+
+
+@pytest.mark.parametrize(("name", "files", "lines"), UNSATISFIABLE, ids=[c[0] for c in UNSATISFIABLE])
+def test_constraints_without_nodes_say_nothing_new(
+    check_files: Runner, name: str, files: dict[str, str], lines: list[int]
+) -> None:
+    found = [f for f in check_files(files).findings if f.rule == "swarm-constraint"]
+    assert not any("no node satisfies" in f.message for f in found)
+
+
+def test_unsatisfiable_names_the_constraints(check_files: Runner) -> None:
+    policy = from_model(Policy(), str(MODEL))
+    result = check_files(placed("etcd-1", ETCD, "node.hostname == iklim-db-*"), policy)
+    (finding,) = [f for f in result.findings if f.rule == "swarm-constraint"]
+    assert "'node.hostname == iklim-db-*'" in finding.message and "does not glob" in finding.message
+
+
+# Kind 13: what Docker's compose schema refuses in 'ports', and jobs as cluster members.
+COMPOSE_SYNTAX: list[tuple[str, str, dict[str, str], list[int]]] = [
+    ("issue-ports-string", "compose-syntax", svc("etcd-1", ETCD, 'ports: "2379:2379"'), [4]),
+    ("issue-ports-mapping", "compose-syntax", svc("etcd-1", ETCD, "ports: {a: 1}"), [4]),
+    ("issue-ports-null-item", "compose-syntax", svc("etcd-1", ETCD, "ports: [null]"), [4]),
+    ("ports-integer", "compose-syntax", svc("app", "nginx:1.27.3", "ports: 8080"), [4]),
+    ("ports-null", "compose-syntax", svc("app", "nginx:1.27.3", "ports:"), [4]),
+    ("ports-nested-list", "compose-syntax", svc("app", "nginx:1.27.3", "ports: [[80, 81]]"), [4]),
+    ("ports-boolean-item", "compose-syntax", svc("app", "nginx:1.27.3", "ports:\n  - '80:80'\n  - true"), [6]),
+    ("ports-unknown-long-key", "compose-syntax", svc("app", "nginx:1.27.3", "ports: [{target: 80, host: x}]"), [4]),
+    ("ports-short-and-long", "compose-syntax", svc("app", "nginx:1.27.3", "ports: ['80:80', 443, {target: 8080}]"), []),
+    ("ports-empty-list", "compose-syntax", svc("app", "nginx:1.27.3", "ports: []"), []),
+    ("no-ports", "compose-syntax", svc("app", "nginx:1.27.3"), []),
+    ("issue-etcd-replicated-job", "replica-count", svc("etcd-1", ETCD, "deploy: {mode: replicated-job}"), [4]),
+    ("issue-patroni-global-job", "replica-count", svc("patroni-1", PATRONI, "deploy:\n  mode: global-job"), [5]),
+    ("mongodb-job", "replica-count", svc("mongodb-1", MONGO, "deploy: {mode: replicated-job, replicas: 1}"), [4]),
+    ("redis-job", "replica-count", svc("redis-1", REDIS, "deploy: {mode: global-job}"), [4]),
+    ("rabbitmq-job", "replica-count", svc("rabbitmq-1", RABBIT, "deploy: {mode: replicated-job}"), [4]),
+    ("vault-job", "replica-count", svc("vault-1", "hashicorp/vault:1.18.3", "deploy: {mode: replicated-job}"), [4]),
+    ("sentinel-job", "replica-count", svc(SENTINEL[0], SENTINEL[1], SENTINEL[2] + "deploy: {mode: global-job}"), [5]),
+    # a companion job (a backup, a one-off client) may run to completion
+    ("job-not-a-member", "replica-count", svc("seed", "busybox:1.37.0", "deploy: {mode: replicated-job}"), []),
+]
+
+
+@pytest.mark.parametrize(("name", "rule", "files", "lines"), COMPOSE_SYNTAX, ids=[c[0] for c in COMPOSE_SYNTAX])
+def test_compose_syntax_and_jobs(
+    check_files: Runner, name: str, rule: str, files: dict[str, str], lines: list[int]
+) -> None:
+    found = [f for f in check_files(files).findings if f.rule == rule]
+    assert sorted(f.line for f in found) == lines
+    assert all(f.severity == "error" for f in found)
+    if rule == "compose-syntax":
+        assert all("docker stack deploy rejects the file" in f.message for f in found)
+    else:
+        assert all("never a job" in f.message for f in found)

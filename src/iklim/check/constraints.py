@@ -80,6 +80,11 @@ def fold(text: str) -> str:
     return text.lower()
 
 
+def unresolved(text: str) -> bool:
+    """Whether ``text`` still holds a variable (``${HOST}``, ``$HOST``) left unset here."""
+    return _UNRESOLVED.search(text) is not None
+
+
 def canonical_key(key: str) -> str | None:
     """The key Swarm means (``NODE.Labels.type`` -> ``node.labels.type``); None if it means none."""
     low = key.lower()
@@ -131,7 +136,7 @@ def rejected(service: YMap) -> Iterator[Rejected]:
         if not isinstance(value, str):
             yield Rejected(f"docker stack deploy rejects the file: constraint {value!r} must be a string", pos)
             continue
-        if _UNRESOLVED.search(value):
+        if unresolved(value):
             continue
         parts = parse(value)
         if isinstance(parts, str):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from iklim.check.documents import Documents
+from iklim.check.nodes import SwarmNode, nodes_from_model
 from iklim.model.paths import DEFAULT_ENV
 
 SEED_MEMBERS = {
@@ -54,6 +55,7 @@ class Policy:
     app_node_prefix: str = "iklim-app-"
     db_hosts: tuple[str, ...] = ()  # the model's nodes labelled type=db
     app_hosts: tuple[str, ...] = ()  # the model's nodes labelled type=service
+    nodes: tuple[SwarmNode, ...] = ()  # the model's nodes; empty when no model is read
     grafana_env: str = "GRAFANA_DATA_DIR"
     grafana_path: str = "/mnt/storagebox/grafana/data"
     grafana_target: str = "/var/lib/grafana"
@@ -149,6 +151,7 @@ def from_model(policy: Policy, path: str) -> Policy:
         name, label = _get(node, "name"), _get(node, "labels", policy.type_label.rsplit(".", 1)[-1])
         if isinstance(name, str) and isinstance(label, str) and label in hosts:
             hosts[label].append(name)
+    changes["nodes"] = nodes_from_model(nodes, policy.type_label.rsplit(".", 1)[-1])
     if any(hosts.values()):
         changes["db_hosts"] = tuple(hosts[policy.db_label])
         changes["app_hosts"] = tuple(hosts[policy.service_label])

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 _CIDRS = {"app_subnet", "db_subnet"}
 _PORTS = {"redis_ports", "db_ports"}
-_NOT_PARAMETERS = {"rule_options"}  # set by the check config's rules:, not a parameter
+_NOT_PARAMETERS = {"rule_options", "nodes"}  # rules: of the check config; the model's nodes
 
 
 def _is_int(value: object) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from iklim.check.rules import (
     apisix_interpolation,
+    compose_syntax,
     db_host_mode,
     db_placement,
     etcd_aliases,
@@ -35,6 +36,7 @@ RULES: tuple[Rule, ...] = (
     db_placement.RULE,
     service_placement.RULE,
     swarm_constraint.RULE,
+    compose_syntax.RULE,
     overlay_only.RULE,
     db_host_mode.RULE,
     replica_count.RULE,

@@ -3,7 +3,9 @@
 Members are counted across a component's services (``etcd-1..3`` with one replica each, or
 ``apisix`` with ``replicas: 3``). The counts come from the model (``services.<name>.members``;
 seed: APISIX 3, RabbitMQ 3, Sentinel 3, Patroni 3, MongoDB 3, etcd 3, Vault 3, Prometheus 1,
-Grafana 1). ``deploy.mode: global`` runs one task per node, so it never fits a count.
+Grafana 1). ``deploy.mode: global`` runs one task per node, so it never fits a count. A job
+(``deploy.mode: replicated-job`` or ``global-job``) runs to completion: a stateful cluster member
+(etcd, Patroni, MongoDB, Redis, Sentinel, RabbitMQ, Vault) is never one.
 
 Failing example::
 
@@ -24,21 +26,35 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from iklim.check.compose import LABELS, replicas
+from iklim.check.compose import LABELS, get_map, replicas
 from iklim.check.documents import Documents, ServiceRef
 from iklim.check.findings import Finding, Severity
 from iklim.check.policy import Policy
 from iklim.check.rules.base import Rule
 from iklim.check.yamlload import Pos
 
+JOB_MODES = ("replicated-job", "global-job")
+STATEFUL = ("etcd", "patroni", "mongodb", "redis", "sentinel", "rabbitmq", "vault")
+
 
 def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
     groups: dict[str, list[tuple[ServiceRef, int | None, Pos]]] = {}
     for ref in docs.services():
-        if ref.kind is None or ref.kind not in policy.members:
+        if ref.kind is None:
             continue
         count, mode, pos = replicas(ref.spec)
         label = LABELS.get(ref.kind, ref.kind)
+        if ref.kind in STATEFUL and mode in JOB_MODES:
+            deploy = get_map(ref.spec, "deploy")
+            yield RULE.on(
+                ref,
+                deploy.at("mode") if deploy is not None else pos,
+                f"{label} is a cluster member, never a job: a '{mode}' task runs to completion and is not "
+                "restarted; use 'mode: replicated'",
+            )
+            continue
+        if ref.kind not in policy.members:
+            continue
         if mode == "global":
             yield RULE.on(
                 ref,

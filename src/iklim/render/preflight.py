@@ -12,6 +12,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from iklim.render.nofollow import linked_folders
 from iklim.render.tree import RenderedFile, Tree
 
 
@@ -73,12 +74,18 @@ def read_existing(root: Path, tree: Tree) -> dict[str, Existing]:
     """What every target of ``tree`` under ``root`` holds now (a missing root: every target absent).
 
     Raises :class:`RenderWriteError` listing every target that is a folder, a FIFO or another
-    non-regular file, unreadable, or below a file. A file over :data:`MAX_COMPARE` is not read.
+    non-regular file, unreadable, below a file, or below a folder that is a symbolic link (the
+    render never reads or writes through one, see :func:`refuse_linked_folders`). A file over
+    :data:`MAX_COMPARE` is not read.
     """
     problems: list[tuple[str, str]] = []
     found: dict[str, Existing] = {}
     for rel in tree:
         target = root / rel
+        linked = linked_folders(root, [rel])
+        if linked:
+            problems.extend(linked)
+            continue
         try:
             st = os.stat(target)
         except FileNotFoundError:
@@ -110,6 +117,15 @@ def read_existing(root: Path, tree: Tree) -> dict[str, Existing]:
     if problems:
         raise RenderWriteError(problems)
     return found
+
+
+def refuse_linked_folders(root: Path, rels: list[str]) -> None:
+    """Raise :class:`RenderWriteError` naming every folder below ``root`` on the path of a file
+    in ``rels`` that is a symbolic link: a write through it would land outside the tree.
+    ``root`` itself may be a link."""
+    problems = linked_folders(root, rels)
+    if problems:
+        raise RenderWriteError(problems)
 
 
 def changed_files(tree: Tree, existing: dict[str, Existing]) -> dict[str, RenderedFile]:

@@ -31,6 +31,7 @@ import shutil
 import stat
 from pathlib import Path, PurePosixPath
 
+from iklim.render.nofollow import LinkedFolderError, linked_folders, open_folder
 from iklim.render.preflight import RenderWriteError
 from iklim.render.tree import RenderedFile, Tree
 
@@ -60,8 +61,9 @@ def make_dirs(path: Path) -> None:
         fsync_dir(folder.parent)
 
 
-def _write_durable(path: Path, content: bytes, mode: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+def _write_durable(name: str, content: bytes, mode: int, folder: int) -> None:
+    """Create ``name`` in the folder open as ``folder`` with ``content`` and ``mode``, fsynced."""
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode, dir_fd=folder)
     try:
         with os.fdopen(fd, "wb", closefd=False) as handle:
             handle.write(content)
@@ -74,41 +76,65 @@ def _write_durable(path: Path, content: bytes, mode: int) -> None:
 def commit(root: Path, changes: dict[str, RenderedFile]) -> None:
     """Stage ``changes`` (tree path -> file), commit the journal, swap them in, clean up.
 
-    Raises :class:`RenderWriteError` on any filesystem error. Before the commit point the staging
-    area is removed and the tree is untouched; after it, the next :func:`recover` finishes.
+    Raises :class:`RenderWriteError` on any filesystem error, a folder on the way that is a
+    symbolic link included. Before the commit point the staging area is removed and the tree is
+    untouched; after it, the next :func:`recover` finishes.
     """
     staging = root / STAGING_DIR
-    files = staging / _FILES
     entries = [(f"{index:04d}", rel) for index, rel in enumerate(changes)]
     try:
-        make_dirs(files)
-        for name, rel in entries:
-            _write_durable(files / name, changes[rel].content, 0o755 if changes[rel].executable else 0o644)
-        fsync_dir(files)
-        pending = staging / f"{_JOURNAL}.tmp"
-        _write_durable(pending, json.dumps({"version": 1, "files": entries}).encode(), 0o644)
-        os.replace(pending, staging / _JOURNAL)
-        fsync_dir(staging)
+        files = open_folder(root, (STAGING_DIR, _FILES), create=True)
+        try:
+            for name, rel in entries:
+                mode = 0o755 if changes[rel].executable else 0o644
+                _write_durable(name, changes[rel].content, mode, files)
+            os.fsync(files)
+        finally:
+            os.close(files)
+        folder = open_folder(root, (STAGING_DIR,))
+        try:
+            pending = f"{_JOURNAL}.tmp"
+            _write_durable(pending, json.dumps({"version": 1, "files": entries}).encode(), 0o644, folder)
+            os.replace(pending, _JOURNAL, src_dir_fd=folder, dst_dir_fd=folder)
+            os.fsync(folder)
+        finally:
+            os.close(folder)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, LinkedFolderError):
+            raise RenderWriteError.from_os(exc, staging) from None
         raise RenderWriteError([(str(root), f"cannot stage the render: {exc.strerror or exc}")]) from None
     _roll_forward(root, entries)
 
 
-def _roll_forward(root: Path, entries: list[tuple[str, str]]) -> None:
-    staging = root / STAGING_DIR
-    touched: set[Path] = set()
+def _swap(root: Path, entries: list[tuple[str, str]]) -> None:
+    """Rename each staged file over its target, every folder opened without following a link."""
+    try:
+        files = open_folder(root, (STAGING_DIR, _FILES))
+    except FileNotFoundError:
+        return  # every file was swapped in before an interruption
+    folders: dict[tuple[str, ...], int] = {}
     try:
         for name, rel in entries:
-            source = staging / _FILES / name
-            if not os.path.lexists(source):
+            try:
+                os.lstat(name, dir_fd=files)
+            except FileNotFoundError:
                 continue  # swapped in before an interruption
-            target = root / rel
-            make_dirs(target.parent)
-            os.replace(source, target)
-            touched.add(target.parent)
-        for folder in sorted(touched):
-            fsync_dir(folder)
+            parts = PurePosixPath(rel).parts
+            if parts[:-1] not in folders:
+                folders[parts[:-1]] = open_folder(root, parts[:-1], create=True)
+            os.replace(name, parts[-1], src_dir_fd=files, dst_dir_fd=folders[parts[:-1]])
+        for fd in folders.values():
+            os.fsync(fd)
+    finally:
+        for fd in [files, *folders.values()]:
+            os.close(fd)
+
+
+def _roll_forward(root: Path, entries: list[tuple[str, str]]) -> None:
+    staging = root / STAGING_DIR
+    try:
+        _swap(root, entries)
         (staging / _JOURNAL).unlink()
         fsync_dir(staging)
         shutil.rmtree(staging)
@@ -139,6 +165,8 @@ def old_temp_files(root: Path, tree: Tree) -> list[Path]:
     found: list[Path] = []
     names: dict[Path, set[str]] = {}
     for rel in tree:
+        if linked_folders(root, [rel]):
+            continue  # never look, let alone delete, outside the tree
         target = root / rel
         names.setdefault(target.parent, set()).add(target.name)
     for folder, wanted in sorted(names.items()):

@@ -15,7 +15,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from iklim.render.preflight import MAX_COMPARE, RenderWriteError, changed_files, check_writable, read_existing
+from iklim.render.preflight import (
+    MAX_COMPARE,
+    RenderWriteError,
+    changed_files,
+    check_writable,
+    read_existing,
+    refuse_linked_folders,
+)
 from iklim.render.staging import commit, leftovers, make_dirs, old_temp_files, recover
 from iklim.render.tree import Tree
 
@@ -44,7 +51,8 @@ def write_tree(root: Path, tree: Tree, report: list[str] | None = None) -> list[
     """Write every file that differs; return the paths written (unchanged files are left alone).
 
     First finishes or discards what an interrupted render left (described in ``report`` when
-    given). Raises :class:`RenderWriteError` (nothing written) when a target cannot be written.
+    given). Raises :class:`RenderWriteError` (nothing written) when a target cannot be written,
+    a folder on a target's path below ``root`` being a symbolic link included.
     """
     if not root.is_dir():
         check_writable(root, list(tree))
@@ -53,6 +61,7 @@ def write_tree(root: Path, tree: Tree, report: list[str] | None = None) -> list[
         except OSError as exc:
             raise RenderWriteError.from_os(exc, root) from None
     with _exclusive(root):
+        refuse_linked_folders(root, list(tree))  # before recover: even finishing a swap writes
         done = recover(root, tree)
         if report is not None:
             report.extend(done)

@@ -58,8 +58,7 @@ def test_an_unknown_key_is_unevaluated(expr: str, why: str) -> None:
 
 def fw(body: str, head: str = HEAD, selector: str = "type=db") -> str:
     return (
-        f'{head}resource "hcloud_firewall" "db" {{\n  apply_to {{\n    label_selector = "{selector}"\n  }}\n'
-        f"{body}}}\n"
+        f'{head}resource "hcloud_firewall" "db" {{\n  apply_to {{\n    label_selector = "{selector}"\n  }}\n{body}}}\n'
     )
 
 

@@ -130,6 +130,13 @@ CASES: list[tuple[str, str, dict[str, list[int]]]] = [
         fw(rule('"2379x"', '["10.0.1.0/24"]')),
         {"firewall-etcd-client": [], "terraform-unevaluated": [14]},
     ),
+    # a template of one interpolation is that value (a list stays a list, never its characters)
+    ("template-list", fw(ETCD + rule('"5432"', '"${local.cidrs.world}"')), {"firewall-host-ports": [21]}),
+    (
+        "source-string-not-list",
+        fw(ETCD + rule('"5432"', '"0.0.0.0/0"')),
+        {"firewall-host-ports": [], "terraform-unevaluated": [21]},
+    ),
     # what stays as before: ranges, "any", numbers, icmp without a port
     ("range-still-redis", fw(ETCD + rule('"6000-7000"', '["10.0.0.0/8"]')), {"firewall-no-redis": [20]}),
     ("any-still-redis", fw(ETCD + rule('"any"', '["10.0.0.0/8"]')), {"firewall-no-redis": [20]}),

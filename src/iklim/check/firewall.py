@@ -151,6 +151,12 @@ def _rule(fw: Firewall, block: Block, scope: Scope, notes: list[Note]) -> FwRule
     elif raw is not None:
         evaluated = value("source_ips", [])
         pos = block.attrs.at("source_ips")
+        if evaluated is not None and not isinstance(evaluated, list):  # never its characters
+            known = False
+            notes.append(
+                (fw.path, pos, f"firewall {fw.name!r}: source_ips {raw} is not a list: the rule is not checked")
+            )
+            evaluated = []
         sources = [(item, pos) for item in evaluated or [] if isinstance(item, str)]
     return FwRule(fw, block, protocol, ports, tuple(sources), known)
 

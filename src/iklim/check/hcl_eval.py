@@ -224,7 +224,10 @@ def _node(expr: Expr, scope: Scope) -> Any:
     raise Unevaluated(str(expr), "this expression is not evaluated by iklim check", expr.pos)
 
 
-def _template(expr: Expr, parts: tuple[Any, ...], scope: Scope) -> str:
+def _template(expr: Expr, parts: tuple[Any, ...], scope: Scope) -> Any:
+    """A template's string; ``"${x}"`` alone is the value of ``x`` itself (HCL keeps its type)."""
+    if len(parts) == 1 and (isinstance(parts[0], Expr) or not isinstance(parts[0], str | tuple)):
+        return evaluate(parts[0], scope)
     out = []
     for part in parts:
         if isinstance(part, tuple):

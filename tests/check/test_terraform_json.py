@@ -102,3 +102,14 @@ def test_bad_tf_json_is_one_line(check_files: Runner, text: str, where: str) -> 
     (problem,) = result.problems
     place, what = where.split(" ", 1)
     assert f"{problem.line}:{problem.column}" == place and what in problem.message, problem
+
+
+def test_variable_default_is_literal_and_locals_are_expressions() -> None:
+    from iklim.check.hcl_eval import Scope, evaluate
+    from iklim.check.hcl_json import load_tf_json
+
+    text = '{"variable": {"v": {"default": ["${x}"]}}, "locals": {"l": "${var.v}", "n": "${1 + 1}", "//": 1}}'
+    blocks = load_tf_json(text, "f.tf.json")
+    scope = Scope(blocks)
+    assert evaluate(blocks[1].attrs["l"], scope) == ["${x}"]
+    assert evaluate(blocks[1].attrs["n"], scope) == 2 and "//" not in blocks[1].attrs

@@ -82,10 +82,11 @@ class _Reader:
         self.path = path
         self.exprs = ExprParser([("eof", None, 1, 1)], path)
 
-    def value(self, raw: Any) -> Any:
-        """A JSON value as the HCL reader returns it: templates parsed, mappings and lists positioned."""
+    def value(self, raw: Any, literal: bool = False) -> Any:
+        """A JSON value as the HCL reader returns it: templates parsed (not when ``literal``: a
+        variable's default is a plain value), mappings and lists positioned."""
         if isinstance(raw, _Str):
-            if "${" in raw or "%{" in raw:
+            if not literal and ("${" in raw or "%{" in raw):
                 return self.exprs.template(str(raw), ("string", str(raw), raw.pos[0], raw.pos[1]))
             return str(raw)
         if isinstance(raw, _Obj):
@@ -93,14 +94,14 @@ class _Reader:
             for key, item in raw:
                 if key == "//":
                     continue
-                out[str(key)] = self.value(item)
+                out[str(key)] = self.value(item, literal)
                 out.kpos[str(key)] = _pos(key, raw.pos)
                 out.vpos[str(key)] = _pos(item, raw.pos)
             return out
         if isinstance(raw, _Arr):
             seq = YList(raw.pos)
             for item in raw:
-                seq.append(self.value(item))
+                seq.append(self.value(item, literal))
                 seq.ipos.append(_pos(item, raw.pos))
             return seq
         return raw
@@ -128,7 +129,7 @@ class _Reader:
             if key in NESTED and kind not in ("locals", "variable") and _is_block(item):
                 nested += self.blocks(key, item, (), LABELS.get(key, 0) if key == "dynamic" else 0, item.pos)
                 continue
-            attrs[str(key)] = self.value(item)
+            attrs[str(key)] = self.value(item, kind == "variable" and key == "default")
             attrs.kpos[str(key)] = _pos(key, raw.pos)
             attrs.vpos[str(key)] = _pos(item, raw.pos)
         return Block(kind, labels, attrs, tuple(nested), raw.pos[0], raw.pos[1])

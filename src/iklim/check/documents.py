@@ -155,6 +155,10 @@ def load_file(docs: Documents, path: str, role: str | None = None, root: str | N
         from iklim.check.hcl import load_hcl
 
         docs.terraform.append((shown, load_hcl(text, shown)))
+    elif base.lower().endswith(".tf.json"):
+        from iklim.check.hcl_json import load_tf_json
+
+        docs.terraform.append((shown, load_tf_json(text, shown)))
     elif ext == ".sh":
         docs.scripts.append((shown, text))
     elif ext == ".conf":
@@ -185,7 +189,7 @@ def _walk(docs: Documents, root: str) -> Iterator[tuple[str, list[str]]]:
 
 
 def load_tree(docs: Documents, root: str) -> None:
-    """A repository: root stacks, config/**, runbooks, prod terraform, superseded files anywhere.
+    """A repository: root stacks, config/**, runbooks, prod terraform (*.tf and *.tf.json), superseded files.
 
     Dot-files and dot-folders are skipped: they are hidden state (editor swap files, the
     ``.name.XXXXXXXX`` temporaries a writer leaves when interrupted), not configuration Docker
@@ -210,7 +214,8 @@ def load_tree(docs: Documents, root: str) -> None:
     ):
         if os.path.lexists(folder):
             for _, files in _walk(docs, folder):
-                scripts += [os.path.join(folder, n) for n in files if n.endswith(ext) and not n.startswith(".")]
+                wanted = (ext, ".tf.json") if ext == ".tf" else (ext,)  # terraform reads both syntaxes
+                scripts += [os.path.join(folder, n) for n in files if n.endswith(wanted) and not n.startswith(".")]
                 break
     for path in scripts:
         if os.path.lexists(path):

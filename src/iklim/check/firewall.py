@@ -80,17 +80,26 @@ def target_notes(docs: Documents, policy: Policy) -> Iterator[Note]:
             yield from targets(module, roles, path, block)[1]
 
 
-def _ports(value: object, protocol: str) -> tuple[int, int] | None:
-    if protocol not in ("tcp", "udp"):
+PORT_PROTOCOLS = ("tcp", "udp")
+
+
+def _ports(value: object) -> tuple[int, int] | None:
+    """A tcp/udp rule's ``port`` as (low, high): ``"443"``, ``"6000-7000"``, ``"any"`` or unset
+    (1-65535); None when it is none of these (Terraform or Hetzner would refuse it)."""
+    if value is None:
+        return (1, 65535)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, str | int):
         return None
-    text = str(value).strip() if value is not None else "any"
+    text = str(value).strip()
     if text == "any":
         return (1, 65535)
-    low, _, high = text.partition("-")
-    try:
-        return int(low), int(high or low)
-    except ValueError:
-        return (1, 65535)
+    low, dash, high = text.partition("-")
+    if not low.strip().isdigit() or (dash and not high.strip().isdigit()):
+        return None
+    ports = int(low), int(high or low)
+    return ports if 1 <= ports[0] <= ports[1] <= 65535 else None
 
 
 def _rule(fw: Firewall, block: Block, scope: Scope, notes: list[Note]) -> FwRule | None:
@@ -118,7 +127,18 @@ def _rule(fw: Firewall, block: Block, scope: Scope, notes: list[Note]) -> FwRule
         return None
     protocol = str(value("protocol", "tcp")).lower()
     port = value("port", None)
-    ports = _ports(port, protocol) if known else None
+    ports = _ports(port) if known and protocol in PORT_PROTOCOLS else None
+    if known and protocol in PORT_PROTOCOLS and ports is None:
+        known = False  # never widened to 1-65535 (false errors), never taken as safe: a warning
+        shown = f"{block.attrs['port']} = {port!r}" if isinstance(block.attrs["port"], Expr) else repr(port)
+        notes.append(
+            (
+                fw.path,
+                block.attrs.at("port"),
+                f'firewall {fw.name!r}: port {shown} is not a port, a range N-M (1-65535) or "any": '
+                "the rule is not checked",
+            )
+        )
     raw = block.attrs.get("source_ips")
     sources: list[tuple[str, Pos]] = []
     if isinstance(raw, YList):
@@ -131,6 +151,12 @@ def _rule(fw: Firewall, block: Block, scope: Scope, notes: list[Note]) -> FwRule
     elif raw is not None:
         evaluated = value("source_ips", [])
         pos = block.attrs.at("source_ips")
+        if evaluated is not None and not isinstance(evaluated, list):  # never its characters
+            known = False
+            notes.append(
+                (fw.path, pos, f"firewall {fw.name!r}: source_ips {raw} is not a list: the rule is not checked")
+            )
+            evaluated = []
         sources = [(item, pos) for item in evaluated or [] if isinstance(item, str)]
     return FwRule(fw, block, protocol, ports, tuple(sources), known)
 

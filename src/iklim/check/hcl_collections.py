@@ -10,7 +10,25 @@ from typing import Any
 from iklim.check.findings import InputError
 from iklim.check.hcl_lexer import Tok
 from iklim.check.hcl_stream import Expr, TokenStream, show
-from iklim.check.yamlload import YList, YMap
+from iklim.check.yamlload import Pos, YList, YMap
+
+
+def object_key(value: Any, pos: Pos) -> str:
+    """An object key written as an expression: its string value (``"2379"`` is ``2379``).
+
+    A literal string is itself, a number or boolean its HCL string form; anything else (a
+    template ``"x${var.y}"``, ``(local.k)``) stays an :class:`Expr`, evaluated with the object
+    by :func:`iklim.check.hcl_eval.evaluate`.
+    """
+    if isinstance(value, str):  # an Expr too
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, int | float):
+        return str(value)
+    return Expr(show(value), ("paren", value), pos)  # null or a collection: refused when evaluated
 
 
 class CollectionParser(TokenStream):
@@ -95,7 +113,7 @@ class CollectionParser(TokenStream):
                 self.next()
                 key = str(tok[1])
             else:
-                key = show(self.expr())
+                key = object_key(self.expr(), (tok[2], tok[3]))
             sep = self.next()
             if sep[1] not in ("=", ":") or sep[0] not in ("punct", "op"):
                 raise self.fail(sep, "'=' or ':'")

@@ -158,8 +158,21 @@ def evaluate(value: Any, scope: Scope) -> Any:
     if isinstance(value, list):
         return [evaluate(v, scope) for v in value]
     if isinstance(value, dict):
-        return {k: evaluate(v, scope) for k, v in value.items()}
+        return {_key(k, scope): evaluate(v, scope) for k, v in value.items()}
     return value
+
+
+def _key(key: str, scope: Scope) -> str:
+    """An object key's string: a written key as it is, an expression key (``(local.k)``,
+    ``"x${var.y}"``) evaluated to a string, number or boolean (else :class:`Unevaluated`)."""
+    if not isinstance(key, Expr):
+        return key
+    value = evaluate(key, scope)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):
+        return FUNCTIONS["tostring"](value)  # type: ignore[no-any-return]
+    raise Unevaluated(str(key), "an object key must be a string", key.pos)
 
 
 def _node(expr: Expr, scope: Scope) -> Any:
@@ -211,7 +224,10 @@ def _node(expr: Expr, scope: Scope) -> Any:
     raise Unevaluated(str(expr), "this expression is not evaluated by iklim check", expr.pos)
 
 
-def _template(expr: Expr, parts: tuple[Any, ...], scope: Scope) -> str:
+def _template(expr: Expr, parts: tuple[Any, ...], scope: Scope) -> Any:
+    """A template's string; ``"${x}"`` alone is the value of ``x`` itself (HCL keeps its type)."""
+    if len(parts) == 1 and (isinstance(parts[0], Expr) or not isinstance(parts[0], str | tuple)):
+        return evaluate(parts[0], scope)
     out = []
     for part in parts:
         if isinstance(part, tuple):

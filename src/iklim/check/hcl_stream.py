@@ -47,8 +47,15 @@ def show(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(map(show, value)) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {show(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{_key(k)} = {show(v)}" for k, v in value.items()) + "}"
     return str(value)
+
+
+def _key(key: str) -> str:
+    """An object key as HCL source: a name bare, any other string quoted, an expression as written."""
+    if isinstance(key, Expr):
+        return show(key)
+    return key if key.isidentifier() else json.dumps(key)
 
 
 class TokenStream:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from iklim.check.engine import Result
+from iklim.check.policy import Policy
 
 Runner = Callable[..., Result]
 
@@ -31,7 +32,7 @@ def rule(port: str, *sources: str) -> str:
 ETCD_OK = rule("2379", "10.0.1.0/24")
 APISIX_OK = 'deployment:\n  etcd:\n    host:\n      - "http://etcd-01:2379"\n    prefix: /apisix\n'
 SITE_OK = (
-    "server {\n  listen 443 ssl;\n  server_name rabbitmq.*;\n  allow 198.51.100.0/28;\n  deny all;\n"
+    "server {\n  listen 443 ssl;\n  server_name rabbitmq.*;\n  allow 10.0.0.0/16;\n  deny all;\n"
     "  location / {\n    proxy_pass http://rabbitmq-1:15672;\n  }\n}\n"
 )
 ETCD_SVC = (
@@ -144,13 +145,13 @@ CASES: list[tuple[str, str, dict[str, str], list[int]]] = [
     (
         "site-open",
         "rabbitmq-mgmt-ip",
-        {"config/swag/rabbitmq.subdomain.conf": SITE_OK.replace("  allow 198.51.100.0/28;\n  deny all;\n", "")},
+        {"config/swag/rabbitmq.subdomain.conf": SITE_OK.replace("  allow 10.0.0.0/16;\n  deny all;\n", "")},
         [4],
     ),
     (
         "site-allow-all",
         "rabbitmq-mgmt-ip",
-        {"config/swag/rabbitmq.subdomain.conf": SITE_OK.replace("  allow 198.51.100.0/28;\n", "  allow all;\n")},
+        {"config/swag/rabbitmq.subdomain.conf": SITE_OK.replace("  allow 10.0.0.0/16;\n", "  allow all;\n")},
         [6],
     ),
     (
@@ -166,6 +167,32 @@ CASES: list[tuple[str, str, dict[str, str], list[int]]] = [
         [6],
     ),
     ("site-ok", "rabbitmq-mgmt-ip", {"config/swag/rabbitmq.subdomain.conf": SITE_OK}, []),
+    # issue 12: an allow-list that admits the public, or that satisfy any bypasses
+    *[
+        (f"site-{name}", "rabbitmq-mgmt-ip", {"config/swag/rabbitmq.subdomain.conf": text}, lines)
+        for name, text, lines in [
+            ("allow-any-v4", SITE_OK.replace("  allow 10.0.0.0/16;\n", "  allow 0.0.0.0/0;\n"), [6]),
+            ("allow-any-v4-after", SITE_OK.replace("  deny all;\n", "  allow 0.0.0.0/0;\n  deny all;\n"), [7]),
+            ("allow-any-v6", SITE_OK.replace("  deny all;\n", "  allow ::/0;\n  deny all;\n"), [7]),
+            ("allow-v6-public", SITE_OK.replace("  deny all;\n", "  allow 2001:db8::/32;\n  deny all;\n"), [7]),
+            ("allow-public", SITE_OK.replace("10.0.0.0/16", "8.8.8.0/24"), [6]),
+            ("allow-public-host", SITE_OK.replace("10.0.0.0/16", "203.0.113.9"), [6]),
+            ("allow-wider-than-private", SITE_OK.replace("10.0.0.0/16", "10.0.0.0/7"), [6]),
+            ("allow-private-192", SITE_OK.replace("10.0.0.0/16", "192.168.10.0/24"), []),
+            ("allow-private-172", SITE_OK.replace("10.0.0.0/16", "172.20.0.1"), []),
+            ("satisfy-any", SITE_OK.replace("  deny all;\n", "  deny all;\n  satisfy any;\n"), [7]),
+            ("satisfy-any-location", SITE_OK.replace("    proxy_pass", "    satisfy any;\n    proxy_pass"), [6]),
+            ("satisfy-any-upper", SITE_OK.replace("  deny all;\n", "  deny all;\n  satisfy ANY;\n"), [7]),
+            ("satisfy-all", SITE_OK.replace("  deny all;\n", "  deny all;\n  satisfy all;\n"), []),
+            (
+                "satisfy-any-location-overrides",
+                SITE_OK.replace("  deny all;\n", "  deny all;\n  satisfy any;\n").replace(
+                    "    proxy_pass", "    satisfy all;\n    proxy_pass"
+                ),
+                [],
+            ),
+        ]
+    ],
     # superseded-overlay
     ("overlay-file", "superseded-overlay", {"docker-stack-infra.prod.yml": "services: {}\n"}, [1]),
     (
@@ -198,6 +225,22 @@ CASES: list[tuple[str, str, dict[str, str], list[int]]] = [
         [],
     ),
 ]
+
+
+@pytest.mark.parametrize(
+    ("allow", "admin", "lines"),
+    [
+        ("198.51.100.10/32", ("198.51.100.10/32",), []),  # the model's admin_cidrs
+        ("198.51.100.10", ("198.51.100.0/28",), []),
+        ("198.51.100.0/24", ("198.51.100.0/28",), [6]),  # wider than the admin range
+        ("198.51.100.10/32", (), [6]),
+    ],
+)
+def test_site_allows_admin_cidrs(check_files: Runner, allow: str, admin: tuple[str, ...], lines: list[int]) -> None:
+    site = SITE_OK.replace("10.0.0.0/16", allow)
+    policy = Policy(app_subnet="10.0.1.0/24", db_subnet="10.0.2.0/24", admin_cidrs=admin)
+    result = check_files({"config/swag/rabbitmq.subdomain.conf": site}, policy)
+    assert hits(result, "rabbitmq-mgmt-ip") == lines
 
 
 @pytest.mark.parametrize(("name", "rule_id", "files", "lines"), CASES, ids=[c[0] for c in CASES])

@@ -42,6 +42,8 @@ RABBIT = "rabbitmq:3.13.7-management-alpine"
 GRAFANA = "grafana/grafana:11.4.0"
 SENTINEL = "redis-sentinel-1", REDIS, "command: [redis-sentinel, /etc/sentinel.conf]\n"
 EXT_HOST = "networks:\n  host:\n    external: true\n"
+REDIS_EXP = "oliver006/redis_exporter:v1.67.0-alpine"
+HOST4 = ("stack.yml", 4)
 
 # Kind 2: Swarm's constraint semantics (swarmkit manager/constraint/constraint.go).
 CONSTRAINTS: list[tuple[str, str, dict[str, str], list[int]]] = [
@@ -175,6 +177,50 @@ FIREWALL: list[tuple[str, dict[str, str], list[tuple[str, int]]]] = [
         {"fw.tf": FW_APP, **svc("app", "nginx:1.27.3", "expose: ['8080']\nnetworks: [host]", EXT_HOST)},
         [("stack.yml", 5)],
     ),
+    # issue 12: exporters on the host network open their metrics port like any listener
+    (
+        "redis-exporter-host",
+        {"fw.tf": FW_APP, **svc("redis-exporter", REDIS_EXP, "networks: [host]", EXT_HOST)},
+        [HOST4],
+    ),
+    (
+        "mongodb-exporter-host",
+        {"fw.tf": FW_APP, **svc("mongodb-exporter-1", "percona/mongodb_exporter:0.42.0", "networks: [host]", EXT_HOST)},
+        [HOST4],
+    ),
+    (
+        "swag-exporter-host",
+        {
+            "fw.tf": FW_APP,
+            **svc("swag-exporter", "nginx/nginx-prometheus-exporter:1.3.0", "networks: [host]", EXT_HOST),
+        },
+        [HOST4],
+    ),
+    (
+        "node-exporter-host",
+        {
+            "fw.tf": FW_APP,
+            **svc("node-exporter", "quay.io/prometheus/node-exporter:v1.8.2", "networks: [host]", EXT_HOST),
+        },
+        [HOST4],
+    ),
+    (
+        "postgres-exporter-host",
+        {
+            "fw.tf": FW_APP,
+            **svc("pg-exporter", "prometheuscommunity/postgres-exporter:v0.16.0", "networks: [host]", EXT_HOST),
+        },
+        [HOST4],
+    ),
+    (
+        "exporter-moved-port",
+        {
+            "fw.tf": FW_APP,
+            **svc("redis-exporter", REDIS_EXP, "command: ['--web.listen-address=:9999']\nnetworks: [host]", EXT_HOST),
+        },
+        [("stack.yml", 5)],
+    ),
+    ("redis-exporter-overlay", {"fw.tf": FW_APP, **svc("redis-exporter", REDIS_EXP, "networks: [iklim-overlay]")}, []),
 ]
 
 # Kind 4: Redis, Sentinel and RabbitMQ publish nothing, in any mode.

@@ -44,6 +44,7 @@ class Policy:
     app_subnet: str | None = None
     db_subnet: str | None = None
     private_cidrs: tuple[str, ...] = ()
+    admin_cidrs: tuple[str, ...] = ()  # the operators' addresses (the model's network.admin_cidrs)
     apisix_prefix: str = "/apisix"
     patroni_namespace: str = "/service"
     etcd_aliases: tuple[str, ...] = ("etcd-01", "etcd-02", "etcd-03")
@@ -155,6 +156,9 @@ def from_model(policy: Policy, path: str) -> Policy:
     if any(hosts.values()):
         changes["db_hosts"] = tuple(hosts[policy.db_label])
         changes["app_hosts"] = tuple(hosts[policy.service_label])
+    admin = _get(model, "network", "admin_cidrs")
+    if isinstance(admin, list) and all(isinstance(a, str) for a in admin):
+        changes["admin_cidrs"] = tuple(admin)
     aliases = _get(services, "etcd", "aliases")
     if isinstance(aliases, list) and aliases and all(isinstance(a, str) for a in aliases):
         changes["etcd_aliases"] = tuple(aliases)

@@ -10,19 +10,25 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from iklim.check.documents import Documents
 from iklim.check.findings import InputError
-from iklim.check.policy import Policy, find_model, from_model, from_tree
+from iklim.check.policy import SEED_MEMBERS, Policy, find_model, from_model, from_tree
 
 if TYPE_CHECKING:
     from iklim.check.config import CheckConfig
 
 _CIDRS = {"app_subnet", "db_subnet"}
+_CIDR_LISTS = {"private_cidrs", "admin_cidrs"}
 _PORTS = {"redis_ports", "db_ports"}
+_NAME_LISTS = {"etcd_aliases", "db_hosts", "app_hosts"}
 _NOT_PARAMETERS = {"rule_options", "nodes"}  # rules: of the check config; the model's nodes
+#: A node label constraint key, as swarmkit accepts one: ``node.labels.<key>``.
+_LABEL_KEY = re.compile(r"node\.labels\.[A-Za-z0-9_][A-Za-z0-9_.-]*")
+_NAME = re.compile(r"[^\s=!]+")
 
 
 def _is_int(value: object) -> bool:
@@ -43,22 +49,43 @@ def _port(value: object) -> bool:
     return _is_int(value) and 1 <= value <= 65535  # type: ignore[operator]
 
 
+def _names(value: object) -> bool:
+    """A non-empty list of names (non-empty strings without blanks, ``=`` or ``!``)."""
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(v, str) and _NAME.fullmatch(v) is not None for v in value)
+    )
+
+
+def _members(policy: Policy, value: Any, fail: Any) -> dict[str, int]:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and _is_int(v) and 0 <= v <= 1000 for k, v in value.items()
+    ):
+        raise fail("members must map a component to a member count (0-1000)")
+    known = sorted(set(policy.members) | set(SEED_MEMBERS) | {"redis"})
+    unknown = [k for k in value if k not in known]
+    if unknown:
+        raise fail(f"members: unknown component {unknown[0]!r} (known: {', '.join(known)})")
+    return {**policy.members, **value}
+
+
 def _value(policy: Policy, key: str, value: Any, fail: Any) -> Any:
-    """``value`` for parameter ``key`` in the shape :class:`Policy` holds, or ``fail(message)``."""
+    """``value`` for parameter ``key`` in the shape :class:`Policy` holds, or ``fail(message)``.
+
+    Every parameter has a declared shape: a member map, a CIDR, a list of CIDRs, a list of ports,
+    a port, a list of names (``db_hosts: [iklim-db-01, iklim-db-02]``), a label key, or a string.
+    """
     if key == "members":
-        if not isinstance(value, dict) or not all(
-            isinstance(k, str) and _is_int(v) and 0 <= v <= 1000 for k, v in value.items()
-        ):
-            raise fail("members must map a component to a member count (0-1000)")
-        return {**policy.members, **value}
+        return _members(policy, value, fail)
     if key in _CIDRS:
         if value is not None and not _cidr(value):
             raise fail(f"{key} must be a CIDR such as 10.0.1.0/24")
         return value
-    if key == "private_cidrs":
+    if key in _CIDR_LISTS:
         if not isinstance(value, list) or not all(_cidr(v) for v in value):
             raise fail(f"{key} must be a list of CIDRs such as 10.0.0.0/16")
-        return tuple(value)
+        return tuple(str(v).strip() for v in value)
     if key in _PORTS:
         if not isinstance(value, list) or not all(_port(v) for v in value):
             raise fail(f"{key} must be a list of port numbers (1-65535)")
@@ -67,13 +94,20 @@ def _value(policy: Policy, key: str, value: Any, fail: Any) -> Any:
         if not _port(value):
             raise fail(f"{key} must be a port number (1-65535)")
         return value
-    if key == "etcd_aliases":
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise fail(f"{key} must be a list of names")
+    if key in _NAME_LISTS:
+        if not _names(value):
+            raise fail(f"{key} must be a non-empty list of names such as [{_EXAMPLES.get(key, 'a, b')}]")
         return tuple(value)
+    if key == "type_label":
+        if not isinstance(value, str) or _LABEL_KEY.fullmatch(value) is None:
+            raise fail(f"{key} must be a node label key such as node.labels.type")
+        return value
     if not isinstance(value, str) or not value:
         raise fail(f"{key} must be a non-empty string")
     return value
+
+
+_EXAMPLES = {"db_hosts": "iklim-db-01, iklim-db-02", "app_hosts": "iklim-app-01, iklim-app-02"}
 
 
 def from_file(policy: Policy, path: str) -> Policy:

@@ -8,8 +8,9 @@ whose deployed name is ``host``: an external network keyed ``host``, or any key 
 ``network_mode`` ("Ignoring unsupported options: network_mode"), so ``network_mode: host`` puts
 nothing on the host network in a stack and is not treated as such here.
 
-The ports a service listens on are those of its component (:data:`LISTEN_PORTS`), the targets of
-its ``ports``, its ``expose`` entries and any ``--port N`` of its command.
+The ports a service listens on are those of its component (:data:`LISTEN_PORTS`) or of its
+exporter image (:data:`iklim.check.exporters.EXPORTER_PORTS`, moved by ``--web.listen-address``),
+the targets of its ``ports``, its ``expose`` entries and any ``--port N`` of its command.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 
 from iklim.check.compose import Port, get_list, get_map, networks, ports
 from iklim.check.documents import ServiceRef
+from iklim.check.exporters import exporter_ports
 from iklim.check.yamlload import Pos, YList, YMap
 
 #: Ports each component listens on (TCP), whatever its configuration publishes.
@@ -82,6 +84,9 @@ def _number(value: object) -> int | None:
 def listen_ports(ref: ServiceRef) -> list[int]:
     """The TCP ports the service listens on, sorted (see the module docstring)."""
     found = set(LISTEN_PORTS.get(ref.kind or "", ()))
+    command = ref.spec.get("command")
+    text = " ".join(map(str, command)) if isinstance(command, YList) else str(command or "")
+    found.update(exporter_ports(ref.spec.get("image"), text))
     for port in ports(ref.spec):
         number = _number(port.target)
         if number is not None:
@@ -90,8 +95,6 @@ def listen_ports(ref: ServiceRef) -> list[int]:
         number = _number(item)
         if number is not None:
             found.add(number)
-    command = ref.spec.get("command")
-    text = " ".join(map(str, command)) if isinstance(command, YList) else str(command or "")
     found.update(n for m in _PORT_FLAG.finditer(text) if (n := _number(m.group(1))) is not None)
     return sorted(found)
 

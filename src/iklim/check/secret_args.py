@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from iklim.check.secret_names import DEFAULTS, is_literal, is_secret_name, userinfo_password
+from iklim.check.secret_names import DEFAULTS, closing, is_literal, is_secret_name, userinfo_password
 
 SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh", "busybox"})
 _PREFIXES = frozenset({"exec", "export", "env", "nohup", "command", "time", "sudo", "gosu", "su-exec", "tini", "--"})
@@ -72,6 +72,7 @@ def _split(text: str, shell: bool) -> list[tuple[str, bool]]:
     word: list[str] = []
     started = False
     quote = ""
+    unclosed = -1
     i, size = 0, len(text)
     while i < size:
         char = text[i]
@@ -90,6 +91,15 @@ def _split(text: str, shell: bool) -> list[tuple[str, bool]]:
                 word.append(text[i + 1])
                 started = True
             i += 1
+        elif shell and unclosed < 0 and (text.startswith("$(", i) or char == "`"):
+            # a command substitution is one word: $(cat /run/secrets/x), `cat /run/secrets/x`
+            end = closing(text, i + 2) if char == "$" else text.find("`", i + 1)
+            if end < 0:
+                unclosed = i  # none after this one is looked for again: linear time
+                continue
+            word.append(text[i : end + 1])
+            started = True
+            i = end
         elif char.isspace() or (shell and char in _OPERATORS):
             if started:
                 out.append(("".join(word), False))

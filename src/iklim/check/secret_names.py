@@ -8,8 +8,9 @@ a reference or a property (``*_FILE``, ``*_PATH``, ``*_ID``, ``*_URL``, ``*_TTL`
 names a public half (``PUBLIC``/``PUB``), or when it is listed in ``not_secrets``.
 
 A value is literal unless it is empty, a boolean, ``none``/``null``, a path (``/...``, ``./...``,
-``~/...``: a file holding the secret, such as ``/run/secrets/x``), or holds a ``$`` (a variable
-or a command substitution, resolved at deploy or run time). Names and values are words only:
+``~/...``: a file holding the secret, such as ``/run/secrets/x``), or is an interpolation and
+nothing else (``${VAR}``, ``$VAR``, ``${VAR:?err}``, ``$(cat /run/secrets/x)`` in a shell command:
+resolved at deploy or run time); ``S3cr3t$$Pw`` and ``hunter2$`` are literal. Names and values are words only:
 every function here is linear in its input.
 """
 
@@ -110,6 +111,9 @@ DEFAULTS: dict[str, tuple[str, ...]] = {
     "safe_values": ("", "true", "false", "yes", "no", "on", "off", "none", "null"),
 }
 
+_REFERENCE = re.compile(
+    r"\$\{\{[A-Za-z_][A-Za-z0-9_]*\}\}|\$\{[A-Za-z_][A-Za-z0-9_]*(?::?\?[^}]*)?\}|\$[A-Za-z_][A-Za-z0-9_]*"
+)
 _SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z])(?=[A-Z])")
 # Each attempt starts at a '://' and stops at the next '/', blank, quote or '@': linear time.
 _USERINFO = re.compile(r"://[^/\s\"'@:]*:([^/\s\"'@]*)@")
@@ -139,14 +143,57 @@ def is_secret_name(name: str, options: Mapping[str, Any] = DEFAULTS) -> bool:
     return any(w in options["secret_words"] or any(p in w for p in options["secret_parts"]) for w in parts)
 
 
-def is_literal(value: object, options: Mapping[str, Any] = DEFAULTS) -> bool:
-    """Whether a value written for a secret name is the secret itself."""
+def closing(text: str, start: int) -> int:
+    """The index of the ``)`` closing the ``(`` before ``start``, -1 when unclosed. Linear."""
+    depth = 1
+    for i in range(start, len(text)):
+        if text[i] == "(":
+            depth += 1
+        elif text[i] == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1
+
+
+def is_reference(text: str, shell: bool = True) -> bool:
+    """Whether ``text`` is nothing but interpolations: ``${VAR}``, ``$VAR``, ``${VAR:?err}``,
+    APISIX's ``${{VAR}}`` and, when ``shell``, command substitutions ``$(...)`` and backquotes.
+    ``shell=False`` reads compose's raw text, where ``$$`` is a literal ``$``. Linear."""
+    i, size = 0, len(text)
+    while i < size:
+        match = _REFERENCE.match(text, i)
+        if match is not None:
+            i = match.end()
+        elif shell and text.startswith("$(", i):
+            end = closing(text, i + 2)
+            if end < 0:
+                return False
+            i = end + 1
+        elif shell and text[i] == "`":
+            end = text.find("`", i + 1)
+            if end < 0:
+                return False
+            i = end + 1
+        else:
+            return False
+    return size > 0
+
+
+def is_literal(value: object, options: Mapping[str, Any] = DEFAULTS, raw: str | None = None) -> bool:
+    """Whether a value written for a secret name is the secret itself.
+
+    A ``$`` exempts the value only when the value IS an interpolation (:func:`is_reference`):
+    ``S3cr3t$Pw`` and ``hunter2$`` are literal. ``raw`` is compose's text before interpolation
+    (an environment value), read with ``$$`` as a literal ``$``."""
     if value is None or isinstance(value, bool):
         return False
     text = str(value).strip()
-    if text.lower() in options["safe_values"] or "$" in text:
+    if text.lower() in options["safe_values"] or text.startswith(("/", "./", "../", "~/")):
         return False
-    return not text.startswith(("/", "./", "../", "~/"))
+    if raw is not None and "$" in raw:
+        return not is_reference(raw.strip(), shell=False)
+    return not ("$" in text or "`" in text) or not is_reference(text)
 
 
 def userinfo_password(text: str) -> str | None:

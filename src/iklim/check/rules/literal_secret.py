@@ -12,8 +12,10 @@ included (``--requirepass x``, ``--masterauth``, ``--password``, ``--auth``, ``r
 ``config.yaml``.
 
 Not secrets: ``*_FILE``/``*_PATH``/``*_ID``/``*_URL``/``*_USER`` names (``mongod --keyFile`` names a
-file), public keys, empty values, booleans, paths (``/run/secrets/x``), and values holding ``$``
-(``${VAR}`` resolved at deploy time, ``"$(cat /run/secrets/x)"`` at run time). A default
+file), public keys, empty values, booleans, paths (``/run/secrets/x``), and values that are an
+interpolation and nothing else (``${VAR}``, ``${VAR:?err}`` resolved at deploy time,
+``"$(cat /run/secrets/x)"`` in a shell command at run time); ``"S3cr3t$$Pw"`` and ``hunter2$``
+are literals. A default
 (``${PW:-changeme}``, ``${{KEY:=x}}``) is a literal. The message never repeats the value; its
 advice is what the image in question actually reads (:mod:`iklim.check.secret_advice`: the
 rabbitmq image has no ``RABBITMQ_ERLANG_COOKIE_FILE``, redis reads no password variable).
@@ -65,8 +67,8 @@ OPTIONS = DEFAULTS
 def _services(docs: Documents, options: Mapping[str, Any]) -> Iterator[Finding]:
     for ref in docs.services():
         image = ref.spec.get("image")
-        for name, value, _, pos in environment(ref.spec):
-            if is_secret_name(name, options) and is_literal(value, options):
+        for name, value, raw, pos in environment(ref.spec):
+            if is_secret_name(name, options) and is_literal(value, options, raw):
                 advice = secret_advice.for_variable(image, name)
                 yield RULE.on(ref, pos, f"{name} is a literal secret: {advice}")
             elif isinstance(value, str) and words(name)[-1:] in (["ARGS"], ["OPTS"], ["OPTIONS"], ["FLAGS"]):

@@ -5,6 +5,10 @@ The SWAG site that proxies to RabbitMQ's management UI (a server whose ``proxy_p
 stacks, recognised by its image; the file's name does not matter) must restrict every
 proxied location: ``allow CIDR;`` lines followed by ``deny all;`` as the last access rule.
 An ``allow all;`` before the deny lets everyone in. Rules in a ``location`` replace the server's, as in nginx.
+Every allowed range must lie inside the RFC 1918 ranges, the policy's private subnets or its
+``admin_cidrs`` (the model's ``management_allow`` may hold nothing else): ``allow 0.0.0.0/0;``,
+``allow ::/0;`` or ``allow 8.8.8.0/24;`` admit the public. ``satisfy any;`` where the allow-list
+applies lets a client in by IP *or* by authentication: the list no longer restricts.
 
 Failing example (config/swag/rabbitmq.subdomain.conf)::
 
@@ -19,7 +23,7 @@ Passing example (config/swag/rabbitmq.subdomain.conf)::
     server {
         listen 443 ssl;
         server_name rabbitmq.*;
-        allow 198.51.100.0/28;
+        allow 10.0.0.0/16;
         deny all;
         location / { proxy_pass http://rabbitmq-1:15672; }
     }
@@ -34,6 +38,7 @@ from iklim.check.compose import networks
 from iklim.check.configs import nginx_confs
 from iklim.check.documents import Documents
 from iklim.check.findings import Finding, Severity
+from iklim.check.mgmt_access import public, satisfy_any
 from iklim.check.nginx import Directive, parse
 from iklim.check.policy import Policy
 from iklim.check.rules.base import Rule
@@ -45,11 +50,18 @@ def _access(block: tuple[Directive, ...]) -> list[Directive]:
     return [d for d in block if d.name in ("allow", "deny")]
 
 
-def _problem(rules: list[Directive]) -> str | None:
+def _problem(rules: list[Directive], trusted: tuple[str, ...] = ()) -> str | None:
+    """What is wrong with an access list (``allow``/``deny`` in order), None when nothing is;
+    ``trusted``: the CIDRs an ``allow`` may name besides RFC 1918."""
     if not rules:
         return "add 'allow <CIDR>;' lines and a final 'deny all;'"
     if any(d.name == "allow" and d.args == ("all",) for d in rules):
         return "remove 'allow all;': it admits everyone before the deny"
+    for d in rules:
+        if d.name == "allow" and d.args:
+            wide = public(d.args[0], trusted)
+            if wide is not None:
+                return f"'allow {d.args[0]};' {wide}"
     if rules[-1].name != "deny" or rules[-1].args != ("all",):
         return "end the allow-list with 'deny all;'"
     if not any(d.name == "allow" for d in rules):
@@ -103,9 +115,10 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
             inherited = _access(server.block or ())
             locations = [loc for loc in server.find("location") if loc.find("proxy_pass") or loc.find("include")]
             targets = locations or [server]
+            trusted = (*policy.private(), *policy.admin_cidrs)
             for target in targets:
                 rules = _access(target.block or ()) or inherited
-                problem = _problem(rules)
+                problem = _problem(rules, trusted) or satisfy_any(target, server, rules)
                 if problem is not None:
                     where = " ".join(target.args) or "server"
                     yield RULE.at(

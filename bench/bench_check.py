@@ -7,6 +7,7 @@ Run: ``python bench/bench_check.py [--runs N]``. Targets: <= 0.25 s on the produ
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -76,6 +77,11 @@ def main() -> None:
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", "pass"], check=True)
     print(f"reference: bare interpreter start {time.perf_counter() - start:.3f} s")
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        print(
+            "note: PYTHONDONTWRITEBYTECODE is set, so every run compiles iklim's sources (no .pyc);"
+            " measure with `env -u PYTHONDONTWRITEBYTECODE` for the figure an installed tool gives"
+        )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ unknown option, wrong type) is :class:`InputError` at ``file:line:col``: exit st
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -29,6 +28,7 @@ from typing import Any
 from iklim.check.findings import InputError, Severity
 from iklim.check.rules.base import Rule
 from iklim.check.yamlload import Pos, YList, YMap
+from iklim.model.paths import find_upward
 
 CONFIG_FILE = ".iklim-check.yaml"
 _SECTIONS = ("rules", "policy")
@@ -71,16 +71,7 @@ class CheckConfig:
 
 def find_config(paths: Sequence[str]) -> str | None:
     """``.iklim-check.yaml`` in the first path's folder or above, up to a ``.git`` folder's level."""
-    start = os.path.abspath(paths[0] if paths else ".")
-    folder = start if os.path.isdir(start) else os.path.dirname(start)
-    while True:
-        candidate = os.path.join(folder, CONFIG_FILE)
-        if os.path.isfile(candidate):
-            return candidate
-        parent = os.path.dirname(folder)
-        if parent == folder or os.path.lexists(os.path.join(folder, ".git")):
-            return None
-        folder = parent
+    return find_upward(paths, CONFIG_FILE, stop_at_git=True)
 
 
 def _type_name(default: Any) -> str:

@@ -7,13 +7,12 @@ The model (``environments/prod.yaml``) is read as plain YAML, not through pydant
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from iklim.check.documents import Documents
 from iklim.check.nodes import SwarmNode, nodes_from_model
-from iklim.model.paths import DEFAULT_ENV
+from iklim.model.paths import DEFAULT_ENV, find_upward
 
 SEED_MEMBERS = {
     "apisix": 3,
@@ -95,16 +94,7 @@ def _get(data: Any, *keys: str) -> Any:
 
 def find_model(paths: list[str]) -> str | None:
     """``environments/prod.yaml`` in the first path's directory or above it."""
-    start = os.path.abspath(paths[0] if paths else ".")
-    folder = start if os.path.isdir(start) else os.path.dirname(start)
-    while True:
-        candidate = os.path.join(folder, DEFAULT_ENV)
-        if os.path.isfile(candidate):
-            return candidate
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            return None
-        folder = parent
+    return find_upward(paths, DEFAULT_ENV)
 
 
 def from_model(policy: Policy, path: str) -> Policy:

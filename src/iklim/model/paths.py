@@ -7,5 +7,36 @@ fast (``iklim status``, ``iklim check``) can name the default without loading py
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+
 #: The production model, relative to the repository root (POSIX separators).
 DEFAULT_ENV = "environments/prod.yaml"
+
+
+def find_upward(paths: Sequence[str], relative: str, stop_at_git: bool = False) -> str | None:
+    """``relative`` in the first of ``paths``'s folder (the folder itself when it is one, ``.``
+    when ``paths`` is empty) or in the nearest folder above that has it; None when none has.
+
+    With ``stop_at_git`` the search ends at the folder holding ``.git`` (a repository's root,
+    worktrees included), as yamllint and git look for their own files.
+    """
+    start = os.path.abspath(paths[0] if paths else ".")
+    folder = start if os.path.isdir(start) else os.path.dirname(start)
+    while True:
+        candidate = os.path.join(folder, relative)
+        if os.path.isfile(candidate):
+            return candidate
+        parent = os.path.dirname(folder)
+        if parent == folder or (stop_at_git and os.path.lexists(os.path.join(folder, ".git"))):
+            return None
+        folder = parent
+
+
+def fsync_dir(folder: str | os.PathLike[str]) -> None:
+    """Make the entries of ``folder`` (creations, renames, unlinks) durable; raises OSError."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -31,6 +31,7 @@ import shutil
 import stat
 from pathlib import Path, PurePosixPath
 
+from iklim.model.paths import fsync_dir
 from iklim.render.nofollow import LinkedFolderError, linked_folders, open_folder
 from iklim.render.preflight import RenderWriteError
 from iklim.render.tree import RenderedFile, Tree
@@ -42,15 +43,6 @@ _JOURNAL = "journal"
 _STAGED_NAME = re.compile(r"[0-9]{4,}")
 #: ``tempfile.mkstemp(prefix=".<name>.")`` names, as the writer before this one left them.
 _OLD_TEMP = re.compile(r"\.(.+)\.[a-z0-9_]{8}")
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a folder's entries (creations, renames, deletions) durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def make_dirs(path: Path) -> None:

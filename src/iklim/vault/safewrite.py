@@ -14,14 +14,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-
-def fsync_dir(folder: Path) -> None:
-    """Make a rename or unlink in ``folder`` durable (raises OSError)."""
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+from iklim.model.paths import fsync_dir
 
 
 def make_folder(folder: Path) -> None:

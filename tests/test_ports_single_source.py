@@ -206,3 +206,17 @@ def test_an_old_model_api_port_is_accepted_only_when_it_equals_ports_api(value: 
         parse_environment(text, "prod.yaml")
     line = text[:at].count("\n") + 1
     assert any(p.line == line and "differs from the vault port named 'api'" in p.message for p in raised.value.problems)
+
+
+@pytest.mark.parametrize("port", [8201, 8202])
+def test_vault_cluster_port_differs_from_its_published_ports(port: int) -> None:
+    """A fresh user's find: the API moved onto the cluster port rendered a Vault that cannot bind."""
+    text = PROD_TEXT.replace("{name: api, port: 8200}", f"{{name: api, port: {port}}}", 1)
+    assert text != PROD_TEXT
+    cluster = PROD_ENV.services.vault.cluster_port
+    if port != cluster:
+        assert parse_environment(text, "prod.yaml").services.vault.api_port == port
+        return
+    with pytest.raises(ModelError) as raised:
+        parse_environment(text, "prod.yaml")
+    assert any("the API and the cluster (Raft) listener need two ports" in p.message for p in raised.value.problems)

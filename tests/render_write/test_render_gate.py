@@ -147,23 +147,50 @@ def test_a_warning_is_printed_and_does_not_block(tmp_path: Path, monkeypatch: py
     assert (tmp_path / "out" / "docker-stack-infra_db-prod.yml").is_file()
 
 
-def test_the_check_config_above_out_applies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _own_config(tmp_path: Path, text: str) -> Path:
+    """The tree's own ``.iklim-check.yaml``, directly in the output folder."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".iklim-check.yaml").write_text(text)
+    return out
+
+
+def test_the_trees_own_check_config_applies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``.iklim-check.yaml`` raising image-pinned to an error makes the floating image block."""
-    (tmp_path / ".iklim-check.yaml").write_text("rules:\n  image-pinned: {severity: error}\n")
+    out = _own_config(tmp_path, "rules:\n  image-pinned: {severity: error}\n")
     _patch(monkeypatch, _floating_redis)
     result, _ = _render(tmp_path)
     assert result.exit_code == 2, result.output
     assert re.search(r"^error: .*: image-pinned: .*\[redis-2\]", result.output, re.M)
+    assert sorted(p.name for p in out.iterdir()) == [".iklim-check.yaml"]  # nothing written
+
+
+def test_a_check_config_above_out_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stray config in a parent folder must not switch off the safety check of a render below it."""
+    (tmp_path / ".iklim-check.yaml").write_text("rules:\n  overlay-only: disable\n")
+    _patch(monkeypatch, _redis_host_port)
+    result, _ = _render(tmp_path)
+    assert result.exit_code == 2, result.output
+    assert re.search(r"^error: .*: overlay-only: ", result.output, re.M), result.output
     assert not (tmp_path / "out").exists()
 
 
+def test_a_config_that_relaxes_an_error_rule_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = _own_config(tmp_path, "rules:\n  overlay-only: disable\n  literal-secret: {severity: warning}\n")
+    result, _ = _render(tmp_path)
+    assert result.exit_code == 0, result.output
+    note = f"note: the policy check used {out / '.iklim-check.yaml'}; it relaxes"
+    assert note in result.output and "overlay-only disabled" in result.output, result.output
+    assert "literal-secret as warning" in result.output
+
+
 def test_an_unusable_check_config_writes_nothing(tmp_path: Path) -> None:
-    (tmp_path / ".iklim-check.yaml").write_text("rules:\n  no-such-rule: disable\n")
+    out = _own_config(tmp_path, "rules:\n  no-such-rule: disable\n")
     result, _ = _render(tmp_path)
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     assert re.search(r"^error: .*\.iklim-check\.yaml:2:\d+: .*no-such-rule", result.output, re.M), result.output
-    assert not (tmp_path / "out").exists()
+    assert sorted(p.name for p in out.iterdir()) == [".iklim-check.yaml"]  # nothing written
 
 
 def test_the_check_runs_in_a_private_folder_it_removes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

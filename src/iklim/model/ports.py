@@ -66,6 +66,13 @@ def port_problems(env: Environment) -> list[tuple[Loc, str]]:
 def _problems(env: Environment) -> Iterator[tuple[Loc, str]]:
     vault = env.services.vault
     api = [p.port for p in vault.ports if p.name == "api"]
+    taken = {p.port: p.name for p in vault.ports}
+    if vault.cluster_port in taken:  # one socket cannot serve the API and Raft: Vault fails to bind
+        yield (
+            ("services", "vault", "cluster_port"),
+            f"cluster_port {vault.cluster_port} is also the vault port named {taken[vault.cluster_port]!r}:"
+            " the API and the cluster (Raft) listener need two ports",
+        )
     if vault.declared_api_port is not None and api and vault.declared_api_port != api[0]:
         yield (
             ("services", "vault", "api_port"),

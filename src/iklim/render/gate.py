@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from iklim.check.commands import CHECK_SECONDS
-from iklim.check.config import resolve_config
+from iklim.check.config import CONFIG_FILE, CheckConfig, load_config
 from iklim.check.documents import display, load
 from iklim.check.engine import run
 from iklim.check.findings import InputError, Severity
@@ -105,7 +105,7 @@ def check_tree(tree: Tree, env_path: str, out_dir: str) -> Verdict:
     try:
         with tempfile.TemporaryDirectory(prefix="iklim-render-check-") as tmp, time_limit(CHECK_SECONDS):
             _write(tree, Path(tmp))
-            config = resolve_config([out_dir], None, RULES)
+            config = tree_config(out_dir)
             docs = load([tmp])
             policy = resolve([tmp], docs, None, config, model=env_path)
             result = run(docs, policy, config.active(RULES), False, config.severities())
@@ -130,4 +130,30 @@ def check_tree(tree: Tree, env_path: str, out_dir: str) -> Verdict:
         if loc is not None and where is not None:
             line += f" (model: {env_path}:{where[0]}:{where[1]}: {'.'.join(loc)})"
         (errors if f.severity is Severity.ERROR else warnings).append(plain(line))
-    return Verdict(tuple(errors), tuple(warnings))
+    return Verdict(tuple(errors), tuple(config_notes(config) + warnings))
+
+
+def tree_config(out_dir: str) -> CheckConfig:
+    """The tree's own ``.iklim-check.yaml`` (directly in ``out_dir``), else none.
+
+    Unlike ``iklim check``, render never looks above its output: a stray config in a parent
+    folder (``/tmp/.iklim-check.yaml``) must not switch off the safety check of every render
+    below it. Raises InputError for a bad file."""
+    own = os.path.join(out_dir, CONFIG_FILE)
+    return load_config(own, RULES) if os.path.isfile(own) else CheckConfig()
+
+
+def config_notes(config: CheckConfig) -> list[str]:
+    """One line naming the config the check used and what it relaxes (disabled or downgraded
+    error rules), so a render that passes because of it says so."""
+    if config.path is None:
+        return []
+    relaxed = [
+        f"{rule.id} {'disabled' if not setting.enabled else 'as warning'}"
+        for rule in RULES
+        if rule.severity is Severity.ERROR
+        and (setting := config.rules.get(rule.id)) is not None
+        and (not setting.enabled or setting.severity is Severity.WARNING)
+    ]
+    tail = f"; it relaxes {', '.join(relaxed)}" if relaxed else ""
+    return [plain(f"note: the policy check used {config.path}{tail}")]

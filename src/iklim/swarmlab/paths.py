@@ -1,0 +1,45 @@
+"""Where the Swarm lab keeps its state, and the names of what it creates on this machine.
+
+Everything the lab creates carries one of these names, so ``swarm-lab down`` (and its test) can
+find and remove every namespace, link, process, mount and cgroup it made, and nothing else.
+
+Layout (all absolute, root only):
+
+- ``STATE`` (``/var/lib/iklim-swarmlab``): one data root per node (``nodes/<hostname>``), the
+  image cache (``images/``: the debootstrap root and the build stamps), the lab's runbook inputs
+  (``secrets/``, ``vault/``), logs (``logs/``).
+- ``RUN`` (``/run/iklim-swarmlab``): per-node exec roots, sockets (``<hostname>.sock``) and pid
+  files; the builder engine's socket ``builder.sock``.
+- Network: bridge ``BRIDGE`` on the host; per node a namespace ``ikl-<n>`` (n = 1..6 in model
+  order) and a veth pair ``iklh<n>`` (host side) / ``eth0`` (namespace side).
+- cgroups: ``/iklim-swarmlab-<n>`` as each dockerd's ``--cgroup-parent``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+STATE = Path("/var/lib/iklim-swarmlab")
+RUN = Path("/run/iklim-swarmlab")
+LOGS = STATE / "logs"
+IMAGE_CACHE = STATE / "images"
+#: The host-side bridge that joins the nodes' namespaces (no address from the production plan).
+BRIDGE = "iklbr0"
+#: The bridge's own address and the nodes' lab-side addresses live in this range, which exists
+#: only on this machine: the builder's registry-less image copy never needs it, but a node reaches
+#: the host (e.g. nothing) only through it.
+LAB_NET = "10.99.0.0/24"
+BUILDER_SOCKET = RUN / "builder.sock"
+NAMESPACE_PREFIX = "ikl-"
+VETH_PREFIX = "iklh"
+CGROUP_PREFIX = "iklim-swarmlab-"
+
+
+def node_socket(hostname: str) -> Path:
+    """The Unix socket of ``hostname``'s dockerd, e.g. ``/run/iklim-swarmlab/iklim-app-01.sock``."""
+    return RUN / f"{hostname}.sock"
+
+
+def namespace(index: int) -> str:
+    """The network namespace of the node at 1-based ``index`` (model order), e.g. ``ikl-1``."""
+    return f"{NAMESPACE_PREFIX}{index}"

@@ -20,6 +20,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "rules": ("iklim.check.commands", "rules_command", "List the policy rules."),
     "explain": ("iklim.check.commands", "explain_command", "Show one rule's documentation."),
     "lab": ("iklim.lab.commands", "lab_command", "Run the topology for real on this machine."),
+    "swarm-lab": ("iklim.swarmlab.commands", "swarm_lab_command", "The stacks and runbook on a 6-node Swarm here."),
     "vault": ("iklim.vault.commands", "vault_command", "Bootstrap, unseal and inspect the Vault cluster."),
     "status": ("iklim.status.commands", "status_command", "One quorum-aware health view of every cluster."),
 }

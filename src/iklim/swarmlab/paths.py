@@ -23,6 +23,18 @@ STATE = Path("/var/lib/iklim-swarmlab")
 RUN = Path("/run/iklim-swarmlab")
 LOGS = STATE / "logs"
 IMAGE_CACHE = STATE / "images"
+#: One dockerd data root per node: ``NODES/<hostname>``.
+NODES = STATE / "nodes"
+#: The runbook's documented inputs in the lab: ``SECRETS_DIR``, ``VAULT_KEYS_FILE``, ``GRAFANA_DATA_DIR``.
+SECRETS_DIR = STATE / "secrets"
+VAULT_KEYS_FILE = STATE / "vault" / "init.json"
+GRAFANA_DATA_DIR = STATE / "grafana"
+#: Mounted at ``/mnt/storagebox`` inside every node's mount namespace (the shared StorageBox).
+STORAGEBOX = STATE / "storagebox"
+#: The lab-only ``ssh`` and ``docker`` shims, first on the runbook's PATH.
+SHIM_DIR = STATE / "shim"
+#: The lab override compose files, one per stack file: ``<stack file stem>.lab.yml``.
+OVERRIDES = STATE / "overrides"
 #: The host-side bridge that joins the nodes' namespaces (no address from the production plan).
 BRIDGE = "iklbr0"
 #: The bridge's own address and the nodes' lab-side addresses live in this range, which exists
@@ -38,6 +50,36 @@ CGROUP_PREFIX = "iklim-swarmlab-"
 def node_socket(hostname: str) -> Path:
     """The Unix socket of ``hostname``'s dockerd, e.g. ``/run/iklim-swarmlab/iklim-app-01.sock``."""
     return RUN / f"{hostname}.sock"
+
+
+def exec_root(hostname: str) -> Path:
+    """The dockerd ``--exec-root`` of ``hostname`` (its containerd and shims live below it)."""
+    return RUN / hostname
+
+
+def pidfile(hostname: str) -> Path:
+    """The dockerd ``--pidfile`` of ``hostname``."""
+    return RUN / f"{hostname}.pid"
+
+
+def data_root(hostname: str) -> Path:
+    """The dockerd ``--data-root`` of ``hostname`` (images, volumes, Swarm raft state)."""
+    return NODES / hostname
+
+
+def log_file(hostname: str) -> Path:
+    """The dockerd log of ``hostname``."""
+    return LOGS / f"{hostname}.log"
+
+
+def veth(index: int) -> str:
+    """The host side of the veth pair of the node at 1-based ``index``, e.g. ``iklh1``."""
+    return f"{VETH_PREFIX}{index}"
+
+
+def cgroup_parent(index: int) -> str:
+    """The ``--cgroup-parent`` of the node at 1-based ``index``, e.g. ``/iklim-swarmlab-1``."""
+    return f"/{CGROUP_PREFIX}{index}"
 
 
 def namespace(index: int) -> str:

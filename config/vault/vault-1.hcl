@@ -15,7 +15,7 @@ listener "tcp" {
 }
 
 storage "raft" {
-  path                   = "/vault/data"
+  path                   = "/vault/file"
   node_id                = "vault-1"
   performance_multiplier = 1
   retry_join {

@@ -128,13 +128,13 @@ def status_command(env_path: str, fmt: str) -> None:
     from iklim.swarmlab.status import image_rows, node_rows, render_text, service_rows
 
     nodes = _nodes(env_path)
-    refs: list[str] = []
+    refs: dict[str, None] = {}
     for document in stack_documents(_repo(env_path)).values():
-        refs += [r for r in stack_images(document) if r not in refs]
+        refs.update(dict.fromkeys(stack_images(document)))
     report = {
         "nodes": node_rows(nodes),
         "services": service_rows(nodes),
-        "images": image_rows(nodes, refs, images.real_versions),
+        "images": image_rows(nodes, list(refs), images.real_versions),
     }
     click.echo(json.dumps(report, indent=2) if fmt == "json" else render_text(report))
 
@@ -169,7 +169,7 @@ def logs_command(env_path: str, service: str, tail: int) -> None:
 @click.argument("node")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def shell_command(env_path: str, node: str, command: tuple[str, ...]) -> None:
-    """Run a shell (or COMMAND) in NODE's network and UTS namespaces with DOCKER_HOST set to its engine.
+    """Run a shell (or COMMAND) in NODE's network, UTS and mount namespaces with DOCKER_HOST set to its engine.
 
     \b
     NODE: a hostname (iklim-db-01) or a private address (10.0.2.11).
@@ -189,4 +189,4 @@ def shell_command(env_path: str, node: str, command: tuple[str, ...]) -> None:
         _fail(f"{target.hostname} is not running: iklim swarm-lab up")
     argv = list(command) or [os.environ.get("SHELL", "/bin/bash")]
     env = dict(os.environ, DOCKER_HOST=target.docker_host)
-    os.execvpe("nsenter", ["nsenter", f"--target={pid}", "--net", "--uts", "--", *argv], env)
+    os.execvpe("nsenter", ["nsenter", f"--target={pid}", "--net", "--uts", "--mount", "--", *argv], env)

@@ -9,6 +9,7 @@ The dockerd runs in a private mount namespace in which:
 
 - ``/mnt/storagebox`` is the lab's shared StorageBox (:data:`paths.STORAGEBOX`), so the stacks'
   ``/mnt/storagebox/...`` bind mounts resolve as on a production node;
+- ``/etc/systemd/system``, ``/usr/local/sbin`` and ``systemctl`` are the node's own (:mod:`.nodefs`);
 - ``/run`` is a fresh tmpfs (with :data:`paths.RUN` bound back), so the node's own engine also
   listens on ``/var/run/docker.sock`` (the cert reloader's bind mount) without touching the host's
   ``/run``; the containers' overlay mounts stay out of the host's mount table and vanish with the
@@ -30,7 +31,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 
 from iklim.model.schema import Environment
-from iklim.swarmlab import paths
+from iklim.swarmlab import nodefs, paths
 
 Progress = Callable[[str], None]
 
@@ -143,8 +144,11 @@ def ensure_namespace(node: LabNode) -> None:
     run(["ip", "-n", ns, "link", "set", "lo", "up"], f"{node.hostname}: link")
 
 
-def dockerd_argv(node: LabNode) -> list[str]:
-    """The command that starts ``node``'s dockerd in its namespaces (see the module docstring)."""
+def dockerd_argv(node: LabNode, binds: list[tuple[str, str]] | None = None) -> list[str]:
+    """The command that starts ``node``'s dockerd in its namespaces (see the module docstring).
+
+    ``binds``: extra (source, target) bind mounts in the node's mount namespace (:mod:`.nodefs`).
+    """
     run_dir, state = str(paths.RUN), str(paths.STATE)
     dockerd = [
         "dockerd",
@@ -170,6 +174,7 @@ def dockerd_argv(node: LabNode) -> list[str]:
             f"mkdir -p {q(run_dir)}",
             f"mount --move /mnt/.lab-run {q(run_dir)}",
             "rmdir /mnt/.lab-run",
+            *(f"mount --bind {q(source)} {q(target)}" for source, target in binds or []),
             f"cd {q(state)}",
             "exec " + shlex.join(dockerd),
         ]
@@ -226,11 +231,12 @@ def start_node(node: LabNode) -> subprocess.Popen[bytes] | None:
     config = paths.STATE / "daemon.json"
     if not config.exists():
         config.write_text("{}\n")
+    binds = nodefs.prepare(node.hostname)
     paths.pidfile(node.hostname).unlink(missing_ok=True)
     log = open(paths.log_file(node.hostname), "ab")  # noqa: SIM115 - handed to the child
     try:
         return subprocess.Popen(
-            dockerd_argv(node), stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            dockerd_argv(node, binds), stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
         )
     finally:
         log.close()

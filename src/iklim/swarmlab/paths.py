@@ -31,6 +31,8 @@ VAULT_KEYS_FILE = STATE / "vault" / "init.json"
 GRAFANA_DATA_DIR = STATE / "grafana"
 #: Mounted at ``/mnt/storagebox`` inside every node's mount namespace (the shared StorageBox).
 STORAGEBOX = STATE / "storagebox"
+#: Per-node folders that a production server has to itself (``HOSTS/<hostname>/...``, see nodefs).
+HOSTS = STATE / "hosts"
 #: The lab-only ``ssh`` and ``docker`` shims, first on the runbook's PATH.
 SHIM_DIR = STATE / "shim"
 #: The lab override compose files, one per stack file: ``<stack file stem>.lab.yml``.

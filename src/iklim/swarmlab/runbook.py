@@ -1,6 +1,6 @@
 """Run the real rendered ``init-infra-prod.sh`` "on" the first manager, as an operator would.
 
-The script runs from the repository root inside ``iklim-app-01``'s network and UTS namespaces
+The script runs from the repository root inside ``iklim-app-01``'s network, UTS and mount namespaces
 (the first manager of the model), with only its documented environment changed:
 
 - ``PATH``: the lab shims first (:mod:`.shims`: ``ssh`` enters a node, ``docker`` adds the override);
@@ -44,7 +44,7 @@ def runbook_argv(manager: LabNode, repo: Path) -> list[str]:
     pid = dockerd_pid(manager)
     if pid is None:
         raise LabError(f"runbook: {manager.hostname} is not running (swarm-lab up first)")
-    return ["nsenter", f"--target={pid}", "--net", "--uts", "bash", str(repo / RUNBOOK)]
+    return ["nsenter", f"--target={pid}", "--net", "--uts", "--mount", "bash", str(repo / RUNBOOK)]
 
 
 def run_runbook(manager: LabNode, repo: Path, progress: Progress, extra_args: list[str] | None = None) -> None:

@@ -2,7 +2,7 @@
 
 - ``ssh``: the runbook's ``on_node`` runs ``ssh -o BatchMode=yes root@<private ip> CMD...``. The
   shim maps the address to the lab node and runs ``CMD`` (joined by spaces, as ssh hands it to the
-  remote shell) with ``bash -c`` in the node's network and UTS namespaces, with ``DOCKER_HOST`` set
+  remote shell) with ``bash -c`` in the node's network, UTS and mount namespaces, with ``DOCKER_HOST`` set
   to that node's engine and the shims removed from ``PATH`` (a real node has no shims). stdin is
   passed through (``'bash -s' < script``). An unknown address exits 255, as ssh does.
 - ``docker``: adds ``-c <override>`` after each ``-c FILE`` of ``docker stack deploy`` when the
@@ -38,7 +38,7 @@ def ssh_shim(nodes: list[LabNode]) -> str:
     )
     return f"""#!/bin/bash
 # Swarm lab only (iklim.swarmlab.shims): `ssh [opts] [user@]<node private ip> CMD...` runs CMD in
-# that lab node's network and UTS namespaces with DOCKER_HOST set to its engine.
+# that lab node's network, UTS and mount namespaces with DOCKER_HOST set to its engine.
 set -euo pipefail
 host=
 while [ $# -gt 0 ]; do
@@ -55,7 +55,7 @@ case "${{host#*@}}" in
 esac
 pid=$(cat "$pidfile" 2>/dev/null) || {{ echo "lab ssh: node ${{host#*@}} is not running" >&2; exit 255; }}
 path=$(printf '%s' "$PATH" | tr ':' '\\n' | grep -vxF {shlex.quote(str(paths.SHIM_DIR))} | paste -sd: -)
-exec nsenter --target "$pid" --net --uts env PATH="$path" DOCKER_HOST="$sock" bash -c "$*"
+exec nsenter --target "$pid" --net --uts --mount env PATH="$path" DOCKER_HOST="$sock" bash -c "$*"
 """
 
 

@@ -27,7 +27,7 @@ OVERLAY = "  subnet: 10.20.0.0/16"
 ALIASES = "    aliases: [etcd-01, etcd-02, etcd-03]"
 RABBIT = "    cluster_name: iklim-rabbitmq\n"
 REDIS = "    master_name: iklim-redis\n"
-VAULT_VOL = "{kind: local, target: /vault/data}"
+VAULT_VOL = "{kind: local, target: /vault/file}"
 APISIX = "    etcd_prefix: /apisix\n"
 PROM = "    scrape_interval_s: 15\n"
 NOT_ADMITTED = "neither a private range nor inside admin_cidrs"
@@ -81,8 +81,8 @@ CASES: list[tuple[str, str, str, str | None, str]] = [
      "    ports:\n      - {name: amqp", "rabbitmq.ports is not used"),
     ("redis-volume", REDIS, REDIS + "    volume: {kind: local, target: /x}\n", "target: /x",
      "redis.volume is not used"),
-    ("vault-volume-storagebox", VAULT_VOL, "{kind: storagebox, target: /vault/data}", None, "use kind: local"),
-    ("vault-volume-path", VAULT_VOL, "{kind: local, target: /vault/data, path: /srv}", None, "has no path"),
+    ("vault-volume-storagebox", VAULT_VOL, "{kind: storagebox, target: /vault/file}", None, "use kind: local"),
+    ("vault-volume-path", VAULT_VOL, "{kind: local, target: /vault/file, path: /srv}", None, "has no path"),
     ("apisix-nodes", APISIX, APISIX + "    nodes: [iklim-app-01]\n", "nodes: [iklim-app-01]\n",
      "apisix.nodes is not used"),
     ("prometheus-ports", PROM, PROM + "    ports:\n      - {name: web, port: 9090}\n",

@@ -97,6 +97,11 @@ def member_config(env: Environment, target: Target, name: str) -> dict[str, Any]
             },
             "pg_hba": [
                 "local all all peer",
+                # Patroni's own connection (post_bootstrap, heartbeat) goes to localhost over TCP as
+                # the superuser: without these, a Swarm bootstrap fails "no pg_hba.conf entry for
+                # host 127.0.0.1" (found in the Swarm lab) and renames the data dir to *.failed.
+                "host all postgres 127.0.0.1/32 scram-sha-256",
+                "host all postgres ::1/128 scram-sha-256",
                 *(f"host replication replicator {net} scram-sha-256" for net in trusted),
                 *(f"host all all {net} scram-sha-256" for net in trusted),
             ],

@@ -97,11 +97,14 @@ def member_config(env: Environment, target: Target, name: str) -> dict[str, Any]
             },
             "pg_hba": [
                 "local all all peer",
-                # Patroni's own connection (post_bootstrap, heartbeat) goes to localhost over TCP as
-                # the superuser: without these, a Swarm bootstrap fails "no pg_hba.conf entry for
-                # host 127.0.0.1" (found in the Swarm lab) and renames the data dir to *.failed.
+                # Patroni's own connections go to localhost over TCP: as the superuser (post_bootstrap,
+                # heartbeat) and, on a replica, as the replication user (local timeline/LSN check).
+                # Without these a Swarm bootstrap fails "no pg_hba.conf entry for host 127.0.0.1"
+                # and renames the data dir to *.failed (found in the Swarm lab).
                 "host all postgres 127.0.0.1/32 scram-sha-256",
                 "host all postgres ::1/128 scram-sha-256",
+                "host replication replicator 127.0.0.1/32 scram-sha-256",
+                "host replication replicator ::1/128 scram-sha-256",
                 *(f"host replication replicator {net} scram-sha-256" for net in trusted),
                 *(f"host all all {net} scram-sha-256" for net in trusted),
             ],

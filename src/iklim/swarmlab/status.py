@@ -154,7 +154,7 @@ def render_text(report: Mapping[str, Any]) -> str:
     out.append("SERVICES")
     for s in report["services"]:
         mark = "ok" if s["healthy"] else "NOT HEALTHY"
-        extra = s["note"] or s["error"]
+        extra = s["note"] or ("" if s["healthy"] else s["error"])
         out.append(f"  {s['service']:<28} {s['running']}/{s['desired']:<3} {mark:<11} {extra}")
     out.append("IMAGES")
     for i in report["images"]:

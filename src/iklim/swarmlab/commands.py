@@ -73,20 +73,28 @@ def up_command(env_path: str, timeout: float, no_runbook: bool) -> None:
       iklim swarm-lab up && iklim swarm-lab status
     """
     from iklim.swarmlab.lifecycle import up
-    from iklim.swarmlab.nodes import LabError
-    from iklim.swarmlab.services import log_tail
+    from iklim.swarmlab.nodes import LabError, api_ready
+    from iklim.swarmlab.services import log_tail, service_states
     from iklim.swarmlab.swarm import engine, first_manager
 
     nodes = _nodes(env_path)
+    failure = ""
     try:
         bad = up(nodes, _repo(env_path), _progress, timeout, runbook=not no_runbook)
     except LabError as exc:
-        _fail(str(exc))
+        failure = str(exc)
+        bad = []
+        if api_ready(first_manager(nodes)):  # the runbook stopped: say which services are not healthy
+            with engine(first_manager(nodes)) as client:
+                bad = [s for s in service_states(client) if not s.ok]
     if bad:
         with engine(first_manager(nodes)) as client:
             for state in bad:
                 click.echo(f"error: {state.name}: {state.running}/{state.desired} running; {state.error}", err=True)
-                click.echo(f"--- last log lines of {state.name} ---\n{log_tail(client, state.name)}", err=True)
+                click.echo(f"--- last log lines of {state.name} ---\n{log_tail(client, state.name, 10)}", err=True)
+    if failure:
+        _fail(failure)
+    if bad:
         sys.exit(1)
 
 

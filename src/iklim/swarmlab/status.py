@@ -55,16 +55,19 @@ def daemon_memory_mib(node: LabNode) -> float:
 
 
 def cgroup_memory_mib(node: LabNode) -> float:
-    """Memory charged to ``node``'s containers (its ``--cgroup-parent``), MiB; v1 or v2; 0 when absent."""
+    """Memory of ``node``'s containers (its ``--cgroup-parent``), MiB, as ``docker stats`` counts it:
+    usage minus inactive page cache; cgroup v1 or v2; 0 when absent."""
     name = paths.cgroup_parent(node.index).lstrip("/")
-    for candidate in (
-        Path("/sys/fs/cgroup/memory") / name / "memory.usage_in_bytes",
-        Path("/sys/fs/cgroup") / name / "memory.current",
+    for folder, usage_file, inactive_key in (
+        (Path("/sys/fs/cgroup/memory") / name, "memory.usage_in_bytes", "total_inactive_file"),
+        (Path("/sys/fs/cgroup") / name, "memory.current", "inactive_file"),
     ):
         try:
-            return round(int(candidate.read_text()) / 2**20, 1)
+            usage = int((folder / usage_file).read_text())
+            stat = dict(line.split() for line in (folder / "memory.stat").read_text().splitlines())
         except (OSError, ValueError):
             continue
+        return round((usage - int(stat.get(inactive_key, 0))) / 2**20, 1)
     return 0.0
 
 

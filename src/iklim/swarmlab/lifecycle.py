@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,18 @@ def copy_images(nodes: list[LabNode], repo: Path, progress: Progress) -> dict[st
     return plan
 
 
+def _images_step(name: str, step: Callable[[], object]) -> None:
+    """Run an image step; any failure (build, builder engine, copy, a broken engine stream) becomes
+    one :class:`LabError` line."""
+    try:
+        step()
+    except LabError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every cause is reported, in one line
+        detail = str(exc).strip().splitlines()
+        raise LabError(f"{name}: {type(exc).__name__}: {detail[-1] if detail else ''}") from exc
+
+
 def up(
     nodes: list[LabNode], repo: Path, progress: Progress, timeout: float, runbook: bool = True
 ) -> list[ServiceState]:
@@ -67,7 +80,7 @@ def up(
     began = time.monotonic()
     install_check()
     step = time.monotonic()
-    images.ensure_images(progress)
+    _images_step("images", lambda: images.ensure_images(progress))
     progress(f"images ready in {times.timed('images', step)} s")
     step = time.monotonic()
     nodes_up(nodes, progress)
@@ -75,7 +88,7 @@ def up(
     override.write_overrides(repo)
     shims.write_shims(nodes)
     step = time.monotonic()
-    copy_images(nodes, repo, progress)
+    _images_step("image copies", lambda: copy_images(nodes, repo, progress))
     progress(f"images copied to the nodes in {times.timed('copy', step)} s")
     if not runbook:
         return []

@@ -196,6 +196,10 @@ def down(nodes: list[LabNode], progress: Progress, wipe: bool = False, builder: 
             progress(line)
     if builder:
         stop_builder(progress)
+    for point in sorted(lab_mounts(), key=len, reverse=True):  # e.g. an engine's netns/default bind mount
+        if builder or not _builder_entry(point):
+            run(["umount", "--lazy", point], f"unmount {point}", check=False)
+            progress(f"unmounted {point}")
     if link_exists(paths.BRIDGE):
         run(["ip", "link", "del", paths.BRIDGE], "bridge")
     remove_cgroups()

@@ -2,7 +2,10 @@
 
 ``debootstrap --variant=minbase bookworm`` from the Debian mirror, cleaned (no ``.deb`` cache, no
 apt lists), with the bookworm-updates and security suites in its sources and a ``policy-rc.d``
-that keeps package scripts from starting services; packed once into a tarball under
+that keeps package scripts from starting services. The host's own local CA certificates
+(``/usr/local/share/ca-certificates``, e.g. an egress proxy's) go into the same place in the
+rootfs, and ``/etc/pip.conf`` points pip at the system bundle, so apt's ``ca-certificates`` and pip
+inside a build trust what the host trusts (public certificates only). Packed once into a tarball under
 ``IMAGE_CACHE`` and imported into the builder engine whenever the engine lacks it.
 """
 
@@ -28,6 +31,7 @@ deb {MIRROR} {SUITE}-updates main
 deb http://deb.debian.org/debian-security {SUITE}-security main
 """
 _CLEAN = ["var/cache/apt/archives", "var/lib/apt/lists", "var/log", "tmp"]
+HOST_CAS = Path("/usr/local/share/ca-certificates")
 
 
 class BaseImageError(RuntimeError):
@@ -49,7 +53,7 @@ def _bootstrap(progress: Progress) -> None:
     rootfs = IMAGE_CACHE / f"{SUITE}-rootfs.tmp"
     shutil.rmtree(rootfs, ignore_errors=True)
     t0 = time.monotonic()
-    progress(f"debootstrap --variant=minbase {SUITE} from {MIRROR} (about 30 s, once)")
+    progress(f"debootstrap --variant=minbase {SUITE} from {MIRROR} (about a minute, once per machine)")
     try:
         _run(["debootstrap", "--variant=minbase", SUITE, str(rootfs), MIRROR], "debootstrap")
         for rel in _CLEAN:
@@ -66,6 +70,11 @@ def _bootstrap(progress: Progress) -> None:
         (rootfs / "etc/apt/apt.conf.d/90iklim-lab").write_text(
             'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n'
         )
+        cas = rootfs / "usr/local/share/ca-certificates"
+        cas.mkdir(parents=True, exist_ok=True)
+        for crt in sorted(HOST_CAS.glob("*.crt")) if HOST_CAS.is_dir() else []:
+            shutil.copyfile(crt, cas / crt.name)
+        (rootfs / "etc/pip.conf").write_text("[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n")
         tmp = BASE_TARBALL.with_suffix(".tar.tmp")
         _run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(tmp), "."], "tar of the base rootfs")
         tmp.replace(BASE_TARBALL)

@@ -1,0 +1,254 @@
+"""The Swarm lab's images: real builds on the builder engine, and each stand-in's contract.
+
+Every image reference in the rendered stacks is either built by the lab or listed as unavailable
+with a reason; each stand-in is run (network none) and checked for what the rendered stack
+relies on in the upstream image: binaries at their paths, entrypoint and command, users, config
+and data paths, the tools its healthcheck and command use. Cold (first build on a machine) this
+takes a few minutes; warm, the cache makes ``ensure_images`` build nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+import yaml
+
+from iklim.swarmlab.builder import builder_client, builder_pid, stop_builder
+from iklim.swarmlab.images import CONTAINS, STANDS_FOR, BuiltImage, ensure_images, load_into, real_versions
+from iklim.swarmlab.paths import BUILDER_SOCKET
+from iklim.swarmlab.standins import STANDINS, UNAVAILABLE, UnknownImageError, classify, stack_images
+
+STACKS = ("docker-stack-vault.yml", "docker-stack-infra_db-prod.yml")
+
+
+def _stack_refs(rendered_dir: Path) -> list[str]:
+    refs: list[str] = []
+    for name in STACKS:
+        refs += stack_images(yaml.safe_load((rendered_dir / name).read_text()))
+    return refs
+
+
+def test_every_stack_image_is_built_or_unavailable(rendered_dir: Path) -> None:
+    refs = _stack_refs(rendered_dir)
+    standins, unavailable = classify(refs)
+    assert {s.ref for s in standins} | set(unavailable) == set(refs)
+    assert set(unavailable) == set(UNAVAILABLE), "an UNAVAILABLE entry no stack uses any more"
+    assert {s.ref for s in standins} == set(STANDINS), "a stand-in no stack uses any more"
+    assert all(reason.startswith("image not available here: ") for reason in unavailable.values())
+
+
+def test_an_image_in_neither_table_fails_loudly() -> None:
+    with pytest.raises(UnknownImageError, match=r"no stand-in for example/new:1\.0"):
+        classify(["redis:7.4.2-alpine", "example/new:1.0"])
+
+
+def test_every_build_context_exists() -> None:
+    root = Path(__file__).resolve().parents[2]
+    for standin in STANDINS.values():
+        assert (root / standin.build_dir / "Dockerfile").is_file(), standin.build_dir
+
+
+@pytest.fixture(scope="module")
+def built() -> Iterator[dict[str, BuiltImage]]:
+    """Every lab image, built (or found current) on the builder engine; the engine is stopped
+    afterwards unless it was already running."""
+    was_running = builder_pid() is not None
+    results = ensure_images(print)
+    yield {b.ref: b for b in results}
+    if not was_running:
+        stop_builder()
+
+
+@pytest.fixture(scope="module")
+def client(built: dict[str, BuiltImage]) -> Iterator[docker.DockerClient]:
+    c = builder_client()
+    yield c
+    c.close()
+
+
+def run(client: docker.DockerClient, ref: str, script: str, **kwargs: object) -> str:
+    """Run ``sh -c script`` in ``ref`` with no network (entrypoint bypassed); return its output."""
+    out = client.containers.run(
+        ref, ["-c", script], entrypoint=["sh"], network_mode="none", remove=True, stderr=True, **kwargs
+    )
+    return bytes(out).decode()
+
+
+def config(client: docker.DockerClient, ref: str) -> dict[str, object]:
+    attrs: dict[str, object] = client.images.get(ref).attrs["Config"]
+    return attrs
+
+
+def test_all_built_with_labels(built: dict[str, BuiltImage], client: docker.DockerClient) -> None:
+    assert set(built) == set(STANDINS)
+    for ref in STANDINS:
+        labels = client.images.get(ref).labels
+        assert labels[STANDS_FOR] == ref
+        assert any(ch.isdigit() for ch in labels[CONTAINS]), f"{ref}: no detected version in {labels[CONTAINS]!r}"
+    assert real_versions(BUILDER_SOCKET).keys() >= set(STANDINS)
+
+
+def test_second_ensure_builds_nothing(built: dict[str, BuiltImage]) -> None:
+    t0 = time.monotonic()
+    again = ensure_images()
+    assert [b.ref for b in again if b.built] == []
+    assert {b.ref: b.image_id for b in again} == {ref: b.image_id for ref, b in built.items()}
+    assert time.monotonic() - t0 < 10
+
+
+def test_load_into_skips_an_image_the_engine_has(built: dict[str, BuiltImage]) -> None:
+    assert load_into(BUILDER_SOCKET, ["quay.io/coreos/etcd:v3.5.17"]) == []
+
+
+def test_etcd(client: docker.DockerClient) -> None:
+    ref = "quay.io/coreos/etcd:v3.5.17"
+    assert config(client, ref)["Cmd"] == ["/usr/local/bin/etcd"]
+    out = run(client, ref, "/usr/local/bin/etcd --version; /usr/local/bin/etcdctl version; id -u")
+    assert "etcd Version: 3.4" in out and "etcdctl version: 3.4" in out and out.strip().endswith("0")
+
+
+def test_vault(client: docker.DockerClient) -> None:
+    ref = "hashicorp/vault:1.18.3"
+    assert config(client, ref)["Entrypoint"] == ["docker-entrypoint.sh"]
+    out = bytes(client.containers.run(ref, ["vault", "version"], network_mode="none", remove=True)).decode()
+    assert out.startswith("OpenBao v2.")
+    out = run(client, ref, "command -v wget setpriv; id -u vault; stat -c %U /vault/config /vault/logs /vault/file")
+    assert "/usr/bin/wget" in out and out.split().count("vault") == 3
+    # The entrypoint runs `vault ...` as the vault user, as upstream does (a stub `vault` says who).
+    out = run(
+        client,
+        ref,
+        "mkdir /tmp/p && printf '#!/bin/sh\\nid -un\\n' > /tmp/p/vault && chmod +x /tmp/p/vault && "
+        "PATH=/tmp/p:$PATH SKIP_SETCAP=true docker-entrypoint.sh vault; docker-entrypoint.sh id -un",
+    )
+    assert out.split() == ["vault", "root"]
+
+
+def test_redis_and_sentinel(client: docker.DockerClient) -> None:
+    ref = "redis:7.4.2-alpine"
+    cfg = config(client, ref)
+    assert cfg["Entrypoint"] == ["docker-entrypoint.sh"] and cfg["WorkingDir"] == "/data"
+    out = run(client, ref, "redis-server --version; redis-sentinel --version; redis-cli --version; stat -c %U /data")
+    assert out.count("Redis server v=7.") == 2 and "redis-cli 7." in out and out.strip().endswith("redis")
+    # The stack's `sh -c` command runs through the entrypoint as root (it writes /tmp, reads secrets).
+    out = bytes(client.containers.run(ref, ["sh", "-c", "id -un; pwd"], network_mode="none", remove=True)).decode()
+    assert out.split() == ["root", "/data"]
+
+
+def test_redis_exporter(client: docker.DockerClient) -> None:
+    ref = "oliver006/redis_exporter:v1.67.0-alpine"
+    cfg = config(client, ref)
+    assert cfg["Entrypoint"] == ["/redis_exporter"] and cfg["User"] == "59000:59000"
+    out = run(client, ref, "command -v wget; /redis_exporter --help 2>&1 | grep -c -- -redis.password-file")
+    assert "/usr/bin/wget" in out and out.split()[-1] == "1"
+
+
+def test_rabbitmq(client: docker.DockerClient) -> None:
+    ref = "rabbitmq:3.13.7-management-alpine"
+    cfg = config(client, ref)
+    assert cfg["Entrypoint"] == ["docker-entrypoint.sh"] and cfg["Cmd"] == ["rabbitmq-server"]
+    out = run(
+        client,
+        ref,
+        "command -v docker-entrypoint.sh rabbitmq-server rabbitmq-diagnostics rabbitmqctl rabbitmq-plugins install; "
+        "id -u rabbitmq; echo home=$HOME; ls /usr/lib/rabbitmq/lib/rabbitmq_server-*/plugins; "
+        "cat /etc/rabbitmq/conf.d/*",
+    )
+    assert "/usr/local/bin/docker-entrypoint.sh" in out and "/usr/sbin/rabbitmq-diagnostics" in out
+    assert "home=/var/lib/rabbitmq" in out and "rabbitmq_management-" in out and "rabbitmq_prometheus-" in out
+    assert "log.console = true" in out
+
+
+def test_prometheus_reads_the_rendered_config(client: docker.DockerClient, rendered_dir: Path) -> None:
+    ref = "prom/prometheus:v2.55.1"
+    cfg = config(client, ref)
+    assert cfg["Entrypoint"] == ["/bin/prometheus"] and cfg["User"] == "65534:65534"
+    assert cfg["WorkingDir"] == "/prometheus"
+    mount = {
+        str(rendered_dir / "config/prometheus/prometheus.yml"): {"bind": "/etc/prometheus/prometheus.yml", "mode": "ro"}
+    }
+    out = run(
+        client,
+        ref,
+        "/bin/prometheus --version 2>&1 | head -1; command -v wget; stat -c %u /prometheus; "
+        "promtool check config /etc/prometheus/prometheus.yml",
+        volumes=mount,
+    )
+    assert "prometheus, version 2." in out and "/usr/bin/wget" in out and "65534" in out
+    assert "SUCCESS" in out
+
+
+def test_swag_serves_the_rendered_site_configs(client: docker.DockerClient, rendered_dir: Path) -> None:
+    ref = "lscr.io/linuxserver/swag:3.1.0"
+    assert config(client, ref)["Entrypoint"] == ["/init"]
+    volumes = {
+        str(p): {"bind": f"/config/nginx/site-confs/{p.name}", "mode": "ro"}
+        for p in sorted((rendered_dir / "config/swag").glob("*.conf"))
+    }
+    assert len(volumes) == 2
+    out = client.containers.run(
+        ref,
+        ["nginx", "-t"],
+        network_mode="none",
+        remove=True,
+        stderr=True,
+        volumes=volumes,
+        environment={"PUID": "1000", "PGID": "1000", "URL": "iklim.co"},
+    )
+    text = bytes(out).decode()
+    assert "test is successful" in text, text
+    assert "/usr/bin/curl" in run(client, ref, "command -v curl")
+
+
+def test_nginx_exporter(client: docker.DockerClient) -> None:
+    ref = "nginx/nginx-prometheus-exporter:1.3.0"
+    cfg = config(client, ref)
+    assert cfg["Entrypoint"] == ["/usr/bin/nginx-prometheus-exporter"] and cfg["User"] == "65534:65534"
+    out = bytes(client.containers.run(ref, ["--version"], network_mode="none", remove=True, stderr=True)).decode()
+    assert "0.11" in out
+
+
+def test_shell_image(client: docker.DockerClient) -> None:
+    out = bytes(
+        client.containers.run(
+            "alpine:3.21.0",
+            ["sh", "-c", "cp -RL /etc/. /tmp/x && ls -A /tmp/x | grep -c . && sha256sum </dev/null"],
+            network_mode="none",
+            remove=True,
+        )
+    ).decode()
+    assert "e3b0c44298fc1c149afbf4c8996fb924" in out
+
+
+def test_docker_cli(client: docker.DockerClient) -> None:
+    ref = "docker:27.4.1-cli"
+    assert config(client, ref)["Entrypoint"] == ["docker-entrypoint.sh"]
+    for cmd in (["--version"], ["docker", "--version"], ["sh", "-c", "docker --version; command -v sha256sum"]):
+        out = bytes(client.containers.run(ref, cmd, network_mode="none", remove=True)).decode()
+        assert out.startswith("Docker version 20.10"), (cmd, out)
+
+
+def test_patroni(client: docker.DockerClient) -> None:
+    ref = "ghcr.io/iklimco/patroni:4.0.4-pg16"
+    cfg = config(client, ref)
+    assert cfg["User"] == "postgres" and cfg["Cmd"] == ["patroni", "/etc/patroni/patroni.yml"]
+    out = bytes(
+        client.containers.run(
+            ref,
+            [
+                "sh",
+                "-c",
+                "patroni --version; /usr/lib/postgresql/16/bin/postgres --version; "
+                "ls /usr/lib/postgresql/16/bin/initdb /usr/lib/postgresql/16/bin/pg_rewind; id -un; "
+                "stat -c '%U %a' /home/postgres/pgdata; python3 -c 'import urllib.request; print(\"urllib ok\")'",
+            ],
+            network_mode="none",
+            remove=True,
+        )
+    ).decode()
+    assert "patroni 4.0.4" in out and "postgres (PostgreSQL)" in out and "urllib ok" in out
+    assert "postgres 700" in out

@@ -203,7 +203,10 @@ def _ensure(say: Progress) -> list[BuiltImage]:
             if built:
                 say(f"built {standin.ref} in {results[-1].seconds}s: {results[-1].contains}")
         if rebuilt:
-            client.images.prune(filters={"dangling": True})
+            try:  # best effort: the images the rebuilt ones replaced
+                client.images.prune(filters={"dangling": True})
+            except docker.errors.APIError as exc:
+                say(f"old images not pruned: {exc.explanation or exc}")
         return results
     finally:
         client.close()

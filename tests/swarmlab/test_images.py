@@ -10,7 +10,7 @@ takes a few minutes; warm, the cache makes ``ensure_images`` build nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
@@ -275,11 +275,13 @@ SERVICES: dict[str, dict[str, dict[str, str]]] = {
     },
     "docker-stack-vault.yml": {"vault-1": {}},
 }
-#: Known production defects this start-up shows (strict: the test fails once the model is fixed).
-DEFECTS = {
+#: Known production defects this start-up shows, while the rendered stack still has them: the
+#: test fails when one appears unannounced or disappears (so a fix updates this table).
+DEFECTS: dict[str, tuple[str, Callable[[dict[str, object]], bool]]] = {
     "vault-1": (
-        "hashicorp/vault runs the server as user vault (uid 100); the raft path /vault/data is not in the "
-        "image, so its fresh named volume is root-owned: 'open /vault/data/vault.db: permission denied'"
+        "hashicorp/vault runs the server as user vault (uid 100); /vault/data is not in the image, so "
+        "a fresh named volume there is root-owned: 'open /vault/data/vault.db: permission denied'",
+        lambda svc: any(str(v).endswith(":/vault/data") for v in svc.get("volumes", [])),  # type: ignore[attr-defined]
     ),
 }
 
@@ -368,8 +370,14 @@ def test_rendered_services_start_and_pass_their_healthchecks(
             if test:  # never passed
                 logs = container.logs(tail=3).decode(errors="replace").strip()  # type: ignore[attr-defined]
                 failed[name] = logs.replace("\n", " | ")
-        assert set(failed) == set(DEFECTS), failed
-        for name in DEFECTS:
+        stacks = {f: yaml.safe_load((rendered_dir / f).read_text())["services"] for f in SERVICES}
+        known = {
+            name
+            for name, (_, present) in DEFECTS.items()
+            if any(name in svcs and present(svcs[name]) for svcs in stacks.values())
+        }
+        assert set(failed) == known, failed
+        for name in known:
             assert "permission denied" in failed[name]
     finally:
         for container, named, _ in started.values():

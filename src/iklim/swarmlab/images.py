@@ -203,7 +203,8 @@ def _ensure(say: Progress) -> list[BuiltImage]:
             if built:
                 say(f"built {standin.ref} in {results[-1].seconds}s: {results[-1].contains}")
         if rebuilt:
-            try:  # best effort: the images the rebuilt ones replaced
+            try:  # best effort: what an interrupted build left (stopped containers), replaced images
+                client.containers.prune(filters={"until": "10m"})
                 client.images.prune(filters={"dangling": True})
             except docker.errors.APIError as exc:
                 say(f"old images not pruned: {exc.explanation or exc}")

@@ -72,10 +72,18 @@ def client(built: dict[str, BuiltImage]) -> Iterator[docker.DockerClient]:
 
 def run(client: docker.DockerClient, ref: str, script: str, **kwargs: object) -> str:
     """Run ``sh -c script`` in ``ref`` with no network (entrypoint bypassed); return its output."""
-    out = client.containers.run(
-        ref, ["-c", script], entrypoint=["sh"], network_mode="none", remove=True, stderr=True, **kwargs
-    )
-    return bytes(out).decode()
+    return run_cmd(client, ref, ["-c", script], entrypoint=["sh"], **kwargs)
+
+
+def run_cmd(client: docker.DockerClient, ref: str, command: list[str], **kwargs: object) -> str:
+    """Run ``ref`` with ``command`` (no network) to its end; return stdout+stderr. The container and
+    its anonymous volumes (the images' VOLUMEs) are removed."""
+    container = client.containers.run(ref, command, network_mode="none", detach=True, **kwargs)
+    try:
+        container.wait(timeout=60)
+        return bytes(container.logs(stdout=True, stderr=True)).decode()
+    finally:
+        container.remove(v=True, force=True)
 
 
 def config(client: docker.DockerClient, ref: str) -> dict[str, object]:
@@ -114,8 +122,8 @@ def test_etcd(client: docker.DockerClient) -> None:
 def test_vault(client: docker.DockerClient) -> None:
     ref = "hashicorp/vault:1.18.3"
     assert config(client, ref)["Entrypoint"] == ["docker-entrypoint.sh"]
-    out = bytes(client.containers.run(ref, ["vault", "version"], network_mode="none", remove=True)).decode()
-    assert out.startswith("OpenBao v2.")
+    out = run_cmd(client, ref, ["vault", "version"])
+    assert "\nOpenBao v2." in "\n" + out
     out = run(client, ref, "command -v wget; id -u vault; stat -c %U /vault/config /vault/logs /vault/file")
     assert "/usr/bin/wget" in out and out.split().count("vault") == 3
     # The entrypoint runs `vault ...` as the vault user, as upstream does (a stub `vault` says who).
@@ -135,7 +143,7 @@ def test_redis_and_sentinel(client: docker.DockerClient) -> None:
     out = run(client, ref, "redis-server --version; redis-sentinel --version; redis-cli --version; stat -c %U /data")
     assert out.count("Redis server v=7.") == 2 and "redis-cli 7." in out and out.strip().endswith("redis")
     # The stack's `sh -c` command runs through the entrypoint as root (it writes /tmp, reads secrets).
-    out = bytes(client.containers.run(ref, ["sh", "-c", "id -un; pwd"], network_mode="none", remove=True)).decode()
+    out = run_cmd(client, ref, ["sh", "-c", "id -un; pwd"])
     assert out.split() == ["root", "/data"]
 
 
@@ -191,16 +199,9 @@ def test_swag_serves_the_rendered_site_configs(client: docker.DockerClient, rend
         for p in sorted((rendered_dir / "config/swag").glob("*.conf"))
     }
     assert len(volumes) == 2
-    out = client.containers.run(
-        ref,
-        ["nginx", "-t"],
-        network_mode="none",
-        remove=True,
-        stderr=True,
-        volumes=volumes,
-        environment={"PUID": "1000", "PGID": "1000", "URL": "iklim.co"},
+    text = run_cmd(
+        client, ref, ["nginx", "-t"], volumes=volumes, environment={"PUID": "1000", "PGID": "1000", "URL": "iklim.co"}
     )
-    text = bytes(out).decode()
     assert "test is successful" in text, text
     assert "/usr/bin/curl" in run(client, ref, "command -v curl")
 
@@ -209,19 +210,13 @@ def test_nginx_exporter(client: docker.DockerClient) -> None:
     ref = "nginx/nginx-prometheus-exporter:1.3.0"
     cfg = config(client, ref)
     assert cfg["Entrypoint"] == ["/usr/bin/nginx-prometheus-exporter"] and cfg["User"] == "65534:65534"
-    out = bytes(client.containers.run(ref, ["--version"], network_mode="none", remove=True, stderr=True)).decode()
+    out = run_cmd(client, ref, ["--version"])
     assert "0.11" in out
 
 
 def test_shell_image(client: docker.DockerClient) -> None:
-    out = bytes(
-        client.containers.run(
-            "alpine:3.21.0",
-            ["sh", "-c", "cp -RL /etc/. /tmp/x && ls -A /tmp/x | grep -c . && sha256sum </dev/null"],
-            network_mode="none",
-            remove=True,
-        )
-    ).decode()
+    script = "cp -RL /etc/. /tmp/x && ls -A /tmp/x | grep -c . && sha256sum </dev/null"
+    out = run_cmd(client, "alpine:3.21.0", ["sh", "-c", script])
     assert "e3b0c44298fc1c149afbf4c8996fb924" in out
 
 
@@ -229,7 +224,7 @@ def test_docker_cli(client: docker.DockerClient) -> None:
     ref = "docker:27.4.1-cli"
     assert config(client, ref)["Entrypoint"] == ["docker-entrypoint.sh"]
     for cmd in (["--version"], ["docker", "--version"], ["sh", "-c", "docker --version; command -v sha256sum"]):
-        out = bytes(client.containers.run(ref, cmd, network_mode="none", remove=True)).decode()
+        out = run_cmd(client, ref, cmd)
         assert out.startswith("Docker version 20.10"), (cmd, out)
 
 
@@ -237,20 +232,13 @@ def test_patroni(client: docker.DockerClient) -> None:
     ref = "ghcr.io/iklimco/patroni:4.0.4-pg16"
     cfg = config(client, ref)
     assert cfg["User"] == "postgres" and cfg["Cmd"] == ["patroni", "/etc/patroni/patroni.yml"]
-    out = bytes(
-        client.containers.run(
-            ref,
-            [
-                "sh",
-                "-c",
-                "patroni --version; /usr/lib/postgresql/16/bin/postgres --version; "
-                "ls /usr/lib/postgresql/16/bin/initdb /usr/lib/postgresql/16/bin/pg_rewind; id -un; "
-                "stat -c '%U %a' /home/postgres/pgdata; python3 -c 'import urllib.request; print(\"urllib ok\")'",
-            ],
-            network_mode="none",
-            remove=True,
-        )
-    ).decode()
+    out = run(
+        client,
+        ref,
+        "patroni --version; /usr/lib/postgresql/16/bin/postgres --version; "
+        "ls /usr/lib/postgresql/16/bin/initdb /usr/lib/postgresql/16/bin/pg_rewind; id -un; "
+        "stat -c '%U %a' /home/postgres/pgdata; python3 -c 'import urllib.request; print(\"urllib ok\")'",
+    )
     assert "patroni 4.0.4" in out and "postgres (PostgreSQL)" in out and "urllib ok" in out
     assert "postgres 700" in out
 
@@ -381,6 +369,63 @@ def test_rendered_services_start_and_pass_their_healthchecks(
             assert "permission denied" in failed[name]
     finally:
         for container, named, _ in started.values():
-            container.remove(force=True)  # type: ignore[attr-defined]
+            container.remove(v=True, force=True)  # type: ignore[attr-defined]
             for vol in named:
                 client.volumes.get(vol).remove(force=True)
+
+
+def test_patroni_bootstraps_with_the_rendered_config(
+    client: docker.DockerClient, rendered_dir: Path, tmp_path: Path
+) -> None:
+    """The project's Patroni image, run as the stack runs patroni-1, initialises PostgreSQL as the
+    leader against a one-member etcd (the stand-in) sharing its loopback, and passes its healthcheck."""
+    names = ("etcd-01", "etcd-02", "etcd-03", "patroni-1")
+    etcd = client.containers.run(
+        "quay.io/coreos/etcd:v3.5.17",
+        ["/usr/local/bin/etcd", "--data-dir=/tmp/etcd", "--listen-client-urls=http://0.0.0.0:2379",
+         "--advertise-client-urls=http://127.0.0.1:2379"],
+        network_mode="none", hostname="patroni-1", extra_hosts={n: "127.0.0.1" for n in names},
+        detach=True, name="iklim-images-test-patroni-etcd",
+    )  # fmt: skip
+    patroni = None
+    try:
+        stack = yaml.safe_load((rendered_dir / "docker-stack-infra_db-prod.yml").read_text())
+        svc = stack["services"]["patroni-1"]
+        volumes: dict[str, dict[str, str]] = {}
+        for cfg in svc["configs"]:
+            volumes[str(rendered_dir / stack["configs"][cfg["source"]]["file"])] = {"bind": cfg["target"], "mode": "ro"}
+        for secret in svc["secrets"]:
+            path = tmp_path / secret
+            path.write_text(f"lab-{secret}-value")
+            volumes[str(path)] = {"bind": f"/run/secrets/{secret}", "mode": "ro"}
+        volumes["iklim-images-test-patroni-data"] = {"bind": "/home/postgres/pgdata", "mode": "rw"}
+        patroni = client.containers.run(
+            svc["image"], _unescape(svc["command"]), volumes=volumes,
+            network_mode=f"container:{etcd.id}", detach=True, name="iklim-images-test-patroni",
+        )  # fmt: skip
+        query = ["psql", "-h", "/var/run/postgresql", "-tAc", "select pg_is_in_recovery()"]
+        deadline = time.monotonic() + 90
+        healthy, leader = False, b""
+        while time.monotonic() < deadline and not (healthy and leader == b"f"):
+            time.sleep(2)
+            patroni.reload()
+            if patroni.status != "running":
+                break
+            healthy = _healthy(patroni, svc["healthcheck"]["test"])
+            code, out = patroni.exec_run(query)
+            leader = out.strip() if code == 0 else b""
+        logs = patroni.logs().decode(errors="replace")
+        # Known defect while the rendered config has it: Patroni's own local connection (TCP to
+        # 127.0.0.1, no use_unix_socket) has no pg_hba entry, so its post-bootstrap fails.
+        pg = yaml.safe_load(Path(next(iter(volumes))).read_text())["postgresql"]
+        local_ok = pg.get("use_unix_socket") or any("127.0.0.1" in entry for entry in pg.get("pg_hba", []))
+        if not local_ok:
+            assert 'no pg_hba.conf entry for host "127.0.0.1"' in logs and "Failed to bootstrap cluster" in logs
+            return
+        assert healthy and leader == b"f", logs[-600:]
+    finally:
+        for c in (patroni, etcd):
+            if c is not None:
+                c.remove(v=True, force=True)
+        if patroni is not None:
+            client.volumes.get("iklim-images-test-patroni-data").remove(force=True)

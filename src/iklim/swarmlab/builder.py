@@ -162,11 +162,19 @@ def _lock(mode: int, progress: Progress | None = None, waiting: str = "") -> Ite
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+_held = 0  # builder_in_use depth in this process (flock would deadlock a stop from inside one)
+
+
 @contextlib.contextmanager
 def builder_in_use(progress: Progress | None = None) -> Iterator[None]:
     """Hold the builder for a build or a copy: ``stop_builder`` waits until every holder is done."""
+    global _held
     with _lock(fcntl.LOCK_SH, progress, "waiting for the builder engine to finish stopping"):
-        yield
+        _held += 1
+        try:
+            yield
+        finally:
+            _held -= 1
 
 
 def stop_builder(progress: Progress | None = None) -> None:
@@ -174,8 +182,10 @@ def stop_builder(progress: Progress | None = None) -> None:
 
     Waits first for builds and copies in progress (:func:`builder_in_use`) to finish. Its data
     root (the built images) stays on disk. Raises :class:`BuilderError` if it has not exited
-    ``STOP_TIMEOUT`` seconds after SIGTERM.
+    ``STOP_TIMEOUT`` seconds after SIGTERM, or when called from inside ``builder_in_use``.
     """
+    if _held:
+        raise BuilderError("stop_builder called while this process is building or copying images")
     with _lock(fcntl.LOCK_EX, progress, "waiting for an image build or copy in progress to finish"):
         _stop(progress)
 

@@ -9,6 +9,9 @@ takes a few minutes; warm, the cache makes ``ensure_images`` build nothing.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -110,6 +113,41 @@ def test_second_ensure_builds_nothing(built: dict[str, BuiltImage]) -> None:
 
 def test_load_into_skips_an_image_the_engine_has(built: dict[str, BuiltImage]) -> None:
     assert load_into(BUILDER_SOCKET, ["quay.io/coreos/etcd:v3.5.17"]) == []
+
+
+@pytest.fixture
+def scratch_engine(tmp_path: Path) -> Iterator[Path]:
+    """A throwaway dockerd (no bridge, no iptables, host network untouched) on a socket in tmp_path."""
+    root = Path(tempfile.mkdtemp(prefix="ikl-eng-", dir="/run"))  # short: containerd's socket path
+    sock = root / "d.sock"
+    (tmp_path / "daemon.json").write_text("{}")
+    log = (tmp_path / "dockerd.log").open("wb")
+    proc = subprocess.Popen(
+        ["dockerd", f"--config-file={tmp_path / 'daemon.json'}", f"--data-root={tmp_path / 'data'}",
+         f"--exec-root={root / 'x'}", f"--pidfile={root / 'd.pid'}", f"--host=unix://{sock}", "--bridge=none",
+         "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false"],
+        stdout=log, stderr=log, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sock.exists(), (tmp_path / "dockerd.log").read_text()[-500:]
+        yield sock
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(tmp_path / "data", ignore_errors=True)
+
+
+def test_load_into_copies_once_with_labels(built: dict[str, BuiltImage], scratch_engine: Path) -> None:
+    refs = ["alpine:3.21.0", "quay.io/coreos/etcd:v3.5.17"]
+    assert load_into(scratch_engine, refs) == refs
+    assert load_into(scratch_engine, refs) == []  # same ids there now: nothing copied
+    versions = real_versions(scratch_engine)
+    assert {ref: versions[ref] for ref in refs} == {ref: built[ref].contains for ref in refs}
 
 
 def test_etcd(client: docker.DockerClient) -> None:

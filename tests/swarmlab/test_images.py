@@ -250,6 +250,15 @@ def test_nginx_exporter(client: docker.DockerClient) -> None:
     assert cfg["Entrypoint"] == ["/usr/bin/nginx-prometheus-exporter"] and cfg["User"] == "65534:65534"
     out = run_cmd(client, ref, ["--version"])
     assert "0.11" in out
+    # The stack's arguments parse, and it waits for NGINX instead of exiting (as 1.3 does).
+    args = ["--nginx.scrape-uri=http://127.0.0.1:1/stub_status", "--web.listen-address=0.0.0.0:9113"]
+    container = client.containers.run(ref, args, network_mode="none", detach=True)
+    try:
+        time.sleep(2)
+        container.reload()
+        assert container.status == "running", container.logs().decode(errors="replace")
+    finally:
+        container.remove(v=True, force=True)
 
 
 def test_shell_image(client: docker.DockerClient) -> None:

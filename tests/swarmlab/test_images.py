@@ -414,6 +414,13 @@ def test_rendered_services_start_and_pass_their_healthchecks(
         assert set(failed) == known, failed
         for name in known:
             assert "permission denied" in failed[name]
+        # RABBITMQ_DEFAULT_PASS (from the secret, as the stack's command exports it) made the admin user.
+        rabbit = started["rabbitmq-1"][0]
+        rabbit.exec_run(["rabbitmqctl", "await_startup", "--timeout", "60"])  # type: ignore[attr-defined]
+        code, out = rabbit.exec_run(  # type: ignore[attr-defined]
+            ["rabbitmqctl", "authenticate_user", "admin", "lab-rabbitmq_admin_password-value"]
+        )
+        assert code == 0 and b"Success" in out, out
     finally:
         for container, named, _ in started.values():
             container.remove(v=True, force=True)  # type: ignore[attr-defined]

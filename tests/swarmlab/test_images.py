@@ -21,9 +21,18 @@ import pytest
 import yaml
 
 from iklim.swarmlab.builder import builder_client, builder_pid, stop_builder
-from iklim.swarmlab.images import CONTAINS, STANDS_FOR, BuiltImage, ensure_images, load_into, real_versions
+from iklim.swarmlab.images import (
+    CONTAINS,
+    STANDS_FOR,
+    BuiltImage,
+    ImageBuildError,
+    _build,
+    ensure_images,
+    load_into,
+    real_versions,
+)
 from iklim.swarmlab.paths import BUILDER_SOCKET
-from iklim.swarmlab.standins import STANDINS, UNAVAILABLE, UnknownImageError, classify, stack_images
+from iklim.swarmlab.standins import STANDINS, UNAVAILABLE, StandIn, UnknownImageError, classify, stack_images
 
 STACKS = ("docker-stack-vault.yml", "docker-stack-infra_db-prod.yml")
 
@@ -483,3 +492,15 @@ def test_patroni_bootstraps_with_the_rendered_config(
                 c.remove(v=True, force=True)
         if patroni is not None:
             client.volumes.get("iklim-images-test-patroni-data").remove(force=True)
+
+
+def test_a_failing_build_says_which_image_and_why(client: docker.DockerClient, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text(
+        "ARG BASE\nFROM ${BASE}\nRUN echo preparing && echo 'no such package: iklim-missing' >&2 && exit 3\n"
+    )
+    broken = StandIn("iklim-lab/broken:test", str(tmp_path), "nothing")
+    with pytest.raises(ImageBuildError) as err:
+        _build(client, broken, print)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("iklim-lab/broken:test: build of ")
+    assert "returned a non-zero code: 3" in message and "no such package: iklim-missing" in message

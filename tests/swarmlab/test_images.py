@@ -20,7 +20,7 @@ import docker
 import pytest
 import yaml
 
-from iklim.swarmlab.builder import builder_client, builder_pid, stop_builder
+from iklim.swarmlab.builder import builder_client, builder_in_use, builder_pid, stop_builder
 from iklim.swarmlab.images import (
     CONTAINS,
     STANDS_FOR,
@@ -66,11 +66,12 @@ def test_every_build_context_exists() -> None:
 
 @pytest.fixture(scope="module")
 def built() -> Iterator[dict[str, BuiltImage]]:
-    """Every lab image, built (or found current) on the builder engine; the engine is stopped
-    afterwards unless it was already running."""
+    """Every lab image, built (or found current) on the builder engine, held in use for the module;
+    the engine is stopped afterwards unless it was already running."""
     was_running = builder_pid() is not None
-    results = ensure_images(print)
-    yield {b.ref: b for b in results}
+    with builder_in_use():  # a `swarm-lab down` elsewhere waits for these tests
+        results = ensure_images(print)
+        yield {b.ref: b for b in results}
     if not was_running:
         stop_builder()
 

@@ -8,7 +8,7 @@ if [[ "$1" == rabbitmq* ]] && [ "$(id -u)" = 0 ]; then
     if [ "$1" = rabbitmq-server ]; then
         find /var/lib/rabbitmq \! -user rabbitmq -exec chown rabbitmq '{}' +
     fi
-    exec setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups "$BASH_SOURCE" "$@"
+    exec setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups "${BASH_SOURCE[0]}" "$@"
 fi
 old=
 for v in RABBITMQ_DEFAULT_PASS_FILE RABBITMQ_DEFAULT_USER_FILE RABBITMQ_MANAGEMENT_SSL_CACERTFILE \

@@ -2,12 +2,18 @@
 
 ``debootstrap --variant=minbase bookworm`` from the Debian mirror, cleaned (no ``.deb`` cache, no
 apt lists), with the bookworm-updates and security suites in its sources and a ``policy-rc.d``
-that keeps package scripts from starting services; packed once into a tarball under
-``IMAGE_CACHE`` and imported into the builder engine whenever the engine lacks it.
+that keeps package scripts from starting services. The host's own local CA certificates
+(``/usr/local/share/ca-certificates``, e.g. an egress proxy's) go into the same place in the
+rootfs, and ``/etc/pip.conf`` points pip at the system bundle, so apt's ``ca-certificates`` and pip
+inside a build trust what the host trusts (public certificates only). No recommends, no apt
+caches, no docs or manuals in any layer. Packed once into a tarball under ``IMAGE_CACHE`` and
+imported into the builder engine whenever the engine lacks it (``base.json`` records which
+tarball the engine's base came from; ``RECIPE`` versions the recipe).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
@@ -22,12 +28,31 @@ from iklim.swarmlab.standins import LAB_BASE
 
 MIRROR = "http://deb.debian.org/debian"
 SUITE = "bookworm"
-BASE_TARBALL = IMAGE_CACHE / f"{SUITE}-minbase.tar"
+#: Bump when the rootfs recipe below changes: a new tarball is made and every image rebuilt.
+RECIPE = 2
+BASE_TARBALL = IMAGE_CACHE / f"{SUITE}-minbase-r{RECIPE}.tar"
+BASE_STAMP = IMAGE_CACHE / "base.json"
 _SOURCES = f"""deb {MIRROR} {SUITE} main
 deb {MIRROR} {SUITE}-updates main
 deb http://deb.debian.org/debian-security {SUITE}-security main
 """
 _CLEAN = ["var/cache/apt/archives", "var/lib/apt/lists", "var/log", "tmp"]
+HOST_CAS = Path("/usr/local/share/ca-certificates")
+# No recommends; no apt binary caches or .debs left in a layer (as Docker's official Debian images).
+_APT_CONF = """APT::Install-Recommends "false";
+APT::Install-Suggests "false";
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb || true"; };
+"""
+# Documentation, manuals and translations are not installed (copyright files are kept).
+_DPKG_EXCLUDES = """path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+"""
 
 
 class BaseImageError(RuntimeError):
@@ -49,7 +74,7 @@ def _bootstrap(progress: Progress) -> None:
     rootfs = IMAGE_CACHE / f"{SUITE}-rootfs.tmp"
     shutil.rmtree(rootfs, ignore_errors=True)
     t0 = time.monotonic()
-    progress(f"debootstrap --variant=minbase {SUITE} from {MIRROR} (about 30 s, once)")
+    progress(f"debootstrap --variant=minbase {SUITE} from {MIRROR} (about a minute, once per machine)")
     try:
         _run(["debootstrap", "--variant=minbase", SUITE, str(rootfs), MIRROR], "debootstrap")
         for rel in _CLEAN:
@@ -63,9 +88,13 @@ def _bootstrap(progress: Progress) -> None:
         policy = rootfs / "usr/sbin/policy-rc.d"
         policy.write_text("#!/bin/sh\n# no service starts inside an image build\nexit 101\n")
         policy.chmod(0o755)
-        (rootfs / "etc/apt/apt.conf.d/90iklim-lab").write_text(
-            'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n'
-        )
+        (rootfs / "etc/apt/apt.conf.d/90iklim-lab").write_text(_APT_CONF)
+        (rootfs / "etc/dpkg/dpkg.cfg.d/90iklim-lab").write_text(_DPKG_EXCLUDES)
+        cas = rootfs / "usr/local/share/ca-certificates"
+        cas.mkdir(parents=True, exist_ok=True)
+        for crt in sorted(HOST_CAS.glob("*.crt")) if HOST_CAS.is_dir() else []:
+            shutil.copyfile(crt, cas / crt.name)
+        (rootfs / "etc/pip.conf").write_text("[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n")
         tmp = BASE_TARBALL.with_suffix(".tar.tmp")
         _run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(tmp), "."], "tar of the base rootfs")
         tmp.replace(BASE_TARBALL)
@@ -81,10 +110,14 @@ def ensure_base(client: docker.DockerClient, progress: Progress) -> str:
     the engine lacks the image. Raises :class:`BaseImageError` on failure.
     """
     try:
-        return str(client.images.get(LAB_BASE).id)
+        current = str(client.images.get(LAB_BASE).id)
     except docker.errors.ImageNotFound:
-        pass
+        current = ""
+    if current and _stamp() == {"tarball": BASE_TARBALL.name, "image": current}:
+        return current
     if not BASE_TARBALL.exists():
+        for old in IMAGE_CACHE.glob(f"{SUITE}-minbase*.tar"):
+            old.unlink()
         _bootstrap(progress)
     progress(f"importing {LAB_BASE}")
     repo, tag = LAB_BASE.rsplit(":", 1)
@@ -95,9 +128,21 @@ def ensure_base(client: docker.DockerClient, progress: Progress) -> str:
             tag=tag,
             changes=['CMD ["bash"]'],
         )
-        return str(client.images.get(LAB_BASE).id)
+        image_id = str(client.images.get(LAB_BASE).id)
     except docker.errors.DockerException as exc:
         raise BaseImageError(f"import of {LAB_BASE} from {BASE_TARBALL} failed: {exc}") from exc
+    tmp = BASE_STAMP.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"tarball": BASE_TARBALL.name, "image": image_id}) + "\n")
+    tmp.replace(BASE_STAMP)
+    return image_id
+
+
+def _stamp() -> dict[str, str]:
+    try:
+        data = json.loads(BASE_STAMP.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
 def base_tarball() -> Path:

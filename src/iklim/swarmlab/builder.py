@@ -11,17 +11,18 @@ empty config file (the host's ``/etc/docker/daemon.json`` is not read) and the s
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
 import docker.errors
 
-from iklim.swarmlab.paths import BUILDER_SOCKET, LOGS, RUN, STATE
+from iklim.swarmlab.paths import BUILDER_SOCKET, IMAGE_CACHE, LOGS, RUN, STATE
 
 Progress = Callable[[str], None]
 
@@ -30,6 +31,9 @@ BUILDER_EXEC = RUN / "builder"
 BUILDER_PIDFILE = RUN / "builder.pid"
 BUILDER_CONFIG = STATE / "builder-daemon.json"
 BUILDER_LOG = LOGS / "builder.log"
+#: Held shared while the builder is in use (builds, copies), exclusive by ``stop_builder``; under
+#: the image cache, which no teardown deletes.
+BUILDER_LOCK = IMAGE_CACHE / "builder.lock"
 #: Seconds to wait for the engine's API after starting it, and for its exit after SIGTERM.
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
@@ -142,12 +146,51 @@ def _containerd_pids() -> list[int]:
     return pids
 
 
+@contextlib.contextmanager
+def _lock(mode: int, progress: Progress | None = None, waiting: str = "") -> Iterator[None]:
+    IMAGE_CACHE.mkdir(parents=True, exist_ok=True)
+    with BUILDER_LOCK.open("a") as handle:
+        try:
+            fcntl.flock(handle, mode | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if progress and waiting:
+                progress(waiting)
+            fcntl.flock(handle, mode)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+_held = 0  # builder_in_use depth in this process (flock would deadlock a stop from inside one)
+
+
+@contextlib.contextmanager
+def builder_in_use(progress: Progress | None = None) -> Iterator[None]:
+    """Hold the builder for a build or a copy: ``stop_builder`` waits until every holder is done."""
+    global _held
+    with _lock(fcntl.LOCK_SH, progress, "waiting for the builder engine to finish stopping"):
+        _held += 1
+        try:
+            yield
+        finally:
+            _held -= 1
+
+
 def stop_builder(progress: Progress | None = None) -> None:
     """Stop the builder engine (SIGTERM, then wait); a no-op when it is not running.
 
-    Its data root (the built images) stays on disk. Raises :class:`BuilderError` if it has not
-    exited after ``STOP_TIMEOUT`` seconds.
+    Waits first for builds and copies in progress (:func:`builder_in_use`) to finish. Its data
+    root (the built images) stays on disk. Raises :class:`BuilderError` if it has not exited
+    ``STOP_TIMEOUT`` seconds after SIGTERM, or when called from inside ``builder_in_use``.
     """
+    if _held:
+        raise BuilderError("stop_builder called while this process is building or copying images")
+    with _lock(fcntl.LOCK_EX, progress, "waiting for an image build or copy in progress to finish"):
+        _stop(progress)
+
+
+def _stop(progress: Progress | None) -> None:
     pid = builder_pid()
     if pid is not None:
         if progress:

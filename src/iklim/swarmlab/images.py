@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -29,7 +30,7 @@ import docker
 import docker.errors
 
 from iklim.swarmlab.base_image import ensure_base
-from iklim.swarmlab.builder import Progress, builder_client, start_builder
+from iklim.swarmlab.builder import Progress, builder_client, builder_in_use, start_builder
 from iklim.swarmlab.paths import BUILDER_SOCKET, IMAGE_CACHE
 from iklim.swarmlab.standins import LAB_BASE, STANDINS, StandIn
 
@@ -38,6 +39,7 @@ CONTAINS = "org.iklim.lab.contains"
 STAMPS = IMAGE_CACHE / "stamps"
 #: The repository root (the build contexts' ``images/`` lives there).
 REPO_ROOT = Path(__file__).resolve().parents[3]
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class ImageBuildError(RuntimeError):
@@ -121,9 +123,9 @@ def _build(client: docker.DockerClient, standin: StandIn, progress: Progress) ->
     for chunk in stream:
         if "error" in chunk:
             last = " | ".join(line.strip() for line in tail[-4:] if line.strip())
-            error = str(chunk["error"]).strip()
+            error = _ANSI.sub("", str(chunk["error"])).strip()
             raise ImageBuildError(f"{standin.ref}: build of {standin.build_dir} failed: {error} [{last}]")
-        text = str(chunk.get("stream", ""))
+        text = _ANSI.sub("", str(chunk.get("stream", "")))
         for line in text.splitlines():
             tail = (tail + [line])[-20:]
             if line.startswith("Step "):
@@ -163,6 +165,11 @@ def ensure_images(progress: Progress | None = None) -> list[BuiltImage]:
     BaseImageError) with a one-line reason.
     """
     say = progress or _quiet
+    with builder_in_use(say):
+        return _ensure(say)
+
+
+def _ensure(say: Progress) -> list[BuiltImage]:
     start_builder(say)
     client = builder_client()
     try:
@@ -196,7 +203,11 @@ def ensure_images(progress: Progress | None = None) -> list[BuiltImage]:
             if built:
                 say(f"built {standin.ref} in {results[-1].seconds}s: {results[-1].contains}")
         if rebuilt:
-            client.images.prune(filters={"dangling": True})
+            try:  # best effort: what an interrupted build left (stopped containers), replaced images
+                client.containers.prune(filters={"until": "10m"})
+                client.images.prune(filters={"dangling": True})
+            except docker.errors.APIError as exc:
+                say(f"old images not pruned: {exc.explanation or exc}")
         return results
     finally:
         client.close()
@@ -217,6 +228,11 @@ def load_into(socket: Path | str, refs: Iterable[str], progress: Progress | None
     the refs and the client's error line.
     """
     say = progress or _quiet
+    with builder_in_use(say):
+        return _load(socket, refs, say)
+
+
+def _load(socket: Path | str, refs: Iterable[str], say: Progress) -> list[str]:
     builder = builder_client()
     node = docker.DockerClient(base_url=f"unix://{socket}", timeout=600)
     try:

@@ -82,7 +82,8 @@ UNAVAILABLE: Mapping[str, str] = MappingProxyType(
     {
         "mongo:7.0.16": _NO_MONGO,
         "ghcr.io/iklimco/mongodb-exporter:0.42.0": (
-            "image not available here: no mongodb_exporter binary in Debian or PyPI (and no MongoDB to export)"
+            "image not available here: no percona mongodb_exporter in Debian or PyPI (Debian's "
+            "prometheus-mongodb-exporter is a 2018 exporter without the stack's flags), and no MongoDB to export"
         ),
         "apache/apisix:3.11.0-debian": "image not available here: no APISIX (OpenResty) in Debian or PyPI",
         "apache/apisix-dashboard:3.0.1-alpine": "image not available here: no APISIX Dashboard in Debian or PyPI",

@@ -102,3 +102,26 @@ def test_ssh_shim_enters_the_node(swarm_nodes: list[LabNode]) -> None:
     assert proc.returncode == 255
     proc = subprocess.run([str(shim), "root@10.0.1.11", "bash -s"], input="hostname\n", capture_output=True, text=True)
     assert proc.stdout.strip() == "iklim-app-01"
+
+
+def test_firewall_step_writes_into_the_node_not_the_host(swarm_nodes: list[LabNode]) -> None:
+    """The runbook's per-node step (``ssh root@IP 'bash -s' < init/hosts/db-docker-user.sh``) lands in the
+    node: its iptables, its own /etc/systemd/system and /usr/local/sbin; the host's stay untouched."""
+    from iklim.swarmlab.nodefs import node_dir
+    from iklim.swarmlab.shims import write_shims
+
+    shim = write_shims(swarm_nodes) / "ssh"
+    script = (REPO / "init" / "hosts" / "db-docker-user.sh").read_text()
+    proc = subprocess.run([str(shim), "-o", "BatchMode=yes", "root@10.0.2.12", "bash -s"], input=script,
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert not Path("/etc/systemd/system/iklim-docker-user.service").exists()
+    assert not Path("/usr/local/sbin/iklim-docker-user").exists()
+    units = node_dir("iklim-db-02", "etc-systemd-system")
+    assert (units / "iklim-docker-user.service").is_file()
+    assert (units / "docker.service.requires" / "iklim-docker-user.service").is_symlink()
+    assert (node_dir("iklim-db-02", "usr-local-sbin") / "iklim-docker-user").is_file()
+    rules = _iklim("swarm-lab", "shell", "iklim-db-02", "--", "iptables", "-S", "IKLIM-DB")
+    assert "-A IKLIM-DB -s 10.0.1.0/24 -p tcp" in rules.stdout, rules.stderr
+    host_rules = subprocess.run(["iptables", "-S"], capture_output=True, text=True).stdout
+    assert "IKLIM" not in host_rules and "DOCKER" not in host_rules

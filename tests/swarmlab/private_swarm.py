@@ -115,6 +115,8 @@ def down() -> list[str]:
     if SOCKET.exists():
         with contextlib.suppress(Exception):
             client = docker.DockerClient(base_url=BASE_URL, timeout=20)
+            for service in client.services.list():  # else Swarm restarts the containers removed below
+                service.remove()
             for container in client.containers.list(all=True):
                 container.remove(force=True)
     pid = _pid()

@@ -100,9 +100,12 @@ def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swarm]:
     except docker.errors.DockerException as exc:
         pytest.fail(f"the Swarm lab's builder engine does not answer at {BUILDER} ({exc}): `iklim swarm-lab up`")
     assert not missing, f"not on the builder engine: {missing} (`iklim swarm-lab up` builds them)"
+    begin = time.monotonic()
     client = private_swarm.up({"type": "service"})
     try:
+        print(f"private Swarm up: {time.monotonic() - begin:.1f} s")
         _copy_images(refs)
+        print(f"images copied: {time.monotonic() - begin:.1f} s")
         client.networks.create(
             ENV.overlay.name,
             driver="overlay",
@@ -119,9 +122,12 @@ def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swarm]:
             text=True,
         )
         assert deploy.returncode == 0, deploy.stderr
+        print(f"Redis stack deployed: {time.monotonic() - begin:.1f} s")
         yield Swarm(client, password, workdir)
     finally:
+        begin = time.monotonic()
         left = private_swarm.down()
+        print(f"private Swarm down: {time.monotonic() - begin:.1f} s")
         assert not left, f"the private Swarm left: {left}"
 
 
@@ -172,6 +178,7 @@ def healthy(swarm: Swarm) -> tuple[subprocess.CompletedProcess[str], list[dict[s
         last = _status(swarm, "--on-overlay", "-c", "redis", "--format", "json", watch=seen)
         seconds = time.monotonic() - begin
         if last.returncode == 0:
+            print(f"Redis healthy on the overlay after {time.monotonic() - deadline + 240:.1f} s")
             return last, seen, seconds
         time.sleep(3)
     assert last is not None

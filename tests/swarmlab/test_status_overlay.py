@@ -131,10 +131,12 @@ def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swarm]:
         assert not left, f"the private Swarm left: {left}"
 
 
-def _status(swarm: Swarm, *args: str, watch: list[dict[str, Any]] | None = None) -> subprocess.CompletedProcess[str]:
-    """``iklim status --target prod ARGS`` inside the namespace; with ``watch``, record every job
-    service spec and container config seen while it runs."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+def _status(
+    swarm: Swarm, *args: str, watch: list[dict[str, Any]] | None = None, extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``iklim status --target prod ARGS`` inside the namespace (``extra``: more environment); with
+    ``watch``, record every job service spec, container config and secret seen while it runs."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), **(extra or {}))
     command = private_swarm.enter(sys.executable, "-m", "iklim", "status", "--target", "prod", *args)
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     done = threading.Event()
@@ -146,6 +148,7 @@ def _status(swarm: Swarm, *args: str, watch: list[dict[str, Any]] | None = None)
                 watch_list = watch if watch is not None else []
                 watch_list += [s.attrs for s in swarm.client.services.list(filters=label)]
                 watch_list += [c.attrs for c in swarm.client.containers.list(all=True, filters=label)]
+                watch_list += [x.attrs for x in swarm.client.secrets.list(filters=label)]
             except docker.errors.DockerException:
                 pass
             time.sleep(0.2)
@@ -225,6 +228,23 @@ def test_the_job_and_what_it_made_are_removed(swarm: Swarm, healthy: Any) -> Non
     assert swarm.client.configs.list(filters=label) == []
     assert swarm.client.secrets.list(filters=label) == []
     assert {s.name for s in swarm.client.services.list()} == {f"{STACK}_{n}" for n in REDIS_SERVICES}
+
+
+def test_a_vault_token_is_a_secret_for_the_job_only(swarm: Swarm, healthy: Any) -> None:
+    token = "hvs." + secrets.token_urlsafe(18)
+    seen: list[dict[str, Any]] = []
+    done = _status(swarm, "--on-overlay", "-c", "vault", "--format", "json", watch=seen, extra={"VAULT_TOKEN": token})
+    assert done.returncode == 2  # no Vault here: the probe ran and said so
+    assert json.loads(done.stdout)["components"][0]["component"] == "vault"
+    names = {
+        x["Spec"]["Name"] for x in seen if "Spec" in x and "Data" not in x["Spec"] and "TaskTemplate" not in x["Spec"]
+    }
+    assert any(n.startswith("iklim-status-") and n.endswith("-vault-token") for n in names), names
+    specs = [x["Spec"]["TaskTemplate"]["ContainerSpec"] for x in seen if "TaskTemplate" in x.get("Spec", {})]
+    assert specs and "VAULT_TOKEN_FILE=/run/secrets/vault_token" in specs[-1]["Env"]
+    for text in [json.dumps(seen), done.stdout, done.stderr]:
+        assert token not in text
+    assert swarm.client.secrets.list(filters={"label": JOB_LABEL}) == []
 
 
 def test_a_missing_image_is_one_line_and_non_zero(swarm: Swarm, healthy: Any) -> None:

@@ -22,6 +22,7 @@ if ! command -v node >/dev/null 2>&1; then
 fi
 
 bash scripts/install-lab.sh
+bash scripts/install-swarm-lab.sh
 
 echo "==> pip install -e .[test]" >&2
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e ".[test]"

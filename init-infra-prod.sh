@@ -103,7 +103,10 @@ step_infra() {
 }
 
 step_mongodb_replica_set() {
-  local cid='' i filter="label=com.docker.swarm.service.name=${INFRA_STACK}_mongodb-1"
+  local cid='' i replicas filter="label=com.docker.swarm.service.name=${INFRA_STACK}_mongodb-1"
+  # A first member scaled to 0 (e.g. by an override) runs nowhere: there is nothing to initiate.
+  replicas=$(docker service inspect -f '{{.Spec.Mode.Replicated.Replicas}}' "${INFRA_STACK}_mongodb-1")
+  if [ "$replicas" = 0 ]; then log "mongodb-1 is scaled to 0: replica set not initiated"; return; fi
   for i in $(seq 1 60); do
     cid=$(on_node 10.0.2.11 docker ps -q -f "$filter" </dev/null)
     [ -n "$cid" ] && break

@@ -408,18 +408,18 @@ def run_probes_snapshot(probe: Any, plan: ComponentPlan, transport: Any) -> Any:
 def test_apisix_probe_with_fake_transport() -> None:
     plan = plan_of(
         "apisix",
-        Endpoint("apisix", "tasks.iklimco_apisix", 7085, "tasks"),
+        Endpoint("apisix", "tasks.iklimco_apisix", 9091, "tasks"),
         Endpoint("apisix", "apisix", 9180, "admin"),
         members=3,
     )
     ready = HttpReply(200, {"status": "ok"})
-    answers = {(f"10.20.0.{i}", 7085, "/status/ready"): ready for i in (1, 2, 3)}
+    answers = {(f"10.20.0.{i}", 9091, "/apisix/prometheus/metrics"): ready for i in (1, 2, 3)}
     answers[("apisix", 9180, "/apisix/admin/routes")] = HttpReply(200, {"total": 0, "list": []})
     fake = FakeTransport(answers, names={"tasks.iklimco_apisix": ["10.20.0.1", "10.20.0.2", "10.20.0.3"]})
     [report] = run_probes([plan], fake, DictSecrets(apisix_admin_key="k3y"), 1.0, only("apisix"))
     assert report.status == "healthy", report.reason
     assert {"X-API-KEY": "k3y"} in fake.seen_headers
-    del answers[("10.20.0.3", 7085, "/status/ready")]
+    del answers[("10.20.0.3", 9091, "/apisix/prometheus/metrics")]
     [report] = run_probes(
         [plan], FakeTransport(answers, names=fake.names), DictSecrets(apisix_admin_key="k3y"), 1.0, only("apisix")
     )

@@ -24,7 +24,13 @@ from iklim.model.schema import Environment
 GATEWAY_PORT = 9080
 ADMIN_PORT = 9180
 METRICS_PORT = 9091
-STATUS_PORT = 7085
+#: The control API (``apisix.enable_control``), loopback only inside the container. APISIX 3.11
+#: has no status server (``apisix.status``, ``/status/ready`` on :7085 arrived in 3.13: the
+#: source at tag 3.11.0 has no ``apisix/status`` and its config-default.yaml no ``status``
+#: section), so the healthcheck asks the control API's ``GET /v1/schema``, which answers 200 as
+#: soon as the workers run (docs/en/latest/control-api.md at 3.11.0: "enabled by default and
+#: listens to 127.0.0.1:9090"; the APISIX CLI test t/cli/test_control.sh checks it the same way).
+CONTROL_PORT = 9090
 DASHBOARD_PORT = 9000
 ADMIN_KEY = "apisix_admin_key"
 DASHBOARD_PASSWORD = "apisix_dashboard_password"
@@ -40,7 +46,8 @@ def apisix_config(env: Environment, etcd_hosts: list[str]) -> dict[str, Any]:
             "node_listen": GATEWAY_PORT,
             "enable_ipv6": False,
             "enable_admin": True,
-            "status": {"ip": "0.0.0.0", "port": STATUS_PORT},
+            "enable_control": True,
+            "control": {"ip": "127.0.0.1", "port": CONTROL_PORT},
         },
         "deployment": {
             "role": "traditional",
@@ -91,7 +98,7 @@ def contribute(env: Environment) -> Contribution:
         ),
         "networks": overlay(env),
         "healthcheck": healthcheck(
-            ["CMD", "curl", "-fsS", "-o", "/dev/null", f"http://127.0.0.1:{STATUS_PORT}/status/ready"]
+            ["CMD", "curl", "-fsS", "-o", "/dev/null", f"http://127.0.0.1:{CONTROL_PORT}/v1/schema"]
         ),
         "deploy": spread_deploy(spec),
     }

@@ -50,6 +50,35 @@ def member_settings(env: Environment, target: Target, member: str) -> dict[str, 
     }
 
 
+def liveness_check(env: Environment) -> list[str]:
+    """The member's Docker healthcheck: ``etcdctl endpoint status`` on its own PEER port.
+
+    Shape: a compose ``CMD`` list. It must pass before the cluster has quorum. Swarm publishes a
+    task's DNS names (service name, aliases, hostname) only once its healthcheck has passed
+    (moby/moby#35451, #36737), and the members find each other by those names; a check that
+    needs quorum (``endpoint health``: a linearizable read) therefore never passes, and Swarm kills
+    every member about 80 s after it starts, forever. etcd serves its client listener only after
+    the member has joined a quorum (``embed/serve.go``: ``serve`` waits on ``ReadyNotify``), but
+    it serves the v3 gRPC API on the peer listener from the start (``embed/etcd.go``
+    ``servePeers``: ``v3rpc.Server`` behind ``cmux``, v3.5), where ``Maintenance.Status`` answers
+    without a leader (it reports ``etcdserver: no leader`` in ``errors`` and exits 0). So the
+    check says "this member's server runs and answers", never "the cluster has quorum" (that is
+    ``iklim status``'s and Prometheus's job). The pinned image (quay.io/coreos/etcd v3.5, built
+    ``FROM gcr.io/distroless/static``) has no shell and no HTTP client, only ``etcd``,
+    ``etcdctl`` and ``etcdutl``, hence ``etcdctl``.
+    """
+    peer = port_of(env.services.etcd, "peer")
+    return [
+        "CMD",
+        "etcdctl",
+        f"--endpoints=http://127.0.0.1:{peer}",
+        "--dial-timeout=2s",
+        "--command-timeout=3s",
+        "endpoint",
+        "status",
+    ]
+
+
 def contribute(env: Environment) -> Contribution:
     spec = env.services.etcd
     out = Contribution()
@@ -68,9 +97,7 @@ def contribute(env: Environment) -> Contribution:
             "volumes": [f"{volume}:{data_dir}"],
             "networks": overlay(env, alias),
             "ports": host_ports(spec.ports),
-            "healthcheck": healthcheck(
-                ["CMD", "etcdctl", f"--endpoints=http://127.0.0.1:{port_of(spec, 'client')}", "endpoint", "health"]
-            ),
+            "healthcheck": healthcheck(liveness_check(env)),
             "stop_grace_period": "30s",
             "deploy": pinned_deploy(spec.placement, node),
         }

@@ -250,8 +250,15 @@ class Stacks(StrictModel):
     vault: Identifier
 
 
+class Tooling(StrictModel):
+    """The project's own tool image: ``iklim`` itself, run as one-shot Swarm jobs on the overlay
+    (``iklim status --target prod --on-overlay``); built from ``images/iklim/Dockerfile``."""
+
+    image: Image
+
+
 class Environment(StrictModel):
-    """One environment: nodes, networks, and every service of the seed."""
+    """One environment: nodes, networks, every service of the seed, and the tool image."""
 
     name: Identifier
     stacks: Stacks
@@ -259,6 +266,7 @@ class Environment(StrictModel):
     network: PrivateNetwork
     overlay: Overlay
     services: Services
+    tooling: Tooling
 
     def node(self, name: str) -> Node:
         for node in self.nodes:

@@ -48,8 +48,20 @@ DEFAULT_ROOT = ".lab"
 )
 @click.option("--env", "env_path", default=DEFAULT_ENV, show_default=True, help="The environment model.")
 @click.option("--root", default=DEFAULT_ROOT, show_default=True, help="The lab's state directory (--target lab).")
+@click.option(
+    "--on-overlay",
+    is_flag=True,
+    help="(--target prod, on a Swarm manager) Run the probe as a one-shot Swarm job on the overlay.",
+)
 def status_command(
-    target: str, fmt: str, watch: float | None, timeout: float, only: tuple[str, ...], env_path: str, root: str
+    target: str,
+    fmt: str,
+    watch: float | None,
+    timeout: float,
+    only: tuple[str, ...],
+    env_path: str,
+    root: str,
+    on_overlay: bool,
 ) -> None:
     """Quorum-aware health of every cluster: who leads, who lags, what redundancy is left.
 
@@ -63,15 +75,24 @@ def status_command(
       iklim status --format json | jq '.components[] | select(.status != "healthy")'
       iklim status --target prod --format prometheus > /var/lib/node_exporter/iklim.prom
       iklim status --watch 2 -c etcd -c patroni
+      iklim status --target prod --on-overlay -c redis   # on a Swarm manager
 
     \b
     Production: etcd, Patroni, MongoDB and Vault are reached on their nodes' private IPs (host
     ports); Redis, Sentinel, RabbitMQ, Prometheus, Grafana and APISIX by overlay names, so run it
-    from a container attached to the overlay. Credentials come from the environment:
+    from a container attached to the overlay: --on-overlay does that from a manager (DOCKER_HOST),
+    as a Swarm job of the model's tooling image with the Docker secrets mounted. Credentials come
+    from the environment:
     IKLIM_REDIS_PASSWORD, IKLIM_RABBITMQ_ADMIN_PASSWORD, VAULT_TOKEN (or BAO_TOKEN),
     IKLIM_MONGODB_EXPORTER_PASSWORD (the least-privileged login; else IKLIM_MONGODB_ROOT_PASSWORD),
     IKLIM_APISIX_ADMIN_KEY (each also as NAME_FILE). They are never printed.
     """
+    if on_overlay:
+        if target != "prod" or watch is not None:
+            raise click.UsageError("--on-overlay needs --target prod and runs once (no --watch)")
+        from iklim.status.overlay import status_on_overlay
+
+        sys.exit(status_on_overlay(env_path, fmt, timeout, only))
     from iklim.status.output import render_json, render_prometheus, render_text
     from iklim.status.plancache import load_plan
     from iklim.status.report import exit_code

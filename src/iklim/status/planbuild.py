@@ -62,9 +62,9 @@ def build_plan(env_path: str | Path, target: str, root: str = "") -> Plan:
     svc = env.services
     apisix_status: tuple[Endpoint, ...]
     if target == "lab":
-        apisix_status = _members(locate, "apisix", svc.apisix.members, apisix.STATUS_PORT, "status")
+        apisix_status = _members(locate, "apisix", svc.apisix.members, apisix.METRICS_PORT, "status")
     else:  # one Swarm service with N tasks: its tasks.<service> DNS name lists them all
-        apisix_status = (Endpoint("apisix", f"tasks.{env.stacks.infra}_apisix", apisix.STATUS_PORT, "tasks"),)
+        apisix_status = (Endpoint("apisix", f"tasks.{env.stacks.infra}_apisix", apisix.METRICS_PORT, "tasks"),)
     admin_name, admin_host = locate("apisix-1")
     settings: dict[str, dict[str, Any]] = {
         "patroni": {

@@ -64,10 +64,16 @@ def _quiet(_: str) -> None:
     return None
 
 
-def context_hash(build_dir: Path) -> str:
-    """sha256 over the build directory's relative paths, file modes and contents (sorted)."""
+def context_hash(build_dir: Path, include: Iterable[str] = ()) -> str:
+    """sha256 over the build directory's relative paths, file modes and contents (sorted).
+
+    ``include``: paths relative to ``build_dir`` (files or folders) to hash instead of all of it;
+    ``__pycache__`` folders never count.
+    """
     digest = hashlib.sha256()
-    for path in sorted(p for p in build_dir.rglob("*") if p.is_file()):
+    roots = [build_dir / i for i in include] or [build_dir]
+    files = {p for r in roots for p in ([r] if r.is_file() else r.rglob("*")) if p.is_file()}
+    for path in sorted(p for p in files if "__pycache__" not in p.parts):
         digest.update(str(path.relative_to(build_dir)).encode() + b"\0")
         digest.update(oct(path.stat().st_mode & 0o777).encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
@@ -113,6 +119,7 @@ def _build(client: docker.DockerClient, standin: StandIn, progress: Progress) ->
     image_id = ""
     stream = client.api.build(
         path=str(REPO_ROOT / standin.build_dir),
+        dockerfile=standin.dockerfile,
         buildargs={"BASE": LAB_BASE},
         network_mode="host",
         rm=True,
@@ -157,27 +164,28 @@ def _label_and_tag(client: docker.DockerClient, standin: StandIn, image_id: str)
     return contains
 
 
-def ensure_images(progress: Progress | None = None) -> list[BuiltImage]:
+def ensure_images(progress: Progress | None = None, extra: Iterable[StandIn] = ()) -> list[BuiltImage]:
     """Build every stand-in and project image whose build context or base changed.
 
     Starts the builder engine (and makes the base image) if needed. Returns one
-    :class:`BuiltImage` per entry of ``STANDINS``. Raises ImageBuildError (or BuilderError,
-    BaseImageError) with a one-line reason.
+    :class:`BuiltImage` per entry of ``STANDINS`` and of ``extra`` (e.g. the tool image).
+    Raises ImageBuildError (or BuilderError, BaseImageError) with a one-line reason.
     """
     say = progress or _quiet
     with builder_in_use(say):
-        return _ensure(say)
+        return _ensure(say, tuple(extra))
 
 
-def _ensure(say: Progress) -> list[BuiltImage]:
+def _ensure(say: Progress, extra: tuple[StandIn, ...] = ()) -> list[BuiltImage]:
     start_builder(say)
     client = builder_client()
     try:
         base_id = ensure_base(client, say)
         results: list[BuiltImage] = []
         rebuilt = False
-        for standin in STANDINS.values():
-            stamp = {"ref": standin.ref, "context": context_hash(REPO_ROOT / standin.build_dir), "base": base_id}
+        for standin in (*STANDINS.values(), *extra):
+            context = context_hash(REPO_ROOT / standin.build_dir, standin.context)
+            stamp = {"ref": standin.ref, "context": context, "base": base_id}
             old = _read_stamp(standin)
             current = _image_id(client, standin.ref)
             t0 = time.monotonic()

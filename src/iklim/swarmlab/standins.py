@@ -37,11 +37,18 @@ class StandIn:
     build_dir: str
     contains: str
     project: bool = False
+    #: The Dockerfile relative to ``build_dir`` (default ``Dockerfile``), for a context wider
+    #: than the Dockerfile's folder (the tool image builds from the repository root).
+    dockerfile: str = "Dockerfile"
+    #: What the cache stamp hashes, relative to ``build_dir``: empty = the whole context. Must
+    #: match what the context's ``.dockerignore`` sends, or every change rebuilds.
+    context: tuple[str, ...] = ()
+    key: str = ""
 
     @property
     def name(self) -> str:
-        """The short name of the build context, e.g. ``etcd``."""
-        return self.build_dir.rstrip("/").rsplit("/", 1)[-1]
+        """The short name of the build, e.g. ``etcd`` (``key`` when given)."""
+        return self.key or self.build_dir.rstrip("/").rsplit("/", 1)[-1]
 
 
 class UnknownImageError(ValueError):
@@ -72,6 +79,22 @@ _STANDINS = (
         project=True,
     ),
 )
+
+
+def tool_image(ref: str) -> StandIn:
+    """The project's tool image (``images/iklim/Dockerfile``, context: the repository root), under
+    the model's ``tooling.image`` ``ref``. No stack names it: ``iklim status --on-overlay`` runs
+    it as a one-shot Swarm job, so ``swarm-lab up`` asks for it explicitly."""
+    return StandIn(
+        ref,
+        ".",
+        "iklim (this repository) on Debian python3",
+        project=True,
+        dockerfile="images/iklim/Dockerfile",
+        context=("pyproject.toml", "src", "images/iklim", ".dockerignore"),
+        key="iklim",
+    )
+
 
 #: Every image the lab builds, by upstream reference.
 STANDINS: Mapping[str, StandIn] = MappingProxyType({s.ref: s for s in _STANDINS})

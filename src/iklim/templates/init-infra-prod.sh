@@ -85,7 +85,10 @@ step_infra() {
 }
 
 step_mongodb_replica_set() {
-  local cid='' i filter="label=com.docker.swarm.service.name=${INFRA_STACK}_@@mongo_service@@"
+  local cid='' i replicas filter="label=com.docker.swarm.service.name=${INFRA_STACK}_@@mongo_service@@"
+  # A first member scaled to 0 (e.g. by an override) runs nowhere: there is nothing to initiate.
+  replicas=$(docker service inspect -f '{{.Spec.Mode.Replicated.Replicas}}' "${INFRA_STACK}_@@mongo_service@@")
+  if [ "$replicas" = 0 ]; then log "@@mongo_service@@ is scaled to 0: replica set not initiated"; return; fi
   for i in $(seq 1 60); do
     cid=$(on_node @@mongo_node_ip@@ docker ps -q -f "$filter" </dev/null)
     [ -n "$cid" ] && break

@@ -1,4 +1,9 @@
-"""APISIX: every instance's status API ready (``/status/ready``), the admin API answering.
+"""APISIX: every instance's metrics export answering, the admin API answering.
+
+APISIX 3.11 (the pinned version) has no status server (``/status/ready`` arrived in 3.13) and
+its control API listens on the container's loopback only, so each instance is asked for its
+Prometheus export (``plugin_attr.prometheus.export_addr``, ``/apisix/prometheus/metrics``):
+an answer proves that instance's workers run.
 
 Production runs APISIX as one Swarm service; its ``tasks.<stack>_apisix`` name resolves to every
 task, so each instance is asked directly. With the admin key the admin API proves it can read
@@ -14,6 +19,9 @@ from iklim.status.plan import ComponentPlan, Endpoint
 from iklim.status.probes.base import ProbeContext, join_words, tolerance_words
 from iklim.status.report import MemberState, Report, graded
 from iklim.status.transport import ProbeError
+
+#: APISIX's default ``plugin_attr.prometheus.export_uri``.
+METRICS_PATH = "/apisix/prometheus/metrics"
 
 
 @dataclass(frozen=True)
@@ -46,7 +54,7 @@ class ApisixProbe:
                 problems.append(ApisixInstance(tasks.host, tasks.address, False, str(exc)))
 
         def ask(endpoint: Endpoint) -> bool:
-            return ctx.http("GET", endpoint, "/status/ready").status == 200
+            return ctx.http("GET", endpoint, METRICS_PATH).status == 200
 
         answers = ctx.each(status, ask)
         instances = tuple(

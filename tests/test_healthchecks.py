@@ -1,0 +1,97 @@
+"""The rendered healthchecks pass before their cluster has quorum (issue 9, finding F1).
+
+Swarm publishes a task's DNS names only after its healthcheck has passed once, and the etcd
+members find each other by those names; a healthcheck that needs quorum deadlocks the cluster.
+These tests run the rendered etcd healthcheck, word for word, against a real etcd member whose
+peers do not exist (their names do not resolve, as on a Swarm before any member is healthy),
+inside a private network namespace so ``127.0.0.1:<peer port>`` is the member's own.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+STACK = ROOT / "docker-stack-infra_db-prod.yml"
+
+# Runs inside `unshare --net`: one etcd member of a 3-member cluster whose peers never appear,
+# then the rendered healthcheck (argv from the stack), the quorum-needing check, and the
+# healthcheck again after the member is killed. Prints one JSON line of exit codes.
+SCRIPT = r"""
+set -u
+ip link set lo up
+env_file=$1; data=$2; shift 2
+set -a; . "$env_file"; set +a
+etcd > "$data.log" 2>&1 &
+pid=$!
+ok=1
+for i in $(seq 1 50); do "$@" >/dev/null 2>&1 && { ok=0; break; }; sleep 0.2; done
+timeout 6 etcdctl --endpoints=http://127.0.0.1:$CLIENT_PORT --command-timeout=3s endpoint health >/dev/null 2>&1
+quorum=$?
+kill -9 $pid; wait $pid 2>/dev/null
+"$@" >/dev/null 2>&1
+dead=$?
+printf '{"alive": %s, "quorum_check": %s, "dead": %s}\n' $ok $quorum $dead
+"""
+
+
+def _service(name: str) -> dict[str, object]:
+    doc = yaml.safe_load(STACK.read_text())
+    service: dict[str, object] = doc["services"][name]
+    return service
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="network namespaces are Linux-only")
+def test_etcd_healthcheck_passes_without_quorum_and_fails_when_dead(tmp_path: Path) -> None:
+    assert shutil.which("etcd") and shutil.which("unshare"), "install-deps.sh installs etcd-server"
+    service = _service("etcd-1")
+    test = service["healthcheck"]["test"]  # type: ignore[index]
+    assert test[0] == "CMD"
+    environment = dict(service["environment"])  # type: ignore[call-overload]
+    environment["ETCD_DATA_DIR"] = str(tmp_path / "data")
+    # The stack listens on 0.0.0.0; inside the private namespace that is the same as loopback.
+    client = environment["ETCD_LISTEN_CLIENT_URLS"].rsplit(":", 1)[1]
+    env_file = tmp_path / "etcd.env"
+    env_file.write_text(
+        "".join(f"{k}={shlex.quote(str(v))}\n" for k, v in environment.items()) + f"CLIENT_PORT={client}\n"
+    )
+    run = subprocess.run(
+        ["unshare", "--net", "bash", "-c", SCRIPT, "check", str(env_file), str(tmp_path / "m"), *test[1:]],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    log = (tmp_path / "m.log").read_text()
+    assert result["alive"] == 0, f"the rendered healthcheck failed on a live member without quorum:\n{log[-2000:]}"
+    assert result["quorum_check"] != 0, "the member unexpectedly had quorum: the test proves nothing"
+    assert result["dead"] != 0, "the rendered healthcheck passed with the member killed"
+
+
+def test_no_rendered_healthcheck_asks_for_cluster_health() -> None:
+    """No service's healthcheck depends on quorum or on its peers (``endpoint health``, ``--cluster``)."""
+    doc = yaml.safe_load(STACK.read_text())
+    for name, service in doc["services"].items():
+        test = " ".join(str(w) for w in (service.get("healthcheck") or {}).get("test") or [])
+        assert "endpoint health" not in test and "--cluster" not in test, name
+
+
+def test_apisix_healthcheck_uses_an_endpoint_of_the_pinned_version() -> None:
+    """APISIX 3.11 has no status server (:7085 /status/ready arrived in 3.13): the control API."""
+    service = _service("apisix")
+    assert str(service["image"]).startswith("apache/apisix:3.11.")
+    test = " ".join(service["healthcheck"]["test"])  # type: ignore[index]
+    assert "7085" not in test and "/status/ready" not in test
+    config = yaml.safe_load((ROOT / "config/apisix/config.yaml").read_text())
+    control = config["apisix"]["control"]
+    assert config["apisix"]["enable_control"] is True
+    assert f"http://127.0.0.1:{control['port']}/v1/schema" in test

@@ -62,6 +62,18 @@ step_host_firewall() {
   done
 }
 
+step_storagebox() {
+  # The cert services and Grafana bind-mount StorageBox folders on the service nodes. Swarm refuses
+  # a task whose bind source is missing, and a folder made on the local disk would hide the data
+  # from the other nodes, so the StorageBox must be mounted; then the folders are made.
+  local ip cmd
+  cmd="mountpoint -q $(printf '%q' /mnt/storagebox) && mkdir -p $(printf '%q ' /mnt/storagebox/certs "$GRAFANA_DATA_DIR")"
+  for ip in 10.0.1.11 10.0.1.12 10.0.1.13; do
+    on_node "$ip" "$cmd" </dev/null || { log "node $ip: the StorageBox is not mounted at /mnt/storagebox"; exit 1; }
+  done
+  log "StorageBox folders present on the service nodes"
+}
+
 ensure_secret() {
   local name=$1 bytes=$2
   if docker secret inspect "$name" >/dev/null 2>&1; then return; fi
@@ -91,15 +103,31 @@ step_secrets() {
   ensure_secret redis_password 32
 }
 
+deploy_stack() {
+  # `docker stack deploy` updates every service, changed or not (each service's version rises), so
+  # a rerun deploys only when the stack changed: a digest of the stack file, the files its configs
+  # read and GRAFANA_DATA_DIR is kept as the marker config iklim-deployed-<stack>-<digest>.
+  local file=$1 stack=$2 digest marker old f
+  digest=$({ cat "$file"; sed -n 's/^ *file: *//p' "$file" | while IFS= read -r f; do cat "$f"; done
+             printf '%s' "$GRAFANA_DATA_DIR"; } | sha256sum | cut -c1-16)
+  marker="iklim-deployed-$stack-$digest"
+  if docker config inspect "$marker" >/dev/null 2>&1 && [ -n "$(docker stack services -q "$stack")" ]; then
+    log "stack $stack unchanged (digest $digest): not redeployed"
+    return
+  fi
+  log "deploying stack $stack (digest $digest)"
+  docker stack deploy -c "$file" --with-registry-auth "$stack"
+  for old in $(docker config ls -q --filter "label=org.iklim.deployed=$stack"); do docker config rm "$old" >/dev/null; done
+  printf '%s\n' "$digest" | docker config create --label "org.iklim.deployed=$stack" "$marker" - >/dev/null
+}
+
 step_vault() {
-  log "deploying stack $VAULT_STACK"
-  docker stack deploy -c docker-stack-vault.yml --with-registry-auth "$VAULT_STACK"
+  deploy_stack docker-stack-vault.yml "$VAULT_STACK"
   init/vault/vault-bootstrap.sh
 }
 
 step_infra() {
-  log "deploying stack $INFRA_STACK"
-  docker stack deploy -c docker-stack-infra_db-prod.yml --with-registry-auth "$INFRA_STACK"
+  deploy_stack docker-stack-infra_db-prod.yml "$INFRA_STACK"
 }
 
 step_mongodb_replica_set() {
@@ -120,6 +148,7 @@ main() {
   step_overlay
   step_labels
   step_host_firewall
+  step_storagebox
   step_secrets
   step_vault
   step_infra

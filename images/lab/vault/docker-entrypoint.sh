@@ -14,6 +14,16 @@ if [ "$1" = server ]; then
 elif [ "$1" = version ]; then
     set -- vault "$@"
 fi
+# Lab only (OpenBao, not Vault): OpenBao takes audit devices only from its configuration and
+# refuses `sys/audit` through the API, which is how `iklim vault bootstrap` enables the model's
+# file audit device on HashiCorp Vault. So a `vault server -config=...` (not -dev) also reads
+# /etc/iklim-lab/audit.hcl, which declares that device (file_path: $IKLIM_LAB_AUDIT_FILE_PATH,
+# default stdout, the model's value); the bootstrap then finds it enabled and moves on.
+if [ "$1" = vault ] && [ "${2:-}" = server ] && [[ " $* " == *" -config="* ]] && [[ " $* " != *" -dev "* ]]; then
+    printf 'audit "file" "file" {\n  options {\n    file_path = "%s"\n  }\n}\n' \
+        "${IKLIM_LAB_AUDIT_FILE_PATH:-stdout}" > /etc/iklim-lab/audit.hcl
+    set -- "$@" -config=/etc/iklim-lab/audit.hcl
+fi
 if [ "$1" = vault ]; then
     if [ -z "${SKIP_CHOWN:-}" ]; then
         for d in /vault/config /vault/logs /vault/file; do

@@ -9,7 +9,8 @@ from iklim.components.base import header
 from iklim.components.quoting import sh, sh_comment
 from iklim.model.paths import DEFAULT_ENV
 from iklim.model.ports import port_of
-from iklim.model.schema import Environment, Placement
+from iklim.model.schema import Environment, Placement, VolumeKind
+from iklim.model.seedfacts import STORAGEBOX
 from iklim.render.stacks import STACK_FILES
 from iklim.render.templates import fill
 from iklim.render.terraform import private_host_ports
@@ -38,6 +39,18 @@ def secret_sizes() -> list[tuple[str, int]]:
     return [(mongodb.KEYFILE, KEYFILE_BYTES)] + [(n, PASSWORD_BYTES) for n in sorted(names)]
 
 
+def storagebox_folders(env: Environment) -> list[str]:
+    """The StorageBox paths of every bind-mounted volume (sorted, each once), except those whose
+    path an environment variable overrides (the runbook passes the variable's value)."""
+    found = set()
+    for name in type(env.services).model_fields:
+        spec = getattr(env.services, name)
+        volume = getattr(spec, "volume", None)
+        if volume is not None and volume.kind is VolumeKind.STORAGEBOX and volume.path and not volume.env:
+            found.add(str(volume.path))
+    return sorted(found)
+
+
 def runbook(env: Environment) -> str:
     """``init-infra-prod.sh``; every model value is one shell word (:func:`sh`), whatever it holds."""
     grafana_volume = env.services.grafana.volume
@@ -60,6 +73,9 @@ def runbook(env: Environment) -> str:
         ),
         db_node_ips=" ".join(sh(n.private_ip) for n in env.nodes if n.role is Placement.DB),
         app_node_ips=" ".join(sh(n.private_ip) for n in env.nodes if n.role is Placement.SERVICE),
+        storagebox_mount=sh(STORAGEBOX),
+        storagebox_mount_comment=sh_comment(str(STORAGEBOX)),
+        storagebox_dirs=" ".join(sh(d) for d in storagebox_folders(env)) or "''",
         db_docker_user_script=sh(DOCKER_USER_PATHS[Placement.DB]),
         app_docker_user_script=sh(DOCKER_USER_PATHS[Placement.SERVICE]),
         secret_calls="\n".join(f"  ensure_secret {sh(name)} {sh(size)}" for name, size in secret_sizes()),

@@ -77,10 +77,13 @@ def up_command(env_path: str, timeout: float, no_runbook: bool) -> None:
     from iklim.swarmlab.services import log_tail, service_states
     from iklim.swarmlab.swarm import engine, first_manager
 
+    from iklim.model.commands import load_or_exit
+
     nodes = _nodes(env_path)
+    tool_ref = load_or_exit(env_path).tooling.image
     failure = ""
     try:
-        bad = up(nodes, _repo(env_path), _progress, timeout, runbook=not no_runbook)
+        bad = up(nodes, _repo(env_path), _progress, timeout, runbook=not no_runbook, tool_ref=tool_ref)
     except LabError as exc:
         failure = str(exc)
         bad = []

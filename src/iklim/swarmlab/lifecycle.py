@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from iklim.swarmlab import images, override, shims
+from iklim.swarmlab import images, override, shims, standins
 from iklim.swarmlab.nodes import LabError, LabNode, Progress
 from iklim.swarmlab.placement import images_per_node
 from iklim.swarmlab.runbook import run_runbook
@@ -45,9 +45,17 @@ def install_check() -> None:
         raise LabError(f"missing {', '.join(missing)}: run scripts/install-swarm-lab.sh")
 
 
-def copy_images(nodes: list[LabNode], repo: Path, progress: Progress) -> dict[str, list[str]]:
-    """Load into each node the images its services' constraints allow there (in parallel); returns the plan."""
+def copy_images(
+    nodes: list[LabNode], repo: Path, progress: Progress, tool_ref: str | None = None
+) -> dict[str, list[str]]:
+    """Load into each node the images its services' constraints allow there (in parallel), and the
+    tool image (``tool_ref``, ``iklim status --on-overlay``'s job) into the service nodes, where
+    that job is placed (``node.labels.type == service``); returns the plan."""
     plan = images_per_node(override.stack_documents(repo), nodes)
+    if tool_ref:
+        for node in nodes:
+            if node.labels.get("type") == "service":
+                plan[node.hostname] = sorted({*plan[node.hostname], tool_ref})
     by_host = {node.hostname: node for node in nodes}
     with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
         jobs = [pool.submit(images.load_into, by_host[host].socket, refs, progress) for host, refs in plan.items()]
@@ -69,9 +77,17 @@ def _images_step(name: str, step: Callable[[], object]) -> None:
 
 
 def up(
-    nodes: list[LabNode], repo: Path, progress: Progress, timeout: float, runbook: bool = True
+    nodes: list[LabNode],
+    repo: Path,
+    progress: Progress,
+    timeout: float,
+    runbook: bool = True,
+    tool_ref: str | None = None,
 ) -> list[ServiceState]:
     """The whole ``up``; returns the services not healthy after ``timeout`` seconds (empty = success).
+
+    ``tool_ref``: the model's ``tooling.image``, built from ``images/iklim`` and copied to the
+    service nodes so ``iklim status --target prod --on-overlay`` runs in the lab as in production.
 
     With ``runbook=False`` it stops after the nodes and the image copies (the tests' fixture).
     Raises :class:`LabError` for a failed step.
@@ -80,7 +96,8 @@ def up(
     began = time.monotonic()
     install_check()
     step = time.monotonic()
-    _images_step("images", lambda: images.ensure_images(progress))
+    extra = [standins.tool_image(tool_ref)] if tool_ref else []
+    _images_step("images", lambda: images.ensure_images(progress, extra))
     progress(f"images ready in {times.timed('images', step)} s")
     step = time.monotonic()
     nodes_up(nodes, progress)
@@ -88,7 +105,7 @@ def up(
     override.write_overrides(repo)
     shims.write_shims(nodes)
     step = time.monotonic()
-    _images_step("image copies", lambda: copy_images(nodes, repo, progress))
+    _images_step("image copies", lambda: copy_images(nodes, repo, progress, tool_ref))
     progress(f"images copied to the nodes in {times.timed('copy', step)} s")
     if not runbook:
         return []

@@ -72,12 +72,11 @@ def up_command(env_path: str, timeout: float, no_runbook: bool) -> None:
     Example:
       iklim swarm-lab up && iklim swarm-lab status
     """
+    from iklim.model.commands import load_or_exit
     from iklim.swarmlab.lifecycle import up
     from iklim.swarmlab.nodes import LabError, api_ready
     from iklim.swarmlab.services import log_tail, service_states
     from iklim.swarmlab.swarm import engine, first_manager
-
-    from iklim.model.commands import load_or_exit
 
     nodes = _nodes(env_path)
     tool_ref = load_or_exit(env_path).tooling.image

@@ -9,6 +9,7 @@ secret the task already holds) or in a throw-away container attached to the atta
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import subprocess
@@ -225,33 +226,54 @@ def test_sentinel_master_takes_a_write_that_a_replica_serves(lab: docker.DockerC
         )
 
 
+#: An HTTP client on the overlay: Python's urllib in a Patroni task's container (the RabbitMQ
+#: image has no curl; its management API is RabbitMQ's own client interface). The password comes
+#: in through the exec's environment, never a command line.
+_HTTP = """
+import base64, json, os, sys, urllib.request
+method, url, body = sys.argv[1], sys.argv[2], sys.argv[3]
+auth = base64.b64encode(("admin:" + os.environ["PW"]).encode()).decode()
+req = urllib.request.Request(url, data=body.encode() or None, method=method,
+    headers={"authorization": "Basic " + auth, "content-type": "application/json"})
+print(urllib.request.urlopen(req, timeout=10).read().decode())
+"""
+
+
+def _management(lab: docker.DockerClient, password: str, method: str, url: str, body: dict[str, Any]) -> str:
+    host, cid = _running_task(lab, "patroni-1")
+    code, out = (
+        _engine(host)
+        .containers.get(cid)
+        .exec_run(["python3", "-c", _HTTP, method, url, json.dumps(body)], environment={"PW": password})
+    )
+    assert code == 0, out.decode(errors="replace")[-1500:]
+    return bytes(out).decode()
+
+
 def test_quorum_queue_message_crosses_rabbitmq_nodes(lab: docker.DockerClient) -> None:
-    api = 'curl -fsS -u "admin:$(cat /run/secrets/rabbitmq_admin_password)" -H "content-type: application/json" '
-    queue = "iklim-acceptance"
-    _ok(
+    password = _ok(lab, "rabbitmq-1", "cat /run/secrets/rabbitmq_admin_password").strip()
+    queue, stamp = "iklim-acceptance", str(time.time_ns())
+    first, last = "http://rabbitmq-1:15672/api", "http://rabbitmq-3:15672/api"
+    arguments = {"x-queue-type": "quorum"}
+    _management(lab, password, "PUT", f"{first}/queues/%2F/{queue}", {"durable": True, "arguments": arguments})
+    info = json.loads(_management(lab, password, "GET", f"{first}/queues/%2F/{queue}", {}))
+    assert info.get("type") == "quorum" and len(info.get("members", [])) == 3, info
+    published = _management(
         lab,
-        "rabbitmq-1",
-        f"{api}-X PUT http://127.0.0.1:15672/api/queues/%2F/{queue} "
-        '-d \'{"durable":true,"arguments":{"x-queue-type":"quorum"}}\'',
+        password,
+        "POST",
+        f"{first}/exchanges/%2F/amq.default/publish",
+        {"properties": {"delivery_mode": 2}, "routing_key": queue, "payload": stamp, "payload_encoding": "string"},
     )
-    stamp = str(time.time_ns())
-    body = (
-        '{"properties":{"delivery_mode":2},"routing_key":"'
-        + queue
-        + '","payload":"'
-        + stamp
-        + '","payload_encoding":"string"}'
-    )
-    assert '"routed":true' in _ok(
-        lab, "rabbitmq-1", f"{api}-X POST http://127.0.0.1:15672/api/exchanges/%2F/amq.default/publish -d '{body}'"
-    )
-    got = _ok(
+    assert json.loads(published)["routed"] is True
+    got = _management(
         lab,
-        "rabbitmq-3",
-        f"{api}-X POST http://127.0.0.1:15672/api/queues/%2F/{queue}/get "
-        '-d \'{"count":1,"ackmode":"ack_requeue_false","encoding":"auto"}\'',
+        password,
+        "POST",
+        f"{last}/queues/%2F/{queue}/get",
+        {"count": 1, "ackmode": "ack_requeue_false", "encoding": "auto"},
     )
-    assert stamp in got
+    assert [m["payload"] for m in json.loads(got)] == [stamp]
 
 
 def test_vault_one_active_two_standby(lab: docker.DockerClient) -> None:
@@ -260,8 +282,10 @@ def test_vault_one_active_two_standby(lab: docker.DockerClient) -> None:
         out = _ok(lab, f"vault-{i}", "vault status -format=json")
         status = yaml.safe_load(out)
         assert status["initialized"] and not status["sealed"], status
-        modes.append(status.get("ha_mode"))
-    assert sorted(modes) == ["active", "standby", "standby"], modes
+        assert status["ha_enabled"] and status["storage_type"] == "raft", status
+        modes.append(("active" if status.get("is_self") else "standby", status["leader_address"]))
+    assert sorted(m for m, _ in modes) == ["active", "standby", "standby"], modes
+    assert len({leader for _, leader in modes}) == 1, modes
 
 
 def test_prometheus_has_every_available_target_up(lab: docker.DockerClient) -> None:

@@ -40,7 +40,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"components"}),
     frozenset({"check", "vault"}),
     frozenset({"render", "status"}),
-    frozenset({"lab"}),
+    frozenset({"lab", "swarmlab"}),
     frozenset({"cli"}),
     frozenset({"__main__"}),
 )

@@ -17,15 +17,16 @@ from iklim.components.base import (
 )
 from iklim.components.etcd import client_endpoints
 from iklim.components.yamlout import dump_yaml
+from iklim.model.catalogue import engine_port
 from iklim.model.schema import Environment
 
 # Not published: the engine's own port, reached on the overlay only, so not a model key
 # (published ports come from the model's `ports` by name, iklim.model.ports). One definition each.
-GATEWAY_PORT = 9080
-ADMIN_PORT = 9180
-METRICS_PORT = 9091
-STATUS_PORT = 7085
-DASHBOARD_PORT = 9000
+GATEWAY_PORT = engine_port("apisix", "gateway")
+ADMIN_PORT = engine_port("apisix", "admin")
+METRICS_PORT = engine_port("apisix", "metrics")
+STATUS_PORT = engine_port("apisix", "status")
+DASHBOARD_PORT = engine_port("apisix", "dashboard")
 ADMIN_KEY = "apisix_admin_key"
 DASHBOARD_PASSWORD = "apisix_dashboard_password"
 DASHBOARD_JWT = "apisix_dashboard_jwt_secret"

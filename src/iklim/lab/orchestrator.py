@@ -15,56 +15,21 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from iklim.lab.components.absent import AbsentLab
 from iklim.lab.components.base import LabComponent
-from iklim.lab.components.etcd import EtcdLab
-from iklim.lab.components.grafana import GrafanaLab
-from iklim.lab.components.mongodb import MongoDBLab
-from iklim.lab.components.nginx import NginxLab
-from iklim.lab.components.openbao import OpenBaoLab
-from iklim.lab.components.patroni import PatroniLab
-from iklim.lab.components.prometheus import PrometheusLab
-from iklim.lab.components.rabbitmq import EpmdLab, RabbitMQLab
-from iklim.lab.components.redis import RedisLab
-from iklim.lab.components.redis_exporter import RedisExporterLab
-from iklim.lab.components.swag_exporter import SwagExporterLab
 from iklim.lab.context import LabContext, LabError
+from iklim.lab.registry import runners
 
 Progress = Callable[[str], None]
-#: Prometheus job -> the lab component that must run for the job to be scraped.
-SCRAPED = {
-    "etcd": "etcd",
-    "patroni": "patroni",
-    "rabbitmq": "rabbitmq",
-    "vault": "vault",
-    "redis": "redis-exporter",
-    "grafana": "grafana",
-    "swag": "swag-exporter",
-}
 
 
 def components() -> tuple[LabComponent, ...]:
-    """Every lab component, in start order (dependencies first). Prometheus scrapes what runs.
+    """Every lab component, in start order (dependencies first), from the catalogue through
+    :mod:`iklim.lab.registry`. Prometheus scrapes what runs.
 
     MongoDB and Grafana run when their binaries are on PATH (no package installs them here);
-    APISIX is only reported, see :mod:`iklim.lab.components.absent`.
+    APISIX and the cert services are only reported, with the catalogue's reason.
     """
-    engines: tuple[LabComponent, ...] = (
-        EtcdLab(),
-        PatroniLab(),
-        RedisLab(),
-        RedisExporterLab(),
-        EpmdLab(),
-        RabbitMQLab(),
-        OpenBaoLab(),
-        NginxLab(),
-        SwagExporterLab(),
-        MongoDBLab(),
-        GrafanaLab(),
-    )
-    running = {c.name for c in engines if c.missing() is None}
-    jobs = frozenset(job for job, component in SCRAPED.items() if component in running)
-    return (*engines, PrometheusLab(jobs), AbsentLab("apisix", "apisix"))
+    return runners()
 
 
 @dataclass(frozen=True)
@@ -200,18 +165,11 @@ def status(ctx: LabContext) -> list[ComponentState]:
         return list(pool.map(read, parts))
 
 
-#: Stop order: clients before the clusters they use, DCS last.
-STOP_ORDER = (
-    *("grafana", "prometheus", "redis-exporter", "swag-exporter", "nginx"),
-    *("mongodb", "vault", "rabbitmq", "epmd", "redis", "patroni", "etcd"),
-)
-
-
 def down(ctx: LabContext, progress: Progress, wipe: bool = False) -> int:
     """Stop every lab process (by pid, waiting for exit); with ``wipe``, delete the lab's data."""
     stopped = 0
     remaining = set(ctx.supervisor.names())
-    for component in STOP_ORDER:
+    for component in reversed([c.name for c in components()]):  # clients first, the DCS last
         names = [n for n in processes_of(ctx, component) if n in remaining]
         with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
             stopped += sum(pool.map(ctx.supervisor.stop, names))

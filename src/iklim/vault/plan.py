@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from iklim.components.base import member_names
-from iklim.components.target import LabTarget
+from iklim.components.target import LabTarget, ProductionTarget, Target
 from iklim.model.schema import Environment, VaultDayOne
 from iklim.vault.api import VaultMember
 from iklim.vault.custody import KeyCustody
@@ -47,16 +47,15 @@ def _plan(env: Environment, urls: list[tuple[str, str]], keys_file: Path) -> Vau
 def lab_plan(env: Environment, root: Path, keys_file: Path | None = None, target: LabTarget | None = None) -> VaultPlan:
     """The lab's OpenBao members on 127.0.3.N; keys in the lab's secrets folder by default."""
     target = target or LabTarget(env, root.resolve())
-    port = env.services.vault.api_port
-    names = member_names("vault", env.services.vault.members)
-    urls = [(name, f"http://{target.host(name)}:{port}") for name in names]
-    return _plan(env, urls, keys_file or root.resolve() / "secrets" / "vault-init.json")
+    return _plan(env, _urls(env, target), keys_file or root.resolve() / "secrets" / "vault-init.json")
 
 
 def prod_plan(env: Environment, keys_file: Path | None = None) -> VaultPlan:
     """Production: each member's API in host mode on its node's private address."""
-    spec = env.services.vault
-    names = member_names("vault", spec.members)
-    nodes = [env.node(node) for node in spec.nodes]
-    urls = [(name, f"http://{node.private_ip}:{spec.api_port}") for name, node in zip(names, nodes, strict=True)]
-    return _plan(env, urls, keys_file or Path(spec.keys_file))
+    return _plan(env, _urls(env, ProductionTarget(env)), keys_file or Path(env.services.vault.keys_file))
+
+
+def _urls(env: Environment, target: Target) -> list[tuple[str, str]]:
+    """Member -> API URL, as the target reaches each member's ``api`` port."""
+    names = member_names("vault", env.services.vault.members)
+    return [(name, "http://{0.host}:{0.port}".format(target.endpoint(name, "api"))) for name in names]

@@ -19,7 +19,7 @@ BINARY = "prometheus-nginx-exporter"
 class SwagExporterLab(LabComponent):
     name = EXPORTER
     binaries = (BINARY,)
-    needs = ("nginx",)  # the exporter exits at start when stub_status does not answer
+    needs = ("swag",)  # the exporter exits at start when stub_status does not answer
 
     def processes(self, ctx: LabContext) -> list[ProcessSpec]:
         folder = ctx.member_dir(MEMBER)

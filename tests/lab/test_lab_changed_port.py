@@ -17,10 +17,11 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from iklim.lab.context import LabContext
-from iklim.lab.orchestrator import down, up
+from iklim.lab.orchestrator import down, status, up
 from iklim.lab.probes import http_json, tcp_open
 from iklim.model.loader import load_environment
 
@@ -68,6 +69,16 @@ def test_lab_is_healthy_with_the_etcd_client_port_changed() -> None:
         assert done.returncode == 0, done.stdout + done.stderr
         assert report["etcd"]["status"] == report["patroni"]["status"] == "healthy", report
         assert all(m["address"].endswith(f":{NEW}") for m in report["etcd"]["members"]), report["etcd"]
+        # `iklim lab status` judges each cluster with the same probes, in the same words.
+        deadline = time.monotonic() + 60  # as `iklim status`: a member may still be settling
+        while True:
+            live = {s.name: s for s in status(ctx)}
+            bad = {n: (s.state, s.detail) for n, s in live.items() if s.state not in ("healthy", "not available")}
+            if not bad or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert not bad, bad
+        assert live["etcd"].detail == report["etcd"]["reason"]
     finally:
         down(ctx, lines.append, wipe=True)
     assert not lab_listeners(), f"lab down left listening ports: {lab_listeners()}"

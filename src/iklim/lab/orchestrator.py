@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from iklim.lab.components.base import LabComponent
 from iklim.lab.context import LabContext, LabError
 from iklim.lab.registry import runners
+from iklim.status.report import Report
 
 Progress = Callable[[str], None]
 
@@ -145,24 +146,53 @@ def processes_of(ctx: LabContext, component: str) -> list[str]:
 
 
 def status(ctx: LabContext) -> list[ComponentState]:
-    """A live reading of every component: healthy, unhealthy, stopped or not available."""
+    """A live reading of every component: healthy, unhealthy, stopped or not available.
+
+    A component with a status probe is judged by it, exactly as ``iklim status --target lab``
+    judges it (one implementation of "healthy"); a helper process without one (epmd, the
+    exporters) by its runner's own quick check.
+    """
     parts = components()
     failed = failures(ctx)
+    running = {c.name for c in parts if c.missing() is None and _running(ctx, c.name)}
+    reports = probe_reports(ctx, running)
 
     def read(component: LabComponent) -> ComponentState:
         reason = component.missing()
         if reason:
             return ComponentState(component.name, "not available", reason)
-        names = processes_of(ctx, component.name)
-        if not names or all(ctx.supervisor.pid(n) is None for n in names):
+        if component.name not in running:
             if component.name in failed:
                 return ComponentState(component.name, "unhealthy", f"lab up failed it: {failed[component.name]}")
             return ComponentState(component.name, "stopped", "no process running")
+        report = reports.get(component.name)
+        if report is not None:
+            return ComponentState(
+                component.name, "healthy" if report.status == "healthy" else "unhealthy", report.reason
+            )
         ok, words = component.health(ctx)
         return ComponentState(component.name, "healthy" if ok else "unhealthy", words)
 
     with ThreadPoolExecutor(max_workers=len(parts)) as pool:
         return list(pool.map(read, parts))
+
+
+def _running(ctx: LabContext, component: str) -> bool:
+    names = processes_of(ctx, component)
+    return bool(names) and any(ctx.supervisor.pid(n) is not None for n in names)
+
+
+def probe_reports(ctx: LabContext, names: set[str], timeout: float = 2.0) -> dict[str, Report]:
+    """The status probes' reports (``iklim status --target lab``) of the components in ``names``."""
+    from iklim.status.planbuild import plan_of
+    from iklim.status.runner import run_probes
+    from iklim.status.secrets import LabSecrets
+    from iklim.status.transport import NetTransport
+
+    plan = plan_of(ctx.env, "lab", str(ctx.root))
+    chosen = [c for c in plan.components if c.name in names]
+    reports = run_probes(chosen, NetTransport(), LabSecrets(ctx.root), timeout)
+    return {r.component: r for r in reports}
 
 
 def down(ctx: LabContext, progress: Progress, wipe: bool = False) -> int:

@@ -75,8 +75,13 @@ def _settings(env: Environment) -> dict[str, dict[str, Any]]:
 
 
 def build_plan(env_path: str | Path, target: str, root: str = "") -> Plan:
-    """The plan of every catalogue entry that has a probe, for target ``prod`` or ``lab``."""
-    env = load_environment(env_path)
+    """The plan of every catalogue entry that has a probe, for target ``prod`` or ``lab``, from
+    the model at ``env_path`` (the loader's ModelError when it is not valid)."""
+    return plan_of(load_environment(env_path), target, root)
+
+
+def plan_of(env: Environment, target: str, root: str = "") -> Plan:
+    """As :func:`build_plan`, from a loaded model."""
     where = make_target(env, target, root)
     settings = _settings(env)
     return Plan(

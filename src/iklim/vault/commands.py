@@ -38,7 +38,14 @@ _options = [
         show_default=True,
         help="The lab's OpenBao (127.0.3.N) or production (node private IPs).",
     ),
-    click.option("--lab-root", default=".lab", show_default=True, help="The lab's state directory."),
+    click.option(
+        "--root",
+        "--lab-root",
+        "lab_root",
+        default=".lab",
+        show_default=True,
+        help="The lab's state directory (--target lab; --lab-root is the same option).",
+    ),
     click.option(
         "--keys-file",
         default=None,

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from iklim.components import mongodb
 from iklim.components.base import PASSWORD_BYTES, Contribution, header
 from iklim.components.quoting import sh, sh_comment
+from iklim.components.target import node_of
 from iklim.model.paths import DEFAULT_ENV
 from iklim.model.ports import port_of
 from iklim.model.schema import Environment, Placement
@@ -39,7 +40,9 @@ def runbook(env: Environment, parts: Sequence[Contribution]) -> str:
     (:func:`sh`), whatever it holds."""
     grafana_volume = env.services.grafana.volume
     grafana_dir = grafana_volume.path or "" if grafana_volume else ""
-    mongo_node = env.node(env.services.mongodb.nodes[0])
+    first = node_of(env, "mongodb-1")
+    assert first is not None, "mongodb members are pinned (model semantics)"
+    mongo_node = env.node(first)
     return fill(
         "init-infra-prod.sh",
         header=header("#").rstrip("\n"),

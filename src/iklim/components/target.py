@@ -134,6 +134,9 @@ class Target(Protocol):
     def vault_engine(self) -> str:
         """``vault`` (HashiCorp Vault, production) or ``openbao`` (the lab's API-compatible fork)."""
 
+    def vault_keys_file(self) -> Path:
+        """Where the Vault bootstrap keeps the init result (unseal keys, root token) by default."""
+
     def endpoint(self, member: str, port_name: str) -> Address:
         """How a tool outside the cluster (``status``, the Vault bootstrap) reaches ``member`` on
         its port called ``port_name`` (:func:`port_number`)."""
@@ -177,6 +180,9 @@ class ProductionTarget:
     @property
     def vault_engine(self) -> str:
         return "vault"
+
+    def vault_keys_file(self) -> Path:
+        return Path(self.env.services.vault.keys_file)
 
     def endpoint(self, member: str, port_name: str) -> Address:
         family, _ = split_member(member)
@@ -225,6 +231,9 @@ class LabTarget:
     @property
     def vault_engine(self) -> str:
         return "openbao"
+
+    def vault_keys_file(self) -> Path:
+        return self.root / "secrets" / "vault-init.json"
 
     def node_address(self, node_name: str) -> str:
         node = self.env.node(node_name)

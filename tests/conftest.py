@@ -123,12 +123,21 @@ def lab(tmp_path_factory: pytest.TempPathFactory, prod_env: Environment) -> Iter
         yield ctx
     finally:
         names = ctx.supervisor.names()
-        pids = [pid for pid in map(ctx.supervisor.pid, names) if pid]
+        pids = [(pid, _started(pid)) for pid in map(ctx.supervisor.pid, names) if pid]
         down(ctx, lines.append, wipe=True)
-    alive = [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+    # the same process (pid and start time): a busy machine may reuse a stopped member's pid
+    alive = [pid for pid, started in pids if started is not None and _started(pid) == started]
     assert not alive, f"lab down left processes running: {alive}"
     listening = lab_listeners()
     assert not listening, f"lab down left listening ports: {listening}"
+
+
+def _started(pid: int) -> str | None:
+    """The start time of process ``pid`` (``/proc/PID/stat`` field 22), None when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
 
 
 def lab_listeners() -> list[str]:

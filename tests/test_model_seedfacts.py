@@ -71,3 +71,43 @@ def test_the_bundled_model_keeps_the_seed_facts() -> None:
     from iklim.model.seedfacts import seed_problems
 
     assert seed_problems(parse_environment(PROD_TEXT, "prod.yaml")) == []
+
+
+ETCD = "    image: quay.io/coreos/etcd:v3.5.17\n    placement: db\n"
+RABBITMQ = "    image: rabbitmq:3.13.7-management-alpine\n    placement: service\n    members: 3\n"
+# Rules the component catalogue drives (placement and quorum nature): an entry's facts, not a list.
+CATALOGUE_CASES: list[tuple[str, str, str, str, str]] = [
+    (
+        "etcd-on-service",
+        ETCD,
+        ETCD.replace("placement: db", "placement: service"),
+        "placement: service",
+        "iklim-db-* nodes",
+    ),
+    ("rabbitmq-even", RABBITMQ, RABBITMQ.replace("members: 3", "members: 4"), "members: 4", "odd member count"),
+]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "at", "message"), [c[1:] for c in CATALOGUE_CASES], ids=[c[0] for c in CATALOGUE_CASES]
+)
+def test_catalogue_driven_rules_refuse_at_their_key(tmp_path: Path, old: str, new: str, at: str, message: str) -> None:
+    test_seed_breaking_edit_is_refused_at_its_key(tmp_path, old, new, at, message)
+
+
+ISSUE_CASES = [c for c in CASES if c[0] in ("db-labelled-service", "grafana-local-folder", "mgmt-world")]
+
+
+@pytest.mark.parametrize(("old", "new"), [c[1:3] for c in ISSUE_CASES], ids=[c[0] for c in ISSUE_CASES])
+def test_a_refused_edit_leaves_an_existing_tree_untouched(tmp_path: Path, old: str, new: str) -> None:
+    """Over a tree rendered before, the refused edit changes no file and adds none (exit 2)."""
+    model = tmp_path / "model.yaml"
+    model.write_text(PROD_TEXT)
+    out = tmp_path / "out"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["render", "--env", str(model), "--out", str(out)]).exit_code == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    model.write_text(PROD_TEXT.replace(old, new, 1))
+    result = runner.invoke(cli, ["render", "--env", str(model), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before

@@ -220,3 +220,76 @@ def test_vault_cluster_port_differs_from_its_published_ports(port: int) -> None:
     with pytest.raises(ModelError) as raised:
         parse_environment(text, "prod.yaml")
     assert any("the API and the cluster (Raft) listener need two ports" in p.message for p in raised.value.problems)
+
+
+# --- The lab and the probes: the same model port reaches the lab's configs and every endpoint. ---
+
+
+def _lab_and_probe_texts(text: str, tmp_path: Path) -> dict[str, str]:
+    """What the lab runners and the status probes use, as text: the lab's engine configs (built
+    by the production builders with the lab target), the lab's Prometheus config, every status
+    endpoint in the lab and in production, and the Vault bootstrap's member URLs."""
+    from iklim.components import etcd, mongodb, patroni, vault
+    from iklim.components.prometheus import scrape_config
+    from iklim.components.target import LabTarget
+    from iklim.components.yamlout import dump_yaml
+    from iklim.status.planbuild import build_plan
+    from iklim.vault.plan import lab_plan, prod_plan
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    model = tmp_path / "model.yaml"
+    model.write_text(text)
+    env = parse_environment(text, "prod.yaml")
+    target = LabTarget(env, tmp_path / "lab")
+    svc = env.services
+    texts = {
+        "lab etcd": repr([etcd.member_settings(env, target, f"etcd-{i}") for i in range(1, svc.etcd.members + 1)]),
+        "lab patroni": "".join(patroni.render_config(env, target, f"patroni-{i}") for i in (1, 2, 3)),
+        "lab mongod": repr(mongodb.mongod_args(env, target, "mongodb-1", "/k")) + mongodb.rs_init(env, target),
+        "lab vault": "".join(vault.vault_hcl(env, target, f"vault-{i}") for i in (1, 2, 3)),
+        "lab prometheus": dump_yaml(scrape_config(env, target)),
+        "vault bootstrap urls": repr(lab_plan(env, tmp_path / "lab").members + prod_plan(env).members),
+    }
+    for name in ("lab", "prod"):
+        plan = build_plan(model, name, str(tmp_path / "lab"))
+        texts[f"status {name} endpoints"] = " ".join(
+            f"{c.name}:{e.member}@{e.address}" for c in plan.components for e in c.endpoints
+        )
+    return texts
+
+
+LAB_CONSUMERS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("etcd", "client"): ("lab etcd", "lab patroni", "lab prometheus", "status lab endpoints", "status prod endpoints"),
+    ("etcd", "peer"): ("lab etcd",),
+    ("patroni", "postgres"): ("lab patroni",),
+    ("patroni", "patroni-api"): ("lab patroni", "lab prometheus", "status lab endpoints", "status prod endpoints"),
+    ("mongodb", "mongod"): ("lab mongod", "status lab endpoints", "status prod endpoints"),
+    ("vault", "api"): (
+        "lab vault",
+        "lab prometheus",
+        "vault bootstrap urls",
+        "status lab endpoints",
+        "status prod endpoints",
+    ),
+    ("vault", "cluster_port"): ("lab vault",),
+}
+
+
+def test_every_changeable_port_has_its_lab_and_probe_consumers_listed() -> None:
+    assert set(LAB_CONSUMERS) == {p[:2] for p in CHANGED}
+
+
+@pytest.mark.parametrize(("component", "name", "old"), CHANGED, ids=[f"{c}.{n}" for c, n, _ in CHANGED])
+def test_changing_a_port_moves_the_lab_and_the_probes(tmp_path: Path, component: str, name: str, old: int) -> None:
+    """The lab's configs, its Prometheus, every status endpoint (lab and production) and the Vault
+    bootstrap's URLs follow a changed model port, and none keeps the old number."""
+    new = _unused_number(40000 + old % 1000)
+    base = _lab_and_probe_texts(PROD_TEXT, tmp_path / "base")
+    changed = _lab_and_probe_texts(_with_port(PROD_TEXT, component, name, old, new), tmp_path / "changed")
+    for key, text in changed.items():
+        assert not re.search(rf"\b{old}\b", text), f"{component}.{name}: {old} still in {key}"
+        assert re.sub(rf"\b{new}\b", str(old), text).replace(str(tmp_path / "changed"), "") == base[key].replace(
+            str(tmp_path / "base"), ""
+        ), f"{key} differs beyond {old} -> {new}"
+    missing = [key for key in LAB_CONSUMERS[(component, name)] if not re.search(rf"\b{new}\b", changed[key])]
+    assert not missing, f"{component}.{name}: {new} missing from {missing}"

@@ -1,6 +1,7 @@
 """The seed's components as data: what :mod:`iklim.check.recognise` matches a service against.
 
-:data:`COMPONENTS` (image, program and mounted-config patterns of each seed component),
+:data:`COMPONENTS` (image, program and mounted-config patterns of each seed component, derived
+from the component catalogue :mod:`iklim.model.catalogue`),
 :data:`COMPANIONS` (images that are never members), :data:`GENERIC_IMAGES` (base images a cert
 service script runs on) and the lookups derived from them (:data:`BY_KIND`, :data:`DB_KINDS`,
 :data:`SERVICE_KINDS`, :data:`LABELS`).
@@ -8,132 +9,14 @@ service script runs on) and the lookups derived from them (:data:`BY_KIND`, :dat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from iklim.model.catalogue import CATALOGUE, Kind
 
+#: One recognisable kind (the catalogue's :class:`~iklim.model.catalogue.Kind`).
+Component = Kind
 
-@dataclass(frozen=True)
-class Component:
-    """One seed component: ``kind`` (the rules' key), its ``label`` in messages and ``tier``
-    (``"db"``: runs on DB nodes; ``"service"``: on service nodes); ``images``, ``servers`` and
-    ``configs`` are regular expressions (image repository, program or ``"program subcommand"``,
-    mounted path) that recognise it; ``clients`` are programs (or ``"program subcommand"``) of
-    its image that make a service a companion job rather than a member."""
-
-    kind: str
-    label: str
-    tier: str
-    images: tuple[str, ...] = ()
-    servers: tuple[str, ...] = ()
-    configs: tuple[str, ...] = ()
-    clients: tuple[str, ...] = ()
-
-
-_PG_CLIENTS = ("pg_dump", "pg_dumpall", "pg_basebackup", "pg_restore", "psql", "pgbackrest", "wal-g", "pg_isready")
-_REDIS_CLIENTS = ("redis-cli", "valkey-cli", "redis-benchmark", "valkey-benchmark")
-
-#: The seed's components. DB tier first, in the order the infra stack lists them.
-COMPONENTS: tuple[Component, ...] = (
-    Component(
-        "etcd",
-        "etcd",
-        "db",
-        images=(r"etcd",),
-        servers=(r"etcd",),
-        configs=(r".*/etcd\.conf\.ya?ml",),
-        clients=("etcdctl", "etcdutl"),
-    ),
-    Component(
-        "patroni",
-        "Patroni/PostgreSQL",
-        "db",
-        images=(r"patroni", r"spilo(-\d+)?", r"postgres(ql)?(-repmgr)?", r"postgis", r"timescaledb(-ha)?", r"pgvector"),
-        servers=(r"patroni", r"postgres", r"postmaster"),
-        configs=(r"/etc/patroni/.*", r".*/patroni\.ya?ml"),
-        clients=_PG_CLIENTS,
-    ),
-    Component(
-        "mongodb",
-        "MongoDB",
-        "db",
-        images=(r"mongo", r"mongodb(-sharded)?", r"mongodb-(community|enterprise)-server", r"percona-server-mongodb"),
-        servers=(r"mongod",),
-        configs=(r".*/mongod\.conf",),
-        clients=("mongosh", "mongo", "mongodump", "mongorestore", "mongoexport", "mongoimport"),
-    ),
-    Component(
-        "redis",
-        "Redis",
-        "service",
-        images=(r"redis", r"valkey", r"redis-stack-server", r"keydb"),
-        servers=(r"(redis|valkey|keydb)-server",),
-        configs=(r".*/redis\.conf",),
-        clients=_REDIS_CLIENTS,
-    ),
-    Component(
-        "sentinel",
-        "Redis Sentinel",
-        "service",
-        images=(r"(redis|valkey)-sentinel",),
-        servers=(r"(redis|valkey)-sentinel",),
-        configs=(r".*/sentinel\.conf",),
-        clients=_REDIS_CLIENTS,
-    ),
-    Component(
-        "rabbitmq",
-        "RabbitMQ",
-        "service",
-        images=(r"rabbitmq",),
-        servers=(r"rabbitmq-server",),
-        configs=(r"/etc/rabbitmq/.*",),
-        clients=("rabbitmqctl", "rabbitmqadmin", "rabbitmq-plugins", "rabbitmq-diagnostics"),
-    ),
-    Component(
-        "apisix",
-        "APISIX",
-        "service",
-        images=(r"apisix",),
-        servers=(r"apisix start",),
-        configs=(r"/usr/local/apisix/conf/config\.ya?ml",),
-    ),
-    Component(
-        "dashboard",
-        "APISIX Dashboard",
-        "service",
-        images=(r"apisix-dashboard",),
-        servers=(r"manager-api",),
-        configs=(r"/usr/local/apisix-dashboard/conf/conf\.ya?ml", r"/etc/apisix-dashboard/.*"),
-    ),
-    Component("swag", "SWAG", "service", images=(r"swag", r"linuxserver/letsencrypt")),
-    Component("cert", "cert service", "service"),
-    Component(
-        "prometheus",
-        "Prometheus",
-        "service",
-        images=(r"prometheus",),
-        servers=(r"prometheus",),
-        configs=(r"/etc/prometheus/prometheus\.ya?ml",),
-        clients=("promtool",),
-    ),
-    Component(
-        "grafana",
-        "Grafana",
-        "service",
-        images=(r"grafana(-oss|-enterprise)?",),
-        servers=(r"grafana-server", r"grafana server"),
-        configs=(r"/etc/grafana/grafana\.ini",),
-        clients=("grafana-cli", "grafana cli"),
-    ),
-    Component(
-        "vault",
-        "Vault",
-        "service",
-        images=(r"vault", r"vault-enterprise", r"openbao"),
-        servers=(r"(vault|bao) server", r"server"),
-        configs=(r"/vault/config/.*", r"/openbao/config/.*"),
-        clients=tuple(f"{p} {s}" for p in ("vault", "bao") for s in ("agent", "proxy", "operator", "login", "kv"))
-        + ("agent", "proxy"),
-    ),
-)
+#: The seed's kinds, in catalogue (stack) order, DB tier first: each entry's kinds, derived from
+#: :data:`iklim.model.catalogue.CATALOGUE` (a component is declared there, once).
+COMPONENTS: tuple[Component, ...] = tuple(kind for e in CATALOGUE for kind in e.kinds)
 
 #: Images that are never members: (pattern, what they are). Checked before :data:`COMPONENTS`.
 COMPANIONS: tuple[tuple[str, str], ...] = (

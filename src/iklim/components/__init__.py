@@ -1,4 +1,10 @@
-"""One module per component of the seed; ``CONTRIBUTORS`` lists them in stack order."""
+"""One module per component of the seed, registered by its catalogue key.
+
+:data:`BUILDERS` maps each key of :data:`iklim.model.catalogue.CATALOGUE` to the function that
+contributes its services, configs, volumes and secrets; :data:`CONTRIBUTORS` is that registry in
+catalogue (stack) order. ``tests/test_catalogue.py`` fails when a catalogue entry has no builder
+or a builder has no entry.
+"""
 
 from __future__ import annotations
 
@@ -16,19 +22,24 @@ from iklim.components import (
     vault,
 )
 from iklim.components.base import Contribution, Contributor
+from iklim.model.catalogue import CATALOGUE
 
-CONTRIBUTORS: tuple[Contributor, ...] = (
-    etcd.contribute,
-    patroni.contribute,
-    mongodb.contribute,
-    redis.contribute,
-    rabbitmq.contribute,
-    apisix.contribute,
-    swag.contribute,
-    certs.contribute,
-    prometheus.contribute,
-    grafana.contribute,
-    vault.contribute,
-)
+#: Catalogue key -> the component's config builder.
+BUILDERS: dict[str, Contributor] = {
+    "etcd": etcd.contribute,
+    "patroni": patroni.contribute,
+    "mongodb": mongodb.contribute,
+    "redis": redis.contribute,
+    "rabbitmq": rabbitmq.contribute,
+    "apisix": apisix.contribute,
+    "swag": swag.contribute,
+    "certs": certs.contribute,
+    "prometheus": prometheus.contribute,
+    "grafana": grafana.contribute,
+    "vault": vault.contribute,
+}
 
-__all__ = ["CONTRIBUTORS", "Contribution", "Contributor"]
+#: The builders in catalogue order (the order of the services in the stacks).
+CONTRIBUTORS: tuple[Contributor, ...] = tuple(BUILDERS[e.key] for e in CATALOGUE if e.key in BUILDERS)
+
+__all__ = ["BUILDERS", "CONTRIBUTORS", "Contribution", "Contributor"]

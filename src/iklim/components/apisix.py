@@ -17,21 +17,22 @@ from iklim.components.base import (
 )
 from iklim.components.etcd import client_endpoints
 from iklim.components.yamlout import dump_yaml
+from iklim.model.catalogue import engine_port
 from iklim.model.schema import Environment
 
 # Not published: the engine's own port, reached on the overlay only, so not a model key
 # (published ports come from the model's `ports` by name, iklim.model.ports). One definition each.
-GATEWAY_PORT = 9080
-ADMIN_PORT = 9180
-METRICS_PORT = 9091
+GATEWAY_PORT = engine_port("apisix", "gateway")
+ADMIN_PORT = engine_port("apisix", "admin")
+METRICS_PORT = engine_port("apisix", "metrics")
 #: The control API (``apisix.enable_control``), loopback only inside the container. APISIX 3.11
 #: has no status server (``apisix.status``, ``/status/ready`` on :7085 arrived in 3.13: the
 #: source at tag 3.11.0 has no ``apisix/status`` and its config-default.yaml no ``status``
 #: section), so the healthcheck asks the control API's ``GET /v1/schema``, which answers 200 as
 #: soon as the workers run (docs/en/latest/control-api.md at 3.11.0: "enabled by default and
 #: listens to 127.0.0.1:9090"; the APISIX CLI test t/cli/test_control.sh checks it the same way).
-CONTROL_PORT = 9090
-DASHBOARD_PORT = 9000
+CONTROL_PORT = engine_port("apisix", "control")
+DASHBOARD_PORT = engine_port("apisix", "dashboard")
 ADMIN_KEY = "apisix_admin_key"
 DASHBOARD_PASSWORD = "apisix_dashboard_password"
 DASHBOARD_JWT = "apisix_dashboard_jwt_secret"

@@ -38,16 +38,25 @@ class SecretMount:
 
 @dataclass
 class Contribution:
-    """Everything one component adds: services by stack, files, volumes and secrets."""
+    """Everything one component adds: services by stack, files, volumes and secrets.
+
+    ``secrets`` are the Docker secrets the runbook creates for it (the one list of them:
+    ``init-infra-prod.sh`` reads it); ``secret_bytes`` the random bytes of those that are not
+    :data:`PASSWORD_BYTES` long (MongoDB's keyfile).
+    """
 
     stack: str = "infra"
     services: dict[str, Service] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
     volumes: list[str] = field(default_factory=list)
     secrets: list[str] = field(default_factory=list)
+    secret_bytes: dict[str, int] = field(default_factory=dict)
     mounts: dict[str, list[Mount]] = field(default_factory=dict)
     secret_mounts: dict[str, list[SecretMount]] = field(default_factory=dict)
 
+
+#: Random bytes the runbook generates for a secret unless its contribution says otherwise.
+PASSWORD_BYTES = 32
 
 Contributor = Callable[[Environment], Contribution]
 

@@ -14,10 +14,6 @@ from iklim.components.target import ProductionTarget, Target
 from iklim.model.ports import port_of
 from iklim.model.schema import Environment
 
-#: etcd's client port in the bundled model; only the lab's and status's probes still read it
-#: (issue 13): every rendered value comes from the model's ``client`` port.
-CLIENT_PORT = 2379
-
 
 def client_endpoints(env: Environment, target: Target | None = None) -> list[str]:
     """``host:port`` (the model's ``client`` port) of every member: in production the overlay

@@ -19,11 +19,12 @@ from iklim.components.base import (
 from iklim.components.ports import PROMETHEUS_PORT
 from iklim.components.target import ProductionTarget, Target
 from iklim.components.yamlout import dump_yaml
+from iklim.model.catalogue import engine_port
 from iklim.model.schema import Environment
 
 # Not published: the engine's own port, reached on the overlay only, so not a model key
 # (published ports come from the model's `ports` by name, iklim.model.ports). One definition each.
-HTTP_PORT = 3000
+HTTP_PORT = engine_port("grafana", "http")
 ADMIN_PASSWORD = "grafana_admin_password"
 DATASOURCE_PATH = f"{CONFIG_ROOT}/grafana/datasources.yml"
 

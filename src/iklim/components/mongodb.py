@@ -23,18 +23,17 @@ from iklim.components.base import (
     spread_deploy,
 )
 from iklim.components.target import ProductionTarget, Target
+from iklim.model.catalogue import engine_port
 from iklim.model.ports import port_of
 from iklim.model.schema import Component, Environment, Placement
 
-#: mongod's port in the bundled model; only the lab's and status's probes still read it (issue
-#: 13): every rendered value comes from the model's ``mongod`` port.
-PORT = 27017
 INIT_PATH = f"{CONFIG_ROOT}/mongodb/rs-init.js"
 INIT_TARGET = "/etc/mongo/rs-init.js"
 KEYFILE = "mongodb_keyfile"
+KEYFILE_BYTES = 756  # base64 of 756 bytes = 1008 characters: within MongoDB's 6..1024 limit
 ROOT_PASSWORD = "mongodb_root_password"
 EXPORTER = "mongodb-exporter"
-EXPORTER_PORT = 9216  # not published: on the overlay only, not a model key
+EXPORTER_PORT = engine_port("mongodb", "exporter")  # not published: on the overlay only
 EXPORTER_USER = "exporter"
 EXPORTER_PASSWORD = "mongodb_exporter_password"
 MONGO_UID = "999"
@@ -119,7 +118,7 @@ def exporter_service(env: Environment, member: str) -> dict[str, Any]:
 
 def contribute(env: Environment) -> Contribution:
     spec = env.services.mongodb
-    out = Contribution(secrets=[KEYFILE, ROOT_PASSWORD, EXPORTER_PASSWORD])
+    out = Contribution(secrets=[KEYFILE, ROOT_PASSWORD, EXPORTER_PASSWORD], secret_bytes={KEYFILE: KEYFILE_BYTES})
     names = member_names("mongodb", spec.members)
     out.files[INIT_PATH] = rs_init(env, ProductionTarget(env))
     for service, node in zip(names, spec.nodes, strict=True):

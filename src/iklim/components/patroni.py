@@ -23,9 +23,6 @@ from iklim.components.yamlout import dump_yaml
 from iklim.model.ports import port_of
 from iklim.model.schema import Environment
 
-#: Patroni's REST port in the bundled model; only the lab's and status's probes still read it
-#: (issue 13): every rendered value comes from the model's ``patroni-api`` port.
-REST_PORT = 8008
 SECRETS = {
     "PATRONI_SUPERUSER_PASSWORD": "postgres_superuser_password",
     "PATRONI_REPLICATION_PASSWORD": "postgres_replication_password",

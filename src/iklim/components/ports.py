@@ -6,5 +6,7 @@ at Prometheus, so Grafana takes Prometheus's port from here, not from the module
 
 from __future__ import annotations
 
+from iklim.model.catalogue import engine_port
+
 #: Prometheus's HTTP API and UI (``/-/ready``, ``/api/v1``), on its overlay name or lab address.
-PROMETHEUS_PORT = 9090
+PROMETHEUS_PORT = engine_port("prometheus", "http")

@@ -7,6 +7,7 @@ through one mongodb_exporter per member; SWAG through nginx-prometheus-exporter 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from iklim.components import mongodb, redis, swag
@@ -27,6 +28,7 @@ from iklim.components.ports import PROMETHEUS_PORT
 from iklim.components.rabbitmq import PROMETHEUS_PORT as RABBITMQ_METRICS
 from iklim.components.target import ProductionTarget, Target
 from iklim.components.yamlout import dump_yaml
+from iklim.model.catalogue import CATALOGUE
 from iklim.model.ports import port_of
 from iklim.model.schema import Environment
 
@@ -38,49 +40,72 @@ def _static(job: str, targets: list[str], **extra: Any) -> dict[str, Any]:
     return {"job_name": job, **extra, "static_configs": [{"targets": targets}]}
 
 
-def scrape_config(env: Environment, target: Target, available: frozenset[str] | None = None) -> dict[str, Any]:
-    """Prometheus's config: one job per component; ``available`` limits the jobs (the lab's engines)."""
-    svc = env.services
-    interval = f"{svc.prometheus.scrape_interval_s}s"
+Job = Callable[[Environment, Target], dict[str, Any]]
 
-    def hosts(family: str, count: int, port: int) -> list[str]:
-        return [f"{target.host(m)}:{port}" for m in member_names(family, count)]
 
-    vault = svc.vault
+def _hosts(target: Target, family: str, count: int, port: int) -> list[str]:
+    return [f"{target.host(m)}:{port}" for m in member_names(family, count)]
+
+
+def _redis(env: Environment, target: Target) -> dict[str, Any]:
     exporter = f"{target.host(redis.EXPORTER + '-1')}:{redis.EXPORTER_PORT}"
-    jobs = {
-        "prometheus": _static("prometheus", [f"{target.host('prometheus-1')}:{PROMETHEUS_PORT}"]),
-        "etcd": _static("etcd", client_endpoints(env, target)),
-        "patroni": _static("patroni", hosts("patroni", svc.patroni.members, port_of(svc.patroni, "patroni-api"))),
-        "rabbitmq": _static("rabbitmq", hosts("rabbitmq", svc.rabbitmq.members, RABBITMQ_METRICS)),
-        "apisix": {
-            "job_name": "apisix",
-            "metrics_path": "/apisix/prometheus/metrics",
-            "dns_sd_configs": [{"names": [f"tasks.{env.stacks.infra}_apisix"], "type": "A", "port": METRICS_PORT}],
-        },
-        "vault": _static(
-            "vault",
-            hosts("vault", vault.members, vault.api_port),
-            metrics_path="/v1/sys/metrics",
-            params={"format": ["prometheus"]},
-        ),
-        "grafana": _static("grafana", [f"{target.host('grafana-1')}:{GRAFANA_PORT}"]),
-        "mongodb": _static("mongodb", hosts(mongodb.EXPORTER, svc.mongodb.members, mongodb.EXPORTER_PORT)),
-        "swag": _static("swag", [f"{target.host(swag.EXPORTER + '-1')}:{swag.EXPORTER_PORT}"]),
-        "redis": {
-            "job_name": "redis",
-            "metrics_path": "/scrape",
-            "static_configs": [{"targets": redis.scrape_targets(env, target)}],
-            "relabel_configs": [
-                {"source_labels": ["__address__"], "target_label": "__param_target"},
-                {"source_labels": ["__param_target"], "target_label": "instance"},
-                {"target_label": "__address__", "replacement": exporter},
-            ],
-        },
+    return {
+        "job_name": "redis",
+        "metrics_path": "/scrape",
+        "static_configs": [{"targets": redis.scrape_targets(env, target)}],
+        "relabel_configs": [
+            {"source_labels": ["__address__"], "target_label": "__param_target"},
+            {"source_labels": ["__param_target"], "target_label": "instance"},
+            {"target_label": "__address__", "replacement": exporter},
+        ],
     }
+
+
+def _apisix(env: Environment, target: Target) -> dict[str, Any]:
+    return {
+        "job_name": "apisix",
+        "metrics_path": "/apisix/prometheus/metrics",
+        "dns_sd_configs": [{"names": [f"tasks.{env.stacks.infra}_apisix"], "type": "A", "port": METRICS_PORT}],
+    }
+
+
+def _vault(env: Environment, target: Target) -> dict[str, Any]:
+    vault = env.services.vault
+    hosts = _hosts(target, "vault", vault.members, vault.api_port)
+    return _static("vault", hosts, metrics_path="/v1/sys/metrics", params={"format": ["prometheus"]})
+
+
+#: Catalogue key -> its scrape job (the registry of scrape jobs; a key without one declares why in
+#: the catalogue's ``absent["scrape"]``). Jobs are rendered in catalogue order.
+JOBS: dict[str, Job] = {
+    "etcd": lambda env, target: _static("etcd", client_endpoints(env, target)),
+    "patroni": lambda env, target: _static(
+        "patroni",
+        _hosts(target, "patroni", env.services.patroni.members, port_of(env.services.patroni, "patroni-api")),
+    ),
+    "mongodb": lambda env, target: _static(
+        "mongodb", _hosts(target, mongodb.EXPORTER, env.services.mongodb.members, mongodb.EXPORTER_PORT)
+    ),
+    "redis": _redis,
+    "rabbitmq": lambda env, target: _static(
+        "rabbitmq", _hosts(target, "rabbitmq", env.services.rabbitmq.members, RABBITMQ_METRICS)
+    ),
+    "apisix": _apisix,
+    "swag": lambda env, target: _static("swag", [f"{target.host(swag.EXPORTER + '-1')}:{swag.EXPORTER_PORT}"]),
+    "prometheus": lambda env, target: _static("prometheus", [f"{target.host('prometheus-1')}:{PROMETHEUS_PORT}"]),
+    "grafana": lambda env, target: _static("grafana", [f"{target.host('grafana-1')}:{GRAFANA_PORT}"]),
+    "vault": _vault,
+}
+
+
+def scrape_config(env: Environment, target: Target, available: frozenset[str] | None = None) -> dict[str, Any]:
+    """Prometheus's config: one job per catalogue entry that has one (:data:`JOBS`), in catalogue
+    order; ``available`` limits the jobs (the lab's engines)."""
+    interval = f"{env.services.prometheus.scrape_interval_s}s"
+    keys = [e.key for e in CATALOGUE if e.key in JOBS and (available is None or e.key in available)]
     return {
         "global": {"scrape_interval": interval, "evaluation_interval": interval, "external_labels": {"env": env.name}},
-        "scrape_configs": [job for name, job in jobs.items() if available is None or name in available],
+        "scrape_configs": [JOBS[key](env, target) for key in keys],
     }
 
 

@@ -15,15 +15,16 @@ from iklim.components.base import (
     shell,
 )
 from iklim.components.target import ProductionTarget, Target
+from iklim.model.catalogue import engine_port
 from iklim.model.schema import Environment
 
 # Not published: the engine's own port, reached on the overlay only, so not a model key
 # (published ports come from the model's `ports` by name, iklim.model.ports). One definition each.
-AMQP_PORT = 5672
-MANAGEMENT_PORT = 15672
-PROMETHEUS_PORT = 15692
-DIST_PORT = AMQP_PORT + 20000  # RabbitMQ's default distribution port
-EPMD_PORT = 4369
+AMQP_PORT = engine_port("rabbitmq", "amqp")
+MANAGEMENT_PORT = engine_port("rabbitmq", "management")
+PROMETHEUS_PORT = engine_port("rabbitmq", "metrics")
+DIST_PORT = engine_port("rabbitmq", "dist")
+EPMD_PORT = engine_port("rabbitmq", "epmd")
 CLIENT_ALIAS = "rabbitmq"
 COOKIE = "rabbitmq_erlang_cookie"
 ADMIN_PASSWORD = "rabbitmq_admin_password"

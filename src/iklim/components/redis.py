@@ -22,14 +22,15 @@ from iklim.components.base import (
 )
 from iklim.components.quoting import compose_sh
 from iklim.components.target import ProductionTarget, Target
+from iklim.model.catalogue import engine_port
 from iklim.model.schema import Component, Environment
 
 # Not published: the engine's own port, reached on the overlay only, so not a model key
 # (published ports come from the model's `ports` by name, iklim.model.ports). One definition each.
-REDIS_PORT = 6379
-SENTINEL_PORT = 26379
+REDIS_PORT = engine_port("redis", "redis")
+SENTINEL_PORT = engine_port("redis", "sentinel")
 EXPORTER = "redis-exporter"
-EXPORTER_PORT = 9121
+EXPORTER_PORT = engine_port("redis", "exporter")
 PASSWORD = "redis_password"
 AUTH_INCLUDE = "/tmp/iklim-auth.conf"
 

@@ -21,6 +21,7 @@ from iklim.components.base import (
 from iklim.components.quoting import nginx_word
 from iklim.components.rabbitmq import CLIENT_ALIAS, MANAGEMENT_PORT
 from iklim.components.target import ProductionTarget, Target
+from iklim.model.catalogue import engine_port
 from iklim.model.ports import port_of
 from iklim.model.schema import Component, Environment
 
@@ -28,10 +29,10 @@ SITE_PATH = f"{CONFIG_ROOT}/swag/rabbitmq.subdomain.conf"
 SITE_TARGET = "/config/nginx/site-confs/rabbitmq.subdomain.conf"
 STATUS_SITE_PATH = f"{CONFIG_ROOT}/swag/stub-status.conf"
 STATUS_SITE_TARGET = "/config/nginx/site-confs/stub-status.conf"
-STATUS_PORT = 8080  # not published (stub_status on the overlay): not a model key
+STATUS_PORT = engine_port("swag", "status")  # not published (stub_status on the overlay)
 CONFIG_VOLUME = "swag-config"
 EXPORTER = "swag-exporter"
-EXPORTER_PORT = 9113  # not published: on the overlay only, not a model key
+EXPORTER_PORT = engine_port("swag", "exporter")  # not published: on the overlay only
 
 
 def status_site(env: Environment, target: Target) -> str:

@@ -28,7 +28,9 @@ def _progress(line: str) -> None:
 
 
 _env = click.option("--env", "env_path", default=DEFAULT_ENV, show_default=True, help="The environment model.")
-_root = click.option("--root", default=str(DEFAULT_ROOT), show_default=True, help="The lab's state directory.")
+_root = click.option(
+    "--root", "--lab-root", "root", default=str(DEFAULT_ROOT), show_default=True, help="The lab's state directory."
+)
 
 
 @click.group("lab")
@@ -94,6 +96,9 @@ def down_command(env_path: str, root: str, wipe: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def status_command(env_path: str, root: str, as_json: bool) -> None:
     """Live health of every lab component; exit 0 when every available one is healthy.
+
+    Each cluster is judged by its ``iklim status --target lab`` probe (the same code and words);
+    the helper processes (epmd, the exporters) by whether they answer.
 
     \b
     Example:

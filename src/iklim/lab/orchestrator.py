@@ -15,56 +15,22 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from iklim.lab.components.absent import AbsentLab
 from iklim.lab.components.base import LabComponent
-from iklim.lab.components.etcd import EtcdLab
-from iklim.lab.components.grafana import GrafanaLab
-from iklim.lab.components.mongodb import MongoDBLab
-from iklim.lab.components.nginx import NginxLab
-from iklim.lab.components.openbao import OpenBaoLab
-from iklim.lab.components.patroni import PatroniLab
-from iklim.lab.components.prometheus import PrometheusLab
-from iklim.lab.components.rabbitmq import EpmdLab, RabbitMQLab
-from iklim.lab.components.redis import RedisLab
-from iklim.lab.components.redis_exporter import RedisExporterLab
-from iklim.lab.components.swag_exporter import SwagExporterLab
 from iklim.lab.context import LabContext, LabError
+from iklim.lab.registry import runners
+from iklim.status.report import Report
 
 Progress = Callable[[str], None]
-#: Prometheus job -> the lab component that must run for the job to be scraped.
-SCRAPED = {
-    "etcd": "etcd",
-    "patroni": "patroni",
-    "rabbitmq": "rabbitmq",
-    "vault": "vault",
-    "redis": "redis-exporter",
-    "grafana": "grafana",
-    "swag": "swag-exporter",
-}
 
 
 def components() -> tuple[LabComponent, ...]:
-    """Every lab component, in start order (dependencies first). Prometheus scrapes what runs.
+    """Every lab component, in start order (dependencies first), from the catalogue through
+    :mod:`iklim.lab.registry`. Prometheus scrapes what runs.
 
     MongoDB and Grafana run when their binaries are on PATH (no package installs them here);
-    APISIX is only reported, see :mod:`iklim.lab.components.absent`.
+    APISIX and the cert services are only reported, with the catalogue's reason.
     """
-    engines: tuple[LabComponent, ...] = (
-        EtcdLab(),
-        PatroniLab(),
-        RedisLab(),
-        RedisExporterLab(),
-        EpmdLab(),
-        RabbitMQLab(),
-        OpenBaoLab(),
-        NginxLab(),
-        SwagExporterLab(),
-        MongoDBLab(),
-        GrafanaLab(),
-    )
-    running = {c.name for c in engines if c.missing() is None}
-    jobs = frozenset(job for job, component in SCRAPED.items() if component in running)
-    return (*engines, PrometheusLab(jobs), AbsentLab("apisix", "apisix"))
+    return runners()
 
 
 @dataclass(frozen=True)
@@ -180,19 +146,30 @@ def processes_of(ctx: LabContext, component: str) -> list[str]:
 
 
 def status(ctx: LabContext) -> list[ComponentState]:
-    """A live reading of every component: healthy, unhealthy, stopped or not available."""
+    """A live reading of every component: healthy, unhealthy, stopped or not available.
+
+    A component with a status probe is judged by it, exactly as ``iklim status --target lab``
+    judges it (one implementation of "healthy"); a helper process without one (epmd, the
+    exporters) by its runner's own quick check.
+    """
     parts = components()
     failed = failures(ctx)
+    running = {c.name for c in parts if c.missing() is None and _running(ctx, c.name)}
+    reports = probe_reports(ctx, running)
 
     def read(component: LabComponent) -> ComponentState:
         reason = component.missing()
         if reason:
             return ComponentState(component.name, "not available", reason)
-        names = processes_of(ctx, component.name)
-        if not names or all(ctx.supervisor.pid(n) is None for n in names):
+        if component.name not in running:
             if component.name in failed:
                 return ComponentState(component.name, "unhealthy", f"lab up failed it: {failed[component.name]}")
             return ComponentState(component.name, "stopped", "no process running")
+        report = reports.get(component.name)
+        if report is not None:
+            return ComponentState(
+                component.name, "healthy" if report.status == "healthy" else "unhealthy", report.reason
+            )
         ok, words = component.health(ctx)
         return ComponentState(component.name, "healthy" if ok else "unhealthy", words)
 
@@ -200,18 +177,29 @@ def status(ctx: LabContext) -> list[ComponentState]:
         return list(pool.map(read, parts))
 
 
-#: Stop order: clients before the clusters they use, DCS last.
-STOP_ORDER = (
-    *("grafana", "prometheus", "redis-exporter", "swag-exporter", "nginx"),
-    *("mongodb", "vault", "rabbitmq", "epmd", "redis", "patroni", "etcd"),
-)
+def _running(ctx: LabContext, component: str) -> bool:
+    names = processes_of(ctx, component)
+    return bool(names) and any(ctx.supervisor.pid(n) is not None for n in names)
+
+
+def probe_reports(ctx: LabContext, names: set[str], timeout: float = 2.0) -> dict[str, Report]:
+    """The status probes' reports (``iklim status --target lab``) of the components in ``names``."""
+    from iklim.status.planbuild import plan_of
+    from iklim.status.runner import run_probes
+    from iklim.status.secrets import LabSecrets
+    from iklim.status.transport import NetTransport
+
+    plan = plan_of(ctx.env, "lab", str(ctx.root))
+    chosen = [c for c in plan.components if c.name in names]
+    reports = run_probes(chosen, NetTransport(), LabSecrets(ctx.root), timeout)
+    return {r.component: r for r in reports}
 
 
 def down(ctx: LabContext, progress: Progress, wipe: bool = False) -> int:
     """Stop every lab process (by pid, waiting for exit); with ``wipe``, delete the lab's data."""
     stopped = 0
     remaining = set(ctx.supervisor.names())
-    for component in STOP_ORDER:
+    for component in reversed([c.name for c in components()]):  # clients first, the DCS last
         names = [n for n in processes_of(ctx, component) if n in remaining]
         with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
             stopped += sum(pool.map(ctx.supervisor.stop, names))

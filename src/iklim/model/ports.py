@@ -15,18 +15,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
+from iklim.model.catalogue import required_ports
 from iklim.model.schema import Component, Environment, PortSpec
 
 Loc = tuple[str | int, ...]
 
-#: component -> the port names its builder reads (more may be listed: they are published as well).
-REQUIRED: dict[str, tuple[str, ...]] = {
-    "etcd": ("client", "peer"),
-    "patroni": ("postgres", "patroni-api"),
-    "mongodb": ("mongod",),
-    "swag": ("http", "https"),
-    "vault": ("api",),
-}
+#: component -> the port names its builder reads (more may be listed: they are published as well),
+#: derived from the component catalogue (each entry's ``ports``).
+REQUIRED: dict[str, tuple[str, ...]] = required_ports()
 
 
 class HasPorts(Protocol):

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from iklim.model.catalogue import sections
 from iklim.model.images import pin_problem
 from iklim.model.strings import (
     AbsPath,
@@ -275,5 +276,6 @@ class Environment(StrictModel):
         raise KeyError(name)
 
 
-DB_COMPONENTS = ("etcd", "patroni", "mongodb")
-QUORUM_COMPONENTS = ("etcd", "patroni", "mongodb", "rabbitmq", "vault")
+#: Sections of DB-node components and of quorum clusters, from the catalogue.
+DB_COMPONENTS = sections("db")
+QUORUM_COMPONENTS = sections(quorum=True)

@@ -4,9 +4,12 @@ current state first."""
 
 from __future__ import annotations
 
-from iklim.components import apisix, grafana, mongodb, patroni, rabbitmq, redis
-from iklim.components.base import header
+from collections.abc import Sequence
+
+from iklim.components import mongodb
+from iklim.components.base import PASSWORD_BYTES, Contribution, header
 from iklim.components.quoting import sh, sh_comment
+from iklim.components.target import node_of
 from iklim.model.paths import DEFAULT_ENV
 from iklim.model.ports import port_of
 from iklim.model.schema import Environment, Placement, VolumeKind
@@ -18,25 +21,19 @@ from iklim.render.terraform import private_host_ports
 RUNBOOK_PATH = "init-infra-prod.sh"
 VAULT_BOOTSTRAP_PATH = "init/vault/vault-bootstrap.sh"
 DOCKER_USER_PATHS = {Placement.DB: "init/hosts/db-docker-user.sh", Placement.SERVICE: "init/hosts/app-docker-user.sh"}
-KEYFILE_BYTES = 756  # base64 of 756 bytes = 1008 characters: within MongoDB's 6..1024 limit
-PASSWORD_BYTES = 32
 
 
-def secret_sizes() -> list[tuple[str, int]]:
-    """Every Docker secret the stacks use, with the random bytes the runbook generates for it."""
-    names = [
-        *patroni.SECRETS.values(),
-        redis.PASSWORD,
-        rabbitmq.COOKIE,
-        rabbitmq.ADMIN_PASSWORD,
-        mongodb.ROOT_PASSWORD,
-        mongodb.EXPORTER_PASSWORD,
-        apisix.ADMIN_KEY,
-        apisix.DASHBOARD_PASSWORD,
-        apisix.DASHBOARD_JWT,
-        grafana.ADMIN_PASSWORD,
-    ]
-    return [(mongodb.KEYFILE, KEYFILE_BYTES)] + [(n, PASSWORD_BYTES) for n in sorted(names)]
+def secret_sizes(parts: Sequence[Contribution]) -> list[tuple[str, int]]:
+    """Every Docker secret the components declare (``Contribution.secrets``), with the random
+    bytes the runbook generates for it: those with a declared size first, then the passwords,
+    each group sorted by name. ValueError when two components declare one secret two sizes."""
+    sizes: dict[str, int] = {}
+    for part in parts:
+        for name in part.secrets:
+            size = part.secret_bytes.get(name, PASSWORD_BYTES)
+            if sizes.setdefault(name, size) != size:
+                raise ValueError(f"secret {name!r} is declared with {sizes[name]} and {size} bytes")
+    return sorted(sizes.items(), key=lambda item: (item[1] == PASSWORD_BYTES, item[0]))
 
 
 def storagebox_folders(env: Environment) -> list[str]:
@@ -51,11 +48,14 @@ def storagebox_folders(env: Environment) -> list[str]:
     return sorted(found)
 
 
-def runbook(env: Environment) -> str:
-    """``init-infra-prod.sh``; every model value is one shell word (:func:`sh`), whatever it holds."""
+def runbook(env: Environment, parts: Sequence[Contribution]) -> str:
+    """``init-infra-prod.sh`` for the components' ``parts``; every model value is one shell word
+    (:func:`sh`), whatever it holds."""
     grafana_volume = env.services.grafana.volume
     grafana_dir = grafana_volume.path or "" if grafana_volume else ""
-    mongo_node = env.node(env.services.mongodb.nodes[0])
+    first = node_of(env, "mongodb-1")
+    assert first is not None, "mongodb members are pinned (model semantics)"
+    mongo_node = env.node(first)
     return fill(
         "init-infra-prod.sh",
         header=header("#").rstrip("\n"),
@@ -78,7 +78,7 @@ def runbook(env: Environment) -> str:
         storagebox_dirs=" ".join(sh(d) for d in storagebox_folders(env)) or "''",
         db_docker_user_script=sh(DOCKER_USER_PATHS[Placement.DB]),
         app_docker_user_script=sh(DOCKER_USER_PATHS[Placement.SERVICE]),
-        secret_calls="\n".join(f"  ensure_secret {sh(name)} {sh(size)}" for name, size in secret_sizes()),
+        secret_calls="\n".join(f"  ensure_secret {sh(name)} {sh(size)}" for name, size in secret_sizes(parts)),
         vault_stack_file=sh(STACK_FILES["vault"]),
         infra_stack_file=sh(STACK_FILES["infra"]),
         vault_bootstrap=sh(VAULT_BOOTSTRAP_PATH),

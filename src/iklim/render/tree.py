@@ -37,7 +37,7 @@ def render_tree(env: Environment) -> Tree:
     tree[terraform.NETWORK_PATH] = RenderedFile(terraform.network_tf(env).encode())
     tree[terraform.FIREWALL_PATH] = RenderedFile(terraform.firewall_tf(env).encode())
     for path, text in (
-        (scripts.RUNBOOK_PATH, scripts.runbook(env)),
+        (scripts.RUNBOOK_PATH, scripts.runbook(env, parts)),
         (scripts.VAULT_BOOTSTRAP_PATH, scripts.vault_bootstrap(env)),
         *((path, scripts.docker_user_rules(env, role)) for role, path in scripts.DOCKER_USER_PATHS.items()),
     ):

@@ -47,7 +47,14 @@ DEFAULT_ROOT = ".lab"
     "-c", "--component", "only", multiple=True, metavar="NAME", help="Probe only this component (repeatable)."
 )
 @click.option("--env", "env_path", default=DEFAULT_ENV, show_default=True, help="The environment model.")
-@click.option("--root", default=DEFAULT_ROOT, show_default=True, help="The lab's state directory (--target lab).")
+@click.option(
+    "--root",
+    "--lab-root",
+    "root",
+    default=DEFAULT_ROOT,
+    show_default=True,
+    help="The lab's state directory (--target lab; --lab-root is the same option).",
+)
 @click.option(
     "--on-overlay",
     is_flag=True,

@@ -1,72 +1,67 @@
 """Build a :class:`~iklim.status.plan.Plan` from the model (the slow path: imports pydantic).
 
-Production addresses: members that publish host-mode ports (etcd, Patroni, MongoDB, Vault) are
-reached on their node's private IP; overlay-only services (Redis, Sentinel, RabbitMQ, Prometheus,
-Grafana, APISIX) by their overlay names, so those need a shell attached to the overlay. Lab
-addresses come from the lab target (loopback per node), ports are the production ones.
+Every address comes from the target's :meth:`~iklim.components.target.Target.endpoint` with a
+port name: in production a member publishing that port in host mode (etcd, Patroni, MongoDB,
+Vault) is reached on its node's private IP, an overlay-only one (Redis, Sentinel, RabbitMQ,
+Prometheus, Grafana, APISIX, SWAG) by its overlay name, so those need a shell attached to the
+overlay; in the lab each member is its loopback address. :data:`PROBED` says which members and
+which port each probe asks, by catalogue key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from iklim.components import apisix, etcd, grafana, mongodb, patroni, ports, rabbitmq, redis
-from iklim.components.base import member_names
-from iklim.components.target import LabTarget, ProductionTarget, split_member
+from iklim.components.mongodb import EXPORTER_USER
+from iklim.components.target import Target, make_target
+from iklim.model.catalogue import CATALOGUE
 from iklim.model.loader import load_environment
-from iklim.model.schema import Component, Environment, Sentinel
+from iklim.model.schema import Environment
 from iklim.status.plan import ComponentPlan, Endpoint, Plan
 
-Locate = Callable[[str], tuple[str, str]]  # member -> (display name, host)
+#: Catalogue key -> (member family, port name, endpoint kind) of each group of endpoints its probe
+#: asks; the member count is the family's model ``members``. APISIX's ``status`` group (its metrics export) is one
+#: ``tasks.`` name in production (the probe resolves it to every replica).
+PROBED: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "etcd": (("etcd", "client", ""),),
+    "patroni": (("patroni", "patroni-api", ""),),
+    "mongodb": (("mongodb", "mongod", ""),),
+    "redis": (("redis", "redis", "redis"), ("redis-sentinel", "sentinel", "sentinel")),
+    "rabbitmq": (("rabbitmq", "management", ""),),
+    "apisix": (("apisix", "metrics", "status"), ("apisix", "admin", "admin")),
+    "swag": (("swag", "status", ""),),
+    "prometheus": (("prometheus", "http", ""),),
+    "grafana": (("grafana", "http", ""),),
+    "vault": (("vault", "api", ""),),
+}
+#: Binary whose absence explains why the lab does not run a component.
+LAB_BINARIES = {"mongodb": "mongod", "apisix": "apisix", "grafana": "grafana-server"}
 
 
-def _spec(env: Environment, family: str) -> Component | Sentinel:
+def _count(env: Environment, family: str) -> int:
     if family == "redis-sentinel":
-        return env.services.redis.sentinel
-    spec: Component = getattr(env.services, family.replace("-", "_"))
-    return spec
+        return env.services.redis.sentinel.members
+    spec: Any = getattr(env.services, family.replace("-", "_"))
+    return int(spec.members)
 
 
-def production_locator(env: Environment) -> Locate:
-    overlay = ProductionTarget(env)
-
-    def locate(member: str) -> tuple[str, str]:
-        family, index = split_member(member)
-        spec = _spec(env, family)
-        name = overlay.host(member)
-        if spec.nodes and any(p.mode == "host" for p in spec.ports):
-            return name, str(env.node(spec.nodes[index - 1]).private_ip)
-        return name, name
-
-    return locate
-
-
-def lab_locator(env: Environment, root: str) -> Locate:
-    target = LabTarget(env, Path(root))
-    return lambda member: (member, target.host(member))
-
-
-def _members(locate: Locate, family: str, count: int, port: int, kind: str = "") -> tuple[Endpoint, ...]:
-    out = []
-    for member in member_names(family, count):
-        name, host = locate(member)
-        out.append(Endpoint(name, host, port, kind))
+def endpoints(env: Environment, target: Target, key: str) -> tuple[Endpoint, ...]:
+    """The endpoints the probe of catalogue entry ``key`` asks, from :data:`PROBED`."""
+    out: list[Endpoint] = []
+    for family, port_name, kind in PROBED[key]:
+        if kind == "admin":  # one member is enough: every replica serves the same Admin API
+            addresses = [target.endpoint(f"{family}-1", port_name)]
+        else:
+            addresses = target.replicas(family, _count(env, family), port_name)
+        for a in addresses:
+            out.append(Endpoint(a.name, a.host, a.port, "tasks" if a.tasks else kind))
     return tuple(out)
 
 
-def build_plan(env_path: str | Path, target: str, root: str = "") -> Plan:
-    env = load_environment(env_path)
-    locate = lab_locator(env, root) if target == "lab" else production_locator(env)
+def _settings(env: Environment) -> dict[str, dict[str, Any]]:
     svc = env.services
-    apisix_status: tuple[Endpoint, ...]
-    if target == "lab":
-        apisix_status = _members(locate, "apisix", svc.apisix.members, apisix.METRICS_PORT, "status")
-    else:  # one Swarm service with N tasks: its tasks.<service> DNS name lists them all
-        apisix_status = (Endpoint("apisix", f"tasks.{env.stacks.infra}_apisix", apisix.METRICS_PORT, "tasks"),)
-    admin_name, admin_host = locate("apisix-1")
-    settings: dict[str, dict[str, Any]] = {
+    return {
         "patroni": {
             "scope": svc.patroni.scope,
             "max_replica_lag_bytes": svc.patroni.max_replica_lag_bytes,
@@ -74,26 +69,27 @@ def build_plan(env_path: str | Path, target: str, root: str = "") -> Plan:
         },
         "redis": {"master_name": svc.redis.master_name, "quorum": svc.redis.sentinel.quorum},
         "rabbitmq": {"user": "admin", "partition_handling": svc.rabbitmq.partition_handling},
-        "mongodb": {"replica_set": svc.mongodb.replica_set, "user": "root", "exporter_user": mongodb.EXPORTER_USER},
+        "mongodb": {"replica_set": svc.mongodb.replica_set, "user": "root", "exporter_user": EXPORTER_USER},
         "apisix": {"members": svc.apisix.members},
     }
-    endpoints = {
-        "etcd": _members(locate, "etcd", svc.etcd.members, etcd.CLIENT_PORT),
-        "patroni": _members(locate, "patroni", svc.patroni.members, patroni.REST_PORT),
-        "redis": _members(locate, "redis", svc.redis.members, redis.REDIS_PORT, "redis")
-        + _members(locate, "redis-sentinel", svc.redis.sentinel.members, redis.SENTINEL_PORT, "sentinel"),
-        "rabbitmq": _members(locate, "rabbitmq", svc.rabbitmq.members, rabbitmq.MANAGEMENT_PORT),
-        "vault": _members(locate, "vault", svc.vault.members, svc.vault.api_port),
-        "mongodb": _members(locate, "mongodb", svc.mongodb.members, mongodb.PORT),
-        "apisix": apisix_status + (Endpoint(admin_name, admin_host, apisix.ADMIN_PORT, "admin"),),
-        "grafana": _members(locate, "grafana", 1, grafana.HTTP_PORT),
-        "prometheus": _members(locate, "prometheus", 1, ports.PROMETHEUS_PORT),
-    }
-    binaries = {"mongodb": "mongod", "apisix": "apisix", "grafana": "grafana-server"}
+
+
+def build_plan(env_path: str | Path, target: str, root: str = "") -> Plan:
+    """The plan of every catalogue entry that has a probe, for target ``prod`` or ``lab``, from
+    the model at ``env_path`` (the loader's ModelError when it is not valid)."""
+    return plan_of(load_environment(env_path), target, root)
+
+
+def plan_of(env: Environment, target: str, root: str = "") -> Plan:
+    """As :func:`build_plan`, from a loaded model."""
+    where = make_target(env, target, root)
+    settings = _settings(env)
     return Plan(
         target,
         root,
         tuple(
-            ComponentPlan(name, eps, settings.get(name, {}), binaries.get(name, "")) for name, eps in endpoints.items()
+            ComponentPlan(e.key, endpoints(env, where, e.key), settings.get(e.key, {}), LAB_BINARIES.get(e.key, ""))
+            for e in CATALOGUE
+            if e.key in PROBED
         ),
     )

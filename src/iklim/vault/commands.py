@@ -14,12 +14,13 @@ from iklim.model.paths import DEFAULT_ENV
 
 
 def _plan(env_path: str, target: str, lab_root: str, keys_file: str | None) -> object:
+    from iklim.components.target import make_target
     from iklim.model.commands import load_or_exit
-    from iklim.vault.plan import lab_plan, prod_plan
+    from iklim.vault.plan import vault_plan
 
     env = load_or_exit(env_path)
     keys = Path(keys_file) if keys_file else None
-    return lab_plan(env, Path(lab_root), keys) if target == "lab" else prod_plan(env, keys)
+    return vault_plan(env, make_target(env, target, Path(lab_root).resolve()), keys)
 
 
 _START = time.monotonic()
@@ -38,7 +39,14 @@ _options = [
         show_default=True,
         help="The lab's OpenBao (127.0.3.N) or production (node private IPs).",
     ),
-    click.option("--lab-root", default=".lab", show_default=True, help="The lab's state directory."),
+    click.option(
+        "--root",
+        "--lab-root",
+        "lab_root",
+        default=".lab",
+        show_default=True,
+        help="The lab's state directory (--target lab; --lab-root is the same option).",
+    ),
     click.option(
         "--keys-file",
         default=None,

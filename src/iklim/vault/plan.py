@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from iklim.components.base import member_names
-from iklim.components.target import LabTarget
+from iklim.components.target import LabTarget, ProductionTarget, Target
 from iklim.model.schema import Environment, VaultDayOne
 from iklim.vault.api import VaultMember
 from iklim.vault.custody import KeyCustody
@@ -44,19 +44,20 @@ def _plan(env: Environment, urls: list[tuple[str, str]], keys_file: Path) -> Vau
     )
 
 
+def vault_plan(env: Environment, target: Target, keys_file: Path | None = None) -> VaultPlan:
+    """The members as ``target`` reaches their ``api`` port, and the custody file (``keys_file``,
+    else the target's: the model's ``keys_file`` in production, the lab's secrets folder)."""
+    names = member_names("vault", env.services.vault.members)
+    urls = [(name, "http://{0.host}:{0.port}".format(target.endpoint(name, "api"))) for name in names]
+    return _plan(env, urls, keys_file or target.vault_keys_file())
+
+
 def lab_plan(env: Environment, root: Path, keys_file: Path | None = None, target: LabTarget | None = None) -> VaultPlan:
     """The lab's OpenBao members on 127.0.3.N; keys in the lab's secrets folder by default."""
-    target = target or LabTarget(env, root.resolve())
-    port = env.services.vault.api_port
-    names = member_names("vault", env.services.vault.members)
-    urls = [(name, f"http://{target.host(name)}:{port}") for name in names]
-    return _plan(env, urls, keys_file or root.resolve() / "secrets" / "vault-init.json")
+    keys = keys_file or root.resolve() / "secrets" / "vault-init.json"
+    return vault_plan(env, target or LabTarget(env, root.resolve()), keys)
 
 
 def prod_plan(env: Environment, keys_file: Path | None = None) -> VaultPlan:
     """Production: each member's API in host mode on its node's private address."""
-    spec = env.services.vault
-    names = member_names("vault", spec.members)
-    nodes = [env.node(node) for node in spec.nodes]
-    urls = [(name, f"http://{node.private_ip}:{spec.api_port}") for name, node in zip(names, nodes, strict=True)]
-    return _plan(env, urls, keys_file or Path(spec.keys_file))
+    return vault_plan(env, ProductionTarget(env), keys_file)

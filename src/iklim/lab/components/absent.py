@@ -1,9 +1,9 @@
-"""A component the lab only reports (APISIX): never faked.
+"""A component the lab only reports, with the catalogue's reason: never faked.
 
-APISIX has no installable binary here. The lab reports it "not available on this host" when
-``apisix`` is missing; when it is on PATH the lab says so but does not run it: ``apisix start``
-daemonises OpenResty out of one shared prefix, so three members on one host need a per-member
-prefix that is not written yet (see the README). MongoDB and Grafana have real runners.
+APISIX has no installable binary here, and three ``apisix start`` on one host would share one
+OpenResty prefix; the cert services move a certificate between Swarm services and the lab has no
+Swarm. Each such catalogue entry declares ``absent["lab"]`` and the lab reports it "not
+available" with that reason (:mod:`iklim.lab.registry`).
 """
 
 from __future__ import annotations
@@ -14,15 +14,14 @@ from iklim.lab.supervisor import ProcessSpec
 
 
 class AbsentLab(LabComponent):
-    def __init__(self, name: str, binary: str) -> None:
+    """Catalogue entry ``name`` the lab does not run, and ``reason`` (in words) why."""
+
+    def __init__(self, name: str, reason: str) -> None:
         self.name = name
-        self.binaries = (binary,)
+        self.reason = reason
 
     def missing(self) -> str | None:
-        reason = super().missing()
-        if reason:
-            return reason
-        return f"{self.binaries[0]} is installed, but the lab does not run {self.name} yet"
+        return f"not run by the lab: {self.reason}"
 
     def processes(self, ctx: LabContext) -> list[ProcessSpec]:
         return []

@@ -7,7 +7,7 @@ import shutil
 import urllib.request
 
 from iklim.components.base import member_names
-from iklim.components.etcd import CLIENT_PORT, member_settings
+from iklim.components.etcd import member_settings
 from iklim.lab.components.base import LabComponent
 from iklim.lab.context import LabContext
 from iklim.lab.probes import http_json, wait_for
@@ -34,7 +34,8 @@ class EtcdLab(LabComponent):
     def _leaders(self, ctx: LabContext) -> list[str]:
         leaders = []
         for member in self.members(ctx):
-            url = f"http://{ctx.target.host(member)}:{CLIENT_PORT}/v3/maintenance/status"
+            client = ctx.target.endpoint(member, "client")
+            url = f"http://{client.host}:{client.port}/v3/maintenance/status"
             leaders.append(str(_post_json(url).get("leader", "0")))
         return leaders
 
@@ -50,7 +51,8 @@ class EtcdLab(LabComponent):
         up = 0
         for member in self.members(ctx):
             try:
-                body = http_json(f"http://{ctx.target.host(member)}:{CLIENT_PORT}/health", timeout=1)
+                client = ctx.target.endpoint(member, "client")
+                body = http_json(f"http://{client.host}:{client.port}/health", timeout=1)
                 up += body.get("health") == "true"
             except OSError:
                 pass

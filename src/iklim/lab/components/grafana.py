@@ -11,8 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from iklim.components.grafana import ADMIN_PASSWORD, HTTP_PORT, datasources, settings
-from iklim.components.ports import PROMETHEUS_PORT
+from iklim.components.grafana import ADMIN_PASSWORD, datasources, settings
 from iklim.lab.components.base import LabComponent
 from iklim.lab.context import LabContext, write_private
 from iklim.lab.probes import http_json, wait_for
@@ -39,7 +38,7 @@ class GrafanaLab(LabComponent):
     binaries = ("grafana-server",)
 
     def url(self, ctx: LabContext) -> str:
-        return f"http://{ctx.target.host(MEMBER)}:{HTTP_PORT}"
+        return "http://{0.host}:{0.port}".format(ctx.target.endpoint(MEMBER, "http"))
 
     def processes(self, ctx: LabContext) -> list[ProcessSpec]:
         folder = ctx.member_dir(MEMBER)
@@ -51,7 +50,7 @@ class GrafanaLab(LabComponent):
         environ = {
             **settings(ctx.env, ctx.target, MEMBER),
             "GF_SERVER_HTTP_ADDR": ctx.target.host(MEMBER),
-            "GF_SERVER_HTTP_PORT": str(HTTP_PORT),
+            "GF_SERVER_HTTP_PORT": str(ctx.target.endpoint(MEMBER, "http").port),
             "GF_PATHS_LOGS": str(folder / "logs"),
             "GF_PATHS_PLUGINS": str(folder / "plugins"),
             "GF_PATHS_PROVISIONING": str(provisioning),
@@ -74,7 +73,7 @@ class GrafanaLab(LabComponent):
             return str(body.get("version", "unknown"))
 
         version = wait_for(healthy, deadline, "Grafana's /api/health to report the database ok")
-        expected = f"http://{ctx.target.host('prometheus')}:{PROMETHEUS_PORT}"
+        expected = "http://{0.host}:{0.port}".format(ctx.target.endpoint("prometheus-1", "http"))
         url = wait_for(lambda: self._datasource_url(ctx), deadline, "the provisioned Prometheus datasource")
         if url != expected:
             raise ValueError(f"the Prometheus datasource points at {url}, not the lab's {expected}")

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from iklim.components.base import member_names
-from iklim.components.mongodb import EXPORTER_PASSWORD, KEYFILE, PORT, ROOT_PASSWORD, mongod_args, rs_init
+from iklim.components.mongodb import EXPORTER_PASSWORD, KEYFILE, ROOT_PASSWORD, mongod_args, rs_init
 from iklim.lab.components.base import LabComponent
 from iklim.lab.context import LabContext, LabError, write_private
 from iklim.lab.probes import wait_for
@@ -49,7 +49,8 @@ class MongoDBLab(LabComponent):
     def hello(self, ctx: LabContext, member: str) -> dict[str, object]:
         """``member``'s answer to ``hello`` (no authentication needed); OSError when it cannot answer."""
         try:
-            return run_command(ctx.target.host(member), PORT, {"hello": 1}, timeout=1.0)
+            mongod = ctx.target.endpoint(member, "mongod")
+            return run_command(mongod.host, mongod.port, {"hello": 1}, timeout=1.0)
         except (MongoWireError, EOFError) as exc:
             raise OSError(f"{member}: {exc}") from exc
 
@@ -66,7 +67,12 @@ class MongoDBLab(LabComponent):
         write_private(script, rs_init(ctx.env, ctx.target), mode=0o600)
         for name in (ROOT_PASSWORD, EXPORTER_PASSWORD):
             write_private(Path(ctx.target.path(first, f"/run/secrets/{name}")), ctx.secret(name))
-        argv = [shutil.which("mongosh") or "mongosh", "--quiet", "--host", f"{ctx.target.host(first)}:{PORT}"]
+        argv = [
+            shutil.which("mongosh") or "mongosh",
+            "--quiet",
+            "--host",
+            "{0.host}:{0.port}".format(ctx.target.endpoint(first, "mongod")),
+        ]
         argv += ["--file", str(script)]
         budget = max(5.0, deadline - time.monotonic())
         try:

@@ -13,14 +13,13 @@ import subprocess
 from functools import partial
 from pathlib import Path
 
-from iklim.components.swag import STATUS_PORT, rabbitmq_site, status_site
+from iklim.components.swag import rabbitmq_site, status_site
 from iklim.lab.components.base import LabComponent
 from iklim.lab.context import LAB_USER, LabContext, write_private
 from iklim.lab.probes import tcp_open, wait_for
 from iklim.lab.supervisor import ProcessSpec
 
 MEMBER = "swag-1"
-HTTPS_PORT = 443
 
 
 def self_signed_certificate(key: Path, cert: Path, common_name: str, days: int = 1) -> None:
@@ -35,7 +34,7 @@ def _listening(address: str, port: int) -> bool | None:
 
 
 class NginxLab(LabComponent):
-    name = "nginx"
+    name = "swag"  # the catalogue key: SWAG's nginx with the rendered sites
     binaries = ("nginx", "openssl")
 
     def processes(self, ctx: LabContext) -> list[ProcessSpec]:
@@ -76,12 +75,14 @@ class NginxLab(LabComponent):
         return [ProcessSpec(MEMBER, (binary, "-p", str(folder), "-c", str(folder / "nginx.conf")), folder)]
 
     def wait_ready(self, ctx: LabContext, deadline: float) -> str:
-        address = ctx.target.host(MEMBER)
-        for port in (HTTPS_PORT, STATUS_PORT):
-            wait_for(partial(_listening, address, port), deadline, f"nginx on {address}:{port}")
-        return f"serving the RabbitMQ management site on https://{address}:{HTTPS_PORT}, stub_status on {STATUS_PORT}"
+        https, status = ctx.target.endpoint(MEMBER, "https"), ctx.target.endpoint(MEMBER, "status")
+        for where in (https, status):
+            wait_for(partial(_listening, where.host, where.port), deadline, f"nginx on {where.host}:{where.port}")
+        return (
+            f"serving the RabbitMQ management site on https://{https.host}:{https.port}, stub_status on {status.port}"
+        )
 
     def health(self, ctx: LabContext) -> tuple[bool, str]:
-        address = ctx.target.host(MEMBER)
-        ok = tcp_open(address, HTTPS_PORT)
-        return ok, f"{address}:{HTTPS_PORT} {'listening' if ok else 'not listening'}"
+        https = ctx.target.endpoint(MEMBER, "https")
+        ok = tcp_open(https.host, https.port)
+        return ok, f"{https.host}:{https.port} {'listening' if ok else 'not listening'}"

@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from iklim.components.base import member_names
-from iklim.components.patroni import REST_PORT, SECRETS, member_config
+from iklim.components.patroni import SECRETS, member_config
 from iklim.components.yamlout import dump_yaml
 from iklim.lab.components.base import LabComponent
 from iklim.lab.context import LabContext, write_private
@@ -63,7 +63,8 @@ class PatroniLab(LabComponent):
     def cluster(self, ctx: LabContext) -> dict[str, object]:
         for member in self.members(ctx):
             try:
-                data: dict[str, object] = http_json(f"http://{ctx.target.host(member)}:{REST_PORT}/cluster", timeout=1)
+                api = ctx.target.endpoint(member, "patroni-api")
+                data: dict[str, object] = http_json(f"http://{api.host}:{api.port}/cluster", timeout=1)
                 return data
             except OSError:
                 continue

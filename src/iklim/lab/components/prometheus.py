@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 
-from iklim.components.ports import PROMETHEUS_PORT
 from iklim.components.prometheus import scrape_config
 from iklim.components.yamlout import dump_yaml
 from iklim.lab.components.base import LabComponent
@@ -23,7 +22,7 @@ class PrometheusLab(LabComponent):
         self.scraped = scraped | {"prometheus"}
 
     def url(self, ctx: LabContext) -> str:
-        return f"http://{ctx.target.host(MEMBER)}:{PROMETHEUS_PORT}"
+        return "http://{0.host}:{0.port}".format(ctx.target.endpoint(MEMBER, "http"))
 
     def processes(self, ctx: LabContext) -> list[ProcessSpec]:
         folder = ctx.member_dir(MEMBER)
@@ -33,7 +32,7 @@ class PrometheusLab(LabComponent):
             shutil.which("prometheus") or "prometheus",
             f"--config.file={folder / 'prometheus.yml'}",
             f"--storage.tsdb.path={folder / 'data'}",
-            f"--web.listen-address={ctx.target.host(MEMBER)}:{PROMETHEUS_PORT}",
+            "--web.listen-address={0.host}:{0.port}".format(ctx.target.endpoint(MEMBER, "http")),
             f"--storage.tsdb.retention.time={ctx.env.services.prometheus.retention}",
             "--web.enable-lifecycle",
         )

@@ -15,7 +15,6 @@ from iklim.components.rabbitmq import (
     COOKIE,
     DIST_PORT,
     EPMD_PORT,
-    MANAGEMENT_PORT,
     rabbitmq_conf,
 )
 from iklim.lab.components.base import LabComponent
@@ -104,7 +103,9 @@ class RabbitMQLab(LabComponent):
         for member in self.members(ctx):
             try:
                 data: list[dict[str, object]] = http_json(
-                    f"http://{ctx.target.host(member)}:{MANAGEMENT_PORT}/api/nodes", auth=auth, timeout=2
+                    "http://{0.host}:{0.port}/api/nodes".format(ctx.target.endpoint(member, "management")),
+                    auth=auth,
+                    timeout=2,
                 )
                 return data
             except OSError:

@@ -13,7 +13,7 @@ from typing import Any
 import redis as redis_client
 
 from iklim.components.base import member_names
-from iklim.components.redis import AUTH_INCLUDE, PASSWORD, SENTINEL_PORT, redis_conf, sentinel_conf
+from iklim.components.redis import AUTH_INCLUDE, PASSWORD, redis_conf, sentinel_conf
 from iklim.lab.components.base import LabComponent
 from iklim.lab.context import LabContext, write_private
 from iklim.lab.probes import wait_for
@@ -57,7 +57,8 @@ class RedisLab(LabComponent):
         monitor = ctx.env.services.redis.master_name
         masters, others, links = set(), [], 0
         for member in sentinel_names:
-            client = redis_client.Redis(ctx.target.host(member), SENTINEL_PORT, socket_timeout=1)
+            sentinel = ctx.target.endpoint(member, "sentinel")
+            client = redis_client.Redis(sentinel.host, sentinel.port, socket_timeout=1)
             try:
                 state: dict[str, Any] = client.sentinel_master(monitor)  # type: ignore[assignment]
                 masters.add((state["ip"], int(state["port"])))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 
-from iklim.components.redis import EXPORTER, EXPORTER_PORT, PASSWORD, exporter_password_map
+from iklim.components.redis import EXPORTER, PASSWORD, exporter_password_map
 from iklim.lab.components.base import LabComponent
 from iklim.lab.context import LabContext, write_private
 from iklim.lab.probes import tcp_open, wait_for
@@ -26,16 +26,16 @@ class RedisExporterLab(LabComponent):
         argv = (
             shutil.which(BINARY) or BINARY,
             f"-redis.password-file={passwords}",
-            f"-web.listen-address={ctx.target.host(MEMBER)}:{EXPORTER_PORT}",
+            "-web.listen-address={0.host}:{0.port}".format(ctx.target.endpoint(MEMBER, "exporter")),
         )
         return [ProcessSpec(MEMBER, argv, folder)]
 
     def wait_ready(self, ctx: LabContext, deadline: float) -> str:
-        address = ctx.target.host(MEMBER)
-        wait_for(lambda: True if tcp_open(address, EXPORTER_PORT) else None, deadline, "redis_exporter")
-        return f"listening on {address}:{EXPORTER_PORT}"
+        where = ctx.target.endpoint(MEMBER, "exporter")
+        wait_for(lambda: True if tcp_open(where.host, where.port) else None, deadline, "redis_exporter")
+        return f"listening on {where.host}:{where.port}"
 
     def health(self, ctx: LabContext) -> tuple[bool, str]:
-        address = ctx.target.host(MEMBER)
-        ok = tcp_open(address, EXPORTER_PORT)
-        return ok, f"{address}:{EXPORTER_PORT} {'listening' if ok else 'not listening'}"
+        where = ctx.target.endpoint(MEMBER, "exporter")
+        ok = tcp_open(where.host, where.port)
+        return ok, f"{where.host}:{where.port} {'listening' if ok else 'not listening'}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 import urllib.request
 
-from iklim.components.swag import EXPORTER, EXPORTER_PORT, exporter_args
+from iklim.components.swag import EXPORTER, exporter_args
 from iklim.lab.components.base import LabComponent
 from iklim.lab.context import LabContext
 from iklim.lab.probes import wait_for
@@ -19,7 +19,7 @@ BINARY = "prometheus-nginx-exporter"
 class SwagExporterLab(LabComponent):
     name = EXPORTER
     binaries = (BINARY,)
-    needs = ("nginx",)  # the exporter exits at start when stub_status does not answer
+    needs = ("swag",)  # the exporter exits at start when stub_status does not answer
 
     def processes(self, ctx: LabContext) -> list[ProcessSpec]:
         folder = ctx.member_dir(MEMBER)
@@ -27,13 +27,14 @@ class SwagExporterLab(LabComponent):
 
     def nginx_up(self, ctx: LabContext) -> bool:
         """True when the exporter reads nginx's stub_status (its ``nginx_up`` gauge is 1)."""
-        url = f"http://{ctx.target.host(MEMBER)}:{EXPORTER_PORT}/metrics"
+        url = "http://{0.host}:{0.port}/metrics".format(ctx.target.endpoint(MEMBER, "exporter"))
         with urllib.request.urlopen(url, timeout=1) as response:
             return "\nnginx_up 1\n" in "\n" + response.read().decode() + "\n"
 
     def wait_ready(self, ctx: LabContext, deadline: float) -> str:
         wait_for(lambda: True if self.nginx_up(ctx) else None, deadline, "the exporter to read stub_status")
-        return f"reading stub_status, metrics on {ctx.target.host(MEMBER)}:{EXPORTER_PORT}"
+        where = ctx.target.endpoint(MEMBER, "exporter")
+        return f"reading stub_status, metrics on {where.host}:{where.port}"
 
     def health(self, ctx: LabContext) -> tuple[bool, str]:
         try:

@@ -42,6 +42,11 @@ ruleset() {
   if [ "$family" = 6 ] && ! ip6tables -C INPUT -j "$CHAIN" >/dev/null 2>&1; then
     printf -- '-I INPUT 1 -j %s\n' "$CHAIN"
   fi
+  # A packet entering from this node's own Docker bridges comes from one of its containers going
+  # out (e.g. to Vault's :8200 on another node, which applies its own rules to this node's
+  # address); the port rules below guard what arrives from the network. Without these, a
+  # container here could reach no other node's protected port (found on the Swarm lab).
+  printf -- '-A %s -i docker_gwbridge -j RETURN\n-A %s -i docker0 -j RETURN\n' "$CHAIN" "$CHAIN"
   for entry in $PORTS; do
     proto=${entry%/*} port=${entry#*/}
     if [ "$family" = 4 ] && [ "$mode" = rules ]; then

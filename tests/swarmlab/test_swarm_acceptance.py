@@ -346,6 +346,34 @@ def test_db_host_mode_ports_answer_on_the_nodes_private_address(lab: docker.Dock
     assert checked >= 6, checked
 
 
+def _on_manager(*argv: str) -> subprocess.CompletedProcess[str]:
+    """``iklim`` run as an operator would on ``iklim-app-01``: inside its namespaces (swarm-lab shell)."""
+    env = str(ROOT / "environments/prod.yaml")
+    cmd = [sys.executable, "-m", "iklim", "swarm-lab", "shell", MANAGER, "--", sys.executable, "-m", "iklim", *argv]
+    return subprocess.run([*cmd, "--env", env], capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+
+def test_status_prod_from_the_manager_answers_for_every_available_component(lab: docker.DockerClient) -> None:
+    """`iklim status --target prod --on-overlay` on the manager: the overlay-only clusters too."""
+    run = _on_manager("status", "--target", "prod", "--on-overlay", "--format", "json", "--timeout", "3")
+    assert run.returncode in (0, 1, 2), run.stderr[-2000:]
+    report = json.loads(run.stdout)
+    by_name = {c["component"]: c for c in report["components"]}
+    for name in ("etcd", "patroni", "redis", "rabbitmq", "vault", "swag"):
+        assert by_name[name]["status"] == "healthy", (name, by_name[name]["reason"])
+    for name in ("mongodb", "apisix", "grafana"):  # scaled to 0 in the lab: not running
+        assert by_name[name]["status"] == "down", (name, by_name[name]["reason"])
+    assert "redis_password" not in run.stdout + run.stderr
+
+
+def test_vault_status_prod_from_the_manager(lab: docker.DockerClient) -> None:
+    run = _on_manager("vault", "status", "--target", "prod", "--keys-file", str(paths.VAULT_KEYS_FILE))
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = run.stdout.splitlines()
+    roles = sorted(line.split()[1] for line in lines if line.startswith("vault-"))
+    assert roles == ["active", "standby", "standby"], run.stdout
+
+
 def test_second_up_changes_nothing(lab: docker.DockerClient) -> None:
     before = {s.name: s.attrs["Version"]["Index"] for s in lab.services.list()}
     up = subprocess.run([sys.executable, "-m", "iklim", "swarm-lab", "up"], capture_output=True, text=True)

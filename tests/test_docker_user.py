@@ -46,6 +46,10 @@ def previous_version(script: str) -> str:
     return re.sub(r"^readonly SOURCES=.*$", "readonly SOURCES='10.0.1.0/24 10.30.0.0/16'", script, flags=re.M)
 
 
+#: The interface every evaluated packet arrives on: the network, not one of Docker's bridges.
+NETWORK_INTERFACE = "eth0"
+
+
 def _verdict(tables: Tables, chain: str, proto: str, source: str, port: int, depth: int = 0) -> str | None:
     """DROP/ACCEPT when ``chain`` decides the packet, None when it falls through or returns."""
     assert depth < 10, "jump loop"
@@ -57,6 +61,8 @@ def _verdict(tables: Tables, chain: str, proto: str, source: str, port: int, dep
         if "-s" in opts and ipaddress.ip_address(source) not in ipaddress.ip_network(opts["-s"]):
             continue
         if "--ctorigdstport" in opts and int(opts["--ctorigdstport"]) != port:
+            continue
+        if "-i" in opts and opts["-i"] != NETWORK_INTERFACE:  # e.g. a node's own Docker bridge
             continue
         target = opts["-j"]
         if target == "RETURN":

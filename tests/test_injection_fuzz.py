@@ -300,6 +300,9 @@ def run_scripts(tree: Tree, work: Path) -> list[tuple[str, list[str]]]:
         "STUB_LOG": str(log),
         "SECRETS_DIR": str(work / "no-secrets"),
         "LANG": "C.UTF-8",
+        # The DOCKER-USER scripts install their applier and boot unit under this root, never
+        # into this machine's /usr/local/sbin and /etc/systemd/system.
+        "IKLIM_FIREWALL_ROOT": str(work / "root"),
     }
     for script in (*SCRIPTS, *(p for p, f in tree.items() if f.executable and p not in SCRIPTS)):
         if script not in SCRIPTS and tree[script] == CLEAN[script]:

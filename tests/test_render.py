@@ -240,9 +240,10 @@ def test_overlay_network_is_external_and_shared(prod_tree: Tree, prod_env: Envir
         assert stack(prod_tree, which)["networks"] == {prod_env.overlay.name: {"external": True}}
     runbook = prod_tree["init-infra-prod.sh"].content.decode()
     assert "--attachable" in runbook and "com.docker.network.driver.mtu=1400" in runbook
-    assert "docker stack deploy -c docker-stack-infra_db-prod.yml" in runbook
-    assert runbook.index("docker-stack-vault.yml") < runbook.index("init/vault/vault-bootstrap.sh\n")
-    assert runbook.index("init/vault/vault-bootstrap.sh\n") < runbook.index("docker stack deploy -c docker-stack-infra")
+    assert 'docker stack deploy -c "$file" --with-registry-auth "$stack"' in runbook
+    assert "deploy_stack docker-stack-infra_db-prod.yml" in runbook
+    assert runbook.index("deploy_stack docker-stack-vault.yml") < runbook.index("init/vault/vault-bootstrap.sh\n")
+    assert runbook.index("init/vault/vault-bootstrap.sh\n") < runbook.index("deploy_stack docker-stack-infra")
 
 
 def test_etcd_aliases_and_prefixes(prod_tree: Tree) -> None:

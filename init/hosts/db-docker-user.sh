@@ -43,7 +43,7 @@ ruleset() {
     printf -- '-I INPUT 1 -j %s\n' "$CHAIN"
   fi
   # A packet entering from this node's own Docker bridges comes from one of its containers going
-  # out (e.g. to Vault's :8200 on another node, which applies its own rules to this node's
+  # out (e.g. to Vault's API on another node, which applies its own rules to this node's
   # address); the port rules below guard what arrives from the network. Without these, a
   # container here could reach no other node's protected port (found on the Swarm lab).
   printf -- '-A %s -i docker_gwbridge -j RETURN\n-A %s -i docker0 -j RETURN\n' "$CHAIN" "$CHAIN"

@@ -165,3 +165,23 @@ def test_each_section_and_member_family_maps_back_to_its_entry(entry: Entry) -> 
         family = section.replace("_", "-").replace("redis.sentinel", "redis-sentinel")
         assert entry_of(family) is entry
         assert section_of(ENV, family) is not None
+
+
+@pytest.mark.parametrize("entry", CATALOGUE, ids=lambda e: e.key)
+def test_every_upstream_image_has_a_swarm_lab_stand_in_or_a_reason(entry: Entry) -> None:
+    """The Swarm-lab image facet: each image an entry runs is built by the Swarm lab
+    (``swarmlab.standins.STANDINS``) or declared unavailable there with a reason; an image in
+    neither makes ``swarm-lab up`` fail loudly, and this test first."""
+    from iklim.swarmlab.standins import STANDINS, UNAVAILABLE, classify
+
+    for image in upstream_images(ENV, entry):
+        assert image in STANDINS or UNAVAILABLE.get(image, "").startswith("image not available here"), image
+    built, unavailable = classify(upstream_images(ENV, entry))
+    assert {s.ref for s in built} | set(unavailable) == set(upstream_images(ENV, entry))
+
+
+def test_a_new_image_without_a_stand_in_is_refused() -> None:
+    from iklim.swarmlab.standins import UnknownImageError, classify
+
+    with pytest.raises(UnknownImageError, match="kafka"):
+        classify(["quay.io/coreos/etcd:v3.5.17", "apache/kafka:3.9.0"])

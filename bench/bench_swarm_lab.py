@@ -2,7 +2,10 @@
 
 - cold: `swarm-lab down --wipe`, the image cache emptied (every stand-in and project image is
   built again from the debootstrap base), then `swarm-lab up`;
-- warm: `swarm-lab down --wipe` (the image cache kept), then `swarm-lab up`.
+- warm: `swarm-lab down --wipe` (the image cache kept: nothing is built, every image is copied
+  into six fresh engines, a new Swarm, the whole runbook), then `swarm-lab up`;
+- restart: `swarm-lab down` (state kept: each node's images, Swarm and volumes), then `swarm-lab
+  up` (the engines restart, Swarm restarts the tasks, the runbook finds nothing to do).
 Then the memory: RSS of each node's dockerd + containerd (+ shims) and each node's container
 cgroup (`--cgroup-parent`), in MiB. Targets (issue 9): warm <= 120 s, memory <= 4 GiB on a
 2-core machine. Prints figures; exits 1 only when a run fails. Runs as root; leaves the lab up.
@@ -35,7 +38,7 @@ def iklim(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]
 
 
 def timed_up(label: str) -> float:
-    down = iklim("swarm-lab", "down", "--wipe")
+    down = iklim("swarm-lab", "down", *(() if label == "restart" else ("--wipe",)))
     if down.returncode != 0:
         sys.exit(f"{label}: swarm-lab down failed: {down.stderr[-1500:]}")
     if label == "cold":
@@ -45,7 +48,8 @@ def timed_up(label: str) -> float:
     seconds = time.monotonic() - start
     if up.returncode != 0:
         sys.exit(f"{label}: swarm-lab up failed after {seconds:.0f} s:\n{up.stderr[-3000:]}")
-    print(f"{label:5} up to healthy: {seconds:6.1f} s", flush=True)
+    steps = [line.split("up: ", 1)[1] for line in up.stderr.splitlines() if "] up: " in line]
+    print(f"{label:7} up to healthy: {seconds:6.1f} s  {steps[-1] if steps else ''}", flush=True)
     return seconds
 
 
@@ -99,7 +103,9 @@ def main() -> None:
     if not args.no_cold:
         timed_up("cold")
     warm = [timed_up("warm") for _ in range(args.runs)]
-    print(f"warm  best {min(warm):.1f} s, worst {max(warm):.1f} s (target <= 120 s)")
+    print(f"warm    best {min(warm):.1f} s, worst {max(warm):.1f} s (target <= 120 s)")
+    restart = [timed_up("restart") for _ in range(args.runs)]
+    print(f"restart best {min(restart):.1f} s, worst {max(restart):.1f} s")
     time.sleep(10)
     daemons, groups = daemons_rss(), cgroup_bytes()
     for kind, size in sorted(daemons.items()):

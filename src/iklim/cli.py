@@ -58,6 +58,7 @@ def cli() -> None:
       iklim check .                # enforce the seed's placement boundary on a tree
       iklim lab up                 # run the topology for real on loopback addresses
       iklim status --target lab    # one health view of every cluster
+      iklim swarm-lab up           # the rendered stacks and runbook on a real 6-node Swarm here
       iklim vault bootstrap        # init/unseal/join/configure Vault, safe to rerun
     """
 

@@ -138,11 +138,14 @@ def status_command(env_path: str, fmt: str) -> None:
     from iklim.swarmlab.status import image_rows, node_rows, render_text, service_rows
 
     nodes = _nodes(env_path)
+    report_nodes = node_rows(nodes)
+    if all(row["state"] == "down" for row in report_nodes):
+        _fail("the Swarm lab is not up: iklim swarm-lab up")
     refs: dict[str, None] = {}
     for document in stack_documents(_repo(env_path)).values():
         refs.update(dict.fromkeys(stack_images(document)))
     report = {
-        "nodes": node_rows(nodes),
+        "nodes": report_nodes,
         "services": service_rows(nodes),
         "images": image_rows(nodes, list(refs), images.real_versions),
     }
@@ -186,7 +189,7 @@ def shell_command(env_path: str, node: str, command: tuple[str, ...]) -> None:
     Examples:
       iklim swarm-lab shell iklim-app-01                  # interactive shell "on" the node
       iklim swarm-lab shell iklim-db-01 -- docker ps      # one command
-      iklim swarm-lab shell iklim-app-01 -- iklim status --target prod
+      iklim swarm-lab shell iklim-app-01 -- iklim status --target prod --on-overlay
     """
     from iklim.swarmlab.nodes import LabError, dockerd_pid, node_by_name
 

@@ -81,6 +81,10 @@ def context_hash(build_dir: Path, include: Iterable[str] = ()) -> str:
 
 
 def _split_ref(ref: str) -> tuple[str, str]:
+    """``(repository, tag)`` of ``ref``. Raises ImageBuildError for a digest reference: an image
+    built here has its own digest, so it can only stand in under a tag."""
+    if "@" in ref:
+        raise ImageBuildError(f"{ref}: the lab builds images under a tag, not a digest: pin a tag in the model")
     head, sep, tag = ref.rpartition(":")
     if not sep or "/" in tag:
         return ref, "latest"

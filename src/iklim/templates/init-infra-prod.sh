@@ -8,6 +8,7 @@
 #                     generated at random and never printed (default: /root/iklim-secrets)
 #   GRAFANA_DATA_DIR  Grafana's StorageBox data path (default: @@grafana_dir_comment@@)
 #   SSH_USER          user for the per-node steps over SSH (default: root)
+#   FORCE_DEPLOY=1    redeploy the stacks even when unchanged and converged
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -62,9 +63,11 @@ step_storagebox() {
   # a task whose bind source is missing, and a folder made on the local disk would hide the data
   # from the other nodes, so the StorageBox must be mounted; then the folders are made.
   local ip cmd
-  cmd="mountpoint -q $(printf '%q' @@storagebox_mount@@) && mkdir -p $(printf '%q ' @@storagebox_dirs@@ "$GRAFANA_DATA_DIR")"
+  cmd="mkdir -p $(printf '%q ' @@storagebox_dirs@@ "$GRAFANA_DATA_DIR")"
   for ip in @@app_node_ips@@; do
-    on_node "$ip" "$cmd" </dev/null || { log "node $ip: the StorageBox is not mounted at @@storagebox_mount_comment@@"; exit 1; }
+    on_node "$ip" "mountpoint -q $(printf '%q' @@storagebox_mount@@)" </dev/null \
+      || { log "node $ip: @@storagebox_mount_comment@@ is not a mount point (the StorageBox), or the node is unreachable"; exit 1; }
+    on_node "$ip" "$cmd" </dev/null || { log "node $ip: the StorageBox folders could not be made"; exit 1; }
   done
   log "StorageBox folders present on the service nodes"
 }
@@ -85,16 +88,32 @@ step_secrets() {
 @@secret_calls@@
 }
 
+stack_converged() {
+  # Every service of the stack file exists in the stack (none removed by hand) and none has an
+  # update paused or rolled back.
+  local file=$1 stack=$2 want have svc state
+  want=$(sed -n '/^services:/,/^[a-z]/s/^  \([A-Za-z0-9_.-]*\):$/\1/p' "$file" | sort)
+  have=$(docker stack services --format '{{.Name}}' "$stack" | sed "s/^${stack}_//" | sort)
+  [ -n "$want" ] && [ "$want" = "$have" ] || return 1
+  for svc in $have; do
+    state=$(docker service inspect -f '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' "${stack}_$svc")
+    case $state in paused|rollback_*) return 1 ;; esac
+  done
+}
+
 deploy_stack() {
   # `docker stack deploy` updates every service, changed or not (each service's version rises), so
-  # a rerun deploys only when the stack changed: a digest of the stack file, the files its configs
-  # read and GRAFANA_DATA_DIR is kept as the marker config iklim-deployed-<stack>-<digest>.
-  local file=$1 stack=$2 digest marker old f
+  # a rerun deploys only when needed: the stack file, the files its configs read or GRAFANA_DATA_DIR
+  # changed (a digest kept as the marker config iklim-deployed-<stack>-<digest>), a service is
+  # missing or its update paused or rolled back, or FORCE_DEPLOY=1 (e.g. an image re-pushed under
+  # the same tag, or a hand-made change to undo).
+  local file=$1 stack=$2 digest marker old
   digest=$({ cat "$file"; sed -n 's/^ *file: *//p' "$file" | while IFS= read -r f; do cat "$f"; done
              printf '%s' "$GRAFANA_DATA_DIR"; } | sha256sum | cut -c1-16)
   marker="iklim-deployed-$stack-$digest"
-  if docker config inspect "$marker" >/dev/null 2>&1 && [ -n "$(docker stack services -q "$stack")" ]; then
-    log "stack $stack unchanged (digest $digest): not redeployed"
+  if [ "${FORCE_DEPLOY:-0}" != 1 ] && docker config inspect "$marker" >/dev/null 2>&1 \
+      && stack_converged "$file" "$stack"; then
+    log "stack $stack unchanged (digest $digest) and converged: not redeployed (FORCE_DEPLOY=1 to redeploy)"
     return
   fi
   log "deploying stack $stack (digest $digest)"

@@ -137,7 +137,7 @@ deploy_stack() {
   log "deploying stack $stack (digest $digest)"
   docker stack deploy -c "$file" --with-registry-auth "$stack"
   for old in $(docker config ls -q --filter "label=org.iklim.deployed=$stack"); do docker config rm "$old" >/dev/null; done
-  printf '%s\n' "$digest" | docker config create --label "org.iklim.deployed=$stack" "$marker" - >/dev/null
+  docker config create --label "org.iklim.deployed=$stack" "$marker" - <<<"$digest" >/dev/null
 }
 
 step_vault() {

@@ -6,7 +6,7 @@
   into six fresh engines, a new Swarm, the whole runbook), then `swarm-lab up`;
 - restart: `swarm-lab down` (state kept: each node's images, Swarm and volumes), then `swarm-lab
   up` (the engines restart, Swarm restarts the tasks, the runbook finds nothing to do).
-Then the memory: RSS of each node's dockerd + containerd (+ shims) and each node's container
+Then the memory, as `swarm-lab status` measures it: each node's dockerd + containerd RSS and its container
 cgroup (`--cgroup-parent`), in MiB. Targets (issue 9): warm <= 120 s, memory <= 4 GiB on a
 2-core machine. Prints figures; exits 1 only when a run fails. Runs as root; leaves the lab up.
 Usage:
@@ -16,6 +16,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -27,8 +28,6 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 
 from iklim.swarmlab import paths  # noqa: E402
-
-MIB = 1024 * 1024
 
 
 def iklim(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
@@ -53,46 +52,14 @@ def timed_up(label: str) -> float:
     return seconds
 
 
-def _rss(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
-def daemons_rss() -> dict[str, int]:
-    """Bytes of RSS per kind (dockerd, containerd, containerd-shim) whose command line names a
-    lab path (the builder engine excluded)."""
-    totals: dict[str, int] = {}
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if str(paths.RUN) not in cmd or str(paths.BUILDER_SOCKET) in cmd or "builder" in cmd:
-            continue
-        kind = Path(cmd.split(" ", 1)[0]).name
-        totals[kind] = totals.get(kind, 0) + _rss(int(proc.name))
-    return totals
-
-
-def cgroup_bytes() -> dict[str, int]:
-    """Each node's container cgroup memory usage (cgroup v1 memory controller, or v2)."""
-    out: dict[str, int] = {}
-    for base in (Path("/sys/fs/cgroup/memory"), Path("/sys/fs/cgroup")):
-        for group in sorted(base.glob(f"{paths.CGROUP_PREFIX}*")):
-            for name in ("memory.usage_in_bytes", "memory.current"):
-                if (group / name).exists():
-                    out[group.name] = int((group / name).read_text())
-                    break
-        if out:
-            break
-    return out
+def memory() -> list[dict[str, object]]:
+    """Per node, what `swarm-lab status` measures: dockerd + containerd RSS and the node's
+    container cgroup (MiB)."""
+    status = iklim("swarm-lab", "status", "--format", "json", timeout=120)
+    if status.returncode != 0:
+        sys.exit(f"swarm-lab status failed: {status.stderr[-1500:]}")
+    nodes: list[dict[str, object]] = json.loads(status.stdout)["nodes"]
+    return nodes
 
 
 def main() -> None:
@@ -107,13 +74,12 @@ def main() -> None:
     restart = [timed_up("restart") for _ in range(args.runs)]
     print(f"restart best {min(restart):.1f} s, worst {max(restart):.1f} s")
     time.sleep(10)
-    daemons, groups = daemons_rss(), cgroup_bytes()
-    for kind, size in sorted(daemons.items()):
-        print(f"memory {kind:24} {size / MIB:8.0f} MiB")
-    for group, size in groups.items():
-        print(f"memory cgroup {group:17} {size / MIB:8.0f} MiB")
-    total = sum(daemons.values()) + sum(groups.values())
-    print(f"memory total (daemons + tasks) {total / MIB:8.0f} MiB (target <= 4096 MiB)")
+    total = 0.0
+    for node in memory():
+        daemon, containers = float(str(node["daemon_mib"])), float(str(node["containers_mib"]))
+        total += daemon + containers
+        print(f"memory {node['hostname']:13} dockerd+containerd {daemon:6.0f} MiB, containers {containers:6.0f} MiB")
+    print(f"memory total (daemons + tasks) {total:8.0f} MiB (target <= 4096 MiB)")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,15 @@ SECRETS_DIR="${SECRETS_DIR:-/root/iklim-secrets}"
 SSH_USER="${SSH_USER:-root}"
 GRAFANA_DATA_DIR="${GRAFANA_DATA_DIR:-$DEFAULT_GRAFANA_DATA_DIR}"
 export GRAFANA_DATA_DIR
+case $GRAFANA_DATA_DIR in
+  */../*|*/..|*/./*|*/.) bad_grafana=1 ;;
+  /mnt/storagebox/?*) bad_grafana=0 ;;
+  *) bad_grafana=1 ;;
+esac
+if [ "$bad_grafana" = 1 ]; then
+  printf '==> GRAFANA_DATA_DIR=%s is not a folder under the StorageBox (/mnt/storagebox): a node-local folder is lost when Grafana moves\n' "$GRAFANA_DATA_DIR" >&2
+  exit 2
+fi
 
 log() { printf '==> %s\n' "$*" >&2; }
 on_node() { local ip=$1; shift; ssh -o BatchMode=yes "$SSH_USER@$ip" "$@"; }

@@ -94,19 +94,10 @@ def status_command(
     IKLIM_MONGODB_EXPORTER_PASSWORD (the least-privileged login; else IKLIM_MONGODB_ROOT_PASSWORD),
     IKLIM_APISIX_ADMIN_KEY (each also as NAME_FILE). They are never printed.
     """
-    if on_overlay:
-        if target != "prod" or watch is not None:
-            raise click.UsageError("--on-overlay needs --target prod and runs once (no --watch)")
-        from iklim.status.overlay import status_on_overlay
-
-        sys.exit(status_on_overlay(env_path, fmt, timeout, only))
-    from iklim.status.output import render_json, render_prometheus, render_text
     from iklim.status.plancache import load_plan
-    from iklim.status.report import exit_code
-    from iklim.status.runner import lab_failures, lab_selection, mark_lab_failures, run_probes
-    from iklim.status.secrets import EnvironmentSecrets, LabSecrets, Secrets
-    from iklim.status.transport import NetTransport
 
+    if on_overlay and (target != "prod" or watch is not None):
+        raise click.UsageError("--on-overlay needs --target prod and runs once (no --watch)")
     try:
         plan = load_plan(env_path, target, root)
     except OSError as exc:
@@ -115,6 +106,19 @@ def status_command(
     except Exception as exc:  # the model loader's ModelError, without importing it on the hot path
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    unknown = sorted(set(only) - {c.name for c in plan.components})
+    if unknown:  # before anything is started (on the overlay: before a Swarm job is created)
+        raise click.BadParameter(f"unknown component(s): {', '.join(unknown)}", param_hint="--component")
+    if on_overlay:
+        from iklim.status.overlay import status_on_overlay
+
+        sys.exit(status_on_overlay(env_path, fmt, timeout, only))
+    from iklim.status.output import render_json, render_prometheus, render_text
+    from iklim.status.report import exit_code
+    from iklim.status.runner import lab_failures, lab_selection, mark_lab_failures, run_probes
+    from iklim.status.secrets import EnvironmentSecrets, LabSecrets, Secrets
+    from iklim.status.transport import NetTransport
+
     secrets: Secrets
     if target == "lab":
         try:
@@ -128,9 +132,6 @@ def status_command(
         components, skipped, failed = list(plan.components), [], {}
         secrets = EnvironmentSecrets()
     if only:
-        unknown = sorted(set(only) - {c.name for c in plan.components})
-        if unknown:
-            raise click.BadParameter(f"unknown component(s): {', '.join(unknown)}", param_hint="--component")
         components = [c for c in components if c.name in only]
         skipped = [s for s in skipped if s.component in only]
     transport = NetTransport()

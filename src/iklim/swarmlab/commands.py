@@ -163,10 +163,22 @@ def logs_command(env_path: str, service: str, tail: int) -> None:
     Example:
       iklim swarm-lab logs iklimco_patroni-1 --tail 50
     """
+    from iklim.model.commands import load_or_exit
+    from iklim.render.stacks import STACK_FILES
     from iklim.swarmlab.nodes import api_ready
+    from iklim.swarmlab.override import stack_documents
     from iklim.swarmlab.services import log_tail
     from iklim.swarmlab.swarm import engine, first_manager
 
+    # The name first, from the rendered stacks (as `shell` checks its node before the lab).
+    env = load_or_exit(env_path)
+    stacks = {"infra": env.stacks.infra, "vault": env.stacks.vault}
+    documents = stack_documents(_repo(env_path))
+    known = sorted(
+        f"{stacks[kind]}_{name}" for kind, file in STACK_FILES.items() for name in documents[file]["services"]
+    )
+    if service not in known:
+        _fail(f"no service {service!r} in the rendered stacks: one of {', '.join(known)}")
     manager = first_manager(_nodes(env_path))
     if not api_ready(manager):
         _fail("the Swarm lab is not up: iklim swarm-lab up")

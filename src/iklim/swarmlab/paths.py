@@ -25,10 +25,9 @@ LOGS = STATE / "logs"
 IMAGE_CACHE = STATE / "images"
 #: One dockerd data root per node: ``NODES/<hostname>``.
 NODES = STATE / "nodes"
-#: The runbook's documented inputs in the lab: ``SECRETS_DIR``, ``VAULT_KEYS_FILE``, ``GRAFANA_DATA_DIR``.
+#: The runbook's documented inputs in the lab: ``SECRETS_DIR``, ``VAULT_KEYS_FILE``.
 SECRETS_DIR = STATE / "secrets"
 VAULT_KEYS_FILE = STATE / "vault" / "init.json"
-GRAFANA_DATA_DIR = STATE / "grafana"
 #: Mounted at ``/mnt/storagebox`` inside every node's mount namespace (the shared StorageBox).
 STORAGEBOX = STATE / "storagebox"
 #: Per-node folders that a production server has to itself (``HOSTS/<hostname>/...``, see nodefs).

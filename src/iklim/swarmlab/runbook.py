@@ -5,7 +5,8 @@ The script runs from the repository root inside ``iklim-app-01``'s network, UTS 
 
 - ``PATH``: the lab shims first (:mod:`.shims`: ``ssh`` enters a node, ``docker`` adds the override);
 - ``DOCKER_HOST``: the manager's engine socket;
-- ``SECRETS_DIR``, ``VAULT_KEYS_FILE``, ``GRAFANA_DATA_DIR``: folders under :data:`.paths.STATE`.
+- ``SECRETS_DIR``, ``VAULT_KEYS_FILE``: folders under :data:`.paths.STATE`; ``GRAFANA_DATA_DIR`` keeps
+  the runbook's default, inside ``/mnt/storagebox`` (the lab's shared StorageBox, bind-mounted).
 
 Everything else (``PYTHONPATH`` included, so ``iklim`` is the tree under test) is inherited.
 """
@@ -27,14 +28,12 @@ def runbook_environment(manager: LabNode) -> dict[str, str]:
     for folder in (paths.SECRETS_DIR, paths.VAULT_KEYS_FILE.parent):
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o700)
-    paths.GRAFANA_DATA_DIR.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.update(
         PATH=f"{paths.SHIM_DIR}{os.pathsep}{env.get('PATH', '')}",
         DOCKER_HOST=manager.docker_host,
         SECRETS_DIR=str(paths.SECRETS_DIR),
         VAULT_KEYS_FILE=str(paths.VAULT_KEYS_FILE),
-        GRAFANA_DATA_DIR=str(paths.GRAFANA_DATA_DIR),
     )
     return env
 

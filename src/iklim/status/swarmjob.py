@@ -130,6 +130,7 @@ class StatusJob:
         self._service: Any = None
         self._config: Any = None
         self._secret: Any = None
+        self._creating = False
 
     def _secret_references(self) -> tuple[list[SecretReference], list[str]]:
         existing = {s.name: s.id for s in self.client.secrets.list()}
@@ -152,6 +153,7 @@ class StatusJob:
         self._config = self.client.configs.create(name=f"{self.name}-model", data=self.model, labels=self.labels)
         config = ConfigReference(self._config.id, self._config.name, MODEL_PATH, JOB_USER, JOB_USER, 0o444)
         secrets, env = self._secret_references()
+        self._creating = True
         self._service = self.client.services.create(
             self.image,
             command=["iklim", *self.args, "--env", MODEL_PATH],
@@ -214,11 +216,29 @@ class StatusJob:
         return b"".join(chunks)
 
     def remove(self) -> None:
-        """Remove the service, then its config and secret; never raises (best effort, retried)."""
-        if self._service is not None:
+        """Remove the service, then its config and secret; never raises (best effort, retried).
+
+        Found by the job's unique label, not only by the handles ``create`` kept: a Ctrl-C that
+        lands while the Engine API call is in flight leaves an object the manager created but
+        whose handle was never returned.
+        """
+        label = {"label": f"{JOB_LABEL}={self.name}"}
+        services: list[Any] = []
+        # an interrupted create may reach the manager a moment after the interrupt: look again
+        for _ in range(8 if self._creating and self._service is None else 1):
             with suppress(DockerException):
-                self._service.remove()
-        for item in (self._config, self._secret):
+                services = self.client.services.list(filters=label)
+            if services:
+                break
+            time.sleep(0.25)
+        with suppress(DockerException):
+            for service in services or ([self._service] if self._service is not None else []):
+                with suppress(DockerException):
+                    service.remove()
+        items = [self._config, self._secret]
+        with suppress(DockerException):
+            items = [*self.client.configs.list(filters=label), *self.client.secrets.list(filters=label)]
+        for item in items:
             if item is None:
                 continue
             for _ in range(20):  # "in use" until the service's removal has reached the store

@@ -291,11 +291,15 @@ def test_vault_one_active_two_standby(lab: docker.DockerClient) -> None:
 def test_prometheus_has_every_available_target_up(lab: docker.DockerClient) -> None:
     unavailable = ("mongodb", "apisix", "grafana")
 
-    def targets() -> list[dict[str, Any]] | None:
+    def targets() -> list[dict[str, Any]]:
         out = _ok(lab, "prometheus", "wget -qO- http://127.0.0.1:9090/api/v1/targets?state=active")
         active: list[dict[str, Any]] = yaml.safe_load(out)["data"]["activeTargets"]
         wanted = [t for t in active if not t["labels"]["job"].startswith(unavailable)]
-        return wanted if wanted and all(t["health"] == "up" for t in wanted) else None
+        down = [f"{t['labels']['job']}/{t['labels'].get('instance')}: {t['health']} {t.get('lastError', '')}"
+                for t in wanted if t["health"] != "up"]  # fmt: skip
+        if not wanted or down:  # named in the failure message
+            raise AssertionError(f"targets not up: {down or 'no target configured'}")
+        return wanted
 
     up = _eventually("every available Prometheus target up", targets, timeout=120, every=5)
     assert {t["labels"]["job"] for t in up} >= {"etcd", "patroni", "redis", "rabbitmq", "vault"}

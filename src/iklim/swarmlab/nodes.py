@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -160,6 +161,8 @@ def dockerd_argv(node: LabNode, binds: list[tuple[str, str]] | None = None) -> l
         "--host=unix:///var/run/docker.sock",
         f"--cgroup-parent={paths.cgroup_parent(node.index)}",
         "--log-opt=max-size=10m",
+        # names Docker's embedded DNS does not know go to the node's NXDOMAIN resolver (resolver.py)
+        f"--dns={node.lab_address.ip}",
     ]
     q = shlex.quote
     script = "; ".join(
@@ -221,6 +224,38 @@ def api_ready(node: LabNode) -> bool:
         return False
 
 
+def resolver_pid(node: LabNode) -> int | None:
+    """The pid of ``node``'s NXDOMAIN resolver (:mod:`.resolver`) when it is alive, else None."""
+    try:
+        pid = int(paths.resolver_pidfile(node.hostname).read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def start_resolver(node: LabNode) -> None:
+    """Start ``node``'s NXDOMAIN resolver in its namespace on its lab address, unless it runs."""
+    if resolver_pid(node) is not None:
+        return
+    src = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")])))
+    argv = ["ip", "netns", "exec", paths.namespace(node.index), sys.executable, "-m", "iklim.swarmlab.resolver"]
+    log = open(paths.log_file(f"{node.hostname}-resolver"), "ab")  # noqa: SIM115 - handed to the child
+    try:
+        child = subprocess.Popen(
+            [*argv, str(node.lab_address.ip)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=env,
+            start_new_session=True,
+        )
+    finally:
+        log.close()
+    paths.resolver_pidfile(node.hostname).write_text(f"{child.pid}\n")
+
+
 def start_node(node: LabNode) -> subprocess.Popen[bytes] | None:
     """Start ``node``'s dockerd unless it already runs (returns None then); does not wait."""
     if dockerd_pid(node) is not None:
@@ -263,17 +298,23 @@ def _last_line(path: Path) -> str:
     return lines[-1] if lines else "(empty log)"
 
 
-def start_nodes(nodes: list[LabNode], progress: Progress) -> None:
-    """Bridge, namespaces and every dockerd (started in parallel, reused when running); waits for each API."""
+def start_nodes(nodes: list[LabNode], progress: Progress) -> list[LabNode]:
+    """Bridge, namespaces and every dockerd (started in parallel, reused when running); waits for each API.
+
+    Returns the nodes whose dockerd this call started (the others were already running).
+    """
     paths.RUN.mkdir(parents=True, exist_ok=True)
     paths.STATE.mkdir(parents=True, exist_ok=True)
     os.chmod(paths.STATE, 0o700)
     ensure_bridge()
     children = {node.hostname: start_node(node) for node in nodes}
     for node in nodes:
+        start_resolver(node)
+    for node in nodes:
         wait_ready(node, children[node.hostname])
         state = "reused" if children[node.hostname] is None else "started"
         progress(f"node {node.hostname} {node.ip} ({'manager' if node.manager else 'worker'}): dockerd {state}")
+    return [node for node in nodes if children[node.hostname] is not None]
 
 
 def node_by_name(nodes: list[LabNode], name: str) -> LabNode:

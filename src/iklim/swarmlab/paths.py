@@ -63,6 +63,11 @@ def pidfile(hostname: str) -> Path:
     return RUN / f"{hostname}.pid"
 
 
+def resolver_pidfile(hostname: str) -> Path:
+    """The pid file of ``hostname``'s NXDOMAIN resolver (:mod:`iklim.swarmlab.resolver`)."""
+    return RUN / f"{hostname}-resolver.pid"
+
+
 def data_root(hostname: str) -> Path:
     """The dockerd ``--data-root`` of ``hostname`` (images, volumes, Swarm raft state)."""
     return NODES / hostname

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import docker
@@ -33,6 +33,37 @@ def _swarm_info(client: docker.DockerClient) -> dict[str, Any]:
     return info
 
 
+def _has_leader(client: docker.DockerClient) -> bool:
+    try:
+        client.nodes.list()
+    except docker.errors.APIError:  # 503 "rpc error ... The swarm does not have a leader"
+        return False
+    return True
+
+
+def _rejoined(client: docker.DockerClient, node: LabNode, timeout: float = 120.0) -> dict[str, Any]:
+    """``node``'s Swarm info once an existing Swarm (state kept by ``down``) has a leader again.
+
+    An engine restarted with its Swarm state reports ``pending`` while it reconnects, and a manager
+    reports ``active`` before the Raft election among the restarted managers (at least one
+    election timeout, about 10 s) has given the Swarm a leader; initialising then fails with
+    "already part of a swarm". A node with no Swarm state (``inactive``) is returned at once.
+    Raises :class:`LabError` when the Swarm is locked, in error, or has no leader in ``timeout`` s.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        info = _swarm_info(client)
+        state = info.get("LocalNodeState")
+        if state in ("locked", "error"):
+            raise LabError(f"swarm: {node.hostname} is {state}: {info.get('Error') or 'see its engine log'}")
+        if state == "inactive" or (state == "active" and info.get("ControlAvailable") and _has_leader(client)):
+            return info
+        if time.monotonic() > deadline:
+            why = f"kept its Swarm state but the Swarm has no leader after {timeout:.0f} s"
+            raise LabError(f"swarm: {node.hostname} {why}")
+        time.sleep(1)
+
+
 def first_manager(nodes: list[LabNode]) -> LabNode:
     """The node that initialises the Swarm and runs the runbook: the first manager in model order."""
     for node in nodes:
@@ -49,7 +80,7 @@ def form_swarm(nodes: list[LabNode], progress: Progress) -> None:
     """
     leader = first_manager(nodes)
     with engine(leader) as client:
-        info = _swarm_info(client)
+        info = _rejoined(client, leader)
         if info.get("LocalNodeState") == "active" and info.get("ControlAvailable"):
             progress(f"swarm: reusing the Swarm of {leader.hostname} ({info.get('Cluster', {}).get('ID', '?')})")
         else:
@@ -111,8 +142,33 @@ def wait_nodes_ready(nodes: list[LabNode], timeout: float = 60.0) -> None:
     raise LabError(f"swarm: not ready after {timeout:.0f} s: {', '.join(missing)}")
 
 
+TASK_LABEL = "com.docker.swarm.task.id"
+
+
+def drop_restored_tasks(nodes: list[LabNode], progress: Progress) -> None:
+    """Remove the task containers a restarted engine kept, so Swarm starts fresh tasks.
+
+    dockerd 20.10 restarts a task's existing container after an engine restart without the
+    task's configs and secrets (the references live only in memory; see moby/moby#44283):
+    Prometheus then ran with the image's sample configuration. A new task gets them again.
+    Volumes (the clusters' data) are kept. Raises nothing: a container already gone is fine.
+    """
+    for node in nodes:
+        with engine(node) as client:
+            stale = client.containers.list(all=True, filters={"label": TASK_LABEL})
+            for container in stale:
+                with suppress(docker.errors.APIError):
+                    container.remove(force=True)
+            if stale:
+                progress(f"node {node.hostname}: {len(stale)} task containers from before the restart removed")
+
+
 def nodes_up(nodes: list[LabNode], progress: Progress) -> None:
-    """Engines started (or reused) and the Swarm formed (or reused), every node ready."""
-    start_nodes(nodes, progress)
+    """Engines started (or reused) and the Swarm formed (or reused), every node ready.
+
+    Task containers kept by an engine this call restarted are removed first
+    (:func:`drop_restored_tasks`).
+    """
+    drop_restored_tasks(start_nodes(nodes, progress), progress)
     form_swarm(nodes, progress)
     wait_nodes_ready(nodes)

@@ -97,7 +97,7 @@ def stop_node(node: LabNode) -> str:
     if link_exists(paths.veth(node.index)):  # normally gone with the namespace (its peer was inside)
         run(["ip", "link", "del", paths.veth(node.index)], f"{node.hostname}: veth", check=False)
     shutil.rmtree(paths.exec_root(node.hostname), ignore_errors=True)
-    for path in (node.socket, paths.pidfile(node.hostname)):
+    for path in (node.socket, paths.pidfile(node.hostname), paths.resolver_pidfile(node.hostname)):
         path.unlink(missing_ok=True)
     return f"node {node.hostname}: {removed} containers removed, dockerd {'stopped' if pid else 'not running'}"
 

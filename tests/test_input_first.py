@@ -34,6 +34,12 @@ def test_swarm_lab_logs_names_an_unknown_service_whether_or_not_the_lab_runs() -
     assert "iklimco_etcd-1" in run.stderr  # the known names are listed
 
 
+def test_swarm_lab_logs_takes_the_stack_files_service_name_when_it_is_unique() -> None:
+    run = _iklim("swarm-lab", "logs", "redis-sentinel-2", "--tail", "1")
+    assert "no service" not in run.stderr  # the name is known: it either printed or said the lab is down
+    assert run.returncode == 0 or "the Swarm lab is not up" in run.stderr, run.stderr
+
+
 @pytest.mark.parametrize(
     "value", ["/srv/grafana", "data", "/mnt/storagebox", "/mnt/storagebox/../etc", "/mnt/storageboxx/g"]
 )

@@ -157,11 +157,13 @@ def status_command(env_path: str, fmt: str) -> None:
 @click.argument("service")
 @click.option("--tail", default=100, show_default=True, help="Lines per service.")
 def logs_command(env_path: str, service: str, tail: int) -> None:
-    """Print a service's task logs, through the manager (e.g. iklimco_etcd-1 or vault_vault-1).
+    """Print a service's task logs, through the manager (e.g. iklimco_etcd-1, vault_vault-1, or
+    the stack file's name when it is unique: etcd-1).
 
     \b
     Example:
       iklim swarm-lab logs iklimco_patroni-1 --tail 50
+      iklim swarm-lab logs redis-sentinel-2
     """
     from iklim.model.commands import load_or_exit
     from iklim.render.stacks import STACK_FILES
@@ -177,6 +179,9 @@ def logs_command(env_path: str, service: str, tail: int) -> None:
     known = sorted(
         f"{stacks[kind]}_{name}" for kind, file in STACK_FILES.items() for name in documents[file]["services"]
     )
+    short = [name for name in known if name.split("_", 1)[1] == service]
+    if service not in known and len(short) == 1:  # the compose name, as in the stack file
+        service = short[0]
     if service not in known:
         _fail(f"no service {service!r} in the rendered stacks: one of {', '.join(known)}")
     manager = first_manager(_nodes(env_path))

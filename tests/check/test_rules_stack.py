@@ -16,6 +16,7 @@ def hits(result: Result, rule: str) -> list[int]:
 
 
 DB = '["node.labels.type == db", "node.hostname == iklim-db-01"]'
+ETCD_HC = "services:\n  etcd-2:\n    image: quay.io/coreos/etcd:v3.5.17\n    healthcheck:\n      test: "
 SVC = '["node.labels.type == service", "node.hostname == iklim-app-01"]'
 
 CASES: list[tuple[str, str, dict[str, str], list[int]]] = [
@@ -306,6 +307,32 @@ CASES: list[tuple[str, str, dict[str, str], list[int]]] = [
         },
         [4],
     ),
+    # healthcheck-quorum
+    (
+        "etcd-health-needs-quorum",
+        "healthcheck-quorum",
+        {"stack.yml": ETCD_HC + '["CMD", "etcdctl", "endpoint", "health"]' + "\n"},
+        [5],
+    ),
+    (
+        "etcd-health-cluster",
+        "healthcheck-quorum",
+        {"stack.yml": ETCD_HC + '["CMD-SHELL", "etcdctl endpoint health --cluster"]' + "\n"},
+        [5],
+    ),
+    (
+        "etcd-member-list",
+        "healthcheck-quorum",
+        {"stack.yml": ETCD_HC + '["CMD", "etcdctl", "member", "list"]' + "\n"},
+        [5],
+    ),
+    (
+        "etcd-own-status",
+        "healthcheck-quorum",
+        {"stack.yml": ETCD_HC + '["CMD", "etcdctl", "--endpoints=http://127.0.0.1:2379", "endpoint", "status"]' + "\n"},
+        [],
+    ),
+    ("etcd-status-string", "healthcheck-quorum", {"stack.yml": ETCD_HC + '"etcdctl endpoint status"' + "\n"}, []),
 ]
 
 

@@ -153,6 +153,7 @@ def cases(env: Environment) -> dict[str, Case]:
     )
     node = {"job": "rabbitmq", "instance": "rabbitmq-1:15692"}
     bao = {"job": "vault", "instance": "vault-1:8200"}
+    discovered = 'prometheus_notifications_alertmanagers_discovered{job="prometheus",instance="prometheus:9090"}'
     active = [f'vault_core_active{{job="vault",instance="vault-{i}:8200"}}' for i in range(1, vault.members + 1)]
     found: dict[str, Case] = {
         "EtcdTargetDown": _up("etcd", "etcd-01:2379"),
@@ -180,6 +181,13 @@ def cases(env: Environment) -> dict[str, Case]:
             {a: f"0{N}" for a in active}, {}, {a: f"{int(i == 0)}{N}" for i, a in enumerate(active)}
         ),
         "VaultAutopilotUnhealthy": _gauge("vault_autopilot_healthy", bao, 0, 1),
+        "AlertmanagerTargetDown": _up("alertmanager", "alertmanager:9093"),
+        "AlertmanagerNotificationsFailing": _counter(
+            "alertmanager_notifications_failed_total",
+            {"job": "alertmanager", "instance": "alertmanager:9093", "integration": "email"},
+            window,
+        ),
+        "PrometheusNotConnectedToAlertmanager": Case({discovered: f"0{N}"}, {}, {discovered: f"1{N}"}),
     }
     return found
 

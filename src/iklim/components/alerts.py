@@ -27,6 +27,7 @@ RULES: dict[str, Callable[[Environment], list[Alert]]] = {
     "swag": lambda env: alerts_service.down_only(env, "swag", "nginx-prometheus-exporter (SWAG)"),
     "prometheus": alerts_service.prometheus,
     "grafana": lambda env: alerts_service.down_only(env, "grafana", "Grafana"),
+    "alertmanager": alerts_service.alertmanager,
     "vault": alerts_service.vault,
 }
 

@@ -201,3 +201,37 @@ def prometheus(env: Environment) -> list[Alert]:
 def down_only(env: Environment, key: str, label: str) -> list[Alert]:
     """A component whose metrics carry no cluster state: only its targets going down."""
     return [target_down(env, key, label, _RESTART)]
+
+
+def alertmanager(env: Environment) -> list[Alert]:
+    """Alertmanager: down (then no alert reaches anyone), or failing to deliver notifications."""
+    window = rate_window(env)
+    return [
+        Alert(
+            "AlertmanagerTargetDown",
+            'up{job="alertmanager"} == 0',
+            after_scrapes(env),
+            "critical",
+            "Alertmanager is down: no alert reaches the receivers",
+            _RESTART + " Until it runs, watch Prometheus's /alerts page or `iklim status`.",
+        ),
+        Alert(
+            "AlertmanagerNotificationsFailing",
+            f'increase(alertmanager_notifications_failed_total{{job="alertmanager"}}[{window}]) > 0',
+            after_scrapes(env, 1),
+            "critical",
+            "Alertmanager fails to deliver notifications to a receiver",
+            "Read the Alertmanager log for the integration's error; check the receiver's Docker secret "
+            "(SMTP password or webhook token) and that the SMTP host or webhook is reachable from the "
+            "service nodes.",
+        ),
+        Alert(
+            "PrometheusNotConnectedToAlertmanager",
+            '(max(prometheus_notifications_alertmanagers_discovered{job="prometheus"}) or vector(0)) < 1',
+            after_scrapes(env),
+            "critical",
+            "Prometheus has no Alertmanager to send alerts to",
+            "Check the alerting section of prometheus.yml (rendered) and that the alertmanager service "
+            "resolves on the overlay (`docker service ps`).",
+        ),
+    ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from iklim.components import mongodb, redis, swag
+from iklim.components import alertmanager, mongodb, redis, swag
 from iklim.components.alertrules import mount_path, rule_path
 from iklim.components.alerts import rule_files
 from iklim.components.apisix import METRICS_PORT
@@ -96,6 +96,9 @@ JOBS: dict[str, Job] = {
     "swag": lambda env, target: _static("swag", [f"{target.host(swag.EXPORTER + '-1')}:{swag.EXPORTER_PORT}"]),
     "prometheus": lambda env, target: _static("prometheus", [f"{target.host('prometheus-1')}:{PROMETHEUS_PORT}"]),
     "grafana": lambda env, target: _static("grafana", [f"{target.host('grafana-1')}:{GRAFANA_PORT}"]),
+    "alertmanager": lambda env, target: _static(
+        "alertmanager", [f"{target.host('alertmanager-1')}:{alertmanager.HTTP_PORT}"]
+    ),
     "vault": _vault,
 }
 
@@ -116,6 +119,8 @@ def scrape_config(
     }
     if rule_paths is not None:
         config["rule_files"] = list(rule_paths)
+    if "alertmanager" in keys:
+        config["alerting"] = alertmanager.targets(env, target.host("alertmanager-1"))
     config["scrape_configs"] = [JOBS[key](env, target) for key in keys]
     return config
 

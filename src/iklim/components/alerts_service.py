@@ -130,8 +130,8 @@ def vault(env: Environment) -> list[Alert]:
             env,
             "vault",
             "Vault",
-            "A sealed Vault member answers /v1/sys/metrics with an error, so this fires too: run "
-            "`vault status` against the member; unseal it (`iklim vault unseal`), or restart its service.",
+            "Check the member's service (`docker service ps`, `docker service logs`) and restart it. A "
+            "restarted member comes back sealed (VaultSealed fires for it): unseal it with `iklim vault unseal`.",
         ),
         Alert(
             "VaultSealed",

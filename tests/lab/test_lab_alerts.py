@@ -94,8 +94,8 @@ def _drill(
     step = interval(lab.env)
     budget = alert.for_s + 2 * step + _POLL
     spec = next(s for c in components() for s in c.processes(lab) if s.name == member)
-    broken = time.monotonic()
     lab.supervisor.stop(member, grace=5)
+    broken = time.monotonic()  # the member is down from here (a Patroni leader takes seconds to stop)
     if repair is not None:
         lab.supervisor.start(spec)
     fired = None

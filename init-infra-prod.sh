@@ -100,6 +100,8 @@ ensure_secret() {
 
 step_secrets() {
   ensure_secret mongodb_keyfile 756
+  ensure_secret alertmanager_receiver1_smtp_password 32
+  ensure_secret alertmanager_receiver2_webhook_token 32
   ensure_secret apisix_admin_key 32
   ensure_secret apisix_dashboard_jwt_secret 32
   ensure_secret apisix_dashboard_password 32

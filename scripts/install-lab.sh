@@ -12,7 +12,7 @@ readonly LAB_USER=iklim-lab LAB_VENV=/opt/iklim-lab/venv
 # shellcheck source=scripts/apt-ensure.sh
 . scripts/apt-ensure.sh
 apt_ensure etcd-server etcd-client postgresql redis-server redis-sentinel rabbitmq-server prometheus \
-  prometheus-redis-exporter prometheus-nginx-exporter nginx-light openssl iproute2 python3-venv gnupg
+  prometheus-alertmanager prometheus-redis-exporter prometheus-nginx-exporter nginx-light openssl iproute2 python3-venv gnupg
 
 if ! id "$LAB_USER" >/dev/null 2>&1; then
   echo "==> creating the unprivileged user $LAB_USER (runs PostgreSQL under Patroni)" >&2

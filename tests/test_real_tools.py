@@ -48,10 +48,20 @@ def test_docker_stack_config_honours_grafana_data_dir(rendered_dir: Path) -> Non
     assert yaml.safe_load(result.stdout)["services"]["grafana"]["volumes"][0]["source"] == "/mnt/storagebox/other"
 
 
-def test_promtool_accepts_prometheus_config(rendered_dir: Path) -> None:
-    result = run("promtool", "check", "config", "config/prometheus/prometheus.yml", cwd=rendered_dir)
+def test_promtool_accepts_prometheus_config(rendered_dir: Path, tmp_path: Path) -> None:
+    """The config as the container sees it: each ``rule_files`` path is resolved through the stack's
+    config mounts of the prometheus service to the rendered file, so a rule file that is listed but
+    not mounted fails here; promtool then checks the config and every rule file it names."""
+    stack = yaml.safe_load((rendered_dir / STACK_FILES["infra"]).read_text())
+    mounted = {c["target"]: stack["configs"][c["source"]]["file"] for c in stack["services"]["prometheus"]["configs"]}
+    config = yaml.safe_load((rendered_dir / "config/prometheus/prometheus.yml").read_text())
+    assert config["rule_files"], "prometheus.yml lists no rule file"
+    config["rule_files"] = [str(rendered_dir / mounted[path]) for path in config["rule_files"]]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    result = run("promtool", "check", "config", str(tmp_path / "prometheus.yml"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout + result.stderr
+    assert (result.stdout + result.stderr).count("rules found") == len(config["rule_files"])
 
 
 def _local_postgres_bindir() -> str:

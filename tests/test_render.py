@@ -92,6 +92,7 @@ def test_infra_stack_has_every_seed_component_and_no_vault(prod_tree: Tree) -> N
         "cert-distributor",
         "prometheus",
         "grafana",
+        "alertmanager",  # the notification path (issue 15), the one service added to the seed's list
         "redis-exporter",
         "mongodb-exporter",
         "swag-exporter",
@@ -130,7 +131,7 @@ def test_prometheus_scrapes_every_component_and_exporters_stay_on_service_nodes(
     config = yaml.safe_load(prod_tree["config/prometheus/prometheus.yml"].content)
     jobs = {j["job_name"]: j for j in config["scrape_configs"]}
     seed = {"prometheus", "etcd", "patroni", "rabbitmq", "apisix", "vault", "grafana", "mongodb", "swag", "redis"}
-    assert set(jobs) == seed
+    assert set(jobs) == seed | {"alertmanager"}
     assert jobs["mongodb"]["static_configs"][0]["targets"] == [f"mongodb-exporter-{i}:9216" for i in (1, 2, 3)]
     assert jobs["swag"]["static_configs"][0]["targets"] == ["swag-exporter:9113"]
     services = stack(prod_tree, "infra")["services"]

@@ -46,7 +46,7 @@ CASES: list[tuple[str, str, dict[str, str], list[int]]] = [
                 "version: '3.9'\nservices:\n  apisix: {image: apache/apisix:3.11.0-debian}\n"
             )
         },
-        [2] * 11,
+        [2] * 12,
     ),
     # db-placement
     (

@@ -355,6 +355,22 @@ def test_grafana_probe_with_fake_transport() -> None:
     assert isinstance(GrafanaProbe().name, str)
 
 
+def test_alertmanager_probe_with_fake_transport() -> None:
+    plan = plan_of("alertmanager", Endpoint("alertmanager", "alertmanager", 9093))
+    alerts = "/api/v2/alerts?active=true&silenced=false&inhibited=false"
+    firing = [{"labels": {"alertname": "EtcdTargetDown"}}, {"labels": {"alertname": "EtcdMembersMissing"}}]
+    fake = FakeTransport(
+        {
+            ("alertmanager", 9093, "/-/healthy"): HttpReply(200, "OK"),
+            ("alertmanager", 9093, alerts): HttpReply(200, firing),
+        }
+    )
+    [report] = run_probes([plan], fake, DictSecrets(), 1.0, only("alertmanager"))
+    assert (report.status, report.reason) == ("healthy", "2 active alerts (EtcdMembersMissing, EtcdTargetDown)")
+    [report] = run_probes([plan], FakeTransport(), DictSecrets(), 1.0, only("alertmanager"))
+    assert report.status == "down" and "connection refused" in report.reason
+
+
 MONGO = plan_of(
     "mongodb", *(Endpoint(f"mongodb-{i}", f"10.0.2.1{i}", 27017) for i in (1, 2, 3)), replica_set="rs0", user="root"
 )

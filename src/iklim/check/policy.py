@@ -24,6 +24,7 @@ SEED_MEMBERS = {
     "vault": 3,
     "prometheus": 1,
     "grafana": 1,
+    "alertmanager": 1,  # not the seed's: the notification path issue 15 adds
 }
 
 
@@ -114,6 +115,7 @@ def from_model(policy: Policy, path: str) -> Policy:
         ("vault", "vault"),
         ("prometheus", "prometheus"),
         ("grafana", "grafana"),
+        ("alertmanager", "alertmanager"),
         ("redis", "redis"),
     ):
         value = _get(services, key, "members")

@@ -36,10 +36,12 @@ LISTEN_PORTS: dict[str, tuple[int, ...]] = {
     "swag": (80, 443),
     "prometheus": (9090,),
     "grafana": (3000,),
+    "alertmanager": (9093, 9094),
     "vault": (8200, 8201),
 }
-#: Components that publish nothing in any mode: clients reach them over the overlay network.
-OVERLAY_ONLY = ("redis", "sentinel", "rabbitmq")
+#: Components that publish nothing in any mode: clients reach them over the overlay network
+#: (Alertmanager: only Prometheus talks to it, over the overlay; issue 15).
+OVERLAY_ONLY = ("redis", "sentinel", "rabbitmq", "alertmanager")
 HOST_NETWORK = "host"
 _PORT_FLAG = re.compile(r"--port(?:=|\s+)([0-9]{1,5})\b")
 

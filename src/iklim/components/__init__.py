@@ -9,6 +9,7 @@ or a builder has no entry.
 from __future__ import annotations
 
 from iklim.components import (
+    alertmanager,
     apisix,
     certs,
     etcd,
@@ -36,6 +37,7 @@ BUILDERS: dict[str, Contributor] = {
     "certs": certs.contribute,
     "prometheus": prometheus.contribute,
     "grafana": grafana.contribute,
+    "alertmanager": alertmanager.contribute,
     "vault": vault.contribute,
 }
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from iklim.components import mongodb, redis, swag
+from iklim.components import alertmanager, mongodb, redis, swag
+from iklim.components.alertrules import mount_path, rule_path
+from iklim.components.alerts import rule_files
 from iklim.components.apisix import METRICS_PORT
 from iklim.components.base import (
     CONFIG_ROOT,
@@ -94,26 +96,45 @@ JOBS: dict[str, Job] = {
     "swag": lambda env, target: _static("swag", [f"{target.host(swag.EXPORTER + '-1')}:{swag.EXPORTER_PORT}"]),
     "prometheus": lambda env, target: _static("prometheus", [f"{target.host('prometheus-1')}:{PROMETHEUS_PORT}"]),
     "grafana": lambda env, target: _static("grafana", [f"{target.host('grafana-1')}:{GRAFANA_PORT}"]),
+    "alertmanager": lambda env, target: _static(
+        "alertmanager", [f"{target.host('alertmanager-1')}:{alertmanager.HTTP_PORT}"]
+    ),
     "vault": _vault,
 }
 
 
-def scrape_config(env: Environment, target: Target, available: frozenset[str] | None = None) -> dict[str, Any]:
+def scrape_config(
+    env: Environment,
+    target: Target,
+    available: frozenset[str] | None = None,
+    rule_paths: list[str] | None = None,
+) -> dict[str, Any]:
     """Prometheus's config: one job per catalogue entry that has one (:data:`JOBS`), in catalogue
-    order; ``available`` limits the jobs (the lab's engines)."""
+    order; ``available`` limits the jobs (the lab's engines); ``rule_paths`` are the rule files as
+    Prometheus sees them (``rule_files``, omitted when None)."""
     interval = f"{env.services.prometheus.scrape_interval_s}s"
     keys = [e.key for e in CATALOGUE if e.key in JOBS and (available is None or e.key in available)]
-    return {
+    config: dict[str, Any] = {
         "global": {"scrape_interval": interval, "evaluation_interval": interval, "external_labels": {"env": env.name}},
-        "scrape_configs": [JOBS[key](env, target) for key in keys],
     }
+    if rule_paths is not None:
+        config["rule_files"] = list(rule_paths)
+    if "alertmanager" in keys:
+        config["alerting"] = alertmanager.targets(env, target.host("alertmanager-1"))
+    config["scrape_configs"] = [JOBS[key](env, target) for key in keys]
+    return config
 
 
 def contribute(env: Environment) -> Contribution:
     spec = env.services.prometheus
     out = Contribution(volumes=[VOLUME])
-    out.files[CONFIG_PATH] = header("#") + dump_yaml(scrape_config(env, ProductionTarget(env)))
+    rules = rule_files(env)
+    config = scrape_config(env, ProductionTarget(env), rule_paths=[mount_path(key) for key in rules])
+    out.files[CONFIG_PATH] = header("#") + dump_yaml(config)
     out.mounts["prometheus"] = [Mount(CONFIG_PATH, "/etc/prometheus/prometheus.yml")]
+    for key, text in rules.items():
+        out.files[rule_path(key)] = text
+        out.mounts["prometheus"].append(Mount(rule_path(key), mount_path(key)))
     out.services["prometheus"] = {
         "image": spec.image,
         "command": [

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from iklim.lab.components.absent import AbsentLab
+from iklim.lab.components.alertmanager import AlertmanagerLab
 from iklim.lab.components.base import LabComponent
 from iklim.lab.components.etcd import EtcdLab
 from iklim.lab.components.grafana import GrafanaLab
@@ -39,6 +40,7 @@ RUNNERS: dict[str, Callable[[], tuple[LabComponent, ...]]] = {
     "rabbitmq": lambda: (EpmdLab(), RabbitMQLab()),
     "swag": lambda: (NginxLab(), SwagExporterLab()),
     "grafana": lambda: (GrafanaLab(),),
+    "alertmanager": lambda: (AlertmanagerLab(),),
     "vault": lambda: (OpenBaoLab(),),
     "prometheus": lambda: (PrometheusLab(),),
 }

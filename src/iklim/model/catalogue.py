@@ -303,6 +303,26 @@ CATALOGUE: tuple[Entry, ...] = (
         stateful=True,
     ),
     Entry(
+        "alertmanager",
+        "Alertmanager",
+        ("alertmanager",),
+        "service",
+        (
+            Kind(
+                "alertmanager",
+                "Alertmanager",
+                "service",
+                images=(r"alertmanager", r"prometheus-alertmanager"),
+                servers=(r"alertmanager", r"prometheus-alertmanager"),
+                configs=(r"/etc/alertmanager/.*",),
+                clients=("amtool",),
+            ),
+        ),
+        images=("alertmanager.image",),
+        # http: API and UI; cluster: gossip between replicas, not opened by a single instance
+        engine_ports={"http": 9093, "cluster": 9094},
+    ),
+    Entry(
         "vault",
         "Vault",
         ("vault",),

@@ -11,7 +11,7 @@ from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from iklim.model.catalogue import sections
 from iklim.model.images import pin_problem
@@ -228,6 +228,45 @@ class Grafana(Component):
     pass
 
 
+class EmailReceiver(StrictModel):
+    """Alertmanager e-mail integration; the SMTP password is the receiver's Docker secret."""
+
+    to: Email
+    sender: Email
+    smarthost: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]*:[0-9]{1,5}$", max_length=260)]
+    username: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$", max_length=254)]
+
+
+class WebhookReceiver(StrictModel):
+    """Alertmanager webhook integration; the bearer token is the receiver's Docker secret."""
+
+    url: Annotated[str, Field(pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$", max_length=2000)]
+
+
+class Receiver(StrictModel):
+    """Where alerts of the listed severities go: exactly one of ``email`` or ``webhook``."""
+
+    name: LowerName
+    severities: list[Literal["critical", "warning"]] = Field(min_length=1)
+    email: EmailReceiver | None = None
+    webhook: WebhookReceiver | None = None
+
+    @model_validator(mode="after")
+    def _one_integration(self) -> Receiver:
+        if (self.email is None) == (self.webhook is None):
+            raise ValueError(f"receiver {self.name!r} needs exactly one of email or webhook")
+        return self
+
+
+class Alertmanager(Component):
+    """The notification path (issue 15): route timings and receivers."""
+
+    group_wait_s: Seconds
+    group_interval_s: Seconds
+    repeat_interval_s: Seconds
+    receivers: list[Receiver] = Field(min_length=1)
+
+
 class Services(StrictModel):
     """Every component of the seed, keyed by the name the stacks use."""
 
@@ -243,6 +282,7 @@ class Services(StrictModel):
     cert_distributor: Component
     prometheus: Prometheus
     grafana: Grafana
+    alertmanager: Alertmanager
     vault: Vault
 
 

@@ -33,6 +33,7 @@ PROBED: dict[str, tuple[tuple[str, str, str], ...]] = {
     "swag": (("swag", "status", ""),),
     "prometheus": (("prometheus", "http", ""),),
     "grafana": (("grafana", "http", ""),),
+    "alertmanager": (("alertmanager", "http", ""),),
     "vault": (("vault", "api", ""),),
 }
 #: Binary whose absence explains why the lab does not run a component.

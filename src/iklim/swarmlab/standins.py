@@ -64,6 +64,7 @@ _STANDINS = (
         "rabbitmq:3.13.7-management-alpine", "images/lab/rabbitmq", "Debian rabbitmq-server 3.10 (management plugin)"
     ),
     StandIn("prom/prometheus:v2.55.1", "images/lab/prometheus", "Debian prometheus 2.42"),
+    StandIn("prom/alertmanager:v0.27.0", "images/lab/alertmanager", "Debian prometheus-alertmanager 0.25"),
     StandIn("lscr.io/linuxserver/swag:3.1.0", "images/lab/swag", "Debian nginx + curl (no certbot)"),
     StandIn(
         "nginx/nginx-prometheus-exporter:1.3.0",

@@ -1,4 +1,4 @@
-"""Redis, Sentinel and RabbitMQ publish nothing: no port in any mode, no ``host`` network.
+"""Redis, Sentinel, RabbitMQ and Alertmanager publish nothing: no port in any mode, no ``host`` network.
 
 Redis and Redis Sentinel are reached over the overlay network only, and the firewall opens
 nothing for them. RabbitMQ lives on service nodes and is reached over the overlay too, its
@@ -38,6 +38,7 @@ _ADVICE = {
     "redis": "reach it over the overlay network",
     "sentinel": "reach it over the overlay network",
     "rabbitmq": "clients use the overlay, management goes through SWAG",
+    "alertmanager": "Prometheus reaches it over the overlay network",
 }
 
 

@@ -11,6 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
+from iklim.components import dashboards
 from iklim.components.grafana import ADMIN_PASSWORD, datasources, settings
 from iklim.lab.components.base import LabComponent
 from iklim.lab.context import LabContext, write_private
@@ -46,6 +47,11 @@ class GrafanaLab(LabComponent):
         for sub in PROVISIONING:
             (provisioning / sub).mkdir(parents=True, exist_ok=True)
         write_private(provisioning / "datasources" / "prometheus.yml", datasources(ctx.env, ctx.target), mode=0o644)
+        # The rendered dashboards, loaded by the rendered provider pointed at this member's folder.
+        provider = dashboards.provider().replace(dashboards.MOUNT_DIR, str(folder / "dashboards"))
+        write_private(provisioning / "dashboards" / "iklim.yml", provider, mode=0o644)
+        for path, text in dashboards.files(ctx.env).items():
+            write_private(folder / "dashboards" / path.rsplit("/", 1)[-1], text, mode=0o644)
         write_private(Path(ctx.target.path(MEMBER, f"/run/secrets/{ADMIN_PASSWORD}")), ctx.secret(ADMIN_PASSWORD))
         environ = {
             **settings(ctx.env, ctx.target, MEMBER),

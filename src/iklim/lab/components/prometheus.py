@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+from iklim.components.alerts import rule_files
 from iklim.components.prometheus import scrape_config
 from iklim.components.yamlout import dump_yaml
 from iklim.lab.components.base import LabComponent
@@ -26,7 +27,12 @@ class PrometheusLab(LabComponent):
 
     def processes(self, ctx: LabContext) -> list[ProcessSpec]:
         folder = ctx.member_dir(MEMBER)
-        config = scrape_config(ctx.env, ctx.target, available=self.scraped)
+        rules = rule_files(ctx.env, self.scraped)
+        paths = []
+        for key, text in rules.items():
+            write_private(folder / "rules" / f"{key}.yml", text, mode=0o644)
+            paths.append(str(folder / "rules" / f"{key}.yml"))
+        config = scrape_config(ctx.env, ctx.target, available=self.scraped, rule_paths=paths)
         write_private(folder / "prometheus.yml", dump_yaml(config), mode=0o644)
         argv = (
             shutil.which("prometheus") or "prometheus",

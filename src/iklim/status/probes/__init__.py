@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from iklim.model.catalogue import CATALOGUE
+from iklim.status.probes.alertmanager import AlertmanagerProbe
 from iklim.status.probes.apisix import ApisixProbe
 from iklim.status.probes.base import Probe, ProbeContext
 from iklim.status.probes.etcd import EtcdProbe
@@ -34,6 +35,7 @@ REGISTRY: dict[str, Probe[Any]] = {
     "swag": SwagProbe(),
     "prometheus": PrometheusProbe(),
     "grafana": GrafanaProbe(),
+    "alertmanager": AlertmanagerProbe(),
     "vault": VaultProbe(),
 }
 #: Probes that read the reports of the others: evaluated last.

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import docker
 
-from iklim.swarmlab import paths
+from iklim.swarmlab import paths, public
 from iklim.swarmlab.nodes import LabError, LabNode, Progress, dockerd_pid, link_exists, run
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -175,7 +175,7 @@ def leftovers(nodes: list[LabNode], builder: bool = True) -> list[str]:
     left += [f"process {p}" for p in lab_processes() if builder or not _builder_entry(p)]
     left += [f"mount {m}" for m in lab_mounts() if builder or not _builder_entry(m)]
     left += [f"cgroup {g}" for g in lab_cgroups()]
-    return left
+    return left + public.leftovers()
 
 
 def wipe_state() -> None:
@@ -200,6 +200,8 @@ def down(nodes: list[LabNode], progress: Progress, wipe: bool = False, builder: 
         if builder or not _builder_entry(point):
             run(["umount", "--lazy", point], f"unmount {point}", check=False)
             progress(f"unmounted {point}")
+    for line in public.remove():
+        progress(f"public side: {line} removed")
     if link_exists(paths.BRIDGE):
         run(["ip", "link", "del", paths.BRIDGE], "bridge")
     remove_cgroups()

@@ -3,6 +3,7 @@ derived from the model, and the mutations (with ``iklim check`` flagging them st
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -148,3 +149,26 @@ def test_mutations_change_the_firewall_and_check_flags_them(tmp_path: Path) -> N
             assert any(r.allows("203.0.113.200", "tcp", 5432) for r in rules)
     with pytest.raises(ValueError, match="no tcp rule"):
         mutations.drop_source(text, "app", 2379, "10.0.1.0/24")
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="no unshare")
+def test_agent_tells_open_refused_unreachable_unresolved() -> None:
+    """The agent in a throw-away network namespace (loopback only): its own FAKE sshd listener."""
+    agent = Path(public.__file__).with_name("probe_agent.py")
+    request = (
+        '{"timeout": 0.5, "dns": null, "targets": [["127.0.0.1", 2222], ["127.0.0.1", 2223], '
+        '["192.0.2.1", 80], ["redis-1", 6379]]}'
+    )
+    script = (
+        f"ip link set lo up; {sys.executable} {agent} listen 2222 >/dev/null & L=$!; sleep 0.5; "
+        f"echo '{request}' | {sys.executable} {agent}; kill $L"
+    )
+    proc = subprocess.run(["unshare", "--net", "sh", "-c", script], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    results = {(h, p): state for h, p, state, _ in json.loads(proc.stdout.splitlines()[-1])["results"]}
+    assert results == {
+        ("127.0.0.1", 2222): "open",
+        ("127.0.0.1", 2223): "refused",
+        ("192.0.2.1", 80): "unreachable",
+        ("redis-1", 6379): "unresolved",
+    }

@@ -172,3 +172,16 @@ def test_agent_tells_open_refused_unreachable_unresolved() -> None:
         ("192.0.2.1", 80): "unreachable",
         ("redis-1", 6379): "unresolved",
     }
+
+
+def test_dropping_the_docker_user_step_is_flagged_by_check(tmp_path: Path) -> None:
+    tree = mutations.copy_tree(REPO, tmp_path / "tree")
+    runbook = tree / "init-infra-prod.sh"
+    clean = subprocess.run([sys.executable, "-m", "iklim", "check", str(tree)], capture_output=True, text=True)
+    assert clean.returncode == 0, clean.stdout
+    runbook.write_text(mutations.drop_docker_user(runbook.read_text()))
+    check = subprocess.run([sys.executable, "-m", "iklim", "check", str(tree)], capture_output=True, text=True)
+    assert check.returncode == 1
+    assert check.stdout.count("runbook-docker-user") == 2, check.stdout
+    with pytest.raises(ValueError, match="no init/hosts"):
+        mutations.drop_docker_user(runbook.read_text())

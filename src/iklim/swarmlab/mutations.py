@@ -8,8 +8,8 @@ broken boundary: issue 10's acceptance.
 - :func:`copy_tree`: the files ``iklim check`` reads, copied to a folder (the rendered tree
   stays untouched).
 
-Dropping the DOCKER-USER rules is done on the lab's nodes (:mod:`.docker_user`), not in a file:
-the stacks are not redeployed.
+- :func:`drop_docker_user`: the runbook without its DOCKER-USER step (for ``iklim check``; on the
+  lab the same mutation unhooks the rules on the nodes, without redeploying the stacks).
 
 Each edit works on the rendered text (one ``rule { ... }`` block at a time, found by its
 ``port``) and raises :class:`ValueError` when nothing matched, so a test never passes on a
@@ -73,6 +73,16 @@ def drop_source(text: str, firewall: str, port: int, source: str) -> str:
 def widen(text: str, firewall: str, port: int) -> str:
     """``text`` with the tcp ``port`` rules of ``firewall`` open to ``0.0.0.0/0``."""
     return _edit(text, firewall, port, "widen")
+
+
+def drop_docker_user(runbook: str) -> str:
+    """The runbook's text without the lines that feed ``init/hosts/*-docker-user.sh`` to the nodes."""
+    kept = [
+        line for line in runbook.splitlines(keepends=True) if not re.search(r"<\s*init/hosts/\w+-docker-user\.sh", line)
+    ]
+    if len(kept) == len(runbook.splitlines(keepends=True)):
+        raise ValueError("the runbook runs no init/hosts/*-docker-user.sh")
+    return "".join(kept)
 
 
 def copy_tree(repo: Path, target: Path) -> Path:

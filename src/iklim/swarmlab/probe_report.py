@@ -62,7 +62,7 @@ def as_text(cells: list[Cell], timeout: float, times: dict[str, float], gaps: li
     rows = list(dict.fromkeys((c.target, c.port) for c in cells))
     by_key = {(c.source, c.target, c.port.number): c for c in cells}
     width = max(len(f"{t} {p.number}/tcp {p.label}") for t, p in rows)
-    heads = [s[-12:] for s in sources]
+    heads = sources
     col = max(4, *(len(h) for h in heads)) + 1
     lines = [
         "legend: O open, . closed (both as the model says); O! open but the model says closed; "

@@ -55,10 +55,11 @@ def diffs(report: dict[str, object]) -> set[Key]:
 
 
 @pytest.fixture(scope="module")
-def lab(swarm_nodes: list[LabNode]) -> list[LabNode]:
+def lab(_session_lab: None, model_nodes: list[LabNode]) -> list[LabNode]:
+    """The whole lab (idempotent ``swarm-lab up``); the session fixture takes it down at the end."""
     proc = iklim("swarm-lab", "up", "--timeout", "300")
     assert proc.returncode == 0, proc.stderr[-4000:]
-    return swarm_nodes
+    return model_nodes
 
 
 def _ns_iptables(node: LabNode, *args: str) -> subprocess.CompletedProcess[str]:

@@ -185,3 +185,22 @@ def test_dropping_the_docker_user_step_is_flagged_by_check(tmp_path: Path) -> No
     assert check.stdout.count("runbook-docker-user") == 2, check.stdout
     with pytest.raises(ValueError, match="no init/hosts"):
         mutations.drop_docker_user(runbook.read_text())
+
+
+def test_rabbitmq_management_through_swag_answers_by_source() -> None:
+    host = ENV.services.rabbitmq.management_host
+    pub, priv = TARGETS[f"{host} via iklim-app-01 public"], TARGETS[f"{host} via iklim-app-01 private"]
+    app2 = Source("iklim-app-02", PUBLIC["iklim-app-02"], "10.0.1.12", "iklim-app-02")
+    for source, target, probed, ok in (
+        (INTERNET, pub, True, False),  # 403: outside management_allow
+        (OPERATOR, pub, True, False),
+        (app2, pub, True, False),  # a node through the public address comes from a public address
+        (app2, priv, True, True),  # 200
+        (OVERLAY, priv, True, True),
+        (PRIVATE_OTHER, priv, True, True),  # inside 10.0.0.0/16: the allow-list is wider than the subnets
+        (INTERNET, priv, False, False),  # no route: not probed
+        (APP1, pub, False, False),  # SWAG's own node
+    ):
+        assert netmatrix.probed(ENV, source, target) is probed, (source.name, target.label)
+        if probed:
+            assert expected(ENV, source, target, target.ports[0]) is ok, (source.name, target.label)

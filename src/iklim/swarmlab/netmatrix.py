@@ -16,6 +16,9 @@ Policy (issue 10, from the seed and the model):
   subnets and the overlay (DOCKER-USER); other listening ports (Swarm, SSH, SWAG) from the
   private network (Hetzner firewalls do not filter it);
 - an overlay service name (Redis, Sentinel, RabbitMQ): only from a container on the overlay;
+- RabbitMQ management through SWAG (``https`` targets: HTTPS to SWAG's node with the model's
+  ``management_host``): 200 to a source inside ``management_allow``, 403 to any other, probed
+  only from the sources that reach SWAG's https port on that address;
 - a port is reachable at all only where something listens: a component's host-mode ports on its
   nodes (``nodes``, else every node of its placement), Swarm 2377 on managers and 7946 on every
   node, SSH on every node (a FAKE sshd in the lab); not what the lab cannot run
@@ -32,6 +35,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 from iklim.components.base import member_names
 from iklim.model.catalogue import engine_port
+from iklim.model.ports import port_of
 from iklim.model.schema import Component, Environment
 from iklim.render.terraform import SWARM_PORTS
 from iklim.swarmlab.standins import UNAVAILABLE
@@ -60,6 +64,7 @@ class Target:
     node: str | None
     kind: str
     ports: tuple[Port, ...]
+    server_name: str | None = None  # an https target: SNI and Host
 
 
 @dataclass(frozen=True)
@@ -156,7 +161,32 @@ def targets(env: Environment, public_of: dict[str, str]) -> list[Target]:
         for name in names:
             by_name.setdefault(name, []).append(port)
     found.extend(Target(name, name, None, "service", tuple(p)) for name, p in by_name.items())
+    return found + https_targets(env, public_of)
+
+
+def https_targets(env: Environment, public_of: dict[str, str]) -> list[Target]:
+    """RabbitMQ management through SWAG: each SWAG node's public and private address."""
+    rabbit, swag = env.services.rabbitmq, env.services.swag
+    port = Port("rabbitmq management via swag", port_of(swag, "https"))
+    found = []
+    for node in env.nodes:
+        if node.name in _component_nodes(env, swag):
+            for side, host in (("public", public_of[node.name]), ("private", str(node.private_ip))):
+                label = f"{rabbit.management_host} via {node.name} {side}"
+                found.append(Target(label, host, node.name, "https", (port,), rabbit.management_host))
     return found
+
+
+def probed(env: Environment, source: Source, target: Target) -> bool:
+    """Whether ``source`` probes ``target`` at all: never the node it sits on; an https target only
+    from a source that reaches SWAG's https port on that address (else there is no answer to read)."""
+    if target.node is not None and target.node == source.node:
+        return False
+    if target.kind != "https":
+        return True
+    side = "public" if target.label.endswith(" public") else "private"
+    twin = Target(f"{target.node} {side}", target.host, target.node, side, target.ports)
+    return expected(env, source, twin, target.ports[0]) and _lab_runs(env, "rabbitmq")
 
 
 def _lab_runs(env: Environment, component: str | None) -> bool:
@@ -182,6 +212,9 @@ def _in(address: str | None, networks: list[IPv4Network]) -> bool:
 def expected(env: Environment, source: Source, target: Target, port: Port) -> bool:
     """Whether a TCP connection from ``source`` to ``port`` on ``target`` should succeed (see the
     module docstring for the policy)."""
+    if target.kind == "https":
+        address = source.public if target.label.endswith(" public") else source.private
+        return _in(address, list(env.services.rabbitmq.management_allow))
     if target.kind == "service":
         component = next(c for p, names, c in overlay_only_ports(env) if p == port and target.host in names)
         return source.overlay and _lab_runs(env, component)

@@ -51,13 +51,16 @@ class Cell:
     state: str
     ms: float
     expected: bool
+    kind: str = "tcp"  # "https": ``expected`` True means 200, False 403
 
     @property
     def reachable(self) -> bool:
-        return self.state == "open"
+        return self.state in ("open", "http:200")
 
     @property
     def ok(self) -> bool:
+        if self.kind == "https" and self.state not in ("http:200", "http:403"):
+            return False
         return self.reachable == self.expected
 
     @property
@@ -159,24 +162,29 @@ def fake_sshd(nodes: list[LabNode]) -> Iterator[None]:
             child.wait(timeout=5)
 
 
-def run_agent(
-    site: ProbeSite, items: list[tuple[str, int]], timeout: float
-) -> dict[tuple[str, int], tuple[str, float]]:
-    """Run the agent in ``site``'s namespace; returns (host, port) -> (state, ms)."""
+def run_agent(site: ProbeSite, items: list[list[object]], timeout: float) -> list[tuple[str, float]]:
+    """Run the agent in ``site``'s namespace on ``items`` ([host, port] or [host, port, "https",
+    name]); returns (state, ms) per item, in order."""
     request = json.dumps({"timeout": timeout, "dns": site.dns, "targets": items})
     argv = ["nsenter", f"--net={site.netns}", sys.executable, str(AGENT)]
     proc = subprocess.run(argv, input=request, capture_output=True, text=True, timeout=60 + timeout * len(items))
     if proc.returncode != 0:
         raise LabError(f"probe agent in {site.source.name}: {proc.stderr.strip().splitlines()[-1:]}")
-    return {(h, int(p)): (state, float(ms)) for h, p, state, ms in json.loads(proc.stdout)["results"]}
+    return [(str(state), float(ms)) for _, _, state, ms in json.loads(proc.stdout)["results"]]
 
 
 def plan(env: Environment, sites: list[ProbeSite], tgts: list[Target]) -> dict[str, list[tuple[Target, Port]]]:
     """Source name -> the (target, port) pairs it probes (never the node it sits on)."""
     return {
-        site.source.name: [(t, p) for t in tgts if t.node is None or t.node != site.source.node for p in t.ports]
+        site.source.name: [(t, p) for t in tgts if netmatrix.probed(env, site.source, t) for p in t.ports]
         for site in sites
     }
+
+
+def _item(target: Target, port: Port) -> list[object]:
+    if target.server_name:
+        return [target.host, port.number, "https", target.server_name]
+    return [target.host, port.number]
 
 
 def probe(env: Environment, nodes: list[LabNode], firewall_tf: Path, timeout: float,
@@ -199,16 +207,17 @@ def probe(env: Environment, nodes: list[LabNode], firewall_tf: Path, timeout: fl
         step = time.monotonic()
         with ThreadPoolExecutor(max_workers=len(sites)) as pool:
             jobs = {
-                s.source.name: pool.submit(run_agent, s, [(t.host, p.number) for t, p in work[s.source.name]], timeout)
+                s.source.name: pool.submit(run_agent, s, [_item(t, p) for t, p in work[s.source.name]], timeout)
                 for s in sites
             }
             seen = {name: job.result() for name, job in jobs.items()}
         probed = time.monotonic() - step
     cells = []
     for site in sites:
-        for target, port in work[site.source.name]:
-            state, ms = seen[site.source.name][(target.host, port.number)]
-            cells.append(Cell(site.source.name, target.label, port, state, ms,
-                              netmatrix.expected(env, site.source, target, port)))  # fmt: skip
+        for (target, port), (state, ms) in zip(work[site.source.name], seen[site.source.name], strict=True):
+            want = netmatrix.expected(env, site.source, target, port)
+            cells.append(
+                Cell(site.source.name, target.label, port, state, ms, want, "https" if target.server_name else "tcp")
+            )
     times = {"setup": round(setup, 2), "probe": round(probed, 2), "total": round(time.monotonic() - began, 2)}
     return cells, times

@@ -6,6 +6,8 @@
 ms], ...]}``. ``state``: ``open`` (TCP handshake done), ``refused`` (RST), ``timeout`` (no
 answer within ``timeout``: dropped), ``unreachable`` (no route / ICMP unreachable),
 ``unresolved`` (a name the namespace's DNS does not know, or no DNS), ``error:<errno>``.
+A target ``[host, port, "https", server_name]`` is an HTTPS GET / with that SNI and ``Host``
+(certificate not verified): its state is ``http:<status>`` once the connection is made.
 A name is resolved with one A query to ``dns`` (Docker's embedded DNS in a container's
 namespace answers on 127.0.0.11:53; RFC 1035 4.1 message format).
 
@@ -19,6 +21,7 @@ import errno
 import json
 import random
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -80,22 +83,47 @@ def connect(host: str, port: int, timeout: float) -> tuple[str, float]:
     return state, round((time.monotonic() - began) * 1000, 1)
 
 
+def https(host: str, port: int, name: str, timeout: float) -> tuple[str, float]:
+    """``http:<status>`` of ``GET /`` over TLS (SNI and Host ``name``), or a :func:`connect` state."""
+    began = time.monotonic()
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with (
+            socket.create_connection((host, port), timeout=timeout) as raw,
+            context.wrap_socket(raw, server_hostname=name) as tls,
+        ):
+            tls.sendall(f"GET / HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
+            head = tls.recv(64).decode(errors="replace").split()
+        state = f"http:{head[1]}" if len(head) > 1 and head[0].startswith("HTTP/") else "http:?"
+    except ConnectionRefusedError:
+        state = "refused"
+    except TimeoutError:
+        state = "timeout"
+    except ssl.SSLError as exc:
+        state = f"tls:{exc.reason}"
+    except OSError as exc:
+        state = "unreachable" if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH) else f"error:{exc.errno}"
+    return state, round((time.monotonic() - began) * 1000, 1)
+
+
 def run(request: dict[str, object]) -> list[list[object]]:
     timeout = float(request["timeout"])  # type: ignore[arg-type]
     dns = request.get("dns")
-    targets = [(str(h), int(p)) for h, p in request["targets"]]  # type: ignore[attr-defined]
-    names = sorted({h for h, _ in targets if not h.replace(".", "").isdigit()})
+    targets = [(str(t[0]), int(t[1]), t[3] if len(t) > 3 else None) for t in request["targets"]]  # type: ignore[attr-defined]
+    names = sorted({h for h, _, _ in targets if not h.replace(".", "").isdigit()})
     with ThreadPoolExecutor(max_workers=128) as pool:
         resolved: dict[str, str | None] = dict.fromkeys(names)
         if names and dns:
             resolved = dict(zip(names, pool.map(lambda n: query(n, str(dns), timeout), names), strict=True))
 
-        def one(item: tuple[str, int]) -> list[object]:
-            host, port = item
+        def one(item: tuple[str, int, str | None]) -> list[object]:
+            host, port, name = item
             address = resolved.get(host, host)
             if address is None:
                 return [host, port, "unresolved", 0.0]
-            state, ms = connect(address, port, timeout)
+            state, ms = https(address, port, name, timeout) if name else connect(address, port, timeout)
             return [host, port, state, ms]
 
         return list(pool.map(one, targets))

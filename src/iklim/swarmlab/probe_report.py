@@ -52,6 +52,9 @@ def as_json(cells: list[Cell], timeout: float, times: dict[str, float], gaps: li
 def _mark(cell: Cell | None) -> str:
     if cell is None:
         return ""
+    if cell.kind == "https":  # 200 / 403 as the model says, or what came instead
+        code = cell.state.removeprefix("http:")
+        return code if cell.ok else f"{code[:5]}!"
     if cell.ok:
         return "O" if cell.reachable else "."
     return "O!" if cell.reachable else "x!"
@@ -62,11 +65,13 @@ def as_text(cells: list[Cell], timeout: float, times: dict[str, float], gaps: li
     rows = list(dict.fromkeys((c.target, c.port) for c in cells))
     by_key = {(c.source, c.target, c.port.number): c for c in cells}
     width = max(len(f"{t} {p.number}/tcp {p.label}") for t, p in rows)
+    col_min = 6
     heads = sources
-    col = max(4, *(len(h) for h in heads)) + 1
+    col = max(col_min, *(len(h) for h in heads)) + 1
     lines = [
         "legend: O open, . closed (both as the model says); O! open but the model says closed; "
-        "x! closed but the model says open; blank: the source's own node",
+        "x! closed but the model says open; 200/403: the HTTP status as the model says (with ! when not); "
+        "blank: not probed (the source's own node, or no route to that https port)",
         " " * width + " " + "".join(h.rjust(col) for h in heads),
     ]
     for target, port in rows:
@@ -76,7 +81,7 @@ def as_text(cells: list[Cell], timeout: float, times: dict[str, float], gaps: li
     diff = differences(cells)
     lines.append("")
     for cell in diff:
-        want = "open" if cell.expected else "closed"
+        want = ("200" if cell.expected else "403") if cell.kind == "https" else "open" if cell.expected else "closed"
         lines.append(
             f"DIFFERENCE {cell.source} -> {cell.target} {cell.port.number}/tcp ({cell.port.label}): "
             f"{cell.state}, the model says {want}"

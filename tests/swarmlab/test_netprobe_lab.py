@@ -124,6 +124,10 @@ def test_probe_equals_the_model_cell_by_cell(lab: list[LabNode]) -> None:
     opened = {(c["source"], c["target"], c["port"]) for c in cells if c["state"] == "open"}
     assert ("internet", "iklim-app-01 public", 443) in opened  # the matrix is not all closed
     assert ("overlay", "redis-1", 6379) in opened
+    mgmt = ENV.services.rabbitmq.management_host
+    statuses = {(c["source"], c["target"]): c["state"] for c in cells if c["target"].startswith(mgmt)}
+    assert statuses[("internet", f"{mgmt} via iklim-app-01 public")] == "http:403"
+    assert statuses[("iklim-app-02", f"{mgmt} via iklim-app-01 private")] == "http:200"
 
 
 def test_deleting_the_app_subnet_etcd_rule_changes_no_packet(lab: list[LabNode], tmp_path: Path) -> None:

@@ -53,6 +53,7 @@ def swarm_lab_command() -> None:
       iklim swarm-lab status --format json      # nodes, services, images (pinned vs real)
       iklim swarm-lab logs iklimco_etcd-1       # a service's task logs
       iklim swarm-lab shell iklim-db-01 -- docker ps
+      iklim swarm-lab probe-network             # packets vs the model: firewall, DOCKER-USER, overlay
       iklim swarm-lab down --wipe               # remove everything; delete state, keep image cache
     """
 
@@ -79,10 +80,11 @@ def up_command(env_path: str, timeout: float, no_runbook: bool) -> None:
     from iklim.swarmlab.swarm import engine, first_manager
 
     nodes = _nodes(env_path)
-    tool_ref = load_or_exit(env_path).tooling.image
+    model = load_or_exit(env_path)
+    tool_ref = model.tooling.image
     failure = ""
     try:
-        bad = up(nodes, _repo(env_path), _progress, timeout, runbook=not no_runbook, tool_ref=tool_ref)
+        bad = up(nodes, _repo(env_path), _progress, timeout, runbook=not no_runbook, tool_ref=tool_ref, env=model)
     except LabError as exc:
         failure = str(exc)
         bad = []
@@ -220,3 +222,51 @@ def shell_command(env_path: str, node: str, command: tuple[str, ...]) -> None:
     argv = list(command) or [os.environ.get("SHELL", "/bin/bash")]
     env = dict(os.environ, DOCKER_HOST=target.docker_host)
     os.execvpe("nsenter", ["nsenter", f"--target={pid}", "--net", "--uts", "--mount", "--", *argv], env)
+
+
+@swarm_lab_command.command("probe-network")
+@_env
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--firewall",
+    "firewall_tf",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The firewall .tf to apply to the nodes' public interfaces [default: the rendered "
+    "terraform/hetzner/prod/firewall.tf].",
+)
+@click.option("--timeout", default=1.0, show_default=True, help="Seconds per TCP connection attempt.")
+def probe_network_command(env_path: str, fmt: str, firewall_tf: str | None, timeout: float) -> None:
+    """Try every model port from every source and print reachable vs expected; exit 1 on a difference.
+
+    \b
+    Sources: internet, operator (inside the admin CIDR), private-other (private network, outside
+    both subnets), each node, a container on the overlay and one on another overlay. Targets:
+    each node's public (203.0.113.0/24) and private address, the overlay service names of Redis,
+    Sentinel, RabbitMQ and Vault. The rendered Hetzner firewall is applied (again) to each node's
+    public interface first; the expectation is derived from the model, not from the firewall.
+    Examples:
+      iklim swarm-lab probe-network
+      iklim swarm-lab probe-network --format json | jq '.differences'
+      iklim swarm-lab probe-network --firewall /tmp/mutated/firewall.tf   # a mutated copy
+    """
+    from iklim.model.commands import load_or_exit
+    from iklim.swarmlab.hcloud_fw import FirewallError
+    from iklim.swarmlab.netmatrix import lab_gaps
+    from iklim.swarmlab.nodes import LabError
+    from iklim.swarmlab.probe import probe
+    from iklim.swarmlab.probe_report import as_json, as_text, differences
+    from iklim.swarmlab.public import FIREWALL_TF
+
+    env = load_or_exit(env_path)
+    path = Path(firewall_tf) if firewall_tf else _repo(env_path) / FIREWALL_TF
+    if timeout <= 0:
+        _fail(f"--timeout {timeout}: must be > 0 seconds")
+    try:
+        cells, times = probe(env, _nodes(env_path), path, timeout, _progress)
+    except (LabError, FirewallError) as exc:
+        _fail(str(exc))
+    render = as_json if fmt == "json" else as_text
+    click.echo(render(cells, timeout, times, lab_gaps(env)))
+    if differences(cells):
+        sys.exit(1)

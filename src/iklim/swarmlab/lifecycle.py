@@ -14,7 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from iklim.swarmlab import images, override, shims, standins
+from iklim.model.schema import Environment
+from iklim.swarmlab import images, override, public, shims, standins
+from iklim.swarmlab.hcloud_fw import FirewallError
 from iklim.swarmlab.nodes import LabError, LabNode, Progress
 from iklim.swarmlab.placement import images_per_node
 from iklim.swarmlab.runbook import run_runbook
@@ -83,11 +85,15 @@ def up(
     timeout: float,
     runbook: bool = True,
     tool_ref: str | None = None,
+    env: Environment | None = None,
 ) -> list[ServiceState]:
     """The whole ``up``; returns the services not healthy after ``timeout`` seconds (empty = success).
 
     ``tool_ref``: the model's ``tooling.image``, built from ``images/iklim`` and copied to the
     service nodes so ``iklim status --target prod --on-overlay`` runs in the lab as in production.
+
+    ``env``: the model; when given, each node also gets its public address and the rendered
+    Hetzner firewall on it, and the outside namespaces are made (:mod:`.public`).
 
     With ``runbook=False`` it stops after the nodes and the image copies (the tests' fixture).
     Raises :class:`LabError` for a failed step.
@@ -102,6 +108,13 @@ def up(
     step = time.monotonic()
     nodes_up(nodes, progress)
     progress(f"{len(nodes)} nodes up and in the Swarm in {times.timed('nodes', step)} s")
+    if env is not None:
+        public.ensure(nodes, env)
+        try:
+            counts = public.apply_firewall(nodes, repo / public.FIREWALL_TF)
+        except FirewallError as exc:
+            raise LabError(f"Hetzner firewall: {exc}") from exc
+        progress(f"public addresses and the Hetzner firewall: {sum(counts.values())} rules on {len(counts)} nodes")
     override.write_overrides(repo)
     shims.write_shims(nodes)
     step = time.monotonic()

@@ -11,7 +11,9 @@ Layout (all absolute, root only):
 - ``RUN`` (``/run/iklim-swarmlab``): per-node exec roots, sockets (``<hostname>.sock``) and pid
   files; the builder engine's socket ``builder.sock``.
 - Network: bridge ``BRIDGE`` on the host; per node a namespace ``ikl-<n>`` (n = 1..6 in model
-  order) and a veth pair ``iklh<n>`` (host side) / ``eth0`` (namespace side).
+  order) and a veth pair ``iklh<n>`` (host side) / ``eth0`` (namespace side). The public side
+  (:mod:`iklim.swarmlab.public`): bridge ``iklpub0``, per node ``iklp<n>`` / ``pub0``, and the
+  namespaces ``ikl-internet``, ``ikl-operator``, ``ikl-private-other``.
 - cgroups: ``/iklim-swarmlab-<n>`` as each dockerd's ``--cgroup-parent``.
 """
 

@@ -3,7 +3,9 @@
 Order per node (in parallel): ``rm -f`` every container through the node's API (the shims would
 otherwise re-parent to PID 1 and keep the namespace alive), stop dockerd by its pid (TERM, then
 KILL), kill by pid any process still inside the node's network namespace, delete the namespace
-(its veth goes with it) and the node's run files. Then the bridge, the empty cgroups named
+(its veth goes with it) and the node's run files. Then the public side (:mod:`.public`: the
+outside namespaces and the public bridge; the Hetzner firewall rules lived in the node namespaces),
+the bridge, the empty cgroups named
 ``paths.CGROUP_PREFIX*``, and with ``wipe`` the state (never the image cache).
 
 :func:`leftovers` lists what remains, for ``down``'s final check and the tests.
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import docker
 
-from iklim.swarmlab import paths
+from iklim.swarmlab import paths, public
 from iklim.swarmlab.nodes import LabError, LabNode, Progress, dockerd_pid, link_exists, run
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -175,7 +177,7 @@ def leftovers(nodes: list[LabNode], builder: bool = True) -> list[str]:
     left += [f"process {p}" for p in lab_processes() if builder or not _builder_entry(p)]
     left += [f"mount {m}" for m in lab_mounts() if builder or not _builder_entry(m)]
     left += [f"cgroup {g}" for g in lab_cgroups()]
-    return left
+    return left + public.leftovers()
 
 
 def wipe_state() -> None:
@@ -194,6 +196,8 @@ def down(nodes: list[LabNode], progress: Progress, wipe: bool = False, builder: 
     with ThreadPoolExecutor(max_workers=len(nodes) or 1) as pool:
         for line in pool.map(stop_node, nodes):
             progress(line)
+    for line in public.remove():  # before the mounts: each namespace is a bind mount under /run/netns
+        progress(f"public side: {line} removed")
     if builder:
         stop_builder(progress)
     for point in sorted(lab_mounts(), key=len, reverse=True):  # e.g. an engine's netns/default bind mount

@@ -11,8 +11,8 @@ from __future__ import annotations
 from iklim.components import (
     apisix,
     certs,
+    dashboards,
     etcd,
-    grafana,
     mongodb,
     patroni,
     prometheus,
@@ -35,7 +35,7 @@ BUILDERS: dict[str, Contributor] = {
     "swag": swag.contribute,
     "certs": certs.contribute,
     "prometheus": prometheus.contribute,
-    "grafana": grafana.contribute,
+    "grafana": dashboards.contribute,  # Grafana with its provisioned dashboards
     "vault": vault.contribute,
 }
 

@@ -255,3 +255,93 @@ def test_two_dashboards_with_one_uid_fail(prod_tree: Tree) -> None:
     one = SCHEMA.validate(data, DATASOURCE["uid"])
     with pytest.raises(ValueError, match="repeat"):
         SCHEMA.unique_uids([one, one])
+
+
+def _panel_expr(env: Environment, key: str, title: str) -> str:
+    (spec,) = [s for s in dashboards.specs(env) if s.key == key]
+    (panel,) = [p for p in spec.dashboard.panels if p.title == title]
+    return panel.queries[0].expr
+
+
+def _series(metric: str, values: dict[str, str], **labels: str) -> list[dict[str, str]]:
+    """promtool input series, one per instance: ``values`` instance -> promtool value notation."""
+    out = []
+    for instance, value in values.items():
+        pairs = ",".join(f'{k}="{v}"' for k, v in {**labels, "instance": instance}.items())
+        out.append({"series": f"{metric}{{{pairs}}}", "values": value})
+    return out
+
+
+def test_failure_panels_compute_what_they_claim_on_a_broken_cluster(prod_env: Environment, tmp_path: Path) -> None:
+    """Synthetic series of a broken cluster through ``promtool test rules``: the queries Grafana
+    runs give the lag, the leader count and the failovers the titles promise (the healthy lab
+    cannot show these)."""
+    binary = shutil.which("promtool")
+    assert binary, "promtool is not installed: run scripts/install-deps.sh"
+    pg = {"job": "patroni", "scope": prod_env.services.patroni.scope}
+    a, b, c = "db-1:8008", "db-2:8008", "db-3:8008"
+    series = [
+        *_series("patroni_primary", {a: "1x20", b: "0x20", c: "0x20"}, **pg),
+        *_series("patroni_replica", {a: "0x20", b: "1x20", c: "1x20"}, **pg),
+        *_series("patroni_xlog_location", {a: "50000000x20", b: "0x20", c: "0x20"}, **pg),
+        *_series("patroni_xlog_received_location", {a: "0x20", b: "49999000x20", c: "1000x20"}, **pg),
+        *_series("patroni_postgres_streaming", {a: "0x20", b: "1x20", c: "0x20"}, **pg),
+        *_series("patroni_postgres_timeline", {a: "1x10 2x10", b: "1x10 2x10", c: "1x20"}, **pg),
+        # Sentinels: the master moved from r1 to r2 halfway; one Sentinel still names r1 (disagreement)
+        {
+            "series": 'redis_sentinel_master_status{job="redis",instance="s1",master_address="r1:6379"}',
+            "values": "1x10",
+        },
+        {
+            "series": 'redis_sentinel_master_status{job="redis",instance="s1",master_address="r2:6379"}',
+            "values": "_x10 1x10",
+        },
+        {
+            "series": 'redis_sentinel_master_status{job="redis",instance="s2",master_address="r1:6379"}',
+            "values": "1x20",
+        },
+    ]
+    tests = [
+        {
+            "expr": _panel_expr(prod_env, "patroni", "Patroni: replication lag"),
+            "eval_time": "15m",
+            "exp_samples": [
+                {"labels": f'{{instance="{b}",job="patroni",scope="{pg["scope"]}"}}', "value": 1000},
+                {"labels": f'{{instance="{c}",job="patroni",scope="{pg["scope"]}"}}', "value": 49999000},
+            ],
+        },
+        {
+            "expr": _panel_expr(prod_env, "patroni", "Patroni: leaders"),
+            "eval_time": "15m",
+            "exp_samples": [{"labels": "{}", "value": 1}],
+        },
+        {
+            "expr": _panel_expr(prod_env, "patroni", "Patroni: replicas streaming"),
+            "eval_time": "15m",
+            "exp_samples": [{"labels": "{}", "value": 1}],
+        },
+        {
+            "expr": _panel_expr(prod_env, "patroni", "Patroni: failovers (1h)"),
+            "eval_time": "15m",
+            "exp_samples": [{"labels": "{}", "value": 1}],
+        },
+        {
+            "expr": _panel_expr(prod_env, "redis", "Sentinel: masters named"),
+            "eval_time": "15m",
+            "exp_samples": [{"labels": "{}", "value": 2}],
+        },
+        {
+            "expr": _panel_expr(prod_env, "redis", "Sentinel: master changes (1h)"),
+            "eval_time": "15m",
+            "exp_samples": [{"labels": "{}", "value": 1}],
+        },
+    ]
+    (tmp_path / "none.yml").write_text("groups: []\n")
+    unit = {
+        "rule_files": ["none.yml"],
+        "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": tests}],
+    }
+    (tmp_path / "panels.yml").write_text(yaml.safe_dump(unit, sort_keys=False))
+    run = subprocess.run([binary, "test", "rules", "panels.yml"], cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr

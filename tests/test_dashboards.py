@@ -287,6 +287,11 @@ def test_failure_panels_compute_what_they_claim_on_a_broken_cluster(prod_env: En
         *_series("patroni_xlog_received_location", {a: "0x20", b: "49999000x20", c: "1000x20"}, **pg),
         *_series("patroni_postgres_streaming", {a: "0x20", b: "1x20", c: "0x20"}, **pg),
         *_series("patroni_postgres_timeline", {a: "1x10 2x10", b: "1x10 2x10", c: "1x20"}, **pg),
+        {"series": 'redis_master_repl_offset{job="redis",instance="r2"}', "values": "5000x20"},
+        {
+            "series": 'redis_connected_slave_offset_bytes{job="redis",instance="r2",slave_ip="r3",slave_port="6379"}',
+            "values": "4200x20",
+        },
         # Sentinels: the master moved from r1 to r2 halfway; one Sentinel still names r1 (disagreement)
         {
             "series": 'redis_sentinel_master_status{job="redis",instance="s1",master_address="r1:6379"}',
@@ -324,6 +329,11 @@ def test_failure_panels_compute_what_they_claim_on_a_broken_cluster(prod_env: En
             "expr": _panel_expr(prod_env, "patroni", "Patroni: failovers (1h)"),
             "eval_time": "15m",
             "exp_samples": [{"labels": "{}", "value": 1}],
+        },
+        {
+            "expr": _panel_expr(prod_env, "redis", "Redis: replica lag"),
+            "eval_time": "15m",
+            "exp_samples": [{"labels": '{instance="r2",job="redis",slave_ip="r3",slave_port="6379"}', "value": 800}],
         },
         {
             "expr": _panel_expr(prod_env, "redis", "Sentinel: masters named"),

@@ -275,10 +275,15 @@ def redis(c: Ctx) -> list[Panel]:
         ),
         Panel(
             "Redis: replica lag",
-            (Query(f"redis_connected_slave_offset_bytes{s}", "{{slave_ip}}:{{slave_port}}"),),
+            (
+                Query(
+                    f"redis_master_repl_offset{s} - on (instance) group_right () redis_connected_slave_offset_bytes{s}",
+                    "{{slave_ip}}:{{slave_port}}",
+                ),
+            ),
             "redis",
             unit="bytes",
-            description="Replication offset each replica acknowledged, as its master reports it.",
+            description="Bytes of the master's replication stream each replica has not acknowledged yet.",
             overview=True,
         ),
         Panel("Redis: master link up", (Query(f"redis_master_link_up{s}", "{{instance}}"),), "redis"),

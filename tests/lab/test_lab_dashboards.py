@@ -18,7 +18,7 @@ import urllib.request
 from typing import Any
 
 from iklim.components import dashboards
-from iklim.components.dashboard_panels import context
+from iklim.components.dashboard_context import context
 from iklim.components.grafana_json import dashboard_json
 from iklim.lab.context import LabContext
 

@@ -1,15 +1,17 @@
 """Panels of the edge and monitoring components: Prometheus, SWAG, APISIX, MongoDB and Grafana.
 
-The cluster components are in :mod:`iklim.components.dashboard_panels` (same :class:`Ctx`, same
-rules: job names from the scrape jobs, counts from the model). The lab runs neither APISIX,
-MongoDB nor Grafana here, so their queries are checked for PromQL syntax only; the metric names are
+The cluster components are in :mod:`iklim.components.dashboard_panels` and
+:mod:`iklim.components.dashboard_services` (same :class:`Ctx`, same rules: job names from the
+scrape jobs, counts from the model). The lab runs neither APISIX, MongoDB nor Grafana here, so their queries are checked for PromQL syntax only; the metric names are
 the exporters' documented ones (APISIX prometheus plugin docs, Percona mongodb_exporter
 ``--collector.replicasetstatus`` and ``--collector.diagnosticdata``, Grafana's ``/metrics``).
 """
 
 from __future__ import annotations
 
-from iklim.components.dashboard_panels import CORE, Ctx, PanelSource, majority, up_panel
+from iklim.components import dashboard_panels as db
+from iklim.components import dashboard_services as services
+from iklim.components.dashboard_context import Ctx, PanelSource, majority, up_panel
 from iklim.components.grafana_json import Panel, Query, count_steps, exactly_one_steps, limit_steps
 
 _NO_RULES = "no rule group is loaded (the series exist per rule group)"
@@ -220,7 +222,11 @@ def grafana(c: Ctx) -> list[Panel]:
 
 #: Catalogue key -> its panels: the registry of component dashboards (every key with a scrape job).
 PANELS: dict[str, PanelSource] = {
-    **CORE,
+    "etcd": db.etcd,
+    "patroni": db.patroni,
+    "redis": db.redis,
+    "rabbitmq": services.rabbitmq,
+    "vault": services.vault,
     "mongodb": mongodb,
     "apisix": apisix,
     "swag": swag,

@@ -1,10 +1,10 @@
 """The panels of each component's dashboard, from the model and the scrape jobs Prometheus renders.
 
-:data:`PANELS` maps a catalogue key with a scrape job to the function that lists its panels
-(``tests/test_catalogue.py``: an entry without one must declare ``absent["scrape"]``). Job names
-are read from :data:`iklim.components.prometheus.JOBS`, member counts and thresholds from the
-model (:class:`Ctx`); no number is copied by hand. Metric names are the exporters' own, as the
-lab's Prometheus reads them (``tests/lab/test_lab_dashboards.py``): etcd's native ``/metrics``
+etcd, Patroni and Redis here; RabbitMQ and Vault in :mod:`iklim.components.dashboard_services`,
+the rest in :mod:`iklim.components.dashboard_edge`, whose ``PANELS`` registers them all. Job names
+come from the scrape jobs, member counts and thresholds from the model
+(:class:`iklim.components.dashboard_context.Ctx`); no number is copied by hand. Metric names are
+the exporters' own, as the lab's Prometheus reads them (``tests/lab/test_lab_dashboards.py``): etcd's native ``/metrics``
 (``etcd_server_*``, ``etcd_disk_*``), Patroni's ``GET /metrics`` (``patroni_*``, Patroni REST API
 docs), redis_exporter (``redis_*``, Sentinel as ``redis_sentinel_*``), RabbitMQ's
 ``rabbitmq_prometheus`` plugin (``rabbitmq_*``), OpenBao/Vault ``/v1/sys/metrics`` (``vault_*``),
@@ -14,9 +14,7 @@ Prometheus's self-metrics, nginx-prometheus-exporter (``nginx_*``), APISIX's pro
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
+from iklim.components.dashboard_context import Ctx, majority, up_panel
 from iklim.components.grafana_json import (
     YES_NO,
     Panel,
@@ -25,67 +23,6 @@ from iklim.components.grafana_json import (
     exactly_one_steps,
     limit_steps,
 )
-from iklim.components.prometheus import JOBS
-from iklim.components.target import ProductionTarget
-from iklim.model.catalogue import CATALOGUE, entry
-from iklim.model.schema import Environment
-
-
-@dataclass(frozen=True)
-class Ctx:
-    """What panels are derived from: the model, each key's scrape job name and target count, the
-    rate window (four scrape intervals, so a ``rate`` always spans several samples)."""
-
-    env: Environment
-    jobs: dict[str, str]
-    targets: dict[str, int]
-    window: str
-
-    def sel(self, key: str, **labels: str) -> str:
-        """A PromQL label selector for ``key``'s job plus ``labels`` (values quoted as PromQL strings)."""
-        pairs = [("job", self.jobs[key]), *labels.items()]
-        return "{" + ",".join(f"{k}{_op(v)}{_quote(v.lstrip('!~'))}" for k, v in pairs) + "}"
-
-
-def _op(value: str) -> str:
-    return "!=" if value.startswith("!") else "=~" if value.startswith("~") else "="
-
-
-def _quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def context(env: Environment) -> Ctx:
-    """The :class:`Ctx` of ``env``: job names and expected target counts from the rendered jobs."""
-    target = ProductionTarget(env)
-    jobs: dict[str, str] = {}
-    targets: dict[str, int] = {}
-    for key, job in JOBS.items():
-        config = job(env, target)
-        jobs[key] = str(config["job_name"])
-        static = [t for block in config.get("static_configs", []) for t in block["targets"]]
-        # a DNS-discovered job (APISIX's tasks.<service>) has one target per member of its section
-        targets[key] = len(static) or getattr(env.services, entry(key).section).members
-    return Ctx(env, jobs, targets, f"{4 * env.services.prometheus.scrape_interval_s}s")
-
-
-def majority(members: int) -> int:
-    """The members a Raft or Paxos-style cluster of ``members`` needs to work."""
-    return members // 2 + 1
-
-
-def up_panel(c: Ctx, key: str, title: str = "") -> Panel:
-    """Targets of ``key``'s job answering their scrape, against the count the job has."""
-    total = c.targets[key]
-    quorum = majority(total) if entry(key).quorum else total
-    return Panel(
-        title or f"{entry(key).label}: targets up",
-        (Query(f"sum(up{c.sel(key)})"),),
-        key,
-        kind="stat",
-        steps=count_steps(total, quorum),
-        description=f"Scrape targets of job {c.jobs[key]} that answer, of {total}.",
-    )
 
 
 def etcd(c: Ctx) -> list[Panel]:
@@ -296,144 +233,3 @@ def redis(c: Ctx) -> list[Panel]:
         ),
         Panel("Redis: clients", (Query(f"redis_connected_clients{data}", "{{instance}}"),), "redis"),
     ]
-
-
-def rabbitmq(c: Ctx) -> list[Panel]:
-    n = c.env.services.rabbitmq.members
-    s, w = c.sel("rabbitmq"), c.window
-    return [
-        Panel(
-            "RabbitMQ: nodes up",
-            (Query(f"count(rabbitmq_identity_info{s})"),),
-            "rabbitmq",
-            kind="stat",
-            steps=count_steps(n, majority(n)),
-            overview=True,
-        ),
-        Panel(
-            "RabbitMQ: memory alarms",
-            (Query(f"sum(rabbitmq_alarms_memory_used_watermark{s})"),),
-            "rabbitmq",
-            kind="stat",
-            steps=limit_steps(1),
-            overview=True,
-        ),
-        Panel(
-            "RabbitMQ: disk alarms",
-            (Query(f"sum(rabbitmq_alarms_free_disk_space_watermark{s})"),),
-            "rabbitmq",
-            kind="stat",
-            steps=limit_steps(1),
-            overview=True,
-        ),
-        Panel("RabbitMQ: queues", (Query(f"sum(rabbitmq_queues{s})"),), "rabbitmq", kind="stat"),
-        Panel(
-            "RabbitMQ: queue depth",
-            (
-                Query(f"sum(rabbitmq_queue_messages_ready{s})", "ready"),
-                Query(f"sum(rabbitmq_queue_messages_unacked{s})", "unacknowledged"),
-            ),
-            "rabbitmq",
-            overview=True,
-        ),
-        Panel(
-            "RabbitMQ: messages",
-            (
-                Query(f"sum(rate(rabbitmq_global_messages_received_total{s}[{w}]))", "published"),
-                Query(f"sum(rate(rabbitmq_global_messages_delivered_total{s}[{w}]))", "delivered"),
-            ),
-            "rabbitmq",
-            unit="ops",
-        ),
-        Panel(
-            "RabbitMQ: memory against its limit",
-            (
-                Query(f"rabbitmq_process_resident_memory_bytes{s}", "{{instance}} used"),
-                Query(f"rabbitmq_resident_memory_limit_bytes{s}", "{{instance}} limit"),
-            ),
-            "rabbitmq",
-            unit="bytes",
-        ),
-        Panel(
-            "RabbitMQ: disk free",
-            (Query(f"rabbitmq_disk_space_available_bytes{s}", "{{instance}}"),),
-            "rabbitmq",
-            unit="bytes",
-        ),
-        Panel(
-            "RabbitMQ: connections and channels",
-            (Query(f"sum(rabbitmq_connections{s})", "connections"), Query(f"sum(rabbitmq_channels{s})", "channels")),
-            "rabbitmq",
-        ),
-    ]
-
-
-def vault(c: Ctx) -> list[Panel]:
-    n = c.env.services.vault.members
-    s, w = c.sel("vault"), c.window
-    return [
-        up_panel(c, "vault"),
-        Panel(
-            "Vault: members unsealed",
-            (Query(f"sum(vault_core_unsealed{s})"),),
-            "vault",
-            kind="stat",
-            steps=count_steps(n, majority(n)),
-            description=f"Unsealed members, of {n}; a sealed member serves no metrics and counts as 0.",
-            overview=True,
-        ),
-        Panel(
-            "Vault: active nodes",
-            (Query(f"sum(vault_core_active{s})"),),
-            "vault",
-            kind="stat",
-            steps=exactly_one_steps(),
-        ),
-        Panel(
-            "Vault: Raft autopilot healthy",
-            (Query(f"max(vault_autopilot_healthy{s})"),),
-            "vault",
-            kind="stat",
-            mappings=YES_NO,
-            steps=(("red", None), ("green", 1)),
-            overview=True,
-        ),
-        Panel(
-            "Vault: failure tolerance",
-            (Query(f"max(vault_autopilot_failure_tolerance{s})"),),
-            "vault",
-            kind="stat",
-            steps=count_steps(n - majority(n), 1) if n > 1 else (("green", None),),
-        ),
-        Panel(
-            "Vault: leader elections (1h)",
-            (Query(f"max(changes(vault_raft_storage_stats_term{s}[1h]))"),),
-            "vault",
-            kind="stat",
-            steps=limit_steps(2, 1),
-            description="Raft term changes a member saw in the last hour: each election starts a term.",
-            overview=True,
-        ),
-        Panel("Vault: unsealed per member", (Query(f"vault_core_unsealed{s}", "{{instance}}"),), "vault"),
-        Panel("Vault: Raft term", (Query(f"vault_raft_storage_stats_term{s}", "{{peer_id}}"),), "vault"),
-        Panel(
-            "Vault: requests",
-            (Query(f"sum by (instance) (rate(vault_core_handle_request_count{s}[{w}]))", "{{instance}}"),),
-            "vault",
-            unit="reqps",
-        ),
-    ]
-
-
-PanelSource = Callable[[Ctx], list[Panel]]
-
-#: Catalogue key -> its panels; more in :mod:`iklim.components.dashboard_edge`.
-CORE: dict[str, PanelSource] = {
-    "etcd": etcd,
-    "patroni": patroni,
-    "redis": redis,
-    "rabbitmq": rabbitmq,
-    "vault": vault,
-}
-
-__all__ = ["CATALOGUE", "CORE", "Ctx", "PanelSource", "context", "majority", "up_panel"]

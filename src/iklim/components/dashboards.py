@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from iklim.components import grafana
 from iklim.components.base import CONFIG_ROOT, Contribution, Mount, header
+from iklim.components.dashboard_context import Ctx, context, up_panel
 from iklim.components.dashboard_edge import PANELS
-from iklim.components.dashboard_panels import Ctx, context, up_panel
 from iklim.components.grafana_json import Dashboard, Panel, dashboard_json
 from iklim.components.target import ProductionTarget, Target
 from iklim.components.yamlout import dump_yaml

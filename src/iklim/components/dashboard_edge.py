@@ -2,9 +2,12 @@
 
 The cluster components are in :mod:`iklim.components.dashboard_panels` and
 :mod:`iklim.components.dashboard_services` (same :class:`Ctx`, same rules: job names from the
-scrape jobs, counts from the model). The lab runs neither APISIX, MongoDB nor Grafana here, so their queries are checked for PromQL syntax only; the metric names are
-the exporters' documented ones (APISIX prometheus plugin docs, Percona mongodb_exporter
-``--collector.replicasetstatus`` and ``--collector.diagnosticdata``, Grafana's ``/metrics``).
+scrape jobs, counts from the model). The lab runs neither APISIX, MongoDB nor Grafana here, so
+their queries are checked for PromQL syntax only; the metric names are the exporters' documented
+ones (APISIX prometheus plugin docs, Percona mongodb_exporter ``--collector.replicasetstatus``
+and ``--collector.diagnosticdata``, Grafana's ``/metrics``). :data:`PANELS` registers every
+component's panels by catalogue key (``tests/test_catalogue.py``: a key with a scrape job needs
+one).
 """
 
 from __future__ import annotations

@@ -1,15 +1,13 @@
 """The panels of each component's dashboard, from the model and the scrape jobs Prometheus renders.
 
 etcd, Patroni and Redis here; RabbitMQ and Vault in :mod:`iklim.components.dashboard_services`,
-the rest in :mod:`iklim.components.dashboard_edge`, whose ``PANELS`` registers them all. Job names
-come from the scrape jobs, member counts and thresholds from the model
+the rest in :mod:`iklim.components.dashboard_edge`, whose ``PANELS`` registers them all. Job
+names come from the scrape jobs, member counts and thresholds from the model
 (:class:`iklim.components.dashboard_context.Ctx`); no number is copied by hand. Metric names are
-the exporters' own, as the lab's Prometheus reads them (``tests/lab/test_lab_dashboards.py``): etcd's native ``/metrics``
-(``etcd_server_*``, ``etcd_disk_*``), Patroni's ``GET /metrics`` (``patroni_*``, Patroni REST API
-docs), redis_exporter (``redis_*``, Sentinel as ``redis_sentinel_*``), RabbitMQ's
-``rabbitmq_prometheus`` plugin (``rabbitmq_*``), OpenBao/Vault ``/v1/sys/metrics`` (``vault_*``),
-Prometheus's self-metrics, nginx-prometheus-exporter (``nginx_*``), APISIX's prometheus plugin
-(``apisix_*``) and Percona mongodb_exporter (``mongodb_*``).
+the exporters' own, as the lab's Prometheus reads them (``tests/lab/test_lab_dashboards.py``):
+etcd's native ``/metrics`` (``etcd_server_*``, ``etcd_disk_*``), Patroni's ``GET /metrics``
+(``patroni_*``, Patroni REST API docs) and redis_exporter (``redis_*``, Sentinel as
+``redis_sentinel_*``).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Each facet lives in one registry keyed by the catalogue's key: the config builder
 (``components.BUILDERS``), the scrape job (``components.prometheus.JOBS``), the lab runners
 (``lab.registry.RUNNERS``), the status probe (``status.probes.REGISTRY``) and the endpoints it asks
-(``status.planbuild.PROBED``); ``check``'s recognition is the entry's own ``kinds``. An entry
+(``status.planbuild.PROBED``), the Grafana dashboard (``components.dashboard_edge.PANELS``, excused
+with the scrape job: no metrics, no dashboard); ``check``'s recognition is the entry's own ``kinds``. An entry
 without a facet must give a reason in ``absent``; a registry key outside the catalogue is
 dangling. :func:`problems` is the rule; the tests run it on the real catalogue and on copies with
 one entry (or one registry key) removed, and each removal must be reported.
@@ -21,6 +22,7 @@ import pytest
 from iklim.check import kinds as check_kinds
 from iklim.check.recognise import recognise
 from iklim.components import BUILDERS
+from iklim.components.dashboard_edge import PANELS
 from iklim.components.prometheus import JOBS
 from iklim.components.target import entry_of, section_of
 from iklim.lab.registry import RUNNERS, runners
@@ -39,12 +41,20 @@ Registries = Mapping[str, Mapping[str, Any]]
 REAL: Registries = {
     "builder": BUILDERS,
     "scrape": JOBS,
+    "dashboard": PANELS,
     "lab": RUNNERS,
     "probe": REGISTRY,
     "probe endpoints": PROBED,
 }
 #: Registry -> the ``absent`` facet that excuses a missing key (None: every entry needs one).
-EXCUSE = {"builder": None, "scrape": "scrape", "lab": "lab", "probe": "probe", "probe endpoints": "probe"}
+EXCUSE = {
+    "builder": None,
+    "scrape": "scrape",
+    "dashboard": "scrape",
+    "lab": "lab",
+    "probe": "probe",
+    "probe endpoints": "probe",
+}
 
 
 def problems(catalogue: tuple[Entry, ...], registries: Registries, kinds: tuple[Any, ...]) -> list[str]:

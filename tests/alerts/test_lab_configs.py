@@ -47,17 +47,3 @@ def test_lab_alertmanager_keeps_routes_but_sends_nothing(prod_env: Environment, 
             receiver.webhook.url if receiver.webhook else None,
         ):
             assert value is None or value not in text
-
-
-def test_lab_grafana_provisions_the_rendered_dashboards(prod_env: Environment, tmp_path: Path) -> None:
-    from iklim.components.dashboards import files
-    from iklim.lab.components.grafana import GrafanaLab
-
-    ctx = _ctx(prod_env, tmp_path)
-    (spec,) = GrafanaLab().processes(ctx)
-    provider = yaml.safe_load((spec.cwd / "provisioning" / "dashboards" / "iklim.yml").read_text())
-    folder = Path(provider["providers"][0]["options"]["path"])
-    assert folder == spec.cwd / "dashboards"
-    assert {p.name: p.read_text() for p in folder.iterdir()} == {
-        k.rsplit("/", 1)[-1]: v for k, v in files(prod_env).items()
-    }

@@ -21,7 +21,6 @@ from redis.sentinel import Sentinel
 from iklim.components.alertrules import Alert, interval
 from iklim.components.alerts import alerts
 from iklim.components.base import member_names
-from iklim.components.dashboards import dashboards
 from iklim.lab.context import LabContext
 from iklim.lab.orchestrator import components
 from iklim.lab.probes import http_json
@@ -200,23 +199,3 @@ def test_a_restarted_sealed_openbao_member_fires_and_resolves_vault_sealed(lab: 
         repair=lambda: bao.wait_ready(lab, time.monotonic() + 120),
     )
     _wait_healthy(lab, "vault", 60)
-
-
-#: Panels that are empty on a healthy lab by design.
-_EMPTY_WHEN_HEALTHY = {'count by (severity) (ALERTS{alertstate="firing"})'}
-
-
-def test_every_dashboard_query_returns_data_for_the_lab_components(lab: LabContext) -> None:
-    """Each panel query of the rendered dashboards evaluates on the lab's Prometheus and, when every
-    job it names runs in the lab, returns data."""
-    scraped = _scraped(lab)
-    empty = []
-    for stem, doc in dashboards(lab.env).items():
-        for panel in doc["panels"]:
-            for target in panel["targets"]:
-                expr = target["expr"]
-                jobs = set(re.findall(r'job="([a-z]+)"', expr))
-                result = _api(lab, f"/api/v1/query?query={urllib.parse.quote(expr)}")["result"]
-                if not result and jobs <= scraped and expr not in _EMPTY_WHEN_HEALTHY:
-                    empty.append(f"{stem}: {panel['title']}: {expr}")
-    assert not empty, "\n".join(empty)

@@ -17,7 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
+from iklim.components import dashboards
 from iklim.lab.components.grafana import GrafanaLab
 from iklim.lab.components.mongodb import MongoDBLab
 from iklim.lab.components.prometheus import PrometheusLab
@@ -137,6 +139,11 @@ def test_fake_grafana_runs_with_production_settings_and_the_lab_datasource(
     assert detail == "version fake, datasource http://127.0.2.2:9090"
     assert lab.health(ctx) == (True, "database ok")
     assert (ctx.root / "grafana-1" / "data" / "grafana.db").exists(), "GF_PATHS_DATA is the member's data dir"
+    provider = yaml.safe_load((ctx.root / "grafana-1" / "provisioning" / "dashboards" / "iklim.yml").read_text())
+    folder = Path(provider["providers"][0]["options"]["path"])
+    assert folder.is_relative_to(ctx.root / "grafana-1"), folder
+    rendered = {Path(p).name: text for p, text in dashboards.files(ctx.env).items()}
+    assert {f.name: f.read_text() for f in folder.iterdir()} == rendered
     password_file = ctx.root / "grafana-1" / "run" / "secrets" / "grafana_admin_password"
     assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
     assert ctx.secret("grafana_admin_password") not in logs_of(ctx)

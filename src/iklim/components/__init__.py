@@ -12,8 +12,8 @@ from iklim.components import (
     alertmanager,
     apisix,
     certs,
+    dashboards,
     etcd,
-    grafana,
     mongodb,
     patroni,
     prometheus,
@@ -36,7 +36,7 @@ BUILDERS: dict[str, Contributor] = {
     "swag": swag.contribute,
     "certs": certs.contribute,
     "prometheus": prometheus.contribute,
-    "grafana": grafana.contribute,
+    "grafana": dashboards.contribute,  # Grafana with its provisioned dashboards
     "alertmanager": alertmanager.contribute,
     "vault": vault.contribute,
 }

@@ -6,7 +6,6 @@ every service node mounts the same StorageBox path.
 
 from __future__ import annotations
 
-from iklim.components import dashboards
 from iklim.components.base import (
     CONFIG_ROOT,
     Contribution,
@@ -68,11 +67,6 @@ def contribute(env: Environment) -> Contribution:
     out = Contribution(secrets=[ADMIN_PASSWORD])
     out.files[DATASOURCE_PATH] = datasources(env, ProductionTarget(env))
     out.mounts["grafana"] = [Mount(DATASOURCE_PATH, "/etc/grafana/provisioning/datasources/prometheus.yml")]
-    out.files[dashboards.PROVIDER_PATH] = dashboards.provider()
-    out.mounts["grafana"].append(Mount(dashboards.PROVIDER_PATH, dashboards.PROVIDER_TARGET))
-    for path, text in dashboards.files(env).items():
-        out.files[path] = text
-        out.mounts["grafana"].append(Mount(path, f"{dashboards.MOUNT_DIR}/{path.rsplit('/', 1)[-1]}"))
     out.secret_mounts["grafana"] = [SecretMount(ADMIN_PASSWORD)]
     out.services["grafana"] = {
         "image": spec.image,

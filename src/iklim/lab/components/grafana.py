@@ -1,7 +1,8 @@
 """Grafana on its service node's lab address when ``grafana-server`` is on PATH (no package here).
 
-It runs with the production ``GF_*`` settings (admin password from a file, data path) and the
-rendered datasource provisioning, pointed by the lab target at the lab's Prometheus. Ready means
+It runs with the production ``GF_*`` settings (admin password from a file, data path), the
+rendered datasource provisioning, pointed by the lab target at the lab's Prometheus, and the
+rendered dashboards with their provider (``iklim.components.dashboards``). Ready means
 ``/api/health`` reports the database ok and the provisioned datasource is the lab's Prometheus.
 """
 
@@ -47,11 +48,13 @@ class GrafanaLab(LabComponent):
         for sub in PROVISIONING:
             (provisioning / sub).mkdir(parents=True, exist_ok=True)
         write_private(provisioning / "datasources" / "prometheus.yml", datasources(ctx.env, ctx.target), mode=0o644)
-        # The rendered dashboards, loaded by the rendered provider pointed at this member's folder.
-        provider = dashboards.provider().replace(dashboards.MOUNT_DIR, str(folder / "dashboards"))
+        # the rendered dashboards, from the folder the rendered provider names for this target
+        provider = dashboards.provider(ctx.env, ctx.target, MEMBER)
         write_private(provisioning / "dashboards" / "iklim.yml", provider, mode=0o644)
+        folder_json = Path(ctx.target.path(MEMBER, dashboards.JSON_TARGET))
+        folder_json.mkdir(parents=True, exist_ok=True)
         for path, text in dashboards.files(ctx.env).items():
-            write_private(folder / "dashboards" / path.rsplit("/", 1)[-1], text, mode=0o644)
+            write_private(folder_json / Path(path).name, text, mode=0o644)
         write_private(Path(ctx.target.path(MEMBER, f"/run/secrets/{ADMIN_PASSWORD}")), ctx.secret(ADMIN_PASSWORD))
         environ = {
             **settings(ctx.env, ctx.target, MEMBER),

@@ -160,7 +160,7 @@ def test_agent_tells_open_refused_unreachable_unresolved() -> None:
         '["192.0.2.1", 80], ["redis-1", 6379]]}'
     )
     script = (
-        f"ip link set lo up; {sys.executable} {agent} listen 2222 >/dev/null & L=$!; sleep 0.5; "
+        f"ip link set lo up; timeout 20 {sys.executable} {agent} listen 2222 >/dev/null & L=$!; sleep 0.5; "
         f"echo '{request}' | {sys.executable} {agent}; kill $L"
     )
     proc = subprocess.run(["unshare", "--net", "sh", "-c", script], capture_output=True, text=True, timeout=30)

@@ -65,6 +65,21 @@ def redis_conf(env: Environment, target: Target, member: str, master: str) -> st
     return "\n".join(lines) + "\n"
 
 
+#: Sentinel's own config rewrite can record the same ``known-replica`` twice, or the master as its
+#: own replica, when it announces hostnames (seen on the Swarm lab after a restart: two lines
+#: ``known-replica iklim-redis redis-1 6379`` while redis-1 was the master; upstream report:
+#: valkey-io/valkey#4530). Sentinel then refuses its file at the next start ("Duplicate hostname
+#: and port for replica") and crash-loops. Before each start, drop the duplicate lines and a
+#: replica that is the monitored master; Sentinel learns the replicas again from the master's
+#: INFO within one refresh (10 s). Epochs and known Sentinels are kept.
+_REPAIR_KNOWN_REPLICAS = (
+    'awk \'NR == FNR { if ($1 == "sentinel" && $2 == "monitor") m[$3] = $4 " " $5; next } '
+    '$1 == "sentinel" && $2 == "known-replica" && (seen[$0]++ || m[$3] == $4 " " $5) { next } '
+    "{ print }' /data/sentinel.conf /data/sentinel.conf > /data/sentinel.conf.new "
+    "&& mv /data/sentinel.conf.new /data/sentinel.conf"
+)
+
+
 def sentinel_conf(env: Environment, target: Target, member: str, master: str) -> str:
     spec = env.services.redis
     sen = spec.sentinel
@@ -152,6 +167,7 @@ def contribute(env: Environment) -> Contribution:
         ">> /data/sentinel.conf; }"
     )
     out.secret_mounts[EXPORTER] = [SecretMount(PASSWORD)]
+    sentinel_repair = _REPAIR_KNOWN_REPLICAS.replace("$", "$$")
     passwords = "/tmp/redis-passwords.json"
     build_map = (
         f'umask 077; pw="$$(cat /run/secrets/{PASSWORD})"; sep=; {{ printf "{{"; '
@@ -179,7 +195,7 @@ def contribute(env: Environment) -> Contribution:
         out.services[service] = {
             "image": sen.image,
             "hostname": service,
-            "command": shell(f"umask 077; {sentinel_auth}; exec redis-sentinel /data/sentinel.conf"),
+            "command": shell(f"umask 077; {sentinel_auth}; {sentinel_repair}; exec redis-sentinel /data/sentinel.conf"),
             "volumes": [f"{volume}:/data"],
             "networks": overlay(env),
             "healthcheck": healthcheck(["CMD-SHELL", f"redis-cli -p {SENTINEL_PORT} ping | grep -q PONG"]),

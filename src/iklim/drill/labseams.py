@@ -1,0 +1,162 @@
+"""The lab's per-cluster seams: who leads (through the cluster's own API), which processes a kill
+of a member must SIGKILL, and the cluster's workload built from the lab's endpoints and secrets.
+
+One :class:`Seam` per cluster; :class:`~iklim.drill.labdriver.LabDriver` holds them. Sources for
+each leader reading: etcd ``/v3/maintenance/status`` (``leader``, ``header.member_id``); Patroni
+REST ``/cluster`` (``role: leader``); Sentinel ``SENTINEL MASTER`` (``ip``, ``port``, ``flags``).
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import redis as redis_client
+
+from iklim.components.base import member_names
+from iklim.components.redis import PASSWORD as REDIS_PASSWORD
+from iklim.drill.driver import Observation
+from iklim.drill.workloads.base import Workload
+from iklim.drill.workloads.etcd import EtcdWorkload
+from iklim.drill.workloads.patroni import PatroniWorkload
+from iklim.drill.workloads.redis import RedisWorkload
+from iklim.lab.context import LabContext
+
+#: How long one leader reading may take per member (the observer polls at ~10 Hz).
+PROBE_TIMEOUT = 0.3
+
+
+class Seam(ABC):
+    """One lab cluster as the drill sees it; ``component`` is its lab runner's name."""
+
+    component: str = ""
+
+    def __init__(self, ctx: LabContext) -> None:
+        self.ctx = ctx
+
+    @abstractmethod
+    def members(self) -> list[str]: ...
+
+    @abstractmethod
+    def observe(self, old_leader: str | None) -> Observation:
+        """Who leads now (``old_leader`` None: no fault yet); never raises."""
+
+    def extra_pids(self, member: str) -> list[int]:
+        """Processes of ``member`` outside its supervised process group (none by default)."""
+        return []
+
+    @abstractmethod
+    def workload(self, run_id: str) -> Workload: ...
+
+
+def _post_json(url: str, timeout: float) -> dict[str, Any]:
+    request = urllib.request.Request(url, data=b"{}", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        data: dict[str, Any] = json.loads(response.read())
+    return data
+
+
+class EtcdSeam(Seam):
+    component = "etcd"
+
+    def members(self) -> list[str]:
+        return member_names("etcd", self.ctx.env.services.etcd.members)
+
+    def _endpoints(self) -> list[tuple[str, int]]:
+        return [(a.host, a.port) for a in (self.ctx.target.endpoint(m, "client") for m in self.members())]
+
+    def observe(self, old_leader: str | None) -> Observation:
+        ids: dict[str, str] = {}
+        named: list[str] = []
+        for member, (host, port) in zip(self.members(), self._endpoints(), strict=True):
+            try:
+                status = _post_json(f"http://{host}:{port}/v3/maintenance/status", PROBE_TIMEOUT)
+            except (OSError, ValueError):
+                continue
+            ids[str(status.get("header", {}).get("member_id", ""))] = member
+            named.append(str(status.get("leader", "0")))
+        leaders = {ids.get(n) for n in named if n != "0"}
+        leader = next(iter(leaders)) if len(leaders) == 1 and None not in leaders else None
+        # A follower that names no leader, or names a member that no longer answers: detected.
+        suspected = bool(named) and ("0" in named or any(n not in ids for n in named))
+        return Observation(leader, suspected)
+
+    def workload(self, run_id: str) -> Workload:
+        return EtcdWorkload(self._endpoints(), run_id)
+
+
+class PatroniSeam(Seam):
+    component = "patroni"
+
+    def members(self) -> list[str]:
+        return member_names("patroni", self.ctx.env.services.patroni.members)
+
+    def observe(self, old_leader: str | None) -> Observation:
+        for member in self.members():
+            if member == old_leader:
+                continue  # a dead member cannot vouch for itself; ask the survivors
+            api = self.ctx.target.endpoint(member, "patroni-api")
+            try:
+                with urllib.request.urlopen(f"http://{api.host}:{api.port}/cluster", timeout=PROBE_TIMEOUT) as r:
+                    cluster: dict[str, Any] = json.loads(r.read())
+            except (OSError, ValueError):
+                continue
+            leaders = [m for m in cluster.get("members", []) if m.get("role") in ("leader", "standby_leader")]
+            running = [str(m["name"]) for m in leaders if m.get("state") == "running"]
+            return Observation(running[0] if running else None, suspected=not leaders)
+        return Observation(None)
+
+    def extra_pids(self, member: str) -> list[int]:
+        """The postmaster: Patroni starts PostgreSQL in a session of its own, so killing Patroni's
+        group leaves it running; its pid is the first line of ``postmaster.pid``."""
+        path = Path(self.ctx.target.data_dir(member, "")) / "postmaster.pid"
+        try:
+            return [int(path.read_text().splitlines()[0])]
+        except (OSError, ValueError, IndexError):
+            return []
+
+    def workload(self, run_id: str) -> Workload:
+        endpoints = [(a.host, a.port) for a in (self.ctx.target.endpoint(m, "postgres") for m in self.members())]
+        return PatroniWorkload(endpoints, "postgres", self.ctx.secret("postgres_superuser_password"), run_id)
+
+
+class RedisSeam(Seam):
+    component = "redis"
+
+    def members(self) -> list[str]:
+        return member_names("redis", self.ctx.env.services.redis.members)
+
+    def _sentinels(self) -> list[tuple[str, int]]:
+        names = member_names("redis-sentinel", self.ctx.env.services.redis.sentinel.members)
+        return [(a.host, a.port) for a in (self.ctx.target.endpoint(m, "sentinel") for m in names)]
+
+    def observe(self, old_leader: str | None) -> Observation:
+        service = self.ctx.env.services.redis.master_name
+        by_address = {
+            (a.host, a.port): m for m, a in ((m, self.ctx.target.endpoint(m, "redis")) for m in self.members())
+        }
+        masters: set[str | None] = set()
+        suspected = False
+        for host, port in self._sentinels():
+            client = redis_client.Redis(host, port, socket_timeout=PROBE_TIMEOUT, socket_connect_timeout=PROBE_TIMEOUT)
+            try:
+                state: dict[str, Any] = client.sentinel_master(service)  # type: ignore[assignment]
+            except redis_client.RedisError:
+                continue
+            finally:
+                client.close()
+            masters.add(by_address.get((str(state["ip"]), int(state["port"]))))
+            flags = str(state.get("flags", ""))
+            suspected = suspected or "s_down" in flags or "o_down" in flags
+        leader = next(iter(masters)) if len(masters) == 1 else None
+        return Observation(leader, suspected or (old_leader is not None and leader not in (None, old_leader)))
+
+    def workload(self, run_id: str) -> Workload:
+        service = self.ctx.env.services.redis.master_name
+        return RedisWorkload(self._sentinels(), service, self.ctx.secret(REDIS_PASSWORD), run_id)
+
+
+SEAMS: dict[str, type[Seam]] = {"etcd": EtcdSeam, "patroni": PatroniSeam, "redis": RedisSeam}

@@ -9,10 +9,12 @@ idempotent), and the runner waits until the cluster's status probe says healthy.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from iklim.drill.driver import FAULTS, DrillError, Driver, Observation
@@ -63,14 +65,15 @@ class LabDriver(Driver):
         pid = self.ctx.supervisor.pid(member)
         if pid is None:
             raise DrillError(f"{cluster}: {member} is not running")
-        extra = seam.extra_pids(member)
-        for group in (pid, *extra):
-            try:
-                os.killpg(group, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            except PermissionError:
-                os.kill(group, signal.SIGKILL)
+        victims = [pid, *seam.extra_pids(member)]
+        for victim in victims:
+            _kill_group_of(victim)
+        deadline = time.monotonic() + 5.0
+        while any(_running(v) for v in victims):
+            if time.monotonic() > deadline:
+                alive = [v for v in victims if _running(v)]
+                raise DrillError(f"{cluster}: {member}: pids {alive} survived SIGKILL for 5 s")
+            time.sleep(0.02)
 
     def heal(self, entry: Entry) -> None:
         names = [str(n) for n in entry.undo.get("restart", [])]
@@ -109,3 +112,28 @@ class LabDriver(Driver):
 
     def workload(self, cluster: str, run_id: str) -> Workload:
         return self._seam(cluster).workload(run_id)
+
+
+def _kill_group_of(pid: int) -> None:
+    """SIGKILL the process group ``pid`` belongs to (a supervised member leads its own; Patroni's
+    postmaster belongs to the group of the helper that started it), else ``pid`` alone."""
+    try:
+        os.killpg(os.getpgid(pid), signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    except PermissionError:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (a zombie holds no port and no file)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    if state == "Z":
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # ours (the lab started in this process): reap it
+        return False
+    return True

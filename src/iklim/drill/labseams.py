@@ -68,20 +68,24 @@ class EtcdSeam(Seam):
     def _endpoints(self) -> list[tuple[str, int]]:
         return [(a.host, a.port) for a in (self.ctx.target.endpoint(m, "client") for m in self.members())]
 
+    def __init__(self, ctx: LabContext) -> None:
+        super().__init__(ctx)
+        self.ids: dict[str, str] = {}  # member id -> name, kept: a dead leader is still named by id
+
     def observe(self, old_leader: str | None) -> Observation:
-        ids: dict[str, str] = {}
         named: list[str] = []
         for member, (host, port) in zip(self.members(), self._endpoints(), strict=True):
             try:
                 status = _post_json(f"http://{host}:{port}/v3/maintenance/status", PROBE_TIMEOUT)
             except (OSError, ValueError):
                 continue
-            ids[str(status.get("header", {}).get("member_id", ""))] = member
+            self.ids[str(status.get("header", {}).get("member_id", ""))] = member
             named.append(str(status.get("leader", "0")))
-        leaders = {ids.get(n) for n in named if n != "0"}
+        leaders = {self.ids.get(n) for n in named if n != "0"}
         leader = next(iter(leaders)) if len(leaders) == 1 and None not in leaders else None
-        # A follower that names no leader, or names a member that no longer answers: detected.
-        suspected = bool(named) and ("0" in named or any(n not in ids for n in named))
+        # Detected once a surviving member itself names no leader (its election timeout fired);
+        # a leader that merely stops answering our probe is not the cluster noticing.
+        suspected = "0" in named
         return Observation(leader, suspected)
 
     def workload(self, run_id: str) -> Workload:

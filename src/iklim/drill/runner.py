@@ -36,7 +36,7 @@ class Settings:
     """Drill timings (seconds) and load; the defaults suit the lab on 2 cores."""
 
     rate: float = 50.0
-    workers: int = 2
+    workers: int = 4
     warmup: float = 2.0
     hold: float = 1.0
     window: float = 90.0
@@ -47,7 +47,7 @@ class Settings:
 @dataclass(frozen=True)
 class RunResult:
     """One run's outcome; ``leaders`` is every change of the named leader as (seconds since the
-    fault, member or None)."""
+    fault, member or None); ``rate_hz`` is the write rate achieved before the fault."""
 
     cluster: str
     fault: str
@@ -106,6 +106,7 @@ def run_once(
         journal.record(entry)
         driver.apply(cluster, fault, old)
         fault_at = time.monotonic()
+        warm_ops = sum(1 for o in history.ops() if o.kind == "invoke")
         detected_at, elected_at, leaders = _observe(driver, history, cluster, old, fault_at, settings)
         heal_at = time.monotonic()
         _heal(driver, journal, entry, settings)
@@ -122,7 +123,6 @@ def run_once(
         raise DrillError(f"{cluster}: final read failed: {exc}") from None
     ops = history.ops()
     recovery = recovery_of(ops, fault_at, heal_at, detected_at, elected_at)
-    attempted = sum(1 for o in ops if o.kind == "invoke")
     return RunResult(
         cluster,
         fault,
@@ -132,7 +132,7 @@ def run_once(
         next((who for _, who in reversed(leaders) if who is not None), None),
         account(ops, final),
         recovery,
-        attempted / max(end - begin, 1e-9),
+        warm_ops / max(fault_at - begin, 1e-9),
         end - begin,
         tuple(leaders),
         ops,

@@ -196,6 +196,25 @@ def test_report_files_are_written(tmp_path: Path) -> None:
     lines = (tmp_path / "out" / f"history-{result.run_id}.jsonl").read_text().splitlines()
     assert len(lines) == len(result.history) and json.loads(lines[0])["kind"] == "invoke"
     assert "fake kill x1: recovery p50" in (tmp_path / "out" / "report.txt").read_text()
+    assert "| fake | kill | 1 |" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_junit_marks_a_lossy_run_as_a_failure(tmp_path: Path) -> None:
+    from xml.etree import ElementTree as ET
+
+    from iklim.drill.formats import junit
+
+    driver, journal = _drive(tmp_path, FakeStore())
+    clean = run_once(driver, journal, "fake", "kill", 1, FAST)
+    driver2, journal2 = _drive(tmp_path / "b", FakeStore(drop_every=5))
+    lossy = run_once(driver2, journal2, "fake", "kill", 2, FAST)
+    root = ET.fromstring(junit(document("fake", [clean, lossy])))
+    suite = root.find("testsuite")
+    assert suite is not None and suite.get("tests") == "2" and suite.get("failures") == "1"
+    cases = suite.findall("testcase")
+    assert cases[0].find("failure") is None
+    failure = cases[1].find("failure")
+    assert failure is not None and "acknowledged writes lost" in (failure.get("message") or "")
 
 
 def test_cli_list_and_refusals(tmp_path: Path) -> None:

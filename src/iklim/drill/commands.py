@@ -90,7 +90,9 @@ def list_command(env_path: str, root: str) -> None:
 @click.option("--fault", type=click.Choice(["kill"]), default="kill", show_default=True, help="The fault to apply.")
 @click.option("--runs", type=click.IntRange(1, 1000), default=1, show_default=True, help="Runs per cluster.")
 @click.option("--rate", type=click.FloatRange(1, 1000), default=50.0, show_default=True, help="Writes per second.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "markdown", "junit"]), default="text", show_default=True
+)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write report.json/.txt and histories.")
 def run_command(
     env_path: str, root: str, target: str, cluster: str, fault: str, runs: int, rate: float, fmt: str, out: Path | None
@@ -107,6 +109,7 @@ def run_command(
     Examples:
       iklim drill run --cluster etcd
       iklim drill run --cluster redis --runs 5 --format json --out /tmp/drill
+      iklim drill run --cluster all --format junit > drill-junit.xml
     """
     from iklim.drill.driver import DrillError
     from iklim.drill.report import document, text, write_out
@@ -139,7 +142,10 @@ def run_command(
     doc = document(driver.target, results)
     if out is not None:
         write_out(out, doc, results)
-    click.echo(json.dumps(doc, indent=2) if fmt == "json" else text(doc), nl=fmt == "json")
+    from iklim.drill.formats import junit, markdown
+
+    rendered = {"json": json.dumps(doc, indent=2) + "\n", "markdown": markdown(doc), "junit": junit(doc)}
+    click.echo(rendered.get(fmt, text(doc)), nl=False)
     sys.exit(0 if doc["ok"] else 1)
 
 

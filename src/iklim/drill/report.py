@@ -103,8 +103,12 @@ def write_atomic(path: Path, body: str) -> None:
 
 
 def write_out(out: Path, doc: dict[str, Any], results: Sequence[RunResult]) -> None:
-    """``report.json``, ``report.txt`` and one ``history-<run_id>.jsonl`` per run under ``out``."""
+    """``report.json``, ``.txt``, ``.md``, ``junit.xml`` and one ``history-<run_id>.jsonl`` per run."""
+    from iklim.drill.formats import junit, markdown
+
     out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "report.md", markdown(doc))
+    write_atomic(out / "junit.xml", junit(doc))
     for r in results:
         write_atomic(out / f"history-{r.run_id}.jsonl", "".join(json.dumps(o.as_dict()) + "\n" for o in r.history))
     write_atomic(out / "report.txt", text(doc))

@@ -86,7 +86,7 @@ def list_command(env_path: str, root: str) -> None:
 @_env
 @_root
 @_target
-@click.option("--cluster", default="all", show_default=True, help="etcd, patroni, redis, or all.")
+@click.option("--cluster", default="all", show_default=True, help="etcd, patroni, redis, rabbitmq, or all.")
 @click.option("--fault", type=click.Choice(["kill"]), default="kill", show_default=True, help="The fault to apply.")
 @click.option("--runs", type=click.IntRange(1, 1000), default=1, show_default=True, help="Runs per cluster.")
 @click.option("--rate", type=click.FloatRange(1, 1000), default=50.0, show_default=True, help="Writes per second.")

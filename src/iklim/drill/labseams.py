@@ -8,6 +8,7 @@ REST ``/cluster`` (``role: leader``); Sentinel ``SENTINEL MASTER`` (``ip``, ``po
 
 from __future__ import annotations
 
+import base64
 import json
 import urllib.request
 from abc import ABC, abstractmethod
@@ -17,12 +18,15 @@ from typing import Any
 import redis as redis_client
 
 from iklim.components.base import member_names
+from iklim.components.rabbitmq import ADMIN_PASSWORD as RABBIT_PASSWORD
 from iklim.components.redis import PASSWORD as REDIS_PASSWORD
 from iklim.drill.driver import Observation
 from iklim.drill.workloads.base import Workload
 from iklim.drill.workloads.etcd import EtcdWorkload
 from iklim.drill.workloads.patroni import PatroniWorkload
+from iklim.drill.workloads.rabbitmq import RabbitWorkload
 from iklim.drill.workloads.redis import RedisWorkload
+from iklim.lab.components.rabbitmq import ADMIN_USER as RABBIT_USER
 from iklim.lab.context import LabContext
 
 #: How long one leader reading may take per member (the observer polls at ~10 Hz).
@@ -142,7 +146,7 @@ class RedisSeam(Seam):
         by_address = {
             (a.host, a.port): m for m, a in ((m, self.ctx.target.endpoint(m, "redis")) for m in self.members())
         }
-        masters: set[str | None] = set()
+        masters: set[str | None] = set()  # the master each answering Sentinel names
         suspected = False
         for host, port in self._sentinels():
             client = redis_client.Redis(host, port, socket_timeout=PROBE_TIMEOUT, socket_connect_timeout=PROBE_TIMEOUT)
@@ -155,12 +159,57 @@ class RedisSeam(Seam):
             masters.add(by_address.get((str(state["ip"]), int(state["port"]))))
             flags = str(state.get("flags", ""))
             suspected = suspected or "s_down" in flags or "o_down" in flags
-        leader = next(iter(masters)) if len(masters) == 1 else None
-        return Observation(leader, suspected or (old_leader is not None and leader not in (None, old_leader)))
+        # Elected once one Sentinel names a new master: clients ask the Sentinels in turn and follow
+        # the first answer, and the others learn the new configuration a moment later.
+        promoted = sorted(m for m in masters if m is not None and m != old_leader) if old_leader else []
+        leader = promoted[0] if promoted else next(iter(masters)) if len(masters) == 1 else None
+        return Observation(leader, suspected or bool(promoted))
 
     def workload(self, run_id: str) -> Workload:
         service = self.ctx.env.services.redis.master_name
         return RedisWorkload(self._sentinels(), service, self.ctx.secret(REDIS_PASSWORD), run_id)
 
 
-SEAMS: dict[str, type[Seam]] = {"etcd": EtcdSeam, "patroni": PatroniSeam, "redis": RedisSeam}
+class RabbitSeam(Seam):
+    """The leader is the run's quorum queue's leader (management API ``/api/queues/%2F/<queue>``):
+    the drill kills the node that leads the queue the clients write to."""
+
+    component = "rabbitmq"
+
+    def __init__(self, ctx: LabContext) -> None:
+        super().__init__(ctx)
+        self.queue: str | None = None  # set by workload(): the queue of the current run
+
+    def members(self) -> list[str]:
+        return member_names("rabbitmq", self.ctx.env.services.rabbitmq.members)
+
+    def observe(self, old_leader: str | None) -> Observation:
+        if self.queue is None:
+            return Observation(None)
+        nodes = {self.ctx.target.erlang_node(m): m for m in self.members()}
+        auth = base64.b64encode(f"{RABBIT_USER}:{self.ctx.secret(RABBIT_PASSWORD)}".encode()).decode()
+        for member in self.members():
+            if member == old_leader:
+                continue
+            api = self.ctx.target.endpoint(member, "management")
+            request = urllib.request.Request(
+                f"http://{api.host}:{api.port}/api/queues/%2F/{self.queue}", headers={"Authorization": f"Basic {auth}"}
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT * 2) as response:
+                    queue: dict[str, Any] = json.loads(response.read())
+            except (OSError, ValueError):
+                continue
+            leader = nodes.get(str(queue.get("leader", "")))
+            online = [nodes.get(str(n)) for n in queue.get("online", [])]
+            return Observation(leader, suspected=old_leader is not None and old_leader not in online)
+        return Observation(None)
+
+    def workload(self, run_id: str) -> Workload:
+        endpoints = [(a.host, a.port) for a in (self.ctx.target.endpoint(m, "amqp") for m in self.members())]
+        workload = RabbitWorkload(endpoints, RABBIT_USER, self.ctx.secret(RABBIT_PASSWORD), run_id)
+        self.queue = workload.queue
+        return workload
+
+
+SEAMS: dict[str, type[Seam]] = {"etcd": EtcdSeam, "patroni": PatroniSeam, "redis": RedisSeam, "rabbitmq": RabbitSeam}

@@ -88,13 +88,13 @@ def run_once(
 ) -> RunResult:
     """One drill of ``fault`` on ``cluster``'s leader; raises :class:`DrillError` when it cannot."""
     driver.wait_healthy(cluster, settings.healthy_timeout)
-    old = driver.leader(cluster)
     run_id = f"{cluster}-{uuid.uuid4().hex[:8]}"
     workload = driver.workload(cluster, run_id)
     try:
         workload.setup()
     except Exception as exc:  # noqa: BLE001 - any client error: the drill cannot start
         raise DrillError(f"{cluster}: workload set-up failed: {exc}") from None
+    old = driver.leader(cluster)  # after set-up: a queue's leader exists once the queue does
     history = History()
     writers = Writers(workload, history, run_id, settings.rate, settings.workers)
     begin = time.monotonic()

@@ -25,7 +25,9 @@ from iklim.drill.report import SCHEMA, document, text, write_out
 from iklim.drill.runner import Settings, heal_pending, run_once
 from iklim.drill.workloads.base import Client, Workload
 
-FAST = Settings(rate=200.0, workers=2, warmup=0.2, hold=0.2, window=5.0, settle=0.0, healthy_timeout=1.0)
+FAST = Settings(
+    rate=200.0, workers=2, warmup=0.2, hold=0.2, window=5.0, settle=0.0, healthy_timeout=1.0, gate_timeout=1.0
+)
 
 
 class FakeStore:
@@ -130,7 +132,7 @@ def test_a_clean_run_recovers_and_is_journaled_before_the_fault(tmp_path: Path) 
     assert [e.member for e in driver.journal_at_apply] == ["m1"], "journaled before applied"
     assert journal.pending() == [] and driver.healed == ["m1"]
     assert result.passed and result.new_leader == "m2"
-    assert result.recovery.recovery is not None and 0.25 < result.recovery.recovery < 1.5
+    assert result.recovery.recovery is not None and 0.25 < result.recovery.recovery < 3.0
     assert result.recovery.failed_during > 0
     assert result.accounting.lost == () and result.accounting.acknowledged > 20
 
@@ -224,9 +226,19 @@ def test_cli_list_and_refusals(tmp_path: Path) -> None:
     for args in (["--target", "prod"], ["--target", "swarm-lab"], ["--cluster", "mongo"]):
         refused = runner.invoke(cli, ["drill", "run", "--root", str(tmp_path), *args])
         assert refused.exit_code == 2, args
+    nolab = runner.invoke(cli, ["drill", "run", "--root", str(tmp_path), "--cluster", "etcd"])
+    assert nolab.exit_code == 2 and "no lab was started" in nolab.output
+    assert not (tmp_path / "drill").exists(), "nothing written before the refusal"
+    (tmp_path / "components.json").write_text("{}\n")
     Journal(tmp_path / "drill").record(Entry.new("lab", "etcd", "kill", "etcd-1", {"restart": ["etcd-1"]}))
     blocked = runner.invoke(cli, ["drill", "run", "--root", str(tmp_path), "--cluster", "etcd"])
     assert blocked.exit_code == 2 and "iklim drill heal" in blocked.output
     for command in (["drill"], ["drill", "run"], ["drill", "heal"], ["drill", "list"]):
         shown = runner.invoke(cli, [*command, "--help"])
         assert shown.exit_code == 0 and "Example" in shown.output, command
+
+
+def test_reading_an_absent_journal_creates_nothing(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "never" / "drill")
+    assert journal.pending() == []
+    assert not (tmp_path / "never").exists()

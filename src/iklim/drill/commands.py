@@ -116,6 +116,9 @@ def run_command(
     from iklim.drill.runner import RunResult, Settings, run_once
 
     driver, journal = _driver(target, env_path, root)
+    if not (Path(root) / "components.json").is_file():  # never drill a lab another root started
+        click.echo(f"error: no lab was started from {root} (run `iklim lab up --root {root}` first)", err=True)
+        sys.exit(2)
     clusters = driver.clusters() if cluster == "all" else (cluster,)
     unknown = [c for c in clusters if c not in driver.clusters()]
     if unknown:

@@ -122,6 +122,9 @@ class Journal:
                 self._write(kept)
 
     def pending(self) -> list[Entry]:
-        """Every fault recorded and not yet healed, oldest first."""
+        """Every fault recorded and not yet healed, oldest first (none when no drill ever ran:
+        nothing is created)."""
+        if not self.directory.is_dir():
+            return []
         with self._locked():
             return self._read()

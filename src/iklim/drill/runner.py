@@ -41,7 +41,8 @@ class Settings:
     hold: float = 1.0
     window: float = 90.0
     settle: float = 1.0
-    healthy_timeout: float = 120.0
+    healthy_timeout: float = 120.0  # after a heal
+    gate_timeout: float = 20.0  # before the fault: a cluster not healthy by then is not drilled
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def run_once(
     driver: Driver, journal: Journal, cluster: str, fault: str, run: int, settings: Settings = Settings()
 ) -> RunResult:
     """One drill of ``fault`` on ``cluster``'s leader; raises :class:`DrillError` when it cannot."""
-    driver.wait_healthy(cluster, settings.healthy_timeout)
+    driver.wait_healthy(cluster, settings.gate_timeout)
     run_id = f"{cluster}-{uuid.uuid4().hex[:8]}"
     workload = driver.workload(cluster, run_id)
     try:

@@ -133,11 +133,17 @@ def lab(tmp_path_factory: pytest.TempPathFactory, prod_env: Environment) -> Iter
 
 
 def _started(pid: int) -> str | None:
-    """The start time of process ``pid`` (``/proc/PID/stat`` field 22), None when it is gone."""
+    """The start time of process ``pid`` (``/proc/PID/stat`` field 22), None when it is gone.
+
+    A zombie is gone: it has exited and holds no port or file. A member started by another iklim
+    process (``iklim drill heal`` restarts one) is reparented to PID 1 when that process ends,
+    and PID 1 in a container may never reap it.
+    """
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
+    return None if fields[0] == "Z" else fields[19]
 
 
 def lab_listeners() -> list[str]:

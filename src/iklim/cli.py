@@ -22,6 +22,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "lab": ("iklim.lab.commands", "lab_command", "Run the topology for real on this machine."),
     "swarm-lab": ("iklim.swarmlab.commands", "swarm_lab_command", "The stacks and runbook on a 6-node Swarm here."),
     "vault": ("iklim.vault.commands", "vault_command", "Bootstrap, unseal and inspect the Vault cluster."),
+    "drill": ("iklim.drill.commands", "drill_command", "Failover drills: recovery time and acknowledged-write loss."),
     "status": ("iklim.status.commands", "status_command", "One quorum-aware health view of every cluster."),
 }
 
@@ -60,6 +61,7 @@ def cli() -> None:
       iklim status --target lab    # one health view of every cluster
       iklim swarm-lab up           # the rendered stacks and runbook on a real 6-node Swarm here
       iklim vault bootstrap        # init/unseal/join/configure Vault, safe to rerun
+      iklim drill run --cluster etcd   # kill etcd's leader under load: recovery time, writes lost
     """
 
 

@@ -14,13 +14,18 @@ from iklim.lab.context import DEFAULT_ROOT, LabContext
 from iklim.model.paths import DEFAULT_ENV
 
 
-def _context(env_path: str, root: str) -> LabContext:
+def lab_context(env_path: str, root: str) -> LabContext:
+    """The lab's context from the model at ``env_path`` and the state folder ``root`` (a bad model:
+    its errors on stderr and exit 2, as every command that loads it)."""
     from iklim.model.commands import load_or_exit
 
     env = load_or_exit(env_path)
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
     postgres_bin = str(Path(bins[-1]).parent) if bins else "/usr/lib/postgresql/15/bin"
     return LabContext.create(env, Path(root), postgres_bin)
+
+
+_context = lab_context
 
 
 def _progress(line: str) -> None:

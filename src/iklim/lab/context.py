@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import secrets
@@ -51,7 +52,10 @@ class LabContext:
         if owner and os.geteuid() == 0:
             entry = pwd.getpwnam(owner)
             for item in (path, *path.rglob("*")):
-                shutil.chown(item, entry.pw_uid, entry.pw_gid)
+                # a running member's files come and go (PostgreSQL's WAL temporaries): a file
+                # gone between the listing and the chown needs no owner
+                with contextlib.suppress(FileNotFoundError):
+                    shutil.chown(item, entry.pw_uid, entry.pw_gid)
         return path
 
     def secret(self, name: str) -> str:

@@ -1,0 +1,179 @@
+"""``iklim drill``: measured failover (recovery time) and acknowledged-write loss, per cluster."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+import click
+
+from iklim.lab.context import DEFAULT_ROOT
+from iklim.model.paths import DEFAULT_ENV
+
+if TYPE_CHECKING:
+    from iklim.drill.driver import Driver
+    from iklim.drill.journal import Journal
+
+_env = click.option("--env", "env_path", default=DEFAULT_ENV, show_default=True, help="The environment model.")
+_root = click.option(
+    "--root", "--lab-root", "root", default=str(DEFAULT_ROOT), show_default=True, help="The lab's state directory."
+)
+_target = click.option(
+    "--target",
+    type=click.Choice(["lab", "swarm-lab", "prod"]),
+    default="lab",
+    show_default=True,
+    help="Where to drill (only the loopback lab today).",
+)
+
+
+def _driver(target: str, env_path: str, root: str) -> tuple[Driver, Journal]:
+    """The target's driver and its journal; exit 2 for a target without a driver yet."""
+    if target == "prod":
+        click.echo("error: --target prod is refused: production drills are not implemented", err=True)
+        sys.exit(2)
+    if target != "lab":
+        click.echo(f"error: --target {target}: no drill driver for this target yet (only lab)", err=True)
+        sys.exit(2)
+    from iklim.drill.journal import Journal
+    from iklim.drill.labdriver import LabDriver
+    from iklim.lab.commands import lab_context
+
+    ctx = lab_context(env_path, root)
+    return LabDriver(ctx), Journal(ctx.root / "drill")
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@click.group("drill")
+def drill_command() -> None:
+    """Fault drills: kill a cluster's leader under a client write load, measure the recovery time
+    and count acknowledged writes lost (Jepsen-style), then heal.
+
+    \b
+    Examples:
+      iklim drill list                                  # clusters and faults per target
+      iklim drill run --cluster etcd --runs 3           # 3 leader kills of etcd on the lab
+      iklim drill run --cluster all --format json --out drills/
+      iklim drill heal                                  # undo faults a killed drill left behind
+    """
+
+
+@drill_command.command("list")
+@_env
+@_root
+def list_command(env_path: str, root: str) -> None:
+    """List the clusters and faults each target can drill.
+
+    \b
+    Example:
+      iklim drill list
+    """
+    from iklim.drill.driver import FAULTS
+    from iklim.drill.labseams import SEAMS
+
+    click.echo(f"lab: clusters {', '.join(SEAMS)}; faults {', '.join(FAULTS)}")
+    click.echo("swarm-lab: no driver yet")
+
+
+@drill_command.command("run")
+@_env
+@_root
+@_target
+@click.option("--cluster", default="all", show_default=True, help="etcd, patroni, redis, rabbitmq, or all.")
+@click.option("--fault", type=click.Choice(["kill"]), default="kill", show_default=True, help="The fault to apply.")
+@click.option("--runs", type=click.IntRange(1, 1000), default=1, show_default=True, help="Runs per cluster.")
+@click.option("--rate", type=click.FloatRange(1, 1000), default=50.0, show_default=True, help="Writes per second.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "markdown", "junit"]), default="text", show_default=True
+)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write report.json/.txt and histories.")
+def run_command(
+    env_path: str, root: str, target: str, cluster: str, fault: str, runs: int, rate: float, fmt: str, out: Path | None
+) -> None:
+    """Run fault drills and report recovery time and acknowledged-write loss.
+
+    Each run: the cluster must be healthy; writers start (unique values, --rate Hz); the fault is
+    written to the journal (<root>/drill/journal.json), then applied to the leader the cluster's
+    own API names; the drill waits for the clients to recover, heals (restarts the member), waits
+    until healthy, reads everything back. Exit 0 when every run recovered and lost nothing
+    acknowledged, 1 otherwise, 2 when a drill could not run.
+
+    \b
+    Examples:
+      iklim drill run --cluster etcd
+      iklim drill run --cluster redis --runs 5 --format json --out /tmp/drill
+      iklim drill run --cluster all --format junit > drill-junit.xml
+    """
+    from iklim.drill.driver import DrillError
+    from iklim.drill.report import document, text, write_out
+    from iklim.drill.runner import RunResult, Settings, run_once
+
+    driver, journal = _driver(target, env_path, root)
+    if not (Path(root) / "components.json").is_file():  # never drill a lab another root started
+        click.echo(f"error: no lab was started from {root} (run `iklim lab up --root {root}` first)", err=True)
+        sys.exit(2)
+    clusters = driver.clusters() if cluster == "all" else (cluster,)
+    unknown = [c for c in clusters if c not in driver.clusters()]
+    if unknown:
+        click.echo(f"error: unknown cluster {unknown[0]!r} (known: {', '.join(driver.clusters())}, all)", err=True)
+        sys.exit(2)
+    if journal.pending():
+        click.echo("error: the fault journal holds unhealed faults: run `iklim drill heal` first", err=True)
+        sys.exit(2)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    results: list[RunResult] = []
+    try:
+        for name in clusters:
+            for n in range(1, runs + 1):
+                click.echo(f"drill: {name} {fault} run {n}/{runs}", err=True)
+                results.append(run_once(driver, journal, name, fault, n, Settings(rate=rate)))
+    except DrillError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("drill: interrupted; the fault was healed", err=True)
+        sys.exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    doc = document(driver.target, results)
+    if out is not None:
+        write_out(out, doc, results)
+    from iklim.drill.formats import junit, markdown
+
+    rendered = {"json": json.dumps(doc, indent=2) + "\n", "markdown": markdown(doc), "junit": junit(doc)}
+    click.echo(rendered.get(fmt, text(doc)), nl=False)
+    sys.exit(0 if doc["ok"] else 1)
+
+
+@drill_command.command("heal")
+@_env
+@_root
+@_target
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for each cluster's health.")
+def heal_command(env_path: str, root: str, target: str, timeout: float) -> None:
+    """Undo every fault in the journal (after iklim itself was killed mid-drill), wait until healthy.
+
+    \b
+    Example:
+      iklim drill heal && iklim lab status
+    """
+    from iklim.drill.driver import DrillError
+    from iklim.drill.runner import heal_pending
+
+    driver, journal = _driver(target, env_path, root)
+    try:
+        healed = heal_pending(driver, journal, timeout)
+    except (DrillError, OSError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    for entry in healed:
+        click.echo(f"healed: {entry.cluster} {entry.fault} {entry.member} (fault {entry.fault_id})")
+    if not healed:
+        click.echo("nothing to heal")

@@ -1,0 +1,215 @@
+"""The lab's per-cluster seams: who leads (through the cluster's own API), which processes a kill
+of a member must SIGKILL, and the cluster's workload built from the lab's endpoints and secrets.
+
+One :class:`Seam` per cluster; :class:`~iklim.drill.labdriver.LabDriver` holds them. Sources for
+each leader reading: etcd ``/v3/maintenance/status`` (``leader``, ``header.member_id``); Patroni
+REST ``/cluster`` (``role: leader``); Sentinel ``SENTINEL MASTER`` (``ip``, ``port``, ``flags``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.request
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import redis as redis_client
+
+from iklim.components.base import member_names
+from iklim.components.rabbitmq import ADMIN_PASSWORD as RABBIT_PASSWORD
+from iklim.components.redis import PASSWORD as REDIS_PASSWORD
+from iklim.drill.driver import Observation
+from iklim.drill.workloads.base import Workload
+from iklim.drill.workloads.etcd import EtcdWorkload
+from iklim.drill.workloads.patroni import PatroniWorkload
+from iklim.drill.workloads.rabbitmq import RabbitWorkload
+from iklim.drill.workloads.redis import RedisWorkload
+from iklim.lab.components.rabbitmq import ADMIN_USER as RABBIT_USER
+from iklim.lab.context import LabContext
+
+#: How long one leader reading may take per member (the observer polls at ~10 Hz).
+PROBE_TIMEOUT = 0.3
+
+
+class Seam(ABC):
+    """One lab cluster as the drill sees it; ``component`` is its lab runner's name."""
+
+    component: str = ""
+
+    def __init__(self, ctx: LabContext) -> None:
+        self.ctx = ctx
+
+    @abstractmethod
+    def members(self) -> list[str]: ...
+
+    @abstractmethod
+    def observe(self, old_leader: str | None) -> Observation:
+        """Who leads now (``old_leader`` None: no fault yet); never raises."""
+
+    def extra_pids(self, member: str) -> list[int]:
+        """Processes of ``member`` outside its supervised process group (none by default)."""
+        return []
+
+    @abstractmethod
+    def workload(self, run_id: str) -> Workload: ...
+
+
+def _post_json(url: str, timeout: float) -> dict[str, Any]:
+    request = urllib.request.Request(url, data=b"{}", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        data: dict[str, Any] = json.loads(response.read())
+    return data
+
+
+class EtcdSeam(Seam):
+    component = "etcd"
+
+    def members(self) -> list[str]:
+        return member_names("etcd", self.ctx.env.services.etcd.members)
+
+    def _endpoints(self) -> list[tuple[str, int]]:
+        return [(a.host, a.port) for a in (self.ctx.target.endpoint(m, "client") for m in self.members())]
+
+    def __init__(self, ctx: LabContext) -> None:
+        super().__init__(ctx)
+        self.ids: dict[str, str] = {}  # member id -> name, kept: a dead leader is still named by id
+
+    def observe(self, old_leader: str | None) -> Observation:
+        named: list[str] = []
+        for member, (host, port) in zip(self.members(), self._endpoints(), strict=True):
+            try:
+                status = _post_json(f"http://{host}:{port}/v3/maintenance/status", PROBE_TIMEOUT)
+            except (OSError, ValueError):
+                continue
+            self.ids[str(status.get("header", {}).get("member_id", ""))] = member
+            named.append(str(status.get("leader", "0")))
+        leaders = {self.ids.get(n) for n in named if n != "0"}
+        leader = next(iter(leaders)) if len(leaders) == 1 and None not in leaders else None
+        # Detected once a surviving member itself names no leader (its election timeout fired);
+        # a leader that merely stops answering our probe is not the cluster noticing.
+        suspected = "0" in named
+        return Observation(leader, suspected)
+
+    def workload(self, run_id: str) -> Workload:
+        return EtcdWorkload(self._endpoints(), run_id)
+
+
+class PatroniSeam(Seam):
+    component = "patroni"
+
+    def members(self) -> list[str]:
+        return member_names("patroni", self.ctx.env.services.patroni.members)
+
+    def observe(self, old_leader: str | None) -> Observation:
+        for member in self.members():
+            if member == old_leader:
+                continue  # a dead member cannot vouch for itself; ask the survivors
+            api = self.ctx.target.endpoint(member, "patroni-api")
+            try:
+                with urllib.request.urlopen(f"http://{api.host}:{api.port}/cluster", timeout=PROBE_TIMEOUT) as r:
+                    cluster: dict[str, Any] = json.loads(r.read())
+            except (OSError, ValueError):
+                continue
+            leaders = [m for m in cluster.get("members", []) if m.get("role") in ("leader", "standby_leader")]
+            running = [str(m["name"]) for m in leaders if m.get("state") == "running"]
+            return Observation(running[0] if running else None, suspected=not leaders)
+        return Observation(None)
+
+    def extra_pids(self, member: str) -> list[int]:
+        """The postmaster: Patroni starts PostgreSQL in a session of its own, so killing Patroni's
+        group leaves it running; its pid is the first line of ``postmaster.pid``."""
+        path = Path(self.ctx.target.data_dir(member, "")) / "postmaster.pid"
+        try:
+            return [int(path.read_text().splitlines()[0])]
+        except (OSError, ValueError, IndexError):
+            return []
+
+    def workload(self, run_id: str) -> Workload:
+        endpoints = [(a.host, a.port) for a in (self.ctx.target.endpoint(m, "postgres") for m in self.members())]
+        return PatroniWorkload(endpoints, "postgres", self.ctx.secret("postgres_superuser_password"), run_id)
+
+
+class RedisSeam(Seam):
+    component = "redis"
+
+    def members(self) -> list[str]:
+        return member_names("redis", self.ctx.env.services.redis.members)
+
+    def _sentinels(self) -> list[tuple[str, int]]:
+        names = member_names("redis-sentinel", self.ctx.env.services.redis.sentinel.members)
+        return [(a.host, a.port) for a in (self.ctx.target.endpoint(m, "sentinel") for m in names)]
+
+    def observe(self, old_leader: str | None) -> Observation:
+        service = self.ctx.env.services.redis.master_name
+        by_address = {
+            (a.host, a.port): m for m, a in ((m, self.ctx.target.endpoint(m, "redis")) for m in self.members())
+        }
+        masters: set[str | None] = set()  # the master each answering Sentinel names
+        suspected = False
+        for host, port in self._sentinels():
+            client = redis_client.Redis(host, port, socket_timeout=PROBE_TIMEOUT, socket_connect_timeout=PROBE_TIMEOUT)
+            try:
+                state: dict[str, Any] = client.sentinel_master(service)  # type: ignore[assignment]
+            except redis_client.RedisError:
+                continue
+            finally:
+                client.close()
+            masters.add(by_address.get((str(state["ip"]), int(state["port"]))))
+            flags = str(state.get("flags", ""))
+            suspected = suspected or "s_down" in flags or "o_down" in flags
+        # Elected once one Sentinel names a new master: clients ask the Sentinels in turn and follow
+        # the first answer, and the others learn the new configuration a moment later.
+        promoted = sorted(m for m in masters if m is not None and m != old_leader) if old_leader else []
+        leader = promoted[0] if promoted else next(iter(masters)) if len(masters) == 1 else None
+        return Observation(leader, suspected or bool(promoted))
+
+    def workload(self, run_id: str) -> Workload:
+        service = self.ctx.env.services.redis.master_name
+        return RedisWorkload(self._sentinels(), service, self.ctx.secret(REDIS_PASSWORD), run_id)
+
+
+class RabbitSeam(Seam):
+    """The leader is the run's quorum queue's leader (management API ``/api/queues/%2F/<queue>``):
+    the drill kills the node that leads the queue the clients write to."""
+
+    component = "rabbitmq"
+
+    def __init__(self, ctx: LabContext) -> None:
+        super().__init__(ctx)
+        self.queue: str | None = None  # set by workload(): the queue of the current run
+
+    def members(self) -> list[str]:
+        return member_names("rabbitmq", self.ctx.env.services.rabbitmq.members)
+
+    def observe(self, old_leader: str | None) -> Observation:
+        if self.queue is None:
+            return Observation(None)
+        nodes = {self.ctx.target.erlang_node(m): m for m in self.members()}
+        auth = base64.b64encode(f"{RABBIT_USER}:{self.ctx.secret(RABBIT_PASSWORD)}".encode()).decode()
+        for member in self.members():
+            if member == old_leader:
+                continue
+            api = self.ctx.target.endpoint(member, "management")
+            request = urllib.request.Request(
+                f"http://{api.host}:{api.port}/api/queues/%2F/{self.queue}", headers={"Authorization": f"Basic {auth}"}
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT * 2) as response:
+                    queue: dict[str, Any] = json.loads(response.read())
+            except (OSError, ValueError):
+                continue
+            leader = nodes.get(str(queue.get("leader", "")))
+            online = [nodes.get(str(n)) for n in queue.get("online", [])]
+            return Observation(leader, suspected=old_leader is not None and old_leader not in online)
+        return Observation(None)
+
+    def workload(self, run_id: str) -> Workload:
+        endpoints = [(a.host, a.port) for a in (self.ctx.target.endpoint(m, "amqp") for m in self.members())]
+        workload = RabbitWorkload(endpoints, RABBIT_USER, self.ctx.secret(RABBIT_PASSWORD), run_id)
+        self.queue = workload.queue
+        return workload
+
+
+SEAMS: dict[str, type[Seam]] = {"etcd": EtcdSeam, "patroni": PatroniSeam, "redis": RedisSeam, "rabbitmq": RabbitSeam}

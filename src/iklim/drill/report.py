@@ -1,0 +1,115 @@
+"""Drill reports: a text table and JSON (schema ``iklim.drill/v1``), written atomically to ``--out``.
+
+``iklim.drill/v1``::
+
+    {
+      "schema": "iklim.drill/v1",
+      "target": "lab",
+      "ok": true,                       # every run recovered and lost nothing acknowledged
+      "summary": [{"cluster", "fault", "runs",
+                   "recovery_s": {"p50", "p95", "max", "missing"},   # seconds; missing = not recovered
+                   "detection_s": {...}, "election_s": {...}, "client_s": {...},
+                   "attempted", "acknowledged", "lost", "recovered", "unexpected", "duplicated",
+                   "passed"}],
+      "runs": [RunResult.as_dict()]     # see iklim.drill.runner
+    }
+
+Seconds are client-observed, monotonic, rounded to milliseconds; ``null`` means not observed.
+``--out DIR`` also gets ``history-<run_id>.jsonl``: one operation per line (``Op.as_dict``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from iklim.drill.recovery import summary
+from iklim.drill.runner import RunResult
+
+SCHEMA = "iklim.drill/v1"
+
+
+def document(target: str, results: Sequence[RunResult]) -> dict[str, Any]:
+    groups: dict[tuple[str, str], list[RunResult]] = {}
+    for r in results:
+        groups.setdefault((r.cluster, r.fault), []).append(r)
+    rows = []
+    for (cluster, fault), runs in groups.items():
+        rows.append(
+            {
+                "cluster": cluster,
+                "fault": fault,
+                "runs": len(runs),
+                "recovery_s": summary([r.recovery.recovery for r in runs]),
+                "detection_s": summary([r.recovery.detection for r in runs]),
+                "election_s": summary([r.recovery.election for r in runs]),
+                "client_s": summary([r.recovery.client for r in runs]),
+                "attempted": sum(r.accounting.attempted for r in runs),
+                "acknowledged": sum(r.accounting.acknowledged for r in runs),
+                "lost": sum(len(r.accounting.lost) for r in runs),
+                "recovered": sum(len(r.accounting.recovered) for r in runs),
+                "unexpected": sum(len(r.accounting.unexpected) for r in runs),
+                "duplicated": sum(len(r.accounting.duplicated) for r in runs),
+                "passed": all(r.passed for r in runs),
+            }
+        )
+    return {
+        "schema": SCHEMA,
+        "target": target,
+        "ok": bool(results) and all(r.passed for r in results),
+        "summary": rows,
+        "runs": [r.as_dict() for r in results],
+    }
+
+
+def _s(value: object) -> str:
+    return "-" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def text(doc: dict[str, Any]) -> str:
+    """A fixed-width table: one line per run, then one per cluster x fault with p50/p95/max."""
+    lines = [
+        f"{'cluster':<8} {'fault':<6} {'run':>3} {'killed':<10} {'new leader':<10} {'recov s':>7} "
+        f"{'detect':>6} {'elect':>6} {'client':>6} {'writes':>6} {'acked':>6} {'lost':>4} {'recov':>5} "
+        f"{'Hz':>5}  verdict"
+    ]
+    for run in doc["runs"]:
+        acc, rec = run["accounting"], run["recovery"]
+        lines.append(
+            f"{run['cluster']:<8} {run['fault']:<6} {run['run']:>3} {run['member']:<10} "
+            f"{_s(run['new_leader']):<10} {_s(rec['recovery_s']):>7} {_s(rec['detection_s']):>6} "
+            f"{_s(rec['election_s']):>6} {_s(rec['client_s']):>6} {acc['attempted']:>6} {acc['acknowledged']:>6} "
+            f"{acc['lost']:>4} {acc['recovered']:>5} {run['rate_hz']:>5.0f}  {'ok' if run['passed'] else 'FAIL'}"
+        )
+    lines.append("")
+    for row in doc["summary"]:
+        rec = row["recovery_s"]
+        lines.append(
+            f"{row['cluster']} {row['fault']} x{row['runs']}: recovery p50 {_s(rec['p50'])} s, "
+            f"p95 {_s(rec['p95'])} s, max {_s(rec['max'])} s; {row['acknowledged']} acknowledged, "
+            f"{row['lost']} lost, {row['recovered']} recovered, {row['unexpected']} unexpected, "
+            f"{row['duplicated']} duplicated: {'ok' if row['passed'] else 'FAIL'}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_atomic(path: Path, body: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(body)
+    tmp.replace(path)
+
+
+def write_out(out: Path, doc: dict[str, Any], results: Sequence[RunResult]) -> None:
+    """``report.json``, ``.txt``, ``.md``, ``junit.xml`` and one ``history-<run_id>.jsonl`` per run."""
+    from iklim.drill.formats import junit, markdown
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "report.md", markdown(doc))
+    write_atomic(out / "junit.xml", junit(doc))
+    for r in results:
+        write_atomic(out / f"history-{r.run_id}.jsonl", "".join(json.dumps(o.as_dict()) + "\n" for o in r.history))
+    write_atomic(out / "report.txt", text(doc))
+    write_atomic(out / "report.json", json.dumps(doc, indent=2) + "\n")

@@ -1,0 +1,1 @@
+"""One client workload per cluster, through the client path the applications use."""

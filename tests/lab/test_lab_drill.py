@@ -1,0 +1,131 @@
+"""`iklim drill` on the running lab: a SIGKILL of the leader under a client write load reports a
+recovery time and loses no acknowledged write; a drill killed with SIGKILL mid-fault leaves its
+fault in the journal, and `iklim drill heal` brings the cluster back to healthy.
+
+Each drill heals its member and waits for the cluster's status probe before returning, so later
+tests get a healthy lab. About 10 s for etcd, 30 s for Redis and RabbitMQ (the killed member's
+rejoin dominates), 35 s for Patroni (ttl 30 s).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from iklim.drill.journal import Journal
+from iklim.drill.labdriver import LabDriver
+from iklim.drill.runner import RunResult, run_once
+from iklim.lab.context import LabContext
+
+REPO = Path(__file__).resolve().parents[2]
+
+#: Upper bounds a run must meet here with the model's current timings (etcd election timeout
+#: 2.5 s; Sentinel down-after 5 s; Patroni ttl 30 s; a quorum queue elects in well under 1 s).
+#: Generous: a bound catches "never recovered" and gross regressions; the figures themselves are
+#: printed by the test and by `iklim drill run`.
+BOUNDS = {"etcd": 10.0, "redis": 20.0, "patroni": 45.0, "rabbitmq": 10.0}
+
+
+def _drill(lab: LabContext, cluster: str) -> RunResult:
+    journal = Journal(lab.root / "drill")
+    driver = LabDriver(lab)
+    result = run_once(driver, journal, cluster, "kill", 1)
+    acc, rec = result.accounting, result.recovery
+    print(
+        f"{cluster}: killed {result.member}, new leader {result.new_leader}; recovery {rec.recovery} s "
+        f"(detection {rec.detection}, election {rec.election}, client {rec.client}); "
+        f"{acc.attempted} writes at {result.rate_hz:.0f} Hz, {acc.acknowledged} acknowledged, {len(acc.lost)} lost"
+    )
+    assert journal.pending() == [], "the fault is healed and cleared from the journal"
+    assert result.new_leader not in (None, result.member), f"{cluster}: a new leader was named"
+    assert rec.recovery is not None, f"{cluster}: the clients never wrote again after the kill"
+    assert 0 < rec.recovery < BOUNDS[cluster], f"{cluster}: recovery {rec.recovery} s"
+    assert rec.failed_during > 0 or rec.recovery > 0.5, f"{cluster}: the kill was not felt by the clients"
+    assert result.rate_hz >= 45, f"{cluster}: {result.rate_hz:.0f} Hz before the fault (target 50)"
+    assert acc.acknowledged > 100
+    assert acc.lost == (), f"{cluster}: acknowledged writes lost: {acc.lost[:10]}"
+    assert acc.unexpected == () and acc.duplicated == ()
+    assert acc.read >= acc.acknowledged
+    assert lab.supervisor.pid(result.member) is not None, "the killed member runs again"
+    return result
+
+
+def test_etcd_leader_kill_loses_no_acknowledged_write(lab: LabContext) -> None:
+    _drill(lab, "etcd")
+
+
+def test_redis_master_kill_loses_no_acknowledged_write(lab: LabContext) -> None:
+    _drill(lab, "redis")
+
+
+def test_patroni_primary_kill_loses_no_acknowledged_write(lab: LabContext) -> None:
+    _drill(lab, "patroni")
+
+
+def test_rabbitmq_quorum_queue_leader_kill_loses_no_confirmed_message(lab: LabContext) -> None:
+    _drill(lab, "rabbitmq")
+
+
+def _iklim(*args: str) -> list[str]:
+    return [sys.executable, "-m", "iklim", *args]
+
+
+def test_heal_after_iklim_was_killed_mid_fault(lab: LabContext) -> None:
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    journal = Journal(lab.root / "drill")
+    driver = LabDriver(lab)
+    leader = driver.leader("etcd")
+    drill = subprocess.Popen(
+        _iklim("drill", "run", "--root", str(lab.root), "--cluster", "etcd"),
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (journal.pending() and lab.supervisor.pid(leader) is None):  # journaled, then applied
+            assert drill.poll() is None, f"the drill ended early: {drill.stderr.read() if drill.stderr else ''}"
+            assert time.monotonic() < deadline, "the drill never applied its fault"
+            time.sleep(0.05)
+    finally:
+        os.killpg(drill.pid, signal.SIGKILL)
+        drill.wait(10)
+    pending = journal.pending()
+    assert [(e.cluster, e.fault, e.member) for e in pending] == [("etcd", "kill", leader)]
+    assert lab.supervisor.pid(leader) is None, "the fault outlived iklim"
+    begin = time.monotonic()
+    healed = subprocess.run(
+        _iklim("drill", "heal", "--root", str(lab.root)), cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert healed.returncode == 0, healed.stderr
+    assert f"healed: etcd kill {leader}" in healed.stdout
+    assert journal.pending() == []
+    assert lab.supervisor.pid(leader) is not None
+    driver.wait_healthy("etcd", 5)  # heal returns only once the status probe says healthy
+    assert time.monotonic() - begin < 60
+    again = subprocess.run(
+        _iklim("drill", "heal", "--root", str(lab.root)), cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert again.returncode == 0 and "nothing to heal" in again.stdout
+
+
+@pytest.mark.parametrize("target", ["prod", "swarm-lab"])
+def test_targets_without_a_driver_are_refused(lab: LabContext, target: str) -> None:
+    refused = subprocess.run(
+        _iklim("drill", "run", "--root", str(lab.root), "--target", target),
+        cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=str(REPO / "src")),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2 and "error:" in refused.stderr
+    assert Journal(lab.root / "drill").pending() == []

@@ -226,7 +226,12 @@ def test_prometheus_reads_the_rendered_config(client: docker.DockerClient, rende
     assert cfg["Entrypoint"] == ["/bin/prometheus"] and cfg["User"] == "65534:65534"
     assert cfg["WorkingDir"] == "/prometheus"
     mount = {
-        str(rendered_dir / "config/prometheus/prometheus.yml"): {"bind": "/etc/prometheus/prometheus.yml", "mode": "ro"}
+        str(rendered_dir / "config/prometheus/prometheus.yml"): {
+            "bind": "/etc/prometheus/prometheus.yml",
+            "mode": "ro",
+        },
+        # the alerting rules, where the stack mounts them (rule_files names them)
+        str(rendered_dir / "config/prometheus/rules"): {"bind": "/etc/prometheus/rules", "mode": "ro"},
     }
     out = run(
         client,

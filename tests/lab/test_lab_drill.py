@@ -32,13 +32,13 @@ REPO = Path(__file__).resolve().parents[2]
 BOUNDS = {"etcd": 10.0, "redis": 20.0, "patroni": 45.0, "rabbitmq": 10.0}
 
 
-def _drill(lab: LabContext, cluster: str) -> RunResult:
+def _drill(lab: LabContext, cluster: str, fault: str = "kill") -> RunResult:
     journal = Journal(lab.root / "drill")
     driver = LabDriver(lab)
-    result = run_once(driver, journal, cluster, "kill", 1)
+    result = run_once(driver, journal, cluster, fault, 1)
     acc, rec = result.accounting, result.recovery
     print(
-        f"{cluster}: killed {result.member}, new leader {result.new_leader}; recovery {rec.recovery} s "
+        f"{cluster}: {fault} of {result.member}, new leader {result.new_leader}; recovery {rec.recovery} s "
         f"(detection {rec.detection}, election {rec.election}, client {rec.client}); "
         f"{acc.attempted} writes at {result.rate_hz:.0f} Hz, {acc.acknowledged} acknowledged, {len(acc.lost)} lost"
     )
@@ -52,7 +52,7 @@ def _drill(lab: LabContext, cluster: str) -> RunResult:
     assert acc.lost == (), f"{cluster}: acknowledged writes lost: {acc.lost[:10]}"
     assert acc.unexpected == () and acc.duplicated == ()
     assert acc.read >= acc.acknowledged
-    assert lab.supervisor.pid(result.member) is not None, "the killed member runs again"
+    assert lab.supervisor.pid(result.member) is not None, "the member runs again"
     return result
 
 
@@ -70,6 +70,19 @@ def test_patroni_primary_kill_loses_no_acknowledged_write(lab: LabContext) -> No
 
 def test_rabbitmq_quorum_queue_leader_kill_loses_no_confirmed_message(lab: LabContext) -> None:
     _drill(lab, "rabbitmq")
+
+
+def test_a_paused_redis_master_woken_after_the_failover_loses_no_acknowledged_write(lab: LabContext) -> None:
+    """The zombie master: frozen past Sentinel's down-after, a replica is promoted, then it wakes
+    (SIGCONT) still believing it is the master; min-replicas-to-write keeps it from acknowledging."""
+    _drill(lab, "redis", "pause")
+
+
+def test_a_graceful_stop_of_the_patroni_primary_loses_no_acknowledged_write(lab: LabContext) -> None:
+    """SIGTERM: Patroni stops PostgreSQL and releases the leader key, so a replica takes over
+    without waiting for the key's ttl."""
+    result = _drill(lab, "patroni", "stop")
+    assert result.recovery.recovery is not None and result.recovery.recovery < 20.0, "no ttl wait on a stop"
 
 
 def _iklim(*args: str) -> list[str]:

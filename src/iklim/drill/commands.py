@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from iklim.drill.driver import FAULTS
 from iklim.lab.context import DEFAULT_ROOT
 from iklim.model.paths import DEFAULT_ENV
 
@@ -53,7 +54,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 @click.group("drill")
 def drill_command() -> None:
-    """Fault drills: kill a cluster's leader under a client write load, measure the recovery time
+    """Fault drills: kill, stop or pause a cluster's leader under a client write load, measure the recovery time
     and count acknowledged writes lost (Jepsen-style), then heal.
 
     \b
@@ -61,6 +62,7 @@ def drill_command() -> None:
       iklim drill list                                  # clusters and faults per target
       iklim drill run --cluster etcd --runs 3           # 3 leader kills of etcd on the lab
       iklim drill run --cluster all --format json --out drills/
+      iklim drill run --cluster redis --fault pause     # the zombie master
       iklim drill heal                                  # undo faults a killed drill left behind
     """
 
@@ -87,7 +89,13 @@ def list_command(env_path: str, root: str) -> None:
 @_root
 @_target
 @click.option("--cluster", default="all", show_default=True, help="etcd, patroni, redis, rabbitmq, or all.")
-@click.option("--fault", type=click.Choice(["kill"]), default="kill", show_default=True, help="The fault to apply.")
+@click.option(
+    "--fault",
+    type=click.Choice(FAULTS),
+    default="kill",
+    show_default=True,
+    help="kill (SIGKILL), stop (graceful SIGTERM) or pause (SIGSTOP until healed, then SIGCONT).",
+)
 @click.option("--runs", type=click.IntRange(1, 1000), default=1, show_default=True, help="Runs per cluster.")
 @click.option("--rate", type=click.FloatRange(1, 1000), default=50.0, show_default=True, help="Writes per second.")
 @click.option(

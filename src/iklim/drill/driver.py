@@ -16,8 +16,10 @@ from typing import Any
 from iklim.drill.journal import Entry
 from iklim.drill.workloads.base import Workload
 
-#: The faults a driver may offer (only ``kill`` is carried out today).
-FAULTS: tuple[str, ...] = ("kill",)
+#: The faults a driver may offer: ``kill`` (SIGKILL: a crash), ``stop`` (SIGTERM: a graceful
+#: shutdown, the engine hands over as it does on ``docker stop``), ``pause`` (SIGSTOP of every
+#: process of the member until healed, then SIGCONT: the frozen, then "zombie", leader).
+FAULTS: tuple[str, ...] = ("kill", "stop", "pause")
 
 
 class DrillError(Exception):

@@ -1,7 +1,11 @@
 """The loopback lab as a drill target (``iklim lab``).
 
 ``kill``: SIGKILL the leader member's supervised process group (and, for Patroni, the postmaster,
-which runs in a session of its own). The lab's supervisor does not restart anything by itself
+which runs in a session of its own). ``stop``: SIGTERM to the supervised group only (the engine
+shuts down as on ``docker stop``: Patroni stops its PostgreSQL and releases the leader key), then
+wait until every process of the member is gone. ``pause``: SIGSTOP to every process group of the
+member (Patroni and PostgreSQL alike: a frozen host), held until the heal sends SIGCONT; the
+woken former leader must find out it no longer leads. The lab's supervisor does not restart anything by itself
 (:mod:`iklim.lab.supervisor` starts and stops only), so the drill plays the restart policy: the
 heal starts the killed member's processes again from its lab runner (``processes`` is
 idempotent), and the runner waits until the cluster's status probe says healthy.
@@ -13,7 +17,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,26 +60,38 @@ class LabDriver(Driver):
     def undo_of(self, cluster: str, fault: str, member: str) -> Mapping[str, Any]:
         if fault not in FAULTS:
             raise DrillError(f"unknown fault {fault!r} (known: {', '.join(FAULTS)})")
-        return {"restart": [member]}
+        return {"resume": [member]} if fault == "pause" else {"restart": [member]}
 
-    def apply(self, cluster: str, fault: str, member: str) -> None:
+    def _victims(self, cluster: str, member: str) -> list[int]:
         seam = self._seam(cluster)
         if member not in seam.members():
             raise DrillError(f"{cluster}: {member!r} is not a member")
         pid = self.ctx.supervisor.pid(member)
         if pid is None:
             raise DrillError(f"{cluster}: {member} is not running")
-        victims = [pid, *seam.extra_pids(member)]
-        for victim in victims:
-            _kill_group_of(victim)
-        deadline = time.monotonic() + 5.0
-        while any(_running(v) for v in victims):
-            if time.monotonic() > deadline:
-                alive = [v for v in victims if _running(v)]
-                raise DrillError(f"{cluster}: {member}: pids {alive} survived SIGKILL for 5 s")
-            time.sleep(0.02)
+        return [pid, *seam.extra_pids(member)]
+
+    def apply(self, cluster: str, fault: str, member: str) -> None:
+        victims = self._victims(cluster, member)
+        if fault == "pause":
+            for victim in victims:
+                _signal_group_of(victim, signal.SIGSTOP)
+            _wait(lambda: all(_state(v) in ("T", "") for v in victims), 5.0, f"{cluster}: {member}: not stopped")
+            return
+        if fault == "stop":  # the supervised group only: the engine stops what it started itself
+            _signal_group_of(victims[0], signal.SIGTERM)
+            limit, why = _STOP_WAIT_S, f"still running {_STOP_WAIT_S:.0f} s after SIGTERM"
+        else:
+            for victim in victims:
+                _signal_group_of(victim, signal.SIGKILL)
+            limit, why = 5.0, "survived SIGKILL for 5 s"
+        _wait(lambda: not any(_running(v) for v in victims), limit, f"{cluster}: {member}: {why}")
 
     def heal(self, entry: Entry) -> None:
+        for name in (str(n) for n in entry.undo.get("resume", [])):
+            with contextlib.suppress(DrillError):  # not running any more: nothing is paused
+                for victim in self._victims(entry.cluster, name):
+                    _signal_group_of(victim, signal.SIGCONT)
         names = [str(n) for n in entry.undo.get("restart", [])]
         if not names:
             return
@@ -114,23 +130,43 @@ class LabDriver(Driver):
         return self._seam(cluster).workload(run_id)
 
 
-def _kill_group_of(pid: int) -> None:
-    """SIGKILL the process group ``pid`` belongs to (a supervised member leads its own; Patroni's
-    postmaster belongs to the group of the helper that started it), else ``pid`` alone."""
+#: How long a graceful stop may take (Patroni: a checkpoint and PostgreSQL's shutdown).
+_STOP_WAIT_S = 60.0
+
+
+def _signal_group_of(pid: int, sig: signal.Signals) -> None:
+    """Send ``sig`` to the process group ``pid`` belongs to (a supervised member leads its own;
+    Patroni's postmaster belongs to the group of the helper that started it), else ``pid`` alone."""
     try:
-        os.killpg(os.getpgid(pid), signal.SIGKILL)
+        os.killpg(os.getpgid(pid), sig)
     except ProcessLookupError:
         return
     except PermissionError:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, sig)
+
+
+def _wait(done: Callable[[], bool], seconds: float, failure: str) -> None:
+    """Poll ``done`` every 20 ms; raises :class:`DrillError` with ``failure`` after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not done():
+        if time.monotonic() > deadline:
+            raise DrillError(failure)
+        time.sleep(0.02)
+
+
+def _state(pid: int) -> str:
+    """The process state letter of ``pid`` (``T``: stopped, ``Z``: zombie), "" when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
 
 
 def _running(pid: int) -> bool:
     """True while ``pid`` exists and is not a zombie (a zombie holds no port and no file)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
+    state = _state(pid)
+    if not state:
         return False
     if state == "Z":
         with contextlib.suppress(ChildProcessError):

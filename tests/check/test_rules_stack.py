@@ -327,12 +327,28 @@ CASES: list[tuple[str, str, dict[str, str], list[int]]] = [
         [5],
     ),
     (
-        "etcd-own-status",
+        "etcd-client-port-status",
         "healthcheck-quorum",
         {"stack.yml": ETCD_HC + '["CMD", "etcdctl", "--endpoints=http://127.0.0.1:2379", "endpoint", "status"]' + "\n"},
+        [5],
+    ),
+    ("etcd-default-endpoint", "healthcheck-quorum", {"stack.yml": ETCD_HC + '"etcdctl endpoint status"' + "\n"}, [5]),
+    (
+        "etcd-own-peer-status",
+        "healthcheck-quorum",
+        {"stack.yml": ETCD_HC + '["CMD", "etcdctl", "--endpoints=http://127.0.0.1:2380", "endpoint", "status"]' + "\n"},
         [],
     ),
-    ("etcd-status-string", "healthcheck-quorum", {"stack.yml": ETCD_HC + '"etcdctl endpoint status"' + "\n"}, []),
+    (
+        "etcd-moved-peer-port",
+        "healthcheck-quorum",
+        {
+            "stack.yml": ETCD_HC
+            + '"etcdctl --endpoints=http://127.0.0.1:2480 endpoint status"\n'
+            + "    environment:\n      ETCD_LISTEN_PEER_URLS: http://0.0.0.0:2480\n"
+        },
+        [],
+    ),
 ]
 
 

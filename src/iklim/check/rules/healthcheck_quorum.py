@@ -2,13 +2,16 @@
 
 Swarm adds a task to Docker's DNS (its service name, aliases and hostname) only once the task's
 healthcheck has passed. An etcd member finds its peers by those names, so a healthcheck that
-needs quorum (``etcdctl endpoint health`` makes a linearizable read; ``--cluster`` and
-``member list`` ask the peers) can never pass while the cluster forms: every member waits for
-names that are published only when quorum exists, is killed as unhealthy, and starts again,
-forever. Ask the member itself (``endpoint status`` against its own URL), which answers
-without quorum. Source: Docker's service discovery publishes healthy tasks only
-(docs.docker.com/engine/swarm/networking); etcd's ``endpoint health`` runs a quorum ``Get``
-(etcd ``etcdctl/ctlv3/command/ep_command.go``).
+needs quorum can never pass while the cluster forms: every member waits for names that are
+published only when quorum exists, is killed as unhealthy, and starts again, forever. Needing
+quorum: ``endpoint health`` (a linearizable read), ``--cluster`` and ``member list`` (the peers),
+and any request to the *client* listener, which etcd serves only once the member has published
+itself through Raft (``ReadyNotify``); ``etcdctl`` without ``--endpoints`` asks the client port
+2379. Ask the member's own *peer* listener (``endpoint status`` against its
+``ETCD_LISTEN_PEER_URLS`` port, 2380 by default), which answers before quorum. Source: Docker's
+service discovery publishes healthy tasks only (docs.docker.com/engine/swarm/networking); etcd
+serves clients after ``ReadyNotify`` (etcd ``server/embed/etcd.go``, ``serveClients``); seen on
+the Swarm lab.
 
 Failing example::
 
@@ -24,7 +27,7 @@ Passing example::
       etcd-1:
         image: quay.io/coreos/etcd:v3.5.17
         healthcheck:
-          test: ["CMD", "etcdctl", "--endpoints=http://127.0.0.1:2379", "endpoint", "status"]
+          test: ["CMD", "etcdctl", "--endpoints=http://127.0.0.1:2380", "endpoint", "status"]
 """
 
 from __future__ import annotations
@@ -32,13 +35,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from iklim.check.compose import get_map
+from iklim.check.compose import environment, get_list, get_map
 from iklim.check.documents import Documents
 from iklim.check.findings import Finding, Severity
 from iklim.check.policy import Policy
 from iklim.check.rules.base import Rule
+from iklim.check.yamlload import YMap
 
 #: etcdctl sub-commands and flags whose answer needs the peers (quorum or every member).
+_DEFAULT_PEER_PORT = "2380"
 _NEEDS_QUORUM = re.compile(r"\bendpoint\s+(?:health|hashkv)\b|--cluster\b|\bmember\s+list\b")
 
 
@@ -49,6 +54,40 @@ def _test_text(healthcheck: object) -> str:
     return str(test or "")
 
 
+_ENDPOINTS = re.compile(r"--endpoints[= ](\S+)")
+_PORT = re.compile(r":(\d+)(?:/|$)")
+
+
+def _peer_port(ref_spec: object) -> str:
+    """The member's peer listener port: from ``ETCD_LISTEN_PEER_URLS`` or ``--listen-peer-urls``."""
+    for name, value, _raw, _pos in environment(ref_spec) if isinstance(ref_spec, YMap) else ():
+        if name == "ETCD_LISTEN_PEER_URLS" and value is not None:
+            found = _PORT.search(str(value).split(",")[0])
+            if found:
+                return found.group(1)
+    command = get_list(ref_spec, "command")
+    text = " ".join(str(c) for c in command) if command is not None else ""
+    found = re.search(r"--listen-peer-urls[= ]\S*?:(\d+)", text)
+    return found.group(1) if found else _DEFAULT_PEER_PORT
+
+
+def _problem(test: str, peer: str) -> str | None:
+    """Why ``test`` needs quorum, or None."""
+    found = _NEEDS_QUORUM.search(test)
+    if found:
+        return f"`{found.group(0)}` needs quorum"
+    if "etcdctl" not in test:
+        return None
+    endpoints = _ENDPOINTS.search(test)
+    if endpoints is None:
+        return "etcdctl without --endpoints asks the client port 2379, served only after quorum"
+    ports = {m.group(1) for m in _PORT.finditer(endpoints.group(1).replace(",", "/ "))}
+    if ports != {peer}:
+        url = endpoints.group(1)
+        return f"--endpoints={url} is not the member's peer port {peer} (a client port answers only after quorum)"
+    return None
+
+
 def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
     for ref in docs.services():
         if ref.kind != "etcd":
@@ -56,15 +95,15 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
         healthcheck = get_map(ref.spec, "healthcheck")
         if healthcheck is None:
             continue
-        found = _NEEDS_QUORUM.search(_test_text(healthcheck))
-        if found:
+        why = _problem(_test_text(healthcheck), _peer_port(ref.spec))
+        if why:
             pos = healthcheck.at("test") if "test" in healthcheck else ref.key_pos
             yield RULE.on(
                 ref,
                 pos,
-                f"the healthcheck's `{found.group(0)}` needs quorum, which needs the peers' names, which Swarm "
-                "publishes only for healthy tasks: the cluster can never form; ask the member itself "
-                "(`etcdctl --endpoints=<its own URL> endpoint status`)",
+                f"the healthcheck: {why}, which needs the peers' names, which Swarm publishes only for "
+                "healthy tasks: the cluster can never form; ask the member's own peer listener "
+                "(`etcdctl --endpoints=http://127.0.0.1:2380 endpoint status`)",
             )
 
 

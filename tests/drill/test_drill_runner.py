@@ -233,6 +233,12 @@ def test_cli_list_and_refusals(tmp_path: Path) -> None:
     Journal(tmp_path / "drill").record(Entry.new("lab", "etcd", "kill", "etcd-1", {"restart": ["etcd-1"]}))
     blocked = runner.invoke(cli, ["drill", "run", "--root", str(tmp_path), "--cluster", "etcd"])
     assert blocked.exit_code == 2 and "iklim drill heal" in blocked.output
+    (tmp_path / "drill" / "journal.json").write_text('{"torn')
+    torn = runner.invoke(cli, ["drill", "run", "--root", str(tmp_path), "--cluster", "etcd"])
+    assert torn.exit_code == 2 and "journal.json:1: unreadable fault journal" in torn.output
+    assert torn.exception is None or isinstance(torn.exception, SystemExit), repr(torn.exception)
+    mistyped = runner.invoke(cli, ["drill", "heal", "--root", str(tmp_path / "nosuch")])
+    assert mistyped.exit_code == 2 and "no lab state at" in mistyped.output
     for command in (["drill"], ["drill", "run"], ["drill", "heal"], ["drill", "list"]):
         shown = runner.invoke(cli, [*command, "--help"])
         assert shown.exit_code == 0 and "Example" in shown.output, command

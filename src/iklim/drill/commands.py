@@ -101,7 +101,11 @@ def list_command(env_path: str, root: str) -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json", "markdown", "junit"]), default="text", show_default=True
 )
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write report.json/.txt and histories.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write report.json, .txt, .md, junit.xml and the histories.",
+)
 def run_command(
     env_path: str, root: str, target: str, cluster: str, fault: str, runs: int, rate: float, fmt: str, out: Path | None
 ) -> None:
@@ -132,7 +136,12 @@ def run_command(
     if unknown:
         click.echo(f"error: unknown cluster {unknown[0]!r} (known: {', '.join(driver.clusters())}, all)", err=True)
         sys.exit(2)
-    if journal.pending():
+    try:
+        pending = journal.pending()
+    except OSError as exc:  # a torn or unreadable journal: its file:line, as `heal` says it
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    if pending:
         click.echo("error: the fault journal holds unhealed faults: run `iklim drill heal` first", err=True)
         sys.exit(2)
     previous = signal.signal(signal.SIGTERM, _interrupt)
@@ -175,6 +184,9 @@ def heal_command(env_path: str, root: str, target: str, timeout: float) -> None:
     from iklim.drill.driver import DrillError
     from iklim.drill.runner import heal_pending
 
+    if not Path(root).is_dir():  # a mistyped --root must not read as "nothing to heal"
+        click.echo(f"error: no lab state at {root} (the --root of `iklim lab up`)", err=True)
+        sys.exit(2)
     driver, journal = _driver(target, env_path, root)
     try:
         healed = heal_pending(driver, journal, timeout)

@@ -32,6 +32,9 @@ APISIX = "    etcd_prefix: /apisix\n"
 PROM = "    scrape_interval_s: 15\n"
 NOT_ADMITTED = "neither a private range nor inside admin_cidrs"
 GRAFANA = "    image: grafana/grafana:11.4.0\n    placement: service\n    members: "
+AM_AT = "    image: prom/alertmanager:v0.27.0\n    placement: service\n    members: 1\n"
+AM_NEXT = "    group_wait_s: 30"
+AM = AM_AT + AM_NEXT
 
 # (id, old, new, needle on the reported line (None: the replacement's first line), message part)
 CASES: list[tuple[str, str, str, str | None, str]] = [
@@ -88,6 +91,18 @@ CASES: list[tuple[str, str, str, str | None, str]] = [
     ("prometheus-ports", PROM, PROM + "    ports:\n      - {name: web, port: 9090}\n",
      "    ports:\n      - {name: web", "prometheus.ports is not used"),
     ("grafana-two-members", GRAFANA + "1", GRAFANA + "2", "members: 2", "single instance"),
+    # Alertmanager: one overlay-only instance; receivers Alertmanager accepts, tokens over TLS
+    ("alertmanager-ports", AM, AM_AT + "    ports:\n      - {name: web, port: 9093}\n" + AM_NEXT,
+     "    ports:\n      - {name: web, port: 9093}", "alertmanager.ports is not used"),
+    ("alertmanager-volume", AM, AM_AT + "    volume: {kind: local, target: /alertmanager}\n" + AM_NEXT,
+     "volume: {kind: local, target: /alertmanager}", "alertmanager.volume is not used"),
+    ("alertmanager-two-members", AM, AM.replace("members: 1", "members: 2"), "members: 2", "single instance"),
+    ("alertmanager-receiver-twice", "      - name: oncall-webhook", "      - name: ops-email",
+     "  alertmanager:\n    image: prom/alertmanager", "is used twice"),
+    ("alertmanager-token-over-http", 'url: "https://oncall', 'url: "http://oncall', "- name: oncall-webhook",
+     "must be https://"),
+    ("alertmanager-repeat-below-group", "    repeat_interval_s: 14400", "    repeat_interval_s: 60",
+     "  alertmanager:\n    image: prom/alertmanager", "at least group_interval_s"),
 ]  # fmt: skip
 
 

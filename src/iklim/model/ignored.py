@@ -37,11 +37,15 @@ IGNORED: dict[str, dict[str, str]] = {
     "cert_distributor": {"ports": "the distributor serves nothing"},
     "grafana": {"ports": "Grafana is reached through SWAG on the overlay network"},
     "prometheus": {"ports": "Prometheus is reached on the overlay network"},
+    "alertmanager": {
+        "ports": "Alertmanager is reached by Prometheus on the overlay network",
+        "volume": "Alertmanager keeps silences in its container (see the model's comment)",
+    },
 }
 # Components whose members are pinned one per node: `nodes` lists one node per member.
 PINNED = ("etcd", "patroni", "mongodb", "redis", "rabbitmq", "vault")
 # Components the builders run as one instance (a single pinned or placed replica).
-SINGLE = ("swag", "cert_reloader", "cert_distributor", "prometheus", "grafana")
+SINGLE = ("swag", "cert_reloader", "cert_distributor", "prometheus", "grafana", "alertmanager")
 # Components whose volume is a named local Docker volume: only `target` is read.
 LOCAL_VOLUME = ("etcd", "patroni", "mongodb", "rabbitmq", "vault", "swag", "prometheus")
 

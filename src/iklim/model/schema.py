@@ -244,7 +244,10 @@ class WebhookReceiver(StrictModel):
 
 
 class Receiver(StrictModel):
-    """Where alerts of the listed severities go: exactly one of ``email`` or ``webhook``."""
+    """Where alerts of the listed severities go: exactly one of ``email`` or ``webhook``.
+
+    A webhook's bearer token is sent only over ``https://`` (the URL may not be plain HTTP).
+    """
 
     name: LowerName
     severities: list[Literal["critical", "warning"]] = Field(min_length=1)
@@ -255,6 +258,10 @@ class Receiver(StrictModel):
     def _one_integration(self) -> Receiver:
         if (self.email is None) == (self.webhook is None):
             raise ValueError(f"receiver {self.name!r} needs exactly one of email or webhook")
+        if len(set(self.severities)) != len(self.severities):
+            raise ValueError(f"receiver {self.name!r} lists a severity twice")
+        if self.webhook is not None and not self.webhook.url.startswith("https://"):
+            raise ValueError(f"receiver {self.name!r}: the webhook gets a bearer token, so its URL must be https://")
         return self
 
 
@@ -265,6 +272,16 @@ class Alertmanager(Component):
     group_interval_s: Seconds
     repeat_interval_s: Seconds
     receivers: list[Receiver] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_receivers(self) -> Alertmanager:
+        names = [r.name for r in self.receivers]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"receiver name {twice[0]!r} is used twice (Alertmanager refuses the config)")
+        if self.repeat_interval_s < self.group_interval_s:
+            raise ValueError("repeat_interval_s must be at least group_interval_s (Alertmanager's rule)")
+        return self
 
 
 class Services(StrictModel):

@@ -97,6 +97,13 @@ def etcd_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that bring up a loopback lab of their own (marker ``own_lab``) run first, before the
+    session's ``lab`` starts: two labs cannot share the loopback addresses. Otherwise the order is
+    kept (a stable sort)."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("own_lab") else 1)
+
+
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory, prod_env: Environment) -> Iterator[LabContext]:
     """The whole lab, up once per test session from the production model, down and wiped after.

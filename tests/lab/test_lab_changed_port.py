@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
 from iklim.lab.context import LabContext
 from iklim.lab.orchestrator import down, status, up
 from iklim.lab.probes import http_json, tcp_open
@@ -36,6 +38,7 @@ def lab_listeners() -> list[str]:
     return [a for a in locals_ if a.startswith(("127.0.1.", "127.0.2.", "127.0.3.")) or a.endswith(":4369")]
 
 
+@pytest.mark.own_lab
 def test_lab_is_healthy_with_the_etcd_client_port_changed() -> None:
     assert not lab_listeners(), f"another lab is up on the loopback addresses: {lab_listeners()}"
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))

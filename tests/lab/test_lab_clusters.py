@@ -198,8 +198,10 @@ def test_prometheus_reports_every_target_up(lab: LabContext) -> None:
 
     targets = eventually(all_up, timeout=45, interval=1)
     jobs = {t["labels"]["job"] for t in targets}
-    assert jobs == {"prometheus", "etcd", "patroni", "rabbitmq", "vault", "redis", "swag"}
-    assert len(targets) == 20  # 1 + 3 etcd + 3 Patroni + 3 RabbitMQ + 3 OpenBao + 3 Redis + 3 Sentinels + SWAG
+    assert jobs == {"prometheus", "etcd", "patroni", "rabbitmq", "vault", "redis", "swag", "alertmanager"}
+    assert (
+        len(targets) == 21
+    )  # 1 + 3 etcd + 3 Patroni + 3 RabbitMQ + 3 OpenBao + 3 Redis + 3 Sentinels + SWAG + Alertmanager
     expected = sorted(f"redis://127.0.2.{i}:{port}" for i in (1, 2, 3) for port in (6379, 26379))
 
     def redis_reached() -> bool:  # redis_up is 1 only when the exporter got in (with the password)

@@ -84,7 +84,7 @@ def target_down(env: Environment, key: str, label: str, runbook: str) -> Alert:
         f'up{{job="{key}"}} == 0',
         after_scrapes(env),
         "warning",
-        f"Prometheus cannot scrape a {label} target",
+        f"Prometheus cannot scrape one of the {label} targets",
         runbook,
     )
 

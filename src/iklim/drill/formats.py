@@ -29,7 +29,7 @@ def markdown(doc: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "| Cluster | Run | Killed | New leader | Recovery s | Detection s | Election s | Client s | Writes | Lost |",
+        "| Cluster | Run | Member | New leader | Recovery s | Detection s | Election s | Client s | Writes | Lost |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in doc["runs"]:

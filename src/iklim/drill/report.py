@@ -72,7 +72,7 @@ def _s(value: object) -> str:
 def text(doc: dict[str, Any]) -> str:
     """A fixed-width table: one line per run, then one per cluster x fault with p50/p95/max."""
     lines = [
-        f"{'cluster':<8} {'fault':<6} {'run':>3} {'killed':<10} {'new leader':<10} {'recov s':>7} "
+        f"{'cluster':<8} {'fault':<6} {'run':>3} {'member':<10} {'new leader':<10} {'recov s':>7} "
         f"{'detect':>6} {'elect':>6} {'client':>6} {'writes':>6} {'acked':>6} {'lost':>4} {'recov':>5} "
         f"{'Hz':>5}  verdict"
     ]

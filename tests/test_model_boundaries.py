@@ -101,6 +101,11 @@ CASES: list[tuple[str, str, str, str | None, str]] = [
      "  alertmanager:\n    image: prom/alertmanager", "is used twice"),
     ("alertmanager-token-over-http", 'url: "https://oncall', 'url: "http://oncall', "- name: oncall-webhook",
      "must be https://"),
+    ("alertmanager-repeat-past-go", "    repeat_interval_s: 14400", "    repeat_interval_s: 10000000000", None,
+     "less than or equal to 2592000"),
+    ("alertmanager-wait-is-a-bool", "    group_wait_s: 30 ", "    group_wait_s: true ", None, "valid integer"),
+    ("alertmanager-first-receiver-partial", "        severities: [critical, warning]", "        severities: [critical]",
+     "  alertmanager:\n    image: prom/alertmanager", "both severities"),
     ("alertmanager-repeat-below-group", "    repeat_interval_s: 14400", "    repeat_interval_s: 60",
      "  alertmanager:\n    image: prom/alertmanager", "at least group_interval_s"),
 ]  # fmt: skip

@@ -334,6 +334,22 @@ CASES: list[tuple[str, str, dict[str, str], list[int]]] = [
     ),
     ("etcd-default-endpoint", "healthcheck-quorum", {"stack.yml": ETCD_HC + '"etcdctl endpoint status"' + "\n"}, [5]),
     (
+        "etcd-curl-client-health",
+        "healthcheck-quorum",
+        {"stack.yml": ETCD_HC + '["CMD-SHELL", "curl -f http://127.0.0.1:2379/health"]' + "\n"},
+        [5],
+    ),
+    (
+        "etcd-env-endpoints-peer",
+        "healthcheck-quorum",
+        {
+            "stack.yml": ETCD_HC
+            + '["CMD", "env", "ETCDCTL_ENDPOINTS=http://127.0.0.1:2380", "etcdctl", "endpoint", "status"]'
+            + "\n"
+        },
+        [],
+    ),
+    (
         "etcd-own-peer-status",
         "healthcheck-quorum",
         {"stack.yml": ETCD_HC + '["CMD", "etcdctl", "--endpoints=http://127.0.0.1:2380", "endpoint", "status"]' + "\n"},

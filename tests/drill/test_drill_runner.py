@@ -237,6 +237,8 @@ def test_cli_list_and_refusals(tmp_path: Path) -> None:
     torn = runner.invoke(cli, ["drill", "run", "--root", str(tmp_path), "--cluster", "etcd"])
     assert torn.exit_code == 2 and "journal.json:1: unreadable fault journal" in torn.output
     assert torn.exception is None or isinstance(torn.exception, SystemExit), repr(torn.exception)
+    torn_heal = runner.invoke(cli, ["drill", "heal", "--root", str(tmp_path)])
+    assert torn_heal.exit_code == 2 and "unreadable fault journal" in torn_heal.output
     mistyped = runner.invoke(cli, ["drill", "heal", "--root", str(tmp_path / "nosuch")])
     assert mistyped.exit_code == 2 and "no lab state at" in mistyped.output
     for command in (["drill"], ["drill", "run"], ["drill", "heal"], ["drill", "list"]):

@@ -188,8 +188,13 @@ def heal_command(env_path: str, root: str, target: str, timeout: float) -> None:
         click.echo(f"error: no lab state at {root} (the --root of `iklim lab up`)", err=True)
         sys.exit(2)
     driver, journal = _driver(target, env_path, root)
+    from iklim.drill.journal import JournalError
+
     try:
         healed = heal_pending(driver, journal, timeout)
+    except JournalError as exc:  # unreadable: nothing was attempted, as `run` says it
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     except (DrillError, OSError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)

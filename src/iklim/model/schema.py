@@ -50,8 +50,11 @@ def _pinned_image(value: str) -> str:
 
 
 Image = Annotated[ImageRef, AfterValidator(_pinned_image)]
-Millis = Annotated[int, Field(ge=1)]
-Seconds = Annotated[int, Field(ge=1)]
+#: Timings: whole numbers (a YAML ``true`` is not 1), at most a day in milliseconds and 30 days
+#: in seconds (Go, which Prometheus and Alertmanager are written in, refuses durations past ~292
+#: years, and no timing of this stack is meant to be longer than a month).
+Millis = Annotated[int, Field(ge=1, le=86_400_000, strict=True)]
+Seconds = Annotated[int, Field(ge=1, le=2_592_000, strict=True)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
@@ -279,6 +282,12 @@ class Alertmanager(Component):
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ValueError(f"receiver name {twice[0]!r} is used twice (Alertmanager refuses the config)")
+        first = set(self.receivers[0].severities)
+        if first != {"critical", "warning"}:
+            raise ValueError(
+                f"the first receiver ({self.receivers[0].name!r}) also gets every alert no route matches: "
+                "it must take both severities, critical and warning"
+            )
         if self.repeat_interval_s < self.group_interval_s:
             raise ValueError("repeat_interval_s must be at least group_interval_s (Alertmanager's rule)")
         return self

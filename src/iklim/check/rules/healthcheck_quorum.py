@@ -54,7 +54,8 @@ def _test_text(healthcheck: object) -> str:
     return str(test or "")
 
 
-_ENDPOINTS = re.compile(r"--endpoints[= ](\S+)")
+_ENDPOINTS = re.compile(r"(?:--endpoints[= ]|ETCDCTL_ENDPOINTS=)(\S+)")
+_HTTP_URL = re.compile(r"https?://[^\s:/\"']+:(\d+)")
 _PORT = re.compile(r":(\d+)(?:/|$)")
 
 
@@ -76,8 +77,9 @@ def _problem(test: str, peer: str) -> str | None:
     found = _NEEDS_QUORUM.search(test)
     if found:
         return f"`{found.group(0)}` needs quorum"
-    if "etcdctl" not in test:
-        return None
+    if "etcdctl" not in test:  # curl/wget: /health and /readyz, which the client port serves after quorum
+        other = [port for port in _HTTP_URL.findall(test) if port != peer]
+        return f"an HTTP request to port {other[0]}, not the peer port {peer}" if other else None
     endpoints = _ENDPOINTS.search(test)
     if endpoints is None:
         return "etcdctl without --endpoints asks the client port 2379, served only after quorum"

@@ -41,7 +41,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"check", "vault"}),
     frozenset({"render", "status"}),
     frozenset({"lab", "swarmlab"}),
-    frozenset({"drill"}),
+    frozenset({"drill", "plan"}),
     frozenset({"cli"}),
     frozenset({"__main__"}),
 )

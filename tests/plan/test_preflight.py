@@ -1,0 +1,215 @@
+"""Pre-flight checks: each passes on the rendered tree and fails (or warns) on a mutated copy.
+
+The static checks run on the real rendered stacks against the model's nodes; the live-only ones
+(quorum, images, objects) on small snapshots built here, since their input is the Engine API's.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from iklim.model.catalogue import CATALOGUE
+from iklim.model.loader import load_environment
+from iklim.model.schema import Environment
+from iklim.plan.compose import Desired, desired_state
+from iklim.plan.diff import plan
+from iklim.plan.grace import MINIMUMS, minimum, service_components
+from iklim.plan.preflight import (
+    Check,
+    check_grace,
+    check_host_ports,
+    check_images,
+    check_monitor,
+    check_objects_live,
+    check_placement,
+    check_quorum,
+    image_on_node,
+    model_nodes,
+    static_checks,
+)
+from iklim.plan.targets import stack_documents
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def env() -> Environment:
+    return load_environment(REPO / "environments" / "prod.yaml")
+
+
+@pytest.fixture(scope="module")
+def documents(env: Environment) -> dict[str, dict[str, Any]]:
+    return stack_documents(REPO, env)
+
+
+def _desired(documents: dict[str, dict[str, Any]], edit: Any = None) -> Desired:
+    changed = copy.deepcopy(documents)
+    if edit is not None:
+        edit(changed)
+    hashes = {c["file"]: "0" * 64 for d in changed.values() for c in (d.get("configs") or {}).values()}
+    return desired_state(changed, hashes, {})
+
+
+def _grace(env: Environment, desired: Desired) -> Check:
+    return check_grace(desired, service_components(env), lambda c, s: minimum(env, c, s))
+
+
+def test_the_rendered_tree_passes_every_static_check_but_the_monitor_warning(
+    env: Environment, documents: dict[str, dict[str, Any]]
+) -> None:
+    checks = static_checks(
+        _desired(documents), model_nodes(env), service_components(env), lambda c, s: minimum(env, c, s)
+    )
+    verdicts = {c.name: c.verdict for c in checks}
+    assert verdicts == {
+        "placement": "pass",
+        "host-ports-start-first": "pass",
+        "monitor-covers-healthcheck": "warn",  # the tree's 60 s / 30 s monitors: see the README
+        "configs-secrets": "pass",
+        "stop-grace-period": "pass",
+    }
+
+
+def test_placement_fails_on_a_hostname_no_node_has(env: Environment, documents: dict[str, dict[str, Any]]) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["iklimco"]["services"]["etcd-1"]["deploy"]["placement"]["constraints"][1] = "node.hostname == iklim-db-09"
+
+    check = check_placement(_desired(documents, edit), model_nodes(env))
+    assert check.verdict == "fail" and check.details == (
+        "iklimco_etcd-1: 0 node(s) satisfy node.labels.type == db and node.hostname == iklim-db-09, needs 1",
+    )
+
+
+def test_placement_fails_on_a_label_no_node_has(env: Environment, documents: dict[str, dict[str, Any]]) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["iklimco"]["services"]["apisix"]["deploy"]["placement"]["constraints"] = ["node.labels.type == edge"]
+
+    check = check_placement(_desired(documents, edit), model_nodes(env))
+    assert check.verdict == "fail" and [d.split(":")[0] for d in check.details] == ["iklimco_apisix"]
+
+
+def test_max_replicas_per_node_needs_enough_nodes(env: Environment, documents: dict[str, dict[str, Any]]) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        d["iklimco"]["services"]["apisix"]["deploy"]["replicas"] = 4  # 3 service nodes, 1 per node
+
+    check = check_placement(_desired(documents, edit), model_nodes(env))
+    assert check.verdict == "fail" and "needs 4" in check.details[0]
+
+
+def test_host_ports_with_start_first_fail(documents: dict[str, dict[str, Any]]) -> None:
+    assert check_host_ports(_desired(documents)).verdict == "pass"
+
+    def edit(d: dict[str, Any]) -> None:
+        d["vault"]["services"]["vault-2"]["deploy"]["update_config"]["order"] = "start-first"
+
+    check = check_host_ports(_desired(documents, edit))
+    assert check.verdict == "fail" and check.details == ("vault_vault-2: host port(s) 8200",)
+
+
+def test_monitor_must_cover_start_period_and_retries(documents: dict[str, dict[str, Any]]) -> None:
+    def fixed(d: dict[str, Any]) -> None:
+        for document in d.values():
+            for service in document["services"].values():
+                health = service.get("healthcheck") or {}
+                if not health.get("disable"):
+                    service["deploy"]["update_config"]["monitor"] = "170s"
+
+    assert check_monitor(_desired(documents, fixed)).verdict == "pass"
+
+    def one_short(d: dict[str, Any]) -> None:
+        fixed(d)
+        d["iklimco"]["services"]["patroni-2"]["deploy"]["update_config"]["monitor"] = "169s"  # 120 + 5 x 10 = 170
+
+    check = check_monitor(_desired(documents, one_short))
+    assert check.verdict == "warn" and check.details == ("iklimco_patroni-2: monitor 169s < 170s",)
+
+
+def test_stop_grace_below_the_hand_over_fails(env: Environment, documents: dict[str, dict[str, Any]]) -> None:
+    assert _grace(env, _desired(documents)).verdict == "pass"
+
+    def edit(d: dict[str, Any]) -> None:
+        d["iklimco"]["services"]["patroni-1"]["stop_grace_period"] = "20s"  # ttl 30
+        d["iklimco"]["services"]["etcd-3"]["stop_grace_period"] = "9s"  # 5 + 2 x 2.5
+
+    check = _grace(env, _desired(documents, edit))
+    assert check.verdict == "fail"
+    assert [d.split(":")[0] for d in check.details] == ["iklimco_etcd-3", "iklimco_patroni-1"]
+
+
+def test_every_stateful_component_has_a_hand_over_minimum() -> None:
+    missing = [e.key for e in CATALOGUE if e.stateful and e.key not in MINIMUMS]
+    assert missing == []
+
+
+def _node(host: str, role: str, reach: str = "reachable", leader: bool = False) -> dict[str, Any]:
+    manager = {"leader": leader, "reachability": reach} if role == "manager" else None
+    return {"id": host, "hostname": host, "role": role, "labels": {}, "availability": "active", "state": "ready",
+            "manager": manager}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("reach", "leader", "verdict"),
+    [
+        (("reachable",) * 3, True, "pass"),
+        (("reachable", "reachable", "unreachable"), True, "warn"),
+        (("reachable", "unreachable", "unreachable"), True, "fail"),
+        (("reachable",) * 3, False, "fail"),
+    ],
+)
+def test_manager_quorum(reach: tuple[str, ...], leader: bool, verdict: str) -> None:
+    nodes = [_node(f"m{i}", "manager", r, leader and i == 0) for i, r in enumerate(reach)]
+    assert check_quorum({"nodes": [*nodes, _node("w", "worker")]}).verdict == verdict
+
+
+def test_image_presence_by_tag_and_by_digest() -> None:
+    images = [{"tags": ["redis:7.4.2-alpine", "quay.io/coreos/etcd:v3.5.17"], "digests": ["redis@sha256:aa"]}]
+    assert image_on_node("redis:7.4.2-alpine", images) == "present"
+    assert image_on_node("docker.io/library/redis:7.4.2-alpine", images) == "present"
+    assert image_on_node("redis:7.4.2-alpine@sha256:aa", images) == "present"
+    assert image_on_node("quay.io/coreos/etcd:v3.5.17@sha256:bb", images) == "tag-only"
+    assert image_on_node("redis:7.2.0", images) == "absent"
+
+
+def _snapshot_with_images(env: Environment, images: dict[str, list[dict[str, list[str]]]]) -> dict[str, Any]:
+    return {"nodes": model_nodes(env), "images": images, "services": [], "configs": [], "secrets": [], "networks": []}
+
+
+def test_an_image_missing_on_the_node_that_runs_it_fails(
+    env: Environment, documents: dict[str, dict[str, Any]]
+) -> None:
+    def only_vault(d: dict[str, Any]) -> None:
+        d.pop("iklimco")
+
+    desired = _desired(documents, only_vault)
+    everywhere = {n.name: [{"tags": ["hashicorp/vault:1.18.3"], "digests": []}] for n in env.nodes}
+    assert check_images(desired, _snapshot_with_images(env, everywhere), lambda ref: None).verdict == "pass"
+    everywhere["iklim-app-02"] = []
+    check = check_images(desired, _snapshot_with_images(env, everywhere), lambda ref: False)
+    assert check.verdict == "fail" and check.details[0].startswith(
+        "vault_vault-2: hashicorp/vault:1.18.3 is not on iklim-app-02"
+    )
+    assert check_images(desired, _snapshot_with_images(env, everywhere), lambda ref: True).verdict == "pass"
+    assert check_images(desired, _snapshot_with_images(env, everywhere), lambda ref: None).verdict == "warn"
+
+
+def test_a_missing_secret_or_a_conflicting_config_fails(documents: dict[str, dict[str, Any]]) -> None:
+    desired = _desired(documents)
+    snapshot: dict[str, Any] = {
+        "nodes": [], "services": [],
+        "networks": [{"id": "n", "name": "iklim-overlay", "driver": "overlay", "scope": "swarm"}],
+        "configs": [{"id": c, "name": c, "labels": {}, "data_sha256": "0" * 64} for c in desired.configs],
+        "secrets": [{"id": s, "name": s, "labels": {}} for s in desired.secrets],
+    }  # fmt: skip
+    assert check_objects_live(desired, plan(desired, snapshot)).verdict == "pass"
+    snapshot["secrets"] = [s for s in snapshot["secrets"] if s["name"] != "redis_password"]
+    snapshot["configs"][0]["data_sha256"] = "1" * 64
+    check = check_objects_live(desired, plan(desired, snapshot))
+    assert check.verdict == "fail"
+    assert [d.split(":")[0] for d in check.details] == [
+        f"config {snapshot['configs'][0]['name']}",
+        "secret redis_password",
+    ]

@@ -186,7 +186,7 @@ def test_mode_change_is_a_recreate_and_services_come_and_go(
     result = _plan(tree, snapshot, edit)
     changed = _changed(result)
     assert changed == {
-        "iklimco_swag-exporter": ("recreate", ["mode", "replicas"]),
+        "iklimco_swag-exporter": ("recreate", ["replicas", "mode"]),
         "iklimco_alertmanager-2": ("create", []),
         "iklimco_alertmanager": ("remove", []),
     }

@@ -137,6 +137,35 @@ def healthcheck(test: list[str], start_period: str = "30s") -> dict[str, Any]:
     return {"test": test, "interval": "10s", "timeout": "5s", "retries": 5, "start_period": start_period}
 
 
+def _whole_seconds(value: str) -> int:
+    """``"30s"`` -> 30 (the durations this module writes); ValueError on any other form."""
+    if not value.endswith("s") or not value[:-1].isdigit():
+        raise ValueError(f"not a whole number of seconds: {value!r}")
+    return int(value[:-1])
+
+
+def monitor_covering(service: Service) -> Service:
+    """``service`` with ``update_config.monitor`` raised to ``start_period + retries x interval``.
+
+    Swarm counts a task's failure against an update only within ``monitor`` of the task reaching
+    running (swarmkit ``orchestrator/update/updater.go``; the API's ``UpdateConfig.Monitor``), so a
+    new version whose healthcheck fails after the window never triggers ``failure_action``
+    (Eldara-Tech/swarmcli#475). The window covers the healthcheck's start period and the retries
+    it takes to call the task unhealthy; ``iklim plan``'s ``monitor-covers-healthcheck`` check
+    judges the same rule. A service without a healthcheck or an update policy is returned as is.
+    """
+    health = service.get("healthcheck") or {}
+    update = (service.get("deploy") or {}).get("update_config")
+    if not health or health.get("disable") or update is None:
+        return service
+    need = _whole_seconds(health["start_period"]) + int(health["retries"]) * _whole_seconds(health["interval"])
+    if _whole_seconds(update["monitor"]) >= need:
+        return service
+    deploy = dict(service["deploy"])
+    deploy["update_config"] = {**update, "monitor": f"{need}s"}
+    return {**service, "deploy": deploy}
+
+
 def shell(script: str) -> list[str]:
     """A container command run by ``sh -c``; ``$$`` keeps ``$`` away from stack interpolation."""
     return ["sh", "-c", script]

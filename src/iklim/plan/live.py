@@ -26,7 +26,7 @@ _MODELLED = frozenset(
     {"Image", "Command", "Args", "Env", "Hostname", "User", "Dir", "Labels", "Configs", "Secrets", "Mounts",
      "Healthcheck", "StopGracePeriod", "StopSignal"}
 )  # fmt: skip
-_UNSET: Mapping[str, Any] = {"Isolation": "default", "Init": None, "Privileges": None, "DNSConfig": {}}
+_UNSET: Mapping[str, Any] = {"Isolation": "default"}
 
 
 def _ns(value: Any) -> int:
@@ -176,9 +176,18 @@ def live_spec(raw: Mapping[str, Any], network_names: Mapping[str, str]) -> Spec:
         "replicas": int((mode.get("Replicated") or {}).get("Replicas", 1)) if kind == "Replicated" else None,
     }
     for key in sorted(set(container) - _MODELLED):
-        if container[key] != _UNSET.get(key) and container[key] not in (None, "", [], {}, False):
+        if container[key] != _UNSET.get(key) and not _empty(container[key]):
             spec[f"other.{key}"] = container[key]
     return spec
+
+
+def _empty(value: Any) -> bool:
+    """True for a value whose every leaf is unset (``{"CredentialSpec": None, "SELinuxContext": None}``)."""
+    if isinstance(value, dict):
+        return all(_empty(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_empty(v) for v in value)
+    return value in (None, "", False, 0)
 
 
 def read_snapshot(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from iklim.components.base import Contribution, Mount, SecretMount, header
+from iklim.components.base import Contribution, Mount, SecretMount, header, monitor_covering
 from iklim.components.quoting import sh_comment
 from iklim.components.yamlout import dump_yaml
 from iklim.model.schema import Environment
@@ -65,7 +65,7 @@ def stack_document(env: Environment, stack: str, parts: list[Contribution], file
             if secret_mounts:
                 service["secrets"] = [_secret_entry(s) for s in secret_mounts]
                 secrets.update(s.name for s in secret_mounts)
-            services[name] = _ordered(service)
+            services[name] = _ordered(monitor_covering(service))
         volumes.extend(part.volumes)
     document: dict[str, Any] = {"version": COMPOSE_VERSION, "services": services}
     if configs:

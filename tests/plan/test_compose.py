@@ -77,7 +77,7 @@ def test_the_etcd_member_converts_as_stack_deploy_would(documents: dict[str, dic
         }
     ]
     assert {p["mode"] for p in spec["ports"]} == {"host"}
-    assert spec["update_config"]["monitor"] == 60 * 10**9 and spec["update_config"]["order"] == "stop-first"
+    assert spec["update_config"]["monitor"] == 80 * 10**9 and spec["update_config"]["order"] == "stop-first"
     assert spec["labels"] == {"com.docker.stack.namespace": "iklimco"}
     assert spec["stop_grace_period"] == 30 * 10**9
     assert spec["endpoint_mode"] == "vip" and spec["replicas"] == 1

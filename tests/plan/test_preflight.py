@@ -58,9 +58,7 @@ def _grace(env: Environment, desired: Desired) -> Check:
     return check_grace(desired, service_components(env), lambda c, s: minimum(env, c, s))
 
 
-def test_the_rendered_tree_passes_every_static_check(
-    env: Environment, documents: dict[str, dict[str, Any]]
-) -> None:
+def test_the_rendered_tree_passes_every_static_check(env: Environment, documents: dict[str, dict[str, Any]]) -> None:
     checks = static_checks(
         _desired(documents), model_nodes(env), service_components(env), lambda c, s: minimum(env, c, s)
     )

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iklim.plan.compose import Desired
+from iklim.plan.durations import seconds
 from iklim.plan.live import Snapshot, live_specs
 from iklim.plan.placement import satisfies
 from iklim.plan.spec import EFFECTS, STACK_LABEL, Effect, Spec, worst
@@ -118,6 +119,23 @@ def _refs_detail(name: str, old: list[dict[str, Any]], new: list[dict[str, Any]]
     return f"{name}: " + "; ".join(parts)
 
 
+_DURATIONS = frozenset({"delay", "monitor", "window", "interval", "timeout", "start_period"})
+
+
+def _dict_detail(name: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """``update_config: monitor 60s -> 80s`` (only the keys that differ; durations in seconds)."""
+
+    def show(key: str, value: Any) -> str:
+        if value is None:
+            return "unset"
+        return seconds(int(value)) if key in _DURATIONS else _short(value, 40)
+
+    parts = [
+        f"{k} {show(k, old.get(k))} -> {show(k, new.get(k))}" for k in sorted({*old, *new}) if old.get(k) != new.get(k)
+    ]
+    return f"{name}: " + ", ".join(parts)
+
+
 def field_changes(desired: Spec, live: Spec) -> list[FieldChange]:
     """Every field where ``live`` differs from ``desired``, in :data:`EFFECTS` order, then ``other.*``."""
     changes = []
@@ -137,6 +155,8 @@ def field_changes(desired: Spec, live: Spec) -> list[FieldChange]:
             detail = _env_detail(have or [], want or [])
         elif key in ("configs", "secrets"):
             detail = _refs_detail(key, have or [], want or [])
+        elif isinstance(want, dict) and isinstance(have, dict):
+            detail = _dict_detail(key, have, want)
         elif key == "mode":
             detail = f"mode: {have} -> {want} (the Engine refuses a mode change in place)"
         else:

@@ -80,10 +80,13 @@ def as_text(target: str, plan: Plan | None, checks: list[Check], seconds: Mappin
             lines.append(f"  {_MARK[service.action]} {service.name:<{width}}  {service.action:<15}  {first}")
             lines.extend(f"  {'':<{width + 2}}  {'':<15}  {c.detail}" for c in service.changes[1:])
         for kind, states in (("configs", plan.configs), ("secrets", plan.secrets), ("networks", plan.networks)):
-            notable = {n: s for n, s in states.items() if s not in ("unchanged", "present")}
-            if notable:
+            notable = {n: s for n, s in states.items() if s not in ("unchanged", "present", "unused")}
+            unused = sum(1 for s in states.values() if s == "unused")
+            if notable or unused:
                 lines.append(f"{kind}:")
                 lines.extend(f"  {state:<9} {name}" for name, state in notable.items())
+                if unused:
+                    lines.append(f"  {unused} unused (no service of the tree mounts them; removable after a deploy)")
     else:
         lines.append(f"pre-flight of the rendered tree ({target}): no live state read")
     lines.append("pre-flight:")

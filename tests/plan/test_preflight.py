@@ -141,6 +141,7 @@ def test_stop_grace_below_the_hand_over_fails(env: Environment, documents: dict[
 def test_every_stateful_component_has_a_hand_over_minimum() -> None:
     missing = [e.key for e in CATALOGUE if e.stateful and e.key not in MINIMUMS]
     assert missing == []
+    assert set(MINIMUMS) <= {e.key for e in CATALOGUE}
 
 
 def _node(host: str, role: str, reach: str = "reachable", leader: bool = False) -> dict[str, Any]:

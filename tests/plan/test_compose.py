@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from iklim.model.loader import load_environment
-from iklim.plan.compose import ComposeError, desired_state, interpolate, merge
+from iklim.plan.compose import desired_state
 from iklim.plan.durations import to_ns
+from iklim.plan.interpolate import ComposeError, interpolate, merge
 from iklim.plan.targets import stack_documents
 
 REPO = Path(__file__).resolve().parents[2]

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from iklim.plan.durations import to_ns
+from iklim.plan.interpolate import ComposeError, interpolate_all, merge
 from iklim.plan.spec import STACK_LABEL, Spec, healthcheck_spec, restart_policy_spec, update_spec
 
 #: Service keys the conversion understands (anything else: ComposeError).
@@ -51,10 +52,6 @@ DEPLOY_KEYS = frozenset(
 )  # fmt: skip
 
 
-class ComposeError(ValueError):
-    """A stack file this module cannot convert faithfully; one line naming the file, service and key."""
-
-
 @dataclass
 class Desired:
     """What the rendered tree would create: services, config objects, secrets and networks it needs.
@@ -69,53 +66,6 @@ class Desired:
     secrets: dict[str, list[str]] = field(default_factory=dict)
     networks: dict[str, list[str]] = field(default_factory=dict)
     stacks: dict[str, str] = field(default_factory=dict)
-
-
-_VAR = re.compile(r"\$(?:(\$)|\{([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
-
-
-def interpolate(text: str, environ: Mapping[str, str]) -> str:
-    """Compose interpolation of one string (``$$`` -> ``$``); raises ComposeError on ``${VAR:?msg}`` unset."""
-
-    def one(match: re.Match[str]) -> str:
-        if match.group(1):
-            return "$"
-        body = match.group(2) if match.group(2) is not None else match.group(3)
-        for sep in (":-", "-", ":?", "?"):
-            if sep in body:
-                name, rest = body.split(sep, 1)
-                value = environ.get(name)
-                if sep == ":-":
-                    return value if value else rest
-                if sep == "-":
-                    return value if value is not None else rest
-                if (sep == ":?" and not value) or (sep == "?" and value is None):
-                    raise ComposeError(f"${{{body}}}: {rest or 'required variable ' + name + ' is not set'}")
-                return value or ""
-        return environ.get(body, "")
-
-    return _VAR.sub(one, text)
-
-
-def _interpolate_all(value: Any, environ: Mapping[str, str]) -> Any:
-    if isinstance(value, str):
-        return interpolate(value, environ)
-    if isinstance(value, list):
-        return [_interpolate_all(v, environ) for v in value]
-    if isinstance(value, dict):
-        return {k: _interpolate_all(v, environ) for k, v in value.items()}
-    return value
-
-
-def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Compose's merge of a second ``-c`` file: mappings merge key by key, anything else is replaced."""
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def _words(value: Any) -> list[str] | None:
@@ -331,7 +281,7 @@ def desired_state(
     """
     desired = Desired()
     for stack, raw in documents.items():
-        document = _interpolate_all(merge(raw, (overrides or {}).get(stack) or {}), environ)
+        document = interpolate_all(merge(raw, (overrides or {}).get(stack) or {}), environ)
         for key, declared in (document.get("configs") or {}).items():
             declared = declared or {}
             if declared.get("external"):

@@ -9,9 +9,10 @@ from pathlib import Path
 import yaml
 
 from iklim.model.schema import Environment
-from iklim.plan.compose import ComposeError, Desired, config_hashes, desired_state
+from iklim.plan.compose import Desired, config_hashes, desired_state
 from iklim.plan.diff import Plan, plan
 from iklim.plan.grace import minimum, service_components
+from iklim.plan.interpolate import ComposeError
 from iklim.plan.preflight import Check, live_checks, model_nodes, static_checks
 from iklim.plan.targets import TargetError, lab_overrides, prod_target, stack_documents, swarm_lab_target
 

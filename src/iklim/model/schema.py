@@ -33,6 +33,7 @@ from iklim.model.strings import (
     PolicyText,
     Zone,
 )
+from iklim.model.tls import Tls
 
 
 class StrictModel(BaseModel):
@@ -334,6 +335,7 @@ class Environment(StrictModel):
     overlay: Overlay
     services: Services
     tooling: Tooling
+    tls: Tls
 
     def node(self, name: str) -> Node:
         for node in self.nodes:

@@ -1,0 +1,101 @@
+"""The model's ``tls`` section: each bad value gives one file:line error at its own key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from iklim.model.loader import ModelError, parse_environment
+from iklim.model.schema import Environment
+from iklim.model.tls import OVERLAY_CLUSTERS, TLS_CLUSTERS
+
+PROD_TEXT = (Path(__file__).resolve().parent.parent / "environments" / "prod.yaml").read_text()
+PENDING = '{mode: plaintext, reason: "TLS wiring pending (issue 17)"}'
+
+
+def _line(text: str, needle: str) -> int:
+    return text.count("\n", 0, text.index(needle)) + 1
+
+
+def _problems(text: str) -> list[str]:
+    with pytest.raises(ModelError) as caught:
+        parse_environment(text, "prod.yaml")
+    return [str(p) for p in caught.value.problems]
+
+
+def test_production_keeps_every_cluster_plaintext_with_its_reason(prod_env: Environment) -> None:
+    assert prod_env.tls.plaintext() == dict.fromkeys(TLS_CLUSTERS, "TLS wiring pending (issue 17)")
+    for name in OVERLAY_CLUSTERS:
+        choice = getattr(prod_env.tls.overlay, name)
+        assert choice.overlay_encrypted is False and "issue 17" in choice.reason
+
+
+def test_tls_mode_needs_no_reason() -> None:
+    text = PROD_TEXT.replace(f"vault: {PENDING}", "vault: {mode: tls}", 1)
+    env = parse_environment(text, "prod.yaml")
+    assert env.tls.clusters.vault.mode == "tls"
+    assert "vault" not in env.tls.plaintext()
+
+
+CASES = [
+    # (replace this, with this, the key the error names, text on the error's line, message part)
+    (f"etcd: {PENDING}", "etcd: {mode: plaintext}", "tls.clusters.etcd", "etcd: {mode", "needs a reason"),
+    (f"etcd: {PENDING}", 'etcd: {mode: tls, reason: "x y z"}', "tls.clusters.etcd", "etcd: {mode", "only for"),
+    (f"vault: {PENDING}", "vault: {mode: tcp}", "tls.clusters.vault.mode", "vault: {mode", "'tls' or 'plaintext'"),
+    (
+        f"postgresql: {PENDING}",
+        'postgresql: {mode: plaintext, reason: ""}',
+        "tls.clusters.postgresql.reason",
+        "postgresql: {",
+        "at least 3",
+    ),
+    (
+        "  cert_validity_days: 365",
+        "  cert_validity_days: 4000",
+        "tls.cert_validity_days",
+        "cert_validity_days:",
+        "outlive",
+    ),
+    ("  renew_before_days: 30", "  renew_before_days: 365", "tls.renew_before_days", "renew_before_days:", "less than"),
+    (
+        "  renew_before_days: 30",
+        "  renew_before_days: 0",
+        "tls.renew_before_days",
+        "renew_before_days:",
+        "greater than",
+    ),
+    ("  ca_validity_days: 3650", "  ca_validity_days: true", "tls.ca_validity_days", "ca_validity_days:", "integer"),
+    (
+        'redis: {overlay_encrypted: false, reason: "TLS wiring pending (issue 17)"}',
+        "redis: {overlay_encrypted: false}",
+        "tls.overlay.redis.reason",
+        "redis: {overlay",
+        "missing",
+    ),
+    (
+        f"patroni_api: {PENDING}",
+        'patroni_api: {mode: plaintext, reason: "r r", port: 8008}',
+        "tls.clusters.patroni_api.port",
+        "patroni_api: {",
+        "unknown key",
+    ),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "key", "at", "message"), CASES, ids=[c[2] + ":" + c[4] for c in CASES])
+def test_bad_tls_values_name_their_line(old: str, new: str, key: str, at: str, message: str) -> None:
+    assert old in PROD_TEXT, old
+    text = PROD_TEXT.replace(old, new, 1)
+    problems = _problems(text)
+    assert len(problems) == 1, problems
+    line = _line(text, new.strip().split(":")[0] + ":" if at.endswith(":") else at)
+    assert problems[0].startswith(f"prod.yaml:{line}:"), (problems, line)
+    assert key in problems[0] and message in problems[0], problems
+
+
+def test_a_model_without_tls_is_refused() -> None:
+    start = PROD_TEXT.index("\ntls:\n")
+    end = PROD_TEXT.index("\nservices:\n")
+    problems = _problems(PROD_TEXT[:start] + PROD_TEXT[end:])
+    assert any("missing key 'tls'" in p for p in problems), problems

@@ -38,7 +38,7 @@ ROOT = "iklim"
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"model"}),
     frozenset({"components"}),
-    frozenset({"check", "vault"}),
+    frozenset({"check", "vault", "pki"}),
     frozenset({"render", "status"}),
     frozenset({"lab", "swarmlab"}),
     frozenset({"drill", "plan"}),

@@ -24,6 +24,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "vault": ("iklim.vault.commands", "vault_command", "Bootstrap, unseal and inspect the Vault cluster."),
     "drill": ("iklim.drill.commands", "drill_command", "Failover drills: recovery time and acknowledged-write loss."),
     "status": ("iklim.status.commands", "status_command", "One quorum-aware health view of every cluster."),
+    "pki": ("iklim.pki.commands", "pki_command", "The internal CA and member certificates (TLS, issue 17)."),
     "plan": ("iklim.plan.commands", "plan_command", "What a deploy would change on a Swarm, and pre-flight."),
 }
 
@@ -63,6 +64,7 @@ def cli() -> None:
       iklim swarm-lab up           # the rendered stacks and runbook on a real 6-node Swarm here
       iklim vault bootstrap        # init/unseal/join/configure Vault, safe to rerun
       iklim drill run --cluster etcd   # kill etcd's leader under load: recovery time, writes lost
+      iklim pki show               # the TLS members and the names their certificates carry
       iklim plan                   # what a deploy would change on the Swarm lab, and pre-flight
     """
 

@@ -1,0 +1,124 @@
+"""Who gets a certificate, and with which names: derived from the model and the catalogue's
+member naming, never typed twice.
+
+A server certificate carries every name its clients really use (RFC 6125: a client verifies the
+name it dialled against the subjectAltName entries, not the CN):
+
+- the member's Swarm service name (``etcd-1``, ``patroni-2``, ``vault-3``) and its overlay name
+  as :meth:`iklim.components.target.ProductionTarget.host` gives it (etcd's aliases ``etcd-01``,
+  which APISIX, Patroni and the members' own ``ETCD_ADVERTISE_CLIENT_URLS`` use);
+- its node's private IPv4 address, because the DB ports and Vault's API are published in host
+  mode there and the bootstrap, ``iklim status`` and the firewall-side clients dial that address;
+- ``localhost`` and ``127.0.0.1``, for the in-container healthchecks (``etcdctl`` on the
+  member's own port, Vault's ``VAULT_ADDR=http://127.0.0.1:8200``).
+
+etcd members and Patroni members get both ``serverAuth`` and ``clientAuth``: an etcd member's peer
+certificate is presented as client and server (https://etcd.io/docs/v3.5/op-guide/security/,
+``--peer-cert-file``), and a PostgreSQL replica authenticates to its primary with its own
+certificate once ``sslmode=verify-full`` and ``clientcert`` are wired
+(https://www.postgresql.org/docs/16/libpq-ssl.html). Vault's cluster port uses certificates Vault
+makes itself; its API certificate is a server certificate
+(https://developer.hashicorp.com/vault/docs/configuration/listener/tcp#tls_cert_file).
+
+etcd's clients get client-only certificates whose CN is the etcd user they act as (etcd maps the
+CN to a user under ``--client-cert-auth``): ``patroni`` and ``apisix``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+
+from iklim.components.base import member_names
+from iklim.components.target import ProductionTarget, node_of
+from iklim.model.schema import Environment
+
+LOOPBACK_NAMES = ("localhost",)
+LOOPBACK_IPS = (IPv4Address("127.0.0.1"),)
+
+#: The member families that present a server certificate on the private network:
+#: (model section, TLS cluster(s) of the model's ``tls.clusters`` the certificate serves).
+SERVER_FAMILIES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("vault", ("vault",)),
+    ("etcd", ("etcd",)),
+    ("patroni", ("postgresql", "patroni_api")),
+)
+#: etcd's client-certificate users: (member name, CN = the etcd user, model section of the client).
+ETCD_CLIENTS: tuple[tuple[str, str, str], ...] = (
+    ("patroni-etcd-client", "patroni", "patroni"),
+    ("apisix-etcd-client", "apisix", "apisix"),
+)
+
+
+@dataclass(frozen=True)
+class Member:
+    """One certificate to issue.
+
+    ``name``: the member (``etcd-1``, ``patroni-etcd-client``); ``common_name``: the subject CN;
+    ``dns`` and ``ips``: the subjectAltName entries (empty for a client certificate);
+    ``server`` / ``client``: the extended key usages; ``clusters``: the model's TLS clusters it
+    serves (for a client certificate, the cluster it is a client of).
+    """
+
+    name: str
+    common_name: str
+    dns: tuple[str, ...]
+    ips: tuple[IPv4Address, ...]
+    server: bool
+    client: bool
+    clusters: tuple[str, ...]
+
+    @property
+    def secret_stem(self) -> str:
+        """The Docker secret name stem: ``tls_etcd_1`` (secrets ``tls_etcd_1_crt`` / ``_key``)."""
+        return "tls_" + self.name.replace("-", "_")
+
+    @property
+    def crt_name(self) -> str:
+        return self.secret_stem + "_crt"
+
+    @property
+    def key_name(self) -> str:
+        return self.secret_stem + "_key"
+
+
+def _unique(values: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+def members(env: Environment) -> list[Member]:
+    """Every certificate the environment needs, servers first, in catalogue order.
+
+    Raises KeyError when a member's node is not among the model's nodes (a validated model
+    never does: :mod:`iklim.model.semantics` checks it).
+    """
+    target = ProductionTarget(env)
+    found: list[Member] = []
+    for section, clusters in SERVER_FAMILIES:
+        spec = getattr(env.services, section)
+        for name in member_names(section, spec.members):
+            node = node_of(env, name)
+            ips = [env.node(node).private_ip] if node is not None else []
+            found.append(
+                Member(
+                    name=name,
+                    common_name=target.host(name),
+                    dns=_unique([target.host(name), name, *LOOPBACK_NAMES]),
+                    ips=tuple(dict.fromkeys([*ips, *LOOPBACK_IPS])),
+                    server=True,
+                    client=section != "vault",
+                    clusters=clusters,
+                )
+            )
+    for name, user, _section in ETCD_CLIENTS:
+        found.append(Member(name, user, (), (), server=False, client=True, clusters=("etcd",)))
+    return found
+
+
+def member(env: Environment, name: str) -> Member:
+    """The member called ``name``; LookupError naming the known members otherwise."""
+    every = members(env)
+    for candidate in every:
+        if candidate.name == name:
+            return candidate
+    raise LookupError(f"unknown member {name!r}; known: {', '.join(m.name for m in every)}")

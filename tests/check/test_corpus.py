@@ -34,6 +34,9 @@ def _kind(number: int, branch: str) -> pytest.MarkDecorator:
 
 
 XFAIL: dict[str, pytest.MarkDecorator] = {}  # every kind the corpus met is fixed
+#: True findings, not false ones: a lone compose file has no model to excuse them. Its etcd
+#: speaks http:// between members on the network, which ``plaintext-listener`` rightly flags.
+TRUE_FINDINGS: dict[str, frozenset[str]] = {"07-etcd-cluster.yml": frozenset({"plaintext-listener"})}
 
 
 def test_corpus_size() -> None:
@@ -66,9 +69,12 @@ def test_no_false_error(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
     assert result.exit_code != 2, result.stderr
-    errors = [f for f in json.loads(result.stdout)["findings"] if f["severity"] == "error"]
+    every = [f for f in json.loads(result.stdout)["findings"] if f["severity"] == "error"]
+    expected = TRUE_FINDINGS.get(path.name, frozenset())
+    errors = [f for f in every if f["rule"] not in expected]
     assert errors == [], "\n".join(f"{e['line']}:{e['column']} {e['rule']} {e['message']}" for e in errors)
-    assert result.exit_code == 0
+    assert {f["rule"] for f in every} == expected, every
+    assert result.exit_code == (1 if expected else 0)
 
 
 @pytest.mark.parametrize("flag", ["no", "yes", "off", "true"])

@@ -213,5 +213,8 @@ def test_staging_area_is_ignored_by_git_and_check(two_trees: tuple[Tree, Tree, P
     (root / STAGING_DIR / "files").mkdir(parents=True)
     (root / STAGING_DIR / "files" / "0000").write_text("services: {x: {image: 'evil', network_mode: host}}\n")
     shutil.copy(root / "docker-stack-vault.yml", root / STAGING_DIR / "docker-stack-vault.yml")
+    # the model beside the tree, as in the repository: its tls choices excuse the plaintext listeners
+    (root / "environments").mkdir(exist_ok=True)
+    shutil.copy(PROD_MODEL, root / "environments" / "prod.yaml")
     result = CliRunner().invoke(cli, ["check", str(root)])
     assert result.exit_code == 0 and STAGING_DIR not in result.output, result.output

@@ -66,6 +66,9 @@ def run(
     suppressed: list[Suppressed] = []
     split: dict[str, list[str]] = {}
     for finding in sorted(set(raw)):
+        if finding.excused:  # the model's explicit choice, with its reason (not an inline comment)
+            suppressed.append(Suppressed(finding, f"model: {finding.excused}"))
+            continue
         if finding.path not in split:
             split[finding.path] = docs.texts.get(finding.path, "").splitlines()
         lines = split[finding.path]

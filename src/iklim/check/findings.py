@@ -18,7 +18,7 @@ class Finding:
     """One policy violation at a position (1-based line and column).
 
     ``scope_line`` is the line of the enclosing service key or terraform block: an inline
-    suppression there covers the finding. It is not part of the output.
+    suppression there covers the finding. It is not part of the output. ``excused``: see below.
     """
 
     path: str
@@ -29,6 +29,9 @@ class Finding:
     message: str
     service: str | None = None
     scope_line: int = 0
+    # The model's explicit reason when the environment model chose this (``tls.clusters.*``
+    # ``mode: plaintext``): the engine reports it as suppressed with that reason, never silently.
+    excused: str = ""
 
 
 @dataclass(frozen=True)

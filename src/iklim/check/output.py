@@ -34,11 +34,23 @@ def _service(f: Finding) -> str:
     return f" [{f.service}]" if f.service else ""
 
 
+def model_choices(result: Result) -> list[str]:
+    """One ``info`` line per rule and reason the environment model gave for what it keeps
+    (``plaintext-listener``: a cluster the model keeps plaintext), with how many findings it covers."""
+    counts: dict[tuple[str, str], int] = {}
+    for s in result.suppressed:
+        if s.finding.excused:
+            key = (s.finding.rule, s.finding.excused)
+            counts[key] = counts.get(key, 0) + 1
+    return [f"info {rule} {n} finding(s) kept by the model: {why}" for (rule, why), n in counts.items()]
+
+
 def text(result: Result) -> str:
     lines = [
         plain(f"{f.path}:{f.line}:{f.column}: {f.severity.value} {f.rule} {f.message}{_service(f)}")
         for f in result.findings
     ]
+    lines += [plain(line) for line in model_choices(result)]
     s = summary(result)
     lines.append(
         f"{s['errors']} error(s), {s['warnings']} warning(s), {s['suppressed']} suppressed in {s['files']} file(s)"

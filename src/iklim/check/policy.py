@@ -64,6 +64,8 @@ class Policy:
     etcd_client_port: int = 2379
     redis_ports: tuple[int, ...] = (6379, 26379)
     db_ports: tuple[int, ...] = (2379, 2380, 5432, 8008, 27017)
+    # cluster (tls.clusters key) -> the model's reason for keeping it plaintext (issue 17)
+    tls_plaintext: dict[str, str] = field(default_factory=dict)
     # rule ID -> option -> value, from the check config's ``rules:`` (not a --policy parameter)
     rule_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -154,7 +156,20 @@ def from_model(policy: Policy, path: str) -> Policy:
     aliases = _get(services, "etcd", "aliases")
     if isinstance(aliases, list) and aliases and all(isinstance(a, str) for a in aliases):
         changes["etcd_aliases"] = tuple(aliases)
+    changes["tls_plaintext"] = _tls_plaintext(model)
     return replace(policy, **changes, **_model_ports(services, policy))
+
+
+def _tls_plaintext(model: Any) -> dict[str, str]:
+    """cluster -> reason for each ``tls.clusters.<cluster>`` the model keeps ``mode: plaintext``
+    with a non-empty reason (the model's loader refuses plaintext without one)."""
+    found: dict[str, str] = {}
+    clusters = _get(model, "tls", "clusters")
+    for name, choice in clusters.items() if isinstance(clusters, dict) else ():
+        reason = _get(choice, "reason")
+        if _get(choice, "mode") == "plaintext" and isinstance(reason, str) and reason.strip():
+            found[str(name)] = reason.strip()
+    return found
 
 
 def _port_numbers(services: Any, component: str) -> dict[str, int]:

@@ -25,7 +25,11 @@ _CIDRS = {"app_subnet", "db_subnet"}
 _CIDR_LISTS = {"private_cidrs", "admin_cidrs"}
 _PORTS = {"redis_ports", "db_ports"}
 _NAME_LISTS = {"etcd_aliases", "db_hosts", "app_hosts"}
-_NOT_PARAMETERS = {"rule_options", "nodes"}  # rules: of the check config; the model's nodes
+_NOT_PARAMETERS = {
+    "rule_options",
+    "nodes",
+    "tls_plaintext",
+}  # rules: of the check config; the model's nodes; its tls choices
 #: A node label constraint key, as swarmkit accepts one: ``node.labels.<key>``.
 _LABEL_KEY = re.compile(r"node\.labels\.[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _NAME = re.compile(r"[^\s=!]+")

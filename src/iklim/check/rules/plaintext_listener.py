@@ -1,0 +1,206 @@
+"""Listeners on the private network speak TLS, unless the model says why not (issue 17).
+
+Hetzner private networks are isolated but not encrypted: anyone on them, or any container on
+the attachable overlay, can read or alter plaintext traffic (Vault unseal shares and tokens,
+Patroni's leader key in etcd, PostgreSQL replication). Flagged, by the model's cluster key:
+
+- ``vault``: a ``listener "tcp"`` with ``tls_disable = true`` in a Vault config (``*.hcl``;
+  https://developer.hashicorp.com/vault/docs/configuration/listener/tcp#tls_disable);
+- ``etcd``: an ``http://`` URL (not loopback) in an etcd member's ``ETCD_*_URLS`` /
+  ``ETCD_INITIAL_CLUSTER`` or ``--*-urls`` flags, APISIX's ``deployment.etcd.host``, or
+  Patroni's ``etcd3``/``etcd`` section with ``protocol: http`` or no protocol (Patroni's default
+  is http) or ``http://`` hosts (https://etcd.io/docs/v3.5/op-guide/security/);
+- ``postgresql``: a Patroni config whose ``postgresql.parameters.ssl`` (or the bootstrap DCS's)
+  is not ``on``: PostgreSQL's default is off (https://www.postgresql.org/docs/16/ssl-tcp.html);
+- ``patroni_api``: a Patroni ``restapi`` without ``certfile`` (nor ``PATRONI_RESTAPI_CERTFILE``
+  on a Patroni service): the REST API then serves plain HTTP.
+
+A model that keeps a cluster plaintext on purpose says so in ``tls.clusters.<cluster>``
+(``mode: plaintext`` with a ``reason``); its findings are then reported as kept by the model,
+with that reason, and do not fail the check. A check config cannot excuse them: the choice and
+its reason belong in the model.
+
+Failing example (config/vault/vault-1.hcl)::
+
+    listener "tcp" {
+      address     = "0.0.0.0:8200"
+      tls_disable = true
+    }
+
+Passing example (config/vault/vault-1.hcl)::
+
+    listener "tcp" {
+      address       = "0.0.0.0:8200"
+      tls_cert_file = "/run/secrets/tls_vault_1_crt"
+      tls_key_file  = "/run/secrets/tls_vault_1_key"
+    }
+
+Failing example (config/patroni/patroni-1.yml)::
+
+    scope: iklim-pg
+    restapi:
+      listen: 0.0.0.0:8008
+    etcd3:
+      hosts: etcd-01:2379
+      protocol: http
+    postgresql:
+      listen: 0.0.0.0:5432
+      parameters:
+        ssl: 'off'
+
+Passing example (config/patroni/patroni-1.yml)::
+
+    scope: iklim-pg
+    restapi:
+      listen: 0.0.0.0:8008
+      certfile: /run/secrets/tls_patroni_1_crt
+      keyfile: /run/secrets/tls_patroni_1_key
+    etcd3:
+      hosts: etcd-01:2379
+      protocol: https
+      cacert: /run/secrets/tls_ca_crt
+    postgresql:
+      listen: 0.0.0.0:5432
+      parameters:
+        ssl: 'on'
+
+Failing example::
+
+    services:
+      etcd-1:
+        image: quay.io/coreos/etcd:v3.5.17
+        environment:
+          ETCD_ADVERTISE_CLIENT_URLS: http://etcd-01:2379
+
+Passing example::
+
+    services:
+      etcd-1:
+        image: quay.io/coreos/etcd:v3.5.17
+        environment:
+          ETCD_ADVERTISE_CLIENT_URLS: https://etcd-01:2379
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from iklim.check.compose import environment, get_list, get_map
+from iklim.check.configs import apisix_etcd
+from iklim.check.documents import Documents
+from iklim.check.findings import Finding, Severity
+from iklim.check.policy import Policy
+from iklim.check.rules.base import Rule
+from iklim.check.yamlload import Pos, YMap
+
+_ETCD_URL_VARS = (
+    "ETCD_LISTEN_CLIENT_URLS",
+    "ETCD_ADVERTISE_CLIENT_URLS",
+    "ETCD_LISTEN_PEER_URLS",
+    "ETCD_INITIAL_ADVERTISE_PEER_URLS",
+    "ETCD_INITIAL_CLUSTER",
+)
+_ETCD_URL_FLAG = re.compile(r"^--(listen|advertise|initial-advertise)-(client|peer)-urls=|^--initial-cluster=")
+_PLAIN_URL = re.compile(r"http://(?!(?:127\.[0-9.]+|localhost|\[::1\])(?::|/|,|$))[^\s,]+")
+_ON = {"on", "true", "yes", "1"}
+
+
+def _plain_urls(value: Any) -> list[str]:
+    """The non-loopback ``http://`` URLs in a value (a comma-separated list or ``name=url`` pairs)."""
+    return _PLAIN_URL.findall(str(value)) if isinstance(value, str) else []
+
+
+def _finding(policy: Policy, cluster: str, path: str, pos: Pos, message: str, service: str | None = None) -> Finding:
+    reason = policy.tls_plaintext.get(cluster, "")
+    excused = f"tls.clusters.{cluster}: {reason}" if reason else ""
+    where = f"{message} (model key tls.clusters.{cluster})"
+    return Finding(path, pos[0], pos[1], RULE.id, RULE.severity, where, service, 0, excused)
+
+
+def _vault(docs: Documents, policy: Policy) -> Iterator[Finding]:
+    from iklim.check.hcl import load_hcl
+
+    for path, text in docs.others:
+        if not path.endswith(".hcl") or "listener" not in text:
+            continue
+        for block in load_hcl(text, path):
+            if block.type != "listener" or block.labels[:1] != ("tcp",):
+                continue
+            value = block.attrs.get("tls_disable")
+            if value is True or str(value).lower() in _ON:
+                yield _finding(
+                    policy, "vault", path, block.attrs.at("tls_disable"), "Vault listener has tls_disable = true"
+                )
+
+
+def _etcd_services(docs: Documents, policy: Policy) -> Iterator[Finding]:
+    for ref in docs.services():
+        if ref.kind != "etcd":
+            continue
+        for name, value, _, pos in environment(ref.spec):
+            urls = _plain_urls(value) if name in _ETCD_URL_VARS else []
+            if urls:
+                yield _finding(
+                    policy, "etcd", ref.stack.path, pos, f"etcd speaks plaintext: {name} has {urls[0]}", ref.name
+                )
+        for key in ("command", "entrypoint"):
+            args = get_list(ref.spec, key)
+            for index, arg in enumerate(args or []):
+                if isinstance(arg, str) and _ETCD_URL_FLAG.match(arg) and _plain_urls(arg):
+                    flag = arg.split("=", 1)[0]
+                    yield _finding(policy, "etcd", ref.stack.path, args.at(index), f"etcd {flag} is http://", ref.name)
+
+
+def _apisix(docs: Documents, policy: Policy) -> Iterator[Finding]:
+    for client in apisix_etcd(docs):
+        for host in client.hosts() or []:
+            for url in _plain_urls(host.text):
+                yield _finding(policy, "etcd", client.path, host.pos, f"APISIX reaches etcd over plaintext {url}")
+
+
+def _patroni_env(docs: Documents) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for ref in docs.services():
+        if ref.kind == "patroni":
+            for name, value, _, _ in environment(ref.spec):
+                if value is not None and not isinstance(value, YMap):
+                    found.setdefault(name, str(value))
+    return found
+
+
+def _patroni(docs: Documents, policy: Policy) -> Iterator[Finding]:
+    env = None
+    for path, data in docs.configs:
+        if not isinstance(data, YMap) or "restapi" not in data or "postgresql" not in data:
+            continue
+        env = _patroni_env(docs) if env is None else env
+        dcs = get_map(data, "etcd3") or get_map(data, "etcd")
+        if dcs is not None:
+            protocol = str(env.get("PATRONI_ETCD3_PROTOCOL", dcs.get("protocol", "http"))).lower()
+            hosts = [str(dcs.get(k, "")) for k in ("host", "hosts", "url", "urls", "proxy")]
+            if protocol != "https" or any(_plain_urls(h) for h in hosts):
+                pos = dcs.at("protocol") if "protocol" in dcs else dcs.pos
+                yield _finding(policy, "etcd", path, pos, f"Patroni reaches etcd over {protocol or 'http'}")
+        restapi = get_map(data, "restapi")
+        if restapi is not None and "certfile" not in restapi and "PATRONI_RESTAPI_CERTFILE" not in env:
+            yield _finding(policy, "patroni_api", path, restapi.pos, "Patroni's REST API has no certfile: plain HTTP")
+        local = get_map(get_map(data, "postgresql"), "parameters")
+        shared = get_map(get_map(get_map(get_map(data, "bootstrap"), "dcs"), "postgresql"), "parameters")
+        where = next((p for p in (local, shared) if p is not None and "ssl" in p), None)
+        ssl = str(where.get("ssl")).lower() if where is not None else "off"
+        if ssl not in _ON:
+            pos = where.at("ssl") if where is not None else data.at("postgresql")
+            shown = "is missing (PostgreSQL's default is off)" if where is None else f"is {where.get('ssl')!r}"
+            yield _finding(policy, "postgresql", path, pos, f"PostgreSQL ssl {shown}")
+
+
+def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
+    yield from _vault(docs, policy)
+    yield from _etcd_services(docs, policy)
+    yield from _apisix(docs, policy)
+    yield from _patroni(docs, policy)
+
+
+RULE = Rule("plaintext-listener", Severity.ERROR, __doc__ or "", check)

@@ -147,7 +147,9 @@ def _etcd_services(docs: Documents, policy: Policy) -> Iterator[Finding]:
                 )
         for key in ("command", "entrypoint"):
             args = get_list(ref.spec, key)
-            for index, arg in enumerate(args or []):
+            if args is None:
+                continue
+            for index, arg in enumerate(args):
                 if isinstance(arg, str) and _ETCD_URL_FLAG.match(arg) and _plain_urls(arg):
                     flag = arg.split("=", 1)[0]
                     yield _finding(policy, "etcd", ref.stack.path, args.at(index), f"etcd {flag} is http://", ref.name)

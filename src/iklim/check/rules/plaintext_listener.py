@@ -178,22 +178,24 @@ def _patroni(docs: Documents, policy: Policy) -> Iterator[Finding]:
         if not isinstance(data, YMap) or "restapi" not in data or "postgresql" not in data:
             continue
         env = _patroni_env(docs) if env is None else env
-        dcs = get_map(data, "etcd3") or get_map(data, "etcd")
+        dcs_key = "etcd3" if get_map(data, "etcd3") is not None else "etcd"
+        dcs = get_map(data, dcs_key)
         if dcs is not None:
             protocol = str(env.get("PATRONI_ETCD3_PROTOCOL", dcs.get("protocol", "http"))).lower()
             hosts = [str(dcs.get(k, "")) for k in ("host", "hosts", "url", "urls", "proxy")]
             if protocol != "https" or any(_plain_urls(h) for h in hosts):
-                pos = dcs.at("protocol") if "protocol" in dcs else dcs.pos
+                pos = dcs.at("protocol") if "protocol" in dcs else data.kpos.get(dcs_key, dcs.pos)
                 yield _finding(policy, "etcd", path, pos, f"Patroni reaches etcd over {protocol or 'http'}")
         restapi = get_map(data, "restapi")
         if restapi is not None and "certfile" not in restapi and "PATRONI_RESTAPI_CERTFILE" not in env:
-            yield _finding(policy, "patroni_api", path, restapi.pos, "Patroni's REST API has no certfile: plain HTTP")
+            pos = data.kpos.get("restapi", restapi.pos)
+            yield _finding(policy, "patroni_api", path, pos, "Patroni's REST API has no certfile: plain HTTP")
         local = get_map(get_map(data, "postgresql"), "parameters")
         shared = get_map(get_map(get_map(get_map(data, "bootstrap"), "dcs"), "postgresql"), "parameters")
         where = next((p for p in (local, shared) if p is not None and "ssl" in p), None)
         ssl = str(where.get("ssl")).lower() if where is not None else "off"
         if ssl not in _ON:
-            pos = where.at("ssl") if where is not None else data.at("postgresql")
+            pos = where.at("ssl") if where is not None else data.kpos.get("postgresql", data.pos)
             shown = "is missing (PostgreSQL's default is off)" if where is None else f"is {where.get('ssl')!r}"
             yield _finding(policy, "postgresql", path, pos, f"PostgreSQL ssl {shown}")
 

@@ -1,0 +1,154 @@
+"""plaintext-listener: each plaintext listener is flagged at its line; the model's explicit
+choice turns the finding into an info line with its reason, never into silence."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from iklim.check.engine import Result
+from iklim.check.policy import Policy
+from iklim.cli import cli
+
+Runner = Callable[..., Result]
+RULE = "plaintext-listener"
+REPO = Path(__file__).resolve().parent.parent.parent
+
+VAULT_PLAIN = 'listener "tcp" {\n  address = "0.0.0.0:8200"\n  tls_disable = true\n}\n'
+VAULT_STRING = 'listener "tcp" {\n  address = "0.0.0.0:8200"\n  tls_disable = "true"\n}\n'
+VAULT_TLS = (
+    'listener "tcp" {\n  address = "0.0.0.0:8200"\n'
+    '  tls_cert_file = "/run/secrets/c"\n  tls_key_file = "/run/secrets/k"\n}\n'
+)
+ETCD_ENV = "services:\n  etcd-1:\n    image: quay.io/coreos/etcd:v3.5.17\n    environment:\n      {var}: {url}\n"
+ETCD_CMD = (
+    "services:\n  etcd-1:\n    image: quay.io/coreos/etcd:v3.5.17\n    command:\n"
+    "      - /usr/local/bin/etcd\n      - --advertise-client-urls={url}\n"
+)
+APISIX = "deployment:\n  etcd:\n    host:\n      - {url}\n    prefix: /apisix\n"
+PATRONI = (
+    "scope: iklim-pg\nrestapi:\n  listen: 0.0.0.0:8008\n{cert}etcd3:\n  hosts: etcd-01:2379\n{protocol}"
+    "postgresql:\n  listen: 0.0.0.0:5432\n{ssl}"
+)
+CERT = "  certfile: /run/secrets/c\n  keyfile: /run/secrets/k\n"
+HTTPS = "  protocol: https\n  cacert: /run/secrets/ca\n"
+SSL_ON = "  parameters:\n    ssl: 'on'\n"
+
+
+def patroni(cert: str = CERT, protocol: str = HTTPS, ssl: str = SSL_ON) -> str:
+    return PATRONI.format(cert=cert, protocol=protocol, ssl=ssl)
+
+
+CASES = [
+    # (id, files, expected (line, cluster) of each finding)
+    ("vault tls_disable", {"config/vault/v.hcl": VAULT_PLAIN}, [(3, "vault")]),
+    ("vault tls_disable string", {"config/vault/v.hcl": VAULT_STRING}, [(3, "vault")]),
+    ("vault tls", {"config/vault/v.hcl": VAULT_TLS}, []),
+    (
+        "etcd env http",
+        {"stack.yml": ETCD_ENV.format(var="ETCD_ADVERTISE_CLIENT_URLS", url="http://etcd-01:2379")},
+        [(5, "etcd")],
+    ),
+    (
+        "etcd env https",
+        {"stack.yml": ETCD_ENV.format(var="ETCD_ADVERTISE_CLIENT_URLS", url="https://etcd-01:2379")},
+        [],
+    ),
+    (
+        "etcd env loopback",
+        {"stack.yml": ETCD_ENV.format(var="ETCD_LISTEN_CLIENT_URLS", url="http://127.0.0.1:2379")},
+        [],
+    ),
+    (
+        "etcd initial cluster",
+        {"stack.yml": ETCD_ENV.format(var="ETCD_INITIAL_CLUSTER", url="a=https://a:2380,b=http://b:2380")},
+        [(5, "etcd")],
+    ),
+    ("etcd other var", {"stack.yml": ETCD_ENV.format(var="ETCD_NAME", url="http://x")}, []),
+    ("etcd flag http", {"stack.yml": ETCD_CMD.format(url="http://etcd-01:2379")}, [(6, "etcd")]),
+    ("etcd flag https", {"stack.yml": ETCD_CMD.format(url="https://etcd-01:2379")}, []),
+    ("apisix http", {"config/apisix/config.yaml": APISIX.format(url="http://etcd-01:2379")}, [(4, "etcd")]),
+    ("apisix https", {"config/apisix/config.yaml": APISIX.format(url="https://etcd-01:2379")}, []),
+    ("patroni all tls", {"config/patroni/p.yml": patroni()}, []),
+    ("patroni etcd default http", {"config/patroni/p.yml": patroni(protocol="")}, [(6, "etcd")]),
+    ("patroni etcd http", {"config/patroni/p.yml": patroni(protocol="  protocol: http\n")}, [(8, "etcd")]),
+    ("patroni no certfile", {"config/patroni/p.yml": patroni(cert="")}, [(2, "patroni_api")]),
+    ("patroni ssl missing", {"config/patroni/p.yml": patroni(ssl="")}, [(10, "postgresql")]),
+    ("patroni ssl off", {"config/patroni/p.yml": patroni(ssl="  parameters:\n    ssl: 'off'\n")}, [(13, "postgresql")]),
+]
+
+
+def _mine(result: Result) -> list[tuple[int, str]]:
+    found = [f for f in result.findings if f.rule == RULE]
+    return sorted((f.line, f.message.rsplit("tls.clusters.", 1)[1].rstrip(")").split(")")[0]) for f in found)
+
+
+@pytest.mark.parametrize(("files", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_flagged_without_a_model_choice(
+    check_files: Runner, files: dict[str, str], expected: list[tuple[int, str]]
+) -> None:
+    result = check_files(files)
+    assert _mine(result) == expected, [f"{f.line} {f.message}" for f in result.findings]
+    assert all(f.severity == "error" for f in result.findings if f.rule == RULE)
+
+
+@pytest.mark.parametrize(("files", "expected"), [c[1:] for c in CASES if c[2]], ids=[c[0] for c in CASES if c[2]])
+def test_the_models_choice_excuses_with_its_reason(
+    check_files: Runner, files: dict[str, str], expected: list[tuple[int, str]]
+) -> None:
+    cluster = expected[0][1]
+    policy = Policy(
+        app_subnet="10.0.1.0/24", db_subnet="10.0.2.0/24", tls_plaintext={cluster: "lab only, see issue 17"}
+    )
+    result = check_files(files, policy)
+    assert [f for f in result.findings if f.rule == RULE] == []
+    reasons = [s.reason for s in result.suppressed if s.finding.rule == RULE]
+    assert reasons == [f"model: tls.clusters.{cluster}: lab only, see issue 17"] * len(expected)
+
+
+def test_another_clusters_choice_does_not_excuse(check_files: Runner) -> None:
+    policy = Policy(tls_plaintext={"etcd": "pending"})
+    result = check_files({"config/vault/v.hcl": VAULT_PLAIN}, policy)
+    assert _mine(result) == [(3, "vault")]
+
+
+def _tree(tmp_path: Path, vault_choice: str) -> Path:
+    root = tmp_path / "tree"
+    shutil.copytree(REPO / "config", root / "config")
+    for name in ("docker-stack-infra_db-prod.yml", "docker-stack-vault.yml"):
+        shutil.copy(REPO / name, root / name)
+    model = (REPO / "environments" / "prod.yaml").read_text()
+    pending = 'vault: {mode: plaintext, reason: "TLS wiring pending (issue 17)"}'
+    assert pending in model
+    (root / "environments").mkdir()
+    (root / "environments" / "prod.yaml").write_text(model.replace(pending, vault_choice, 1))
+    return root
+
+
+def test_the_production_tree_is_clean_and_says_why(tmp_path: Path) -> None:
+    root = _tree(tmp_path, 'vault: {mode: plaintext, reason: "TLS wiring pending (issue 17)"}')
+    result = CliRunner().invoke(cli, ["check", str(root)])
+    assert result.exit_code == 0, result.output
+    assert (
+        "info plaintext-listener 3 finding(s) kept by the model: tls.clusters.vault: TLS wiring pending (issue 17)"
+        in result.output
+    )
+
+
+def test_the_production_tree_fails_once_the_model_asks_for_tls(tmp_path: Path) -> None:
+    root = _tree(tmp_path, "vault: {mode: tls}")
+    result = CliRunner().invoke(cli, ["check", str(root)])
+    assert result.exit_code == 1, result.output
+    flagged = [line for line in result.output.splitlines() if " error plaintext-listener " in line]
+    assert len(flagged) == 3 and all("vault-" in line and "tls_disable" in line for line in flagged), flagged
+
+
+def test_a_check_config_cannot_excuse(tmp_path: Path) -> None:
+    root = _tree(tmp_path, "vault: {mode: tls}")
+    (root / ".iklim-check.yaml").write_text("policy:\n  tls_plaintext: {vault: because}\n")
+    result = CliRunner().invoke(cli, ["check", str(root)])
+    assert result.exit_code == 2 and "tls_plaintext" in result.output + (result.stderr or ""), result.output

@@ -25,5 +25,6 @@ fi
 bash scripts/install-lab.sh
 bash scripts/install-swarm-lab.sh
 
+# The package's dependencies include matplotlib (the drill's timeline pictures, Agg backend).
 echo "==> pip install -e .[test]" >&2
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e ".[test]"

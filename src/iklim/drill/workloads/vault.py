@@ -121,8 +121,8 @@ class VaultWorkload(Workload):
         return hvac.Client(url=url, token=self.token, timeout=timeout)
 
     def active_url(self) -> str:
-        """The API URL of the member that says it is active (``GET /v1/sys/leader``: ``is_self``);
-        raises OSError naming the last failure when none does."""
+        """The API URL of the member that says it is active (``GET /v1/sys/leader``: ``is_self``, or
+        ``ha_enabled: false``: a single server); raises OSError naming the last failure when none does."""
         last = "no member answered"
         for url in self.urls:
             try:
@@ -130,7 +130,7 @@ class VaultWorkload(Workload):
             except (requests.RequestException, hvac_errors.VaultError) as exc:
                 last = f"{url}: {type(exc).__name__}"
                 continue
-            if leader.get("is_self"):
+            if leader.get("is_self") or leader.get("ha_enabled") is False:  # not HA: the only node serves
                 return url
             last = f"{url}: a standby"
         raise OSError(f"no active Vault member ({last})")

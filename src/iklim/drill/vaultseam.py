@@ -45,6 +45,9 @@ STOP_WAIT_S = 30.0
 
 class VaultSeam(Seam):
     component = "vault"
+    #: The planned hand-over stops the old active (SIGTERM): the heal starts it again and unseals it
+    #: (read by the lab driver's switchover, from the faults branch's ``Seam``).
+    switchover_restarts = True
 
     def __init__(self, ctx: LabContext) -> None:
         super().__init__(ctx)

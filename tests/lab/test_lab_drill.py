@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 #: Upper bounds a run must meet here with the model's current timings (etcd election timeout
 #: 2.5 s; Sentinel down-after 5 s; Patroni ttl 30 s; a quorum queue elects in well under 1 s;
-#: OpenBao performance_multiplier 1: 3.4-4.6 s measured here).
+#: OpenBao performance_multiplier 1: 1.4-4.7 s measured here).
 #: Generous: a bound catches "never recovered" and gross regressions; the figures themselves are
 #: printed by the test and by `iklim drill run`.
 BOUNDS = {"etcd": 10.0, "redis": 20.0, "patroni": 45.0, "rabbitmq": 10.0, "vault": 15.0}

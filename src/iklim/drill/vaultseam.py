@@ -15,6 +15,11 @@ operator does after a container restart in production. ``switchover`` is the ven
 handover for an upgrade: SIGTERM of the active (it seals itself, steps down and exits; a standby
 takes over), not ``operator step-down`` (developer.hashicorp.com/vault/docs/upgrading); the heal
 starts it again and unseals it.
+
+Known gap (measured on OpenBao 2.7.2 in the lab): after a ``pause`` (SIGSTOP, then SIGCONT) the
+woken former active's Raft steps down, but it keeps answering ``sys/health`` as active for over a
+minute, so the heal's health wait fails ("2 nodes claim to be active") and the journal keeps the
+entry; restarting that member clears it.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from iklim.cli import cli
 from iklim.drill import gate
 from iklim.drill.catalogue import listing, mongodb_note, workload_words
+from iklim.drill.driver import FAULTS
 from iklim.drill.gate import ACCEPT_FLAG, Health, prod_refusal
 
 
@@ -72,7 +73,7 @@ def test_past_the_gate_there_is_no_production_driver_yet(capsys: pytest.CaptureF
 
 def test_drill_list_names_clusters_faults_workloads_and_mongodb() -> None:
     text = listing()
-    assert text.startswith("lab: clusters etcd, patroni, redis, rabbitmq, vault; faults kill, stop, pause")
+    assert text.startswith(f"lab: clusters etcd, patroni, redis, rabbitmq, vault; faults {', '.join(FAULTS)}\n")
     assert "  vault     Vault / OpenBao: one KV v2 write per value with hvac" in text
     assert "  mongodb   " + mongodb_note() in text
     assert "swarm-lab:" in text and f"prod: refused unless {ACCEPT_FLAG}" in text

@@ -25,5 +25,6 @@ fi
 bash scripts/install-lab.sh
 bash scripts/install-swarm-lab.sh
 
+# matplotlib: the drill's timeline pictures (Agg backend); also a dependency in pyproject.toml.
 echo "==> pip install -e .[test]" >&2
-python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e ".[test]"
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e ".[test]" "matplotlib>=3.7"

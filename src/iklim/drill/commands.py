@@ -28,14 +28,14 @@ _target = click.option(
     type=click.Choice(["lab", "swarm-lab", "prod"]),
     default="lab",
     show_default=True,
-    help="Where to drill (only the loopback lab today).",
+    help="Where to drill (only the loopback lab today; prod: see --i-accept-downtime).",
 )
 
 
 def _driver(target: str, env_path: str, root: str) -> tuple[Driver, Journal]:
     """The target's driver and its journal; exit 2 for a target without a driver yet."""
     if target == "prod":
-        click.echo("error: --target prod is refused: production drills are not implemented", err=True)
+        click.echo("error: --target prod: no production drill driver exists yet", err=True)
         sys.exit(2)
     if target != "lab":
         click.echo(f"error: --target {target}: no drill driver for this target yet (only lab)", err=True)
@@ -46,6 +46,17 @@ def _driver(target: str, env_path: str, root: str) -> tuple[Driver, Journal]:
 
     ctx = lab_context(env_path, root)
     return LabDriver(ctx), Journal(ctx.root / "drill")
+
+
+def _prod_gate(env_path: str, accept_downtime: bool) -> None:
+    """Exit 2 with the gate's one-line reason unless production may be drilled
+    (:func:`iklim.drill.gate.prod_refusal`); production is contacted only with the flag."""
+    from iklim.drill.gate import prod_refusal, prod_status
+
+    reason = prod_refusal(accept_downtime, lambda: prod_status(env_path))
+    if reason is not None:
+        click.echo(f"error: {reason}", err=True)
+        sys.exit(2)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -59,8 +70,9 @@ def drill_command() -> None:
 
     \b
     Examples:
-      iklim drill list                                  # clusters and faults per target
+      iklim drill list                                  # clusters, faults and workloads per target
       iklim drill run --cluster etcd --runs 3           # 3 leader kills of etcd on the lab
+      iklim drill run --cluster vault --runs 3 --out drills/   # OpenBao's active; timeline-vault-kill-N.svg
       iklim drill run --cluster all --format json --out drills/
       iklim drill run --cluster redis --fault pause     # the zombie master
       iklim drill heal                                  # undo faults a killed drill left behind
@@ -71,24 +83,22 @@ def drill_command() -> None:
 @_env
 @_root
 def list_command(env_path: str, root: str) -> None:
-    """List the clusters and faults each target can drill.
+    """List the clusters, faults and workloads each target offers (and what is missing here).
 
     \b
     Example:
       iklim drill list
     """
-    from iklim.drill.driver import FAULTS
-    from iklim.drill.labseams import SEAMS
+    from iklim.drill.catalogue import listing
 
-    click.echo(f"lab: clusters {', '.join(SEAMS)}; faults {', '.join(FAULTS)}")
-    click.echo("swarm-lab: no driver yet")
+    click.echo(listing(), nl=False)
 
 
 @drill_command.command("run")
 @_env
 @_root
 @_target
-@click.option("--cluster", default="all", show_default=True, help="etcd, patroni, redis, rabbitmq, or all.")
+@click.option("--cluster", default="all", show_default=True, help="etcd, patroni, redis, rabbitmq, vault, or all.")
 @click.option(
     "--fault",
     type=click.Choice(FAULTS),
@@ -104,10 +114,33 @@ def list_command(env_path: str, root: str) -> None:
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Write report.json, .txt, .md, junit.xml and the histories.",
+    help="Write report.json, .txt, .md, junit.xml, the histories and one timeline picture per run.",
+)
+@click.option(
+    "--picture",
+    type=click.Choice(["svg", "png", "none"]),
+    default="svg",
+    show_default=True,
+    help="The format of the timeline pictures --out gets.",
+)
+@click.option(
+    "--i-accept-downtime",
+    "accept_downtime",
+    is_flag=True,
+    help="(--target prod) Admit a production drill, and then only if `iklim status --target prod` is healthy.",
 )
 def run_command(
-    env_path: str, root: str, target: str, cluster: str, fault: str, runs: int, rate: float, fmt: str, out: Path | None
+    env_path: str,
+    root: str,
+    target: str,
+    cluster: str,
+    fault: str,
+    runs: int,
+    rate: float,
+    fmt: str,
+    out: Path | None,
+    picture: str,
+    accept_downtime: bool,
 ) -> None:
     """Run fault drills and report recovery time and acknowledged-write loss.
 
@@ -115,18 +148,28 @@ def run_command(
     written to the journal (<root>/drill/journal.json), then applied to the leader the cluster's
     own API names; the drill waits for the clients to recover, heals (restarts the member), waits
     until healthy, reads everything back. Exit 0 when every run recovered and lost nothing
-    acknowledged, 1 otherwise, 2 when a drill could not run.
+    acknowledged, 1 otherwise, 2 when a drill could not run. --out also gets one timeline picture
+    per run (timeline-<cluster>-<fault>-<run>.svg): writes per 100 ms, the fault window, the
+    detection, election and leader change.
+
+    --target prod is refused (exit 2) unless --i-accept-downtime is given and `iklim status
+    --target prod` says every cluster is healthy; no production driver exists yet, so even then
+    it exits 2 saying so.
 
     \b
     Examples:
       iklim drill run --cluster etcd
-      iklim drill run --cluster redis --runs 5 --format json --out /tmp/drill
+      iklim drill run --cluster vault --runs 3 --out /tmp/drill   # OpenBao; timelines in /tmp/drill
+      iklim drill run --cluster redis --runs 5 --format json --out /tmp/drill --picture png
       iklim drill run --cluster all --format junit > drill-junit.xml
+      iklim drill run --target prod --i-accept-downtime --cluster vault   # gated on a healthy status
     """
     from iklim.drill.driver import DrillError
     from iklim.drill.report import document, text, write_out
     from iklim.drill.runner import RunResult, Settings, run_once
 
+    if target == "prod":
+        _prod_gate(env_path, accept_downtime)
     driver, journal = _driver(target, env_path, root)
     if not (Path(root) / "components.json").is_file():  # never drill a lab another root started
         click.echo(f"error: no lab was started from {root} (run `iklim lab up --root {root}` first)", err=True)
@@ -161,7 +204,7 @@ def run_command(
         signal.signal(signal.SIGTERM, previous)
     doc = document(driver.target, results)
     if out is not None:
-        write_out(out, doc, results)
+        write_out(out, doc, results, None if picture == "none" else picture)
     from iklim.drill.formats import junit, markdown
 
     rendered = {"json": json.dumps(doc, indent=2) + "\n", "markdown": markdown(doc), "junit": junit(doc)}

@@ -24,9 +24,13 @@ from typing import Any
 from iklim.drill.driver import FAULTS, DrillError, Driver, Observation
 from iklim.drill.journal import Entry
 from iklim.drill.labseams import SEAMS, Seam
+from iklim.drill.vaultseam import VaultSeam
 from iklim.drill.workloads.base import Workload
 from iklim.lab.context import LabContext
 from iklim.lab.orchestrator import components, probe_reports
+
+#: The lab's clusters, in drill order (OpenBao's seam lives in a module of its own).
+LAB_SEAMS: dict[str, type[Seam]] = {**SEAMS, "vault": VaultSeam}
 
 
 class LabDriver(Driver):
@@ -34,7 +38,7 @@ class LabDriver(Driver):
 
     def __init__(self, ctx: LabContext) -> None:
         self.ctx = ctx
-        self.seams: dict[str, Seam] = {name: seam(ctx) for name, seam in SEAMS.items()}
+        self.seams: dict[str, Seam] = {name: seam(ctx) for name, seam in LAB_SEAMS.items()}
 
     def _seam(self, cluster: str) -> Seam:
         try:
@@ -104,6 +108,7 @@ class LabDriver(Driver):
                 raise DrillError(f"{entry.cluster}: no process {name!r} to restart")
             self._wait_gone(name)
             self.ctx.supervisor.start(specs[name])
+            self._seam(entry.cluster).restarted(name)
 
     def _wait_gone(self, name: str, seconds: float = 10.0) -> None:
         """A killed group may take a moment to release its ports (and a stale pid file is stale)."""

@@ -52,6 +52,11 @@ class Seam(ABC):
         """Processes of ``member`` outside its supervised process group (none by default)."""
         return []
 
+    def restarted(self, member: str) -> None:
+        """Called by the heal once ``member`` was started again (nothing by default; OpenBao unseals
+        it); raises :class:`~iklim.drill.driver.DrillError` when the member cannot serve."""
+        return None
+
     @abstractmethod
     def workload(self, run_id: str) -> Workload: ...
 

@@ -15,7 +15,9 @@
     }
 
 Seconds are client-observed, monotonic, rounded to milliseconds; ``null`` means not observed.
-``--out DIR`` also gets ``history-<run_id>.jsonl``: one operation per line (``Op.as_dict``).
+``--out DIR`` also gets ``history-<run_id>.jsonl``: one operation per line (``Op.as_dict``), and
+``timeline-<cluster>-<fault>-<run>.svg`` (or ``.png``): the run's picture (:mod:`iklim.drill.timeline`).
+``runs[].heal_s``: seconds from the fault to the start of its heal (the fault window's end).
 """
 
 from __future__ import annotations
@@ -102,8 +104,10 @@ def write_atomic(path: Path, body: str) -> None:
     tmp.replace(path)
 
 
-def write_out(out: Path, doc: dict[str, Any], results: Sequence[RunResult]) -> None:
-    """``report.json``, ``.txt``, ``.md``, ``junit.xml`` and one ``history-<run_id>.jsonl`` per run."""
+def write_out(out: Path, doc: dict[str, Any], results: Sequence[RunResult], picture: str | None = "svg") -> None:
+    """``report.json``, ``.txt``, ``.md``, ``junit.xml``, one ``history-<run_id>.jsonl`` per run and,
+    unless ``picture`` is None, one timeline per run (``timeline-<cluster>-<fault>-<run>.svg``/``.png``,
+    :mod:`iklim.drill.timeline`)."""
     from iklim.drill.formats import junit, markdown
 
     out.mkdir(parents=True, exist_ok=True)
@@ -111,5 +115,10 @@ def write_out(out: Path, doc: dict[str, Any], results: Sequence[RunResult]) -> N
     write_atomic(out / "junit.xml", junit(doc))
     for r in results:
         write_atomic(out / f"history-{r.run_id}.jsonl", "".join(json.dumps(o.as_dict()) + "\n" for o in r.history))
+    if picture is not None:
+        from iklim.drill.timeline import filename, render
+
+        for r in results:
+            render(r, out / filename(r, picture))
     write_atomic(out / "report.txt", text(doc))
     write_atomic(out / "report.json", json.dumps(doc, indent=2) + "\n")

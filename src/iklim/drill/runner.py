@@ -62,6 +62,7 @@ class RunResult:
     duration_s: float
     leaders: tuple[tuple[float, str | None], ...]
     history: tuple[Op, ...] = field(repr=False)
+    heal_s: float | None = None  # seconds since the fault when the heal began (the fault window's end)
 
     @property
     def passed(self) -> bool:
@@ -80,6 +81,7 @@ class RunResult:
             "accounting": self.accounting.as_dict(),
             "recovery": self.recovery.as_dict(),
             "leaders": [{"t_s": round(t, 3), "leader": who} for t, who in self.leaders],
+            "heal_s": None if self.heal_s is None else round(self.heal_s, 3),
             "passed": self.passed,
         }
 
@@ -137,6 +139,7 @@ def run_once(
         end - begin,
         tuple(leaders),
         ops,
+        heal_at - fault_at,
     )
 
 

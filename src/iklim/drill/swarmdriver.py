@@ -26,8 +26,8 @@ policies (docs.docker.com/reference/compose-file/deploy/#restart_policy).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from contextlib import suppress
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import docker
@@ -47,8 +47,14 @@ SWARM_FAULTS: tuple[str, ...] = ("kill", "stop", "pause")
 _COMPONENT = {"etcd": "etcd", "patroni": "patroni", "redis": "redis", "rabbitmq": "rabbitmq"}
 
 
-def _engine(hostname: str, timeout: int = 120) -> docker.DockerClient:
-    return docker.DockerClient(base_url=f"unix://{paths.node_socket(hostname)}", timeout=timeout)
+@contextmanager
+def _engine(hostname: str, timeout: int = 120) -> Iterator[docker.DockerClient]:
+    """A client of ``hostname``'s engine (its socket under the lab's run folder), closed afterwards."""
+    client = docker.DockerClient(base_url=f"unix://{paths.node_socket(hostname)}", timeout=timeout)
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 class SwarmLabDriver(Driver):
@@ -127,7 +133,10 @@ class SwarmLabDriver(Driver):
                     container.kill()  # SIGKILL
                 deadline = time.monotonic() + 10
                 while time.monotonic() < deadline:
-                    container.reload()
+                    try:
+                        container.reload()
+                    except NotFound:  # already removed: not running
+                        return
                     if not container.attrs["State"]["Running"]:
                         return
                     time.sleep(0.05)
@@ -175,8 +184,21 @@ class SwarmLabDriver(Driver):
             return False, "no probe report"
         return reports[0].status == "healthy", reports[0].reason
 
+    def restart_delay(self, cluster: str) -> float:
+        """The longest ``restart_policy.delay`` (seconds) of ``cluster``'s member services: Swarm
+        waits that long before it starts a killed member again (Patroni: ``ttl + loop_wait``)."""
+        delays = [0.0]
+        with _engine(self.manager, 30) as manager:
+            for member in self._seam(cluster).members():
+                with suppress(DockerException):
+                    spec = manager.api.inspect_service(self.service(member))["Spec"]
+                    delays.append(int(spec["TaskTemplate"].get("RestartPolicy", {}).get("Delay", 0)) / 1e9)
+        return max(delays)
+
     def wait_healthy(self, cluster: str, timeout: float) -> str:
+        """As :meth:`Driver.wait_healthy`; ``timeout`` counts from the end of Swarm's restart delay."""
         self._seam(cluster)
+        timeout += self.restart_delay(cluster)
         deadline, words = time.monotonic() + timeout, "not checked yet"
         while True:
             bad = self._unhealthy_members(cluster)

@@ -1,0 +1,83 @@
+"""The Swarm-lab drill's parts that need no lab: the seat's command line (run for real against this
+process's own network namespace), its secrets, and the driver's refusals and addressing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from iklim.drill.driver import FAULTS, DrillError
+from iklim.drill.labseams import SEAMS
+from iklim.drill.swarmdriver import SWARM_FAULTS, SwarmLabDriver
+from iklim.drill.swarmseat import SEAT_PID_VARIABLE, SeatContext, seat_argv, seated_pid
+from iklim.model.loader import load_environment
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = load_environment(ROOT / "environments" / "prod.yaml")
+
+
+def test_the_seat_command_binds_its_resolver_privately(tmp_path: Path) -> None:
+    """nsenter + unshare + bind mount, into our own network namespace: the command sees the seat's
+    resolv.conf, and the host's stays as it was."""
+    if os.geteuid() != 0:
+        pytest.fail("the seat's command needs root (nsenter, unshare --mount), as the Swarm lab does")
+    before = Path("/etc/resolv.conf").read_text()
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("nameserver 127.0.0.11\noptions ndots:0\n")
+    argv = seat_argv(os.getpid(), resolv, [sys.executable, "-c", "print(open('/etc/resolv.conf').read())"])
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "nameserver 127.0.0.11\noptions ndots:0"
+    assert Path("/etc/resolv.conf").read_text() == before
+
+
+def test_the_seat_command_fails_for_a_process_that_is_gone(tmp_path: Path) -> None:
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("nameserver 127.0.0.11\n")
+    proc = subprocess.run(seat_argv(2**22 + 7, resolv, ["true"]), capture_output=True, text=True, timeout=30)
+    assert proc.returncode != 0
+
+
+def test_seated_pid_reads_only_a_number() -> None:
+    assert seated_pid({SEAT_PID_VARIABLE: "4242"}) == 4242
+    assert seated_pid({SEAT_PID_VARIABLE: "42; rm -rf /"}) is None
+    assert seated_pid({}) is None
+
+
+def test_secrets_come_from_the_seat_containers_run_secrets(tmp_path: Path) -> None:
+    context = SeatContext(ENV, 1)
+    context.secrets_dir = tmp_path
+    (tmp_path / "redis_password").write_text("s3cret\n")
+    assert context.secret("redis_password") == "s3cret"
+    assert context.get("redis_password") == "s3cret"
+    assert context.get("rabbitmq_admin_password") is None
+    with pytest.raises(Exception, match="rabbitmq_admin_password") as caught:
+        context.secret("rabbitmq_admin_password")
+    assert "s3cret" not in str(caught.value)
+
+
+def test_the_seams_address_members_as_production_does() -> None:
+    """From the seat: host-mode ports on the node's private address, the others by overlay name."""
+    driver = SwarmLabDriver(ENV, "iklim-app-01", SeatContext(ENV, 1))
+    etcd = ENV.services.etcd
+    assert driver.clusters() == tuple(SEAMS)
+    node = ENV.node(etcd.nodes[0])
+    assert driver.context.target.endpoint("etcd-1", "client").host == str(node.private_ip)
+    assert driver.context.target.endpoint("redis-1", "redis").host == "redis-1"
+    assert driver.context.target.erlang_node("rabbitmq-2") == "rabbit@rabbitmq-2"
+    assert driver.service("patroni-2") == f"{ENV.stacks.infra}_patroni-2"
+
+
+def test_faults_the_swarm_lab_does_not_carry_out_are_refused_before_anything_is_touched() -> None:
+    driver = SwarmLabDriver(ENV, "iklim-app-01", SeatContext(ENV, 1))
+    assert set(SWARM_FAULTS) <= set(FAULTS)
+    with pytest.raises(DrillError, match="not carried out"):
+        driver.undo_of("etcd", "no-such-fault", "etcd-1")
+    with pytest.raises(DrillError, match="not a member"):
+        driver.undo_of("etcd", "kill", "etcd-9")
+    with pytest.raises(DrillError, match="unknown cluster"):
+        driver.leader("mongodb")

@@ -12,7 +12,9 @@ engine socket, ``/run/iklim-swarmlab/<hostname>.sock``), as an operator's ``dock
 - ``stop``: ``POST /containers/{id}/stop`` (SIGTERM, then SIGKILL after the service's
   ``stop_grace_period``, which Swarm set as the container's ``StopTimeout``);
 - ``pause``: ``POST /containers/{id}/pause`` (the cgroup freezer: every process of the member
-  frozen at once), healed by ``unpause``.
+  frozen at once), healed by ``unpause``;
+- ``isolate``: iptables rules with a unique comment inside the container's own network namespace
+  (:mod:`iklim.drill.nsisolate`), healed by deleting them.
 
 After ``kill`` and ``stop`` Swarm's restart policy (``restart_policy`` in the stack, e.g. Patroni's
 delay of ``ttl + loop_wait``) starts a new task; the heal does nothing but wait. ``wait_healthy``
@@ -26,6 +28,7 @@ policies (docs.docker.com/reference/compose-file/deploy/#restart_policy).
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -33,16 +36,17 @@ from typing import Any
 import docker
 from docker.errors import APIError, DockerException, NotFound
 
-from iklim.drill.driver import DrillError, Driver, Observation
+from iklim.drill.driver import FAULTS, DrillError, Driver, Observation
 from iklim.drill.journal import Entry
 from iklim.drill.labseams import SEAMS, Seam
+from iklim.drill.nsisolate import COMMENT_PREFIX, IsolateError, isolate, unisolate
 from iklim.drill.swarmseat import SeatContext
 from iklim.drill.workloads.base import Workload
 from iklim.model.schema import Environment
 from iklim.swarmlab import paths
 
-#: The faults this target carries out.
-SWARM_FAULTS: tuple[str, ...] = ("kill", "stop", "pause")
+#: The faults this target carries out (``isolate`` once the runner offers it: :data:`FAULTS`).
+SWARM_FAULTS: tuple[str, ...] = tuple(f for f in ("kill", "stop", "pause", "isolate") if f in FAULTS)
 #: Status probe component of each drilled cluster (the catalogue key).
 _COMPONENT = {"etcd": "etcd", "patroni": "patroni", "redis": "redis", "rabbitmq": "rabbitmq"}
 
@@ -64,6 +68,7 @@ class SwarmLabDriver(Driver):
         """``manager``: the hostname of a Swarm manager (its engine answers the Swarm API)."""
         self.env, self.manager, self.context = env, manager, context
         self.seams: dict[str, Seam] = {name: seam(context) for name, seam in SEAMS.items()}
+        self._comments: dict[str, str] = {}  # member -> the isolate comment undo_of journaled
 
     def _seam(self, cluster: str) -> Seam:
         try:
@@ -115,6 +120,8 @@ class SwarmLabDriver(Driver):
         undo: dict[str, Any] = {"node": node, "container": container, "service": self.service(member)}
         if fault == "pause":
             undo["unpause"] = True
+        elif fault == "isolate":
+            undo["unisolate"] = self._comments[member] = f"{COMMENT_PREFIX}{uuid.uuid4().hex[:12]}"
         else:  # Swarm's restart policy starts a new task; the heal waits for it
             undo["await_new_task"] = True
         return undo
@@ -124,6 +131,12 @@ class SwarmLabDriver(Driver):
         try:
             with _engine(node) as engine:
                 container = engine.containers.get(cid)
+                if fault == "isolate":
+                    comment = self._comments.pop(member, "")
+                    if not comment:
+                        raise DrillError(f"{cluster}: isolate of {member} was not journaled (undo_of first)")
+                    isolate(int(container.attrs["State"]["Pid"]), comment)
+                    return
                 if fault == "pause":
                     container.pause()
                     return
@@ -140,19 +153,23 @@ class SwarmLabDriver(Driver):
                     if not container.attrs["State"]["Running"]:
                         return
                     time.sleep(0.05)
-        except (APIError, NotFound) as exc:
+        except (APIError, NotFound, IsolateError) as exc:
             raise DrillError(f"{cluster}: {fault} of {member} on {node} failed: {exc}") from None
         raise DrillError(f"{cluster}: {member} on {node} still running 10 s after {fault}")
 
     def heal(self, entry: Entry) -> None:
         """Unpause a paused container (gone or already running: nothing to do); a killed or
         stopped member is restarted by Swarm itself, which :meth:`wait_healthy` then waits for."""
-        if not entry.undo.get("unpause"):
-            return
         node, cid = str(entry.undo.get("node", "")), str(entry.undo.get("container", ""))
+        comment = str(entry.undo.get("unisolate", ""))
+        if not (entry.undo.get("unpause") or comment):
+            return
         with suppress(NotFound), _engine(node) as engine:
             container = engine.containers.get(cid)
-            if container.attrs["State"].get("Paused"):
+            state = container.attrs["State"]
+            if comment and state.get("Running") and state.get("Pid"):
+                unisolate(int(state["Pid"]), comment)
+            if entry.undo.get("unpause") and state.get("Paused"):
                 container.unpause()
 
     def _unhealthy_members(self, cluster: str) -> list[str]:

@@ -167,9 +167,13 @@ def run_command(
     from iklim.drill.report import document, text, write_out
     from iklim.drill.runner import RunResult, Settings, run_once
 
-    if target == "swarm-lab":
+    if target == "swarm-lab":  # refused before the seat is opened: nothing is touched
+        from iklim.drill.labseams import SEAMS
         from iklim.drill.swarmdriver import SWARM_FAULTS
 
+        if cluster != "all" and cluster not in SEAMS:
+            click.echo(f"error: unknown cluster {cluster!r} (known: {', '.join(SEAMS)}, all)", err=True)
+            sys.exit(2)
         if fault not in SWARM_FAULTS:
             click.echo(
                 f"error: --fault {fault} is not carried out on the Swarm lab ({', '.join(SWARM_FAULTS)})", err=True

@@ -58,6 +58,11 @@ def test_secrets_come_from_the_seat_containers_run_secrets(tmp_path: Path) -> No
     with pytest.raises(Exception, match="rabbitmq_admin_password") as caught:
         context.secret("rabbitmq_admin_password")
     assert "s3cret" not in str(caught.value)
+    context.vault_keys = tmp_path / "init.json"
+    context.vault_keys.write_text('{"keys_base64": ["k"], "root_token": "t0ken"}')
+    assert context.get("vault_token") == "t0ken"
+    context.vault_keys.write_text("{torn")
+    assert context.get("vault_token") is None
 
 
 def test_the_seams_address_members_as_production_does() -> None:
@@ -70,6 +75,7 @@ def test_the_seams_address_members_as_production_does() -> None:
     assert driver.context.target.endpoint("redis-1", "redis").host == "redis-1"
     assert driver.context.target.erlang_node("rabbitmq-2") == "rabbit@rabbitmq-2"
     assert driver.service("patroni-2") == f"{ENV.stacks.infra}_patroni-2"
+    assert driver.service("vault-3") == f"{ENV.stacks.vault}_vault-3"
 
 
 def test_faults_the_swarm_lab_does_not_carry_out_are_refused_before_anything_is_touched() -> None:

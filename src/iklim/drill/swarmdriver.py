@@ -36,6 +36,7 @@ from typing import Any
 import docker
 from docker.errors import APIError, DockerException, NotFound
 
+from iklim.components.target import split_member
 from iklim.drill.driver import FAULTS, DrillError, Driver, Observation
 from iklim.drill.journal import Entry
 from iklim.drill.labseams import SEAMS, Seam
@@ -48,7 +49,7 @@ from iklim.swarmlab import paths
 #: The faults this target carries out (``isolate`` once the runner offers it: :data:`FAULTS`).
 SWARM_FAULTS: tuple[str, ...] = tuple(f for f in ("kill", "stop", "pause", "isolate") if f in FAULTS)
 #: Status probe component of each drilled cluster (the catalogue key).
-_COMPONENT = {"etcd": "etcd", "patroni": "patroni", "redis": "redis", "rabbitmq": "rabbitmq"}
+_COMPONENT = {"etcd": "etcd", "patroni": "patroni", "redis": "redis", "rabbitmq": "rabbitmq", "vault": "vault"}
 
 
 @contextmanager
@@ -81,8 +82,10 @@ class SwarmLabDriver(Driver):
         return tuple(self.seams)
 
     def service(self, member: str) -> str:
-        """The Swarm service of ``member`` (``etcd-1`` -> ``iklimco_etcd-1``)."""
-        return f"{self.env.stacks.infra}_{member}"
+        """The Swarm service of ``member`` (``etcd-1`` -> ``iklimco_etcd-1``; Vault's members are
+        in the Vault stack: ``vault-2`` -> ``vault_vault-2``)."""
+        stack = self.env.stacks.vault if split_member(member)[0] == "vault" else self.env.stacks.infra
+        return f"{stack}_{member}"
 
     def task_container(self, member: str) -> tuple[str, str]:
         """(node hostname, container id) of ``member``'s running task; raises :class:`DrillError`."""

@@ -21,6 +21,7 @@ Sources: nsenter(1), unshare(1); Docker embedded DNS (docs.docker.com/engine/net
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -174,13 +175,22 @@ class SeatContext:
         self.env = env
         self.target = ProductionTarget(env)
         self.secrets_dir = Path(f"/proc/{pid}/root/run/secrets")
+        self.vault_keys = paths.VAULT_KEYS_FILE
 
     def secret(self, name: str) -> str:
-        """The Docker secret ``name`` as the seat container holds it; raises :class:`SeatError`."""
+        """The Docker secret ``name`` as the seat container holds it; ``vault_token`` (no Docker
+        secret) is the root token of the lab's Vault custody file (``VAULT_KEYS_FILE``, the
+        bootstrap's init result). Raises :class:`SeatError`, naming the secret, never its value."""
         try:
+            if name == "vault_token":
+                token = json.loads(self.vault_keys.read_text()).get("root_token")
+                if not token:
+                    raise SeatError(f"no root_token in {self.vault_keys}")
+                return str(token)
             return (self.secrets_dir / name).read_text().strip()
-        except OSError as exc:
-            raise SeatError(f"secret {name!r} not readable in the drill seat: {exc.strerror}") from None
+        except (OSError, ValueError, AttributeError) as exc:
+            why = getattr(exc, "strerror", None) or type(exc).__name__
+            raise SeatError(f"secret {name!r} not readable in the drill seat: {why}") from None
 
     def get(self, name: str) -> str | None:
         """The status probes' :class:`~iklim.status.secrets.Secrets` view (None when absent)."""

@@ -13,7 +13,7 @@ import pytest
 from iklim.drill.driver import FAULTS, DrillError
 from iklim.drill.labseams import SEAMS
 from iklim.drill.swarmdriver import SWARM_FAULTS, SwarmLabDriver
-from iklim.drill.swarmseat import SEAT_PID_VARIABLE, SeatContext, seat_argv, seated_pid
+from iklim.drill.swarmseat import SEAT_PID_VARIABLE, SeatContext, SeatError, check_seated, seat_argv, seated_pid
 from iklim.model.loader import load_environment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,6 +46,17 @@ def test_seated_pid_reads_only_a_number() -> None:
     assert seated_pid({SEAT_PID_VARIABLE: "4242"}) == 4242
     assert seated_pid({SEAT_PID_VARIABLE: "42; rm -rf /"}) is None
     assert seated_pid({}) is None
+
+
+def test_a_stray_seat_variable_is_refused_outside_the_seat() -> None:
+    """The host namespace must never send the drill's traffic: the variable alone is not trusted."""
+    for pid in (os.getpid(), 1, 2**22 + 7):  # the host's namespace (ours, init's), a pid that is gone
+        with pytest.raises(SeatError, match="not in that seat's network namespace"):
+            check_seated(pid)
+    env = dict(os.environ, **{SEAT_PID_VARIABLE: str(os.getpid())}, PYTHONPATH=str(ROOT / "src"))
+    argv = [sys.executable, "-m", "iklim", "drill", "heal", "--target", "swarm-lab"]
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 2 and "not in that seat's network namespace" in proc.stderr
 
 
 def test_secrets_come_from_the_seat_containers_run_secrets(tmp_path: Path) -> None:

@@ -54,7 +54,7 @@ def _driver(target: str, env_path: str, root: str) -> tuple[Driver, Journal]:
 def _swarm_driver(env_path: str) -> tuple[Driver, Journal]:
     from iklim.drill.journal import Journal
     from iklim.drill.swarmdriver import SwarmLabDriver
-    from iklim.drill.swarmseat import SeatContext, SeatError, run_in_seat, seated_pid
+    from iklim.drill.swarmseat import SeatContext, SeatError, check_seated, run_in_seat, seated_pid
     from iklim.model.commands import load_or_exit
     from iklim.swarmlab import paths
     from iklim.swarmlab.nodes import api_ready, lab_nodes
@@ -74,6 +74,11 @@ def _swarm_driver(env_path: str) -> tuple[Driver, Journal]:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
         sys.exit(code)
+    try:
+        check_seated(pid)
+    except SeatError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     return SwarmLabDriver(env, manager.hostname, SeatContext(env, pid)), Journal(paths.STATE / "drill")
 
 

@@ -166,6 +166,19 @@ def seated_pid(environ: dict[str, str] | None = None) -> int | None:
     return int(value) if value.isdigit() else None
 
 
+def check_seated(pid: int) -> None:
+    """Raise :class:`SeatError` unless this process really shares seat ``pid``'s network
+    namespace and that is not the host's (init's): a stray :data:`SEAT_PID_VARIABLE` must never
+    let the drill send its traffic from the host namespace to the production addresses."""
+    try:
+        ours = os.readlink("/proc/self/ns/net")
+        seated = ours == os.readlink(f"/proc/{pid}/ns/net") and ours != os.readlink("/proc/1/ns/net")
+    except OSError:
+        seated = False
+    if not seated:
+        raise SeatError(f"{SEAT_PID_VARIABLE}={pid} is set but this process is not in that seat's network namespace")
+
+
 class SeatContext:
     """What the drill seams ask of a context, for the seat: the model, the production addressing
     (:class:`~iklim.components.target.ProductionTarget`: host-mode ports on the node's private
@@ -222,7 +235,8 @@ def run_in_seat(manager: docker.DockerClient, env: Environment, argv: Sequence[s
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, forward)
-        return child.wait()
+        code = child.wait()
+        return 128 - code if code < 0 else code  # killed by a signal: the shell's 128 + N
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)

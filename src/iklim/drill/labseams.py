@@ -1,7 +1,9 @@
 """The lab's per-cluster seams: who leads (through the cluster's own API), which processes a kill
 of a member must SIGKILL, and the cluster's workload built from the lab's endpoints and secrets.
 
-One :class:`Seam` per cluster; :class:`~iklim.drill.labdriver.LabDriver` holds them. Sources for
+One :class:`Seam` per cluster; :class:`~iklim.drill.labdriver.LabDriver` holds them, and so does
+the Swarm lab's :class:`~iklim.drill.swarmdriver.SwarmLabDriver` (given production's addressing:
+:class:`SeamContext`). Sources for
 each leader reading: etcd ``/v3/maintenance/status`` (``leader``, ``header.member_id``); Patroni
 REST ``/cluster`` (``role: leader``); Sentinel ``SENTINEL MASTER`` (``ip``, ``port``, ``flags``).
 """

@@ -39,6 +39,7 @@ from docker.types import RestartPolicy, SecretReference
 
 from iklim.components.target import ProductionTarget
 from iklim.model.schema import Environment
+from iklim.status.swarmjob import CONSTRAINTS
 from iklim.swarmlab import paths
 
 #: The seat's Swarm service name and the label on it (value ``1``).
@@ -93,7 +94,7 @@ def open_seat(manager: docker.DockerClient, env: Environment, timeout: float = 6
         labels={SEAT_LABEL: "1"},
         container_labels={SEAT_LABEL: "1"},
         networks=[env.overlay.name],
-        constraints=["node.labels.type == service"],
+        constraints=list(CONSTRAINTS),  # where the status job runs: a service node
         restart_policy=RestartPolicy(condition="none"),
         secrets=secrets,
         user="0",  # the secrets are root's (0400): only this process reads them, through /proc

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -49,14 +50,21 @@ def test_seated_pid_reads_only_a_number() -> None:
 
 
 def test_a_stray_seat_variable_is_refused_outside_the_seat() -> None:
-    """The host namespace must never send the drill's traffic: the variable alone is not trusted."""
-    for pid in (os.getpid(), 1, 2**22 + 7):  # the host's namespace (ours, init's), a pid that is gone
-        with pytest.raises(SeatError, match="not in that seat's network namespace"):
-            check_seated(pid)
+    """The host namespace must never send the drill's traffic: the variable alone is not trusted
+    (another namespace's pid, a pid that is gone, or our own pid, which is no seat container)."""
+    other = subprocess.Popen(["unshare", "--net", "sleep", "30"])
+    try:
+        time.sleep(0.3)
+        for pid in (other.pid, 2**22 + 7, os.getpid()):
+            with pytest.raises(SeatError, match="not in the drill seat"):
+                check_seated(pid, "iklim-app-01")
+    finally:
+        other.kill()
+        other.wait()
     env = dict(os.environ, **{SEAT_PID_VARIABLE: str(os.getpid())}, PYTHONPATH=str(ROOT / "src"))
     argv = [sys.executable, "-m", "iklim", "drill", "heal", "--target", "swarm-lab"]
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
-    assert proc.returncode == 2 and "not in that seat's network namespace" in proc.stderr
+    assert proc.returncode == 2 and "not in the drill seat" in proc.stderr
 
 
 def test_secrets_come_from_the_seat_containers_run_secrets(tmp_path: Path) -> None:

@@ -75,7 +75,7 @@ def _swarm_driver(env_path: str) -> tuple[Driver, Journal]:
             sys.exit(2)
         sys.exit(code)
     try:
-        check_seated(pid)
+        check_seated(pid, manager.hostname)
     except SeatError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

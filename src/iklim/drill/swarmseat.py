@@ -100,23 +100,31 @@ def open_seat(manager: docker.DockerClient, env: Environment, timeout: float = 6
         user="0",  # the secrets are root's (0400): only this process reads them, through /proc
     )
     deadline = time.monotonic() + timeout
-    state, node_id, container_id, error = "", "", "", ""
+    state, error = "", ""
     while time.monotonic() < deadline:
-        state, node_id, container_id, error = _task_state(manager)
-        if state == "running" and container_id:
-            hostname = str(manager.api.inspect_node(node_id)["Description"]["Hostname"])
-            engine = docker.DockerClient(base_url=f"unix://{paths.node_socket(hostname)}", timeout=30)
-            try:
-                pid = int(engine.api.inspect_container(container_id)["State"]["Pid"])
-            finally:
-                engine.close()
-            if pid > 0:
-                return Seat(hostname, pid)
+        seat = running_seat(manager)
+        if seat is not None:
+            return seat
+        state, _, _, error = _task_state(manager)
         if state in ("failed", "rejected", "complete", "shutdown"):
             break
         time.sleep(0.3)
     close_seat(manager)
     raise SeatError(f"the drill seat did not run within {timeout:.0f} s: {error or state or 'no task'}")
+
+
+def running_seat(manager: docker.DockerClient) -> Seat | None:
+    """The seat whose task runs now (its node and its process's pid), or None."""
+    state, node_id, container_id, _ = _task_state(manager)
+    if state != "running" or not container_id:
+        return None
+    hostname = str(manager.api.inspect_node(node_id)["Description"]["Hostname"])
+    engine = docker.DockerClient(base_url=f"unix://{paths.node_socket(hostname)}", timeout=30)
+    try:
+        pid = int(engine.api.inspect_container(container_id)["State"]["Pid"])
+    finally:
+        engine.close()
+    return Seat(hostname, pid) if pid > 0 else None
 
 
 def close_seat(manager: docker.DockerClient) -> None:
@@ -167,17 +175,27 @@ def seated_pid(environ: dict[str, str] | None = None) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def check_seated(pid: int) -> None:
-    """Raise :class:`SeatError` unless this process really shares seat ``pid``'s network
-    namespace and that is not the host's (init's): a stray :data:`SEAT_PID_VARIABLE` must never
-    let the drill send its traffic from the host namespace to the production addresses."""
+def check_seated(pid: int, manager: str) -> None:
+    """Raise :class:`SeatError` unless this process shares the network namespace of ``pid`` and
+    ``pid`` is the running seat container's process, as the Swarm (``manager``: a manager's
+    hostname) reports it: a stray :data:`SEAT_PID_VARIABLE` must never let the drill send its
+    traffic from the host namespace to the production addresses."""
+    refused = SeatError(f"{SEAT_PID_VARIABLE}={pid} is set but this process is not in the drill seat")
     try:
-        ours = os.readlink("/proc/self/ns/net")
-        seated = ours == os.readlink(f"/proc/{pid}/ns/net") and ours != os.readlink("/proc/1/ns/net")
+        if os.readlink("/proc/self/ns/net") != os.readlink(f"/proc/{pid}/ns/net"):
+            raise refused
     except OSError:
-        seated = False
-    if not seated:
-        raise SeatError(f"{SEAT_PID_VARIABLE}={pid} is set but this process is not in that seat's network namespace")
+        raise refused from None
+    try:
+        client = docker.DockerClient(base_url=f"unix://{paths.node_socket(manager)}", timeout=30)
+        try:
+            seat = running_seat(client)
+        finally:
+            client.close()
+    except DockerException:
+        raise refused from None
+    if seat is None or seat.pid != pid:
+        raise refused
 
 
 class SeatContext:

@@ -49,6 +49,8 @@ SEAT_LABEL = "org.iklim.drill-seat"
 SEAT_PID_VARIABLE = "IKLIM_DRILL_SEAT_PID"
 #: Docker secrets (the runbook's names) the workloads and the status probes read, when they exist.
 SEAT_SECRETS = ("postgres_superuser_password", "redis_password", "rabbitmq_admin_password")
+#: Where :func:`seat_resolv` copies the seat's resolver configuration (removed with the seat).
+RESOLV_COPY = paths.RUN / "drill-seat-resolv.conf"
 #: The seat never outlives a forgotten drill by more than this (seconds of ``sleep``).
 SEAT_LIFETIME_S = 6 * 3600
 
@@ -138,7 +140,7 @@ def close_seat(manager: docker.DockerClient) -> None:
 def seat_resolv(pid: int) -> Path:
     """A copy of seat ``pid``'s ``/etc/resolv.conf`` under the lab's run folder (a bind mount
     cannot take its source from another mount namespace); raises :class:`SeatError`."""
-    copy = paths.RUN / "drill-seat-resolv.conf"
+    copy = RESOLV_COPY
     try:
         text = Path(f"/proc/{pid}/root/etc/resolv.conf").read_text()
         copy.parent.mkdir(parents=True, exist_ok=True)
@@ -260,3 +262,5 @@ def run_in_seat(manager: docker.DockerClient, env: Environment, argv: Sequence[s
         for number, handler in previous.items():
             signal.signal(number, handler)
         close_seat(manager)
+        with suppress(OSError):
+            RESOLV_COPY.unlink(missing_ok=True)

@@ -223,7 +223,8 @@ def test_cli_list_and_refusals(tmp_path: Path) -> None:
     runner = CliRunner()
     listed = runner.invoke(cli, ["drill", "list"])
     assert listed.exit_code == 0 and "lab: clusters etcd, patroni, redis, rabbitmq, vault; faults kill" in listed.output
-    for args in (["--target", "prod"], ["--target", "swarm-lab"], ["--cluster", "mongo"]):
+    assert "swarm-lab: clusters etcd, patroni, redis, rabbitmq; faults kill, stop, pause" in listed.output
+    for args in (["--target", "prod"], ["--target", "swarm-lab", "--cluster", "mongo"], ["--cluster", "mongo"]):
         refused = runner.invoke(cli, ["drill", "run", "--root", str(tmp_path), *args])
         assert refused.exit_code == 2, args
     nolab = runner.invoke(cli, ["drill", "run", "--root", str(tmp_path), "--cluster", "etcd"])

@@ -42,6 +42,10 @@ def listing() -> str:
     width = max(len(c) for c in (*LAB_SEAMS, "mongodb"))
     lines += [f"  {cluster:<{width}}  {workload_words(cluster)}" for cluster in LAB_SEAMS]
     lines.append(f"  {'mongodb':<{width}}  {mongodb_note()}")
-    lines.append("swarm-lab: no driver yet")
+    from iklim.drill.labseams import SEAMS
+    from iklim.drill.swarmdriver import SWARM_FAULTS
+
+    swarm = f"clusters {', '.join(SEAMS)}; faults {', '.join(SWARM_FAULTS)}"
+    lines.append(f"swarm-lab: {swarm} (from a seat on the overlay)")
     lines.append(f"prod: refused unless {ACCEPT_FLAG} and `iklim status --target prod` is healthy; no driver yet")
     return "\n".join(lines) + "\n"

@@ -28,18 +28,21 @@ _target = click.option(
     type=click.Choice(["lab", "swarm-lab", "prod"]),
     default="lab",
     show_default=True,
-    help="Where to drill (only the loopback lab today; prod: see --i-accept-downtime).",
+    help="Where to drill: the loopback lab, the Swarm lab (from a seat on its overlay), or prod (--i-accept-downtime).",
 )
 
 
 def _driver(target: str, env_path: str, root: str) -> tuple[Driver, Journal]:
-    """The target's driver and its journal; exit 2 for a target without a driver yet."""
+    """The target's driver and its journal; exit 2 for a target without a driver.
+
+    ``swarm-lab``: outside the drill seat this re-runs the same command line inside it
+    (:mod:`iklim.drill.swarmseat`) and exits with its code; inside, the Swarm lab's driver.
+    """
     if target == "prod":
         click.echo("error: --target prod: no production drill driver exists yet", err=True)
         sys.exit(2)
-    if target != "lab":
-        click.echo(f"error: --target {target}: no drill driver for this target yet (only lab)", err=True)
-        sys.exit(2)
+    if target == "swarm-lab":
+        return _swarm_driver(env_path)
     from iklim.drill.journal import Journal
     from iklim.drill.labdriver import LabDriver
     from iklim.lab.commands import lab_context
@@ -59,6 +62,37 @@ def _prod_gate(env_path: str, accept_downtime: bool) -> None:
         sys.exit(2)
 
 
+def _swarm_driver(env_path: str) -> tuple[Driver, Journal]:
+    from iklim.drill.journal import Journal
+    from iklim.drill.swarmdriver import SwarmLabDriver
+    from iklim.drill.swarmseat import SeatContext, SeatError, check_seated, run_in_seat, seated_pid
+    from iklim.model.commands import load_or_exit
+    from iklim.swarmlab import paths
+    from iklim.swarmlab.nodes import api_ready, lab_nodes
+    from iklim.swarmlab.swarm import engine, first_manager
+
+    env = load_or_exit(env_path)
+    manager = first_manager(lab_nodes(env))
+    pid = seated_pid()
+    if pid is None:
+        if not api_ready(manager):
+            click.echo("error: the Swarm lab is not up: iklim swarm-lab up", err=True)
+            sys.exit(2)
+        try:
+            with engine(manager) as client:
+                code = run_in_seat(client, env, [sys.executable, "-m", "iklim", *sys.argv[1:]])
+        except SeatError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        sys.exit(code)
+    try:
+        check_seated(pid, manager.hostname)
+    except SeatError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    return SwarmLabDriver(env, manager.hostname, SeatContext(env, pid)), Journal(paths.STATE / "drill")
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -76,6 +110,8 @@ def drill_command() -> None:
       iklim drill run --cluster all --format json --out drills/
       iklim drill run --cluster redis --fault pause     # the zombie master
       iklim drill heal                                  # undo faults a killed drill left behind
+      iklim drill run --target swarm-lab --cluster patroni   # docker kill of the Patroni leader's task
+      iklim drill heal --target swarm-lab
     """
 
 
@@ -163,6 +199,13 @@ def run_command(
       iklim drill run --cluster redis --runs 5 --format json --out /tmp/drill --picture png
       iklim drill run --cluster all --format junit > drill-junit.xml
       iklim drill run --target prod --i-accept-downtime --cluster vault   # gated on a healthy status
+      iklim drill run --target swarm-lab --cluster etcd --fault stop
+
+    \b
+    On the Swarm lab the journal is /var/lib/iklim-swarmlab/drill/journal.json, the fault goes
+    through the Docker Engine API of the node running the leader's task (kill, stop, pause),
+    Swarm's restart policy brings a killed task back, and the clients and observer run from a
+    seat container on the overlay (the service iklim-drill-seat, removed afterwards).
     """
     from iklim.drill.driver import DrillError
     from iklim.drill.report import document, text, write_out
@@ -170,8 +213,20 @@ def run_command(
 
     if target == "prod":
         _prod_gate(env_path, accept_downtime)
+    if target == "swarm-lab":  # refused before the seat is opened: nothing is touched
+        from iklim.drill.labseams import SEAMS
+        from iklim.drill.swarmdriver import SWARM_FAULTS
+
+        if cluster != "all" and cluster not in SEAMS:
+            click.echo(f"error: unknown cluster {cluster!r} (known: {', '.join(SEAMS)}, all)", err=True)
+            sys.exit(2)
+        if fault not in SWARM_FAULTS:
+            click.echo(
+                f"error: --fault {fault} is not carried out on the Swarm lab ({', '.join(SWARM_FAULTS)})", err=True
+            )
+            sys.exit(2)
     driver, journal = _driver(target, env_path, root)
-    if not (Path(root) / "components.json").is_file():  # never drill a lab another root started
+    if target == "lab" and not (Path(root) / "components.json").is_file():  # never drill a lab another root started
         click.echo(f"error: no lab was started from {root} (run `iklim lab up --root {root}` first)", err=True)
         sys.exit(2)
     clusters = driver.clusters() if cluster == "all" else (cluster,)
@@ -221,13 +276,15 @@ def heal_command(env_path: str, root: str, target: str, timeout: float) -> None:
     """Undo every fault in the journal (after iklim itself was killed mid-drill), wait until healthy.
 
     \b
-    Example:
+    \b
+    Examples:
       iklim drill heal && iklim lab status
+      iklim drill heal --target swarm-lab     # unpause; wait for Swarm's new tasks and a healthy status
     """
     from iklim.drill.driver import DrillError
     from iklim.drill.runner import heal_pending
 
-    if not Path(root).is_dir():  # a mistyped --root must not read as "nothing to heal"
+    if target == "lab" and not Path(root).is_dir():  # a mistyped --root must not read as "nothing to heal"
         click.echo(f"error: no lab state at {root} (the --root of `iklim lab up`)", err=True)
         sys.exit(2)
     driver, journal = _driver(target, env_path, root)

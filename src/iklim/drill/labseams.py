@@ -1,7 +1,9 @@
 """The lab's per-cluster seams: who leads (through the cluster's own API), which processes a kill
 of a member must SIGKILL, and the cluster's workload built from the lab's endpoints and secrets.
 
-One :class:`Seam` per cluster; :class:`~iklim.drill.labdriver.LabDriver` holds them. Sources for
+One :class:`Seam` per cluster; :class:`~iklim.drill.labdriver.LabDriver` holds them, and so does
+the Swarm lab's :class:`~iklim.drill.swarmdriver.SwarmLabDriver` (given production's addressing:
+:class:`SeamContext`). Sources for
 each leader reading: etcd ``/v3/maintenance/status`` (``leader``, ``header.member_id``); Patroni
 REST ``/cluster`` (``role: leader``); Sentinel ``SENTINEL MASTER`` (``ip``, ``port``, ``flags``).
 """
@@ -13,13 +15,14 @@ import json
 import urllib.request
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import redis as redis_client
 
 from iklim.components.base import member_names
 from iklim.components.rabbitmq import ADMIN_PASSWORD as RABBIT_PASSWORD
 from iklim.components.redis import PASSWORD as REDIS_PASSWORD
+from iklim.components.target import Target
 from iklim.drill.driver import Observation
 from iklim.drill.workloads.base import Workload
 from iklim.drill.workloads.etcd import EtcdWorkload
@@ -27,10 +30,24 @@ from iklim.drill.workloads.patroni import PatroniWorkload
 from iklim.drill.workloads.rabbitmq import RabbitWorkload
 from iklim.drill.workloads.redis import RedisWorkload
 from iklim.lab.components.rabbitmq import ADMIN_USER as RABBIT_USER
-from iklim.lab.context import LabContext
+from iklim.model.schema import Environment
 
 #: How long one leader reading may take per member (the observer polls at ~10 Hz).
 PROBE_TIMEOUT = 0.3
+
+
+class SeamContext(Protocol):
+    """What a seam asks of its target: the model, the addressing (lab loopback or production's
+    overlay names and host-mode ports) and the secrets. :class:`~iklim.lab.context.LabContext`
+    on the lab; the Swarm lab's drill seat (:class:`~iklim.drill.swarmseat.SeatContext`)."""
+
+    @property
+    def env(self) -> Environment: ...
+
+    @property
+    def target(self) -> Target: ...
+
+    def secret(self, name: str) -> str: ...
 
 
 class Seam(ABC):
@@ -38,7 +55,7 @@ class Seam(ABC):
 
     component: str = ""
 
-    def __init__(self, ctx: LabContext) -> None:
+    def __init__(self, ctx: SeamContext) -> None:
         self.ctx = ctx
 
     @abstractmethod
@@ -77,7 +94,7 @@ class EtcdSeam(Seam):
     def _endpoints(self) -> list[tuple[str, int]]:
         return [(a.host, a.port) for a in (self.ctx.target.endpoint(m, "client") for m in self.members())]
 
-    def __init__(self, ctx: LabContext) -> None:
+    def __init__(self, ctx: SeamContext) -> None:
         super().__init__(ctx)
         self.ids: dict[str, str] = {}  # member id -> name, kept: a dead leader is still named by id
 
@@ -181,7 +198,7 @@ class RabbitSeam(Seam):
 
     component = "rabbitmq"
 
-    def __init__(self, ctx: LabContext) -> None:
+    def __init__(self, ctx: SeamContext) -> None:
         super().__init__(ctx)
         self.queue: str | None = None  # set by workload(): the queue of the current run
 

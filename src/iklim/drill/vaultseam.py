@@ -56,6 +56,7 @@ class VaultSeam(Seam):
 
     def __init__(self, ctx: LabContext) -> None:
         super().__init__(ctx)
+        self.lab = ctx  # the lab's own context: its root and supervisor (a lab-only seam)
         self.urls = {m: "http://{0.host}:{0.port}".format(ctx.target.endpoint(m, "api")) for m in self.members()}
 
     def members(self) -> list[str]:
@@ -103,7 +104,7 @@ class VaultSeam(Seam):
             raise DrillError(f"vault: {exc}") from None
 
     def _plan(self) -> VaultPlan:
-        return lab_plan(self.ctx.env, self.ctx.root, target=self.ctx.target)
+        return lab_plan(self.lab.env, self.lab.root, target=self.lab.target)
 
     def restarted(self, member: str) -> None:
         """Unseal ``member`` after the heal started it again; raises DrillError when it cannot."""
@@ -115,7 +116,7 @@ class VaultSeam(Seam):
     def switchover(self, member: str) -> None:
         """SIGTERM the active ``member``'s process group and wait until it has exited (it seals and
         hands over on the way out); raises DrillError when it is not running or outlives the wait."""
-        pid = self.ctx.supervisor.pid(member)
+        pid = self.lab.supervisor.pid(member)
         if pid is None:
             raise DrillError(f"vault: {member} is not running")
         with contextlib.suppress(ProcessLookupError):

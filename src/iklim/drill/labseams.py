@@ -9,7 +9,12 @@ REST ``/cluster`` (``role: leader``); Sentinel ``SENTINEL MASTER`` (``ip``, ``po
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
+import signal
+import time
+import urllib.error
 import urllib.request
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -18,14 +23,16 @@ from typing import Any
 import redis as redis_client
 
 from iklim.components.base import member_names
+from iklim.components.patroni import SECRETS as PATRONI_SECRETS
 from iklim.components.rabbitmq import ADMIN_PASSWORD as RABBIT_PASSWORD
 from iklim.components.redis import PASSWORD as REDIS_PASSWORD
-from iklim.drill.driver import Observation
+from iklim.drill.driver import DrillError, Observation
 from iklim.drill.workloads.base import Workload
 from iklim.drill.workloads.etcd import EtcdWorkload
 from iklim.drill.workloads.patroni import PatroniWorkload
 from iklim.drill.workloads.rabbitmq import RabbitWorkload
 from iklim.drill.workloads.redis import RedisWorkload
+from iklim.lab.components.patroni import REST_USER as PATRONI_REST_USER
 from iklim.lab.components.rabbitmq import ADMIN_USER as RABBIT_USER
 from iklim.lab.context import LabContext
 
@@ -48,19 +55,67 @@ class Seam(ABC):
     def observe(self, old_leader: str | None) -> Observation:
         """Who leads now (``old_leader`` None: no fault yet); never raises."""
 
+    #: The hand-over stops the old leader (RabbitMQ): the heal starts it again.
+    switchover_restarts: bool = False
+
     def extra_pids(self, member: str) -> list[int]:
         """Processes of ``member`` outside its supervised process group (none by default)."""
         return []
+
+    def switchover(self, member: str) -> None:
+        """Hand the leadership of ``member`` (the leader) over to a healthy member, the planned
+        way, through the cluster's own API; returns once requested (or done, where the API
+        blocks). Raises :class:`DrillError` when the cluster refuses or offers none."""
+        raise DrillError(f"switchover is not offered for {self.component}")
+
+    def unsafe_settings(self) -> dict[str, Any]:
+        """The current values of the settings :meth:`set_unsafe` changes (journalled before, and
+        restored by :meth:`restore_settings`); raises :class:`DrillError` when none is offered."""
+        raise DrillError(f"--unsafe-config is not offered for {self.component}")
+
+    def set_unsafe(self) -> None:
+        """Switch to the intentionally unsafe configuration (at runtime, for one run)."""
+        raise DrillError(f"--unsafe-config is not offered for {self.component}")
+
+    def restore_settings(self, saved: dict[str, Any]) -> None:
+        """Put back what :meth:`unsafe_settings` returned (idempotent)."""
+        raise DrillError(f"--unsafe-config is not offered for {self.component}")
+
+    def unsafe_reason(self) -> str | None:
+        """Why the running configuration is already unsafe (a drill of it is refused without
+        ``--unsafe-config``); None when it is not, or the cluster has no unsafe configuration."""
+        return None
 
     @abstractmethod
     def workload(self, run_id: str) -> Workload: ...
 
 
-def _post_json(url: str, timeout: float) -> dict[str, Any]:
-    request = urllib.request.Request(url, data=b"{}", headers={"Content-Type": "application/json"})
+def _post_json(url: str, timeout: float, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    payload = json.dumps(body or {}).encode()
+    request = urllib.request.Request(url, data=payload, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=timeout) as response:
-        data: dict[str, Any] = json.loads(response.read())
+        data: dict[str, Any] = json.loads(response.read() or b"{}")
     return data
+
+
+def _http(url: str, method: str, auth: tuple[str, str], body: dict[str, Any] | None, timeout: float) -> Any:
+    """One JSON request with HTTP basic auth; the decoded answer (text when not JSON). Raises
+    :class:`DrillError` with the server's words on an HTTP error, OSError when unreachable."""
+    token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+    headers = {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            text = response.read().decode()
+    except urllib.error.HTTPError as exc:
+        raise DrillError(
+            f"{method} {url}: HTTP {exc.code}: {exc.read().decode(errors='replace').strip()[:200]}"
+        ) from None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 class EtcdSeam(Seam):
@@ -91,6 +146,18 @@ class EtcdSeam(Seam):
         # a leader that merely stops answering our probe is not the cluster noticing.
         suspected = "0" in named
         return Observation(leader, suspected)
+
+    def switchover(self, member: str) -> None:
+        """etcd's ``move-leader`` (``/v3/maintenance/transfer-leadership`` on the leader) to the
+        first other member (etcd.io/docs/v3.4/op-guide/maintenance; the call returns once moved)."""
+        host, port = self.ctx.target.endpoint(member, "client").host, self.ctx.target.endpoint(member, "client").port
+        try:
+            listing = _post_json(f"http://{host}:{port}/v3/cluster/member/list", 5.0)
+            ids = {str(m.get("name")): str(m.get("ID")) for m in listing.get("members", [])}
+            target = next(ids[m] for m in self.members() if m != member and m in ids)
+            _post_json(f"http://{host}:{port}/v3/maintenance/transfer-leadership", 30.0, {"targetID": target})
+        except (OSError, ValueError, StopIteration) as exc:
+            raise DrillError(f"etcd: move-leader from {member} failed: {exc}") from None
 
     def workload(self, run_id: str) -> Workload:
         return EtcdWorkload(self._endpoints(), run_id)
@@ -125,6 +192,65 @@ class PatroniSeam(Seam):
             return [int(path.read_text().splitlines()[0])]
         except (OSError, ValueError, IndexError):
             return []
+
+    def _api(self, member: str, path: str, method: str = "GET", body: dict[str, Any] | None = None) -> Any:
+        api = self.ctx.target.endpoint(member, "patroni-api")
+        auth = (PATRONI_REST_USER, self.ctx.secret(PATRONI_SECRETS["PATRONI_RESTAPI_PASSWORD"]))
+        return _http(f"http://{api.host}:{api.port}{path}", method, auth, body, 60.0)
+
+    def switchover(self, member: str) -> None:
+        """``POST /switchover`` to the leader naming the least-lagging running replica (Patroni
+        REST API, patroni.readthedocs.io/en/latest/rest_api.html#switchover-and-failover-endpoints);
+        Patroni answers once the candidate runs as the new primary."""
+        try:
+            cluster = self._api(member, "/cluster")
+            replicas = [
+                m
+                for m in cluster.get("members", [])
+                if m.get("role") in ("replica", "sync_standby")
+                and m.get("state") in ("streaming", "running")
+                and not (m.get("tags") or {}).get("nofailover")
+            ]
+            if not replicas:
+                raise DrillError(f"patroni: no healthy replica to hand {member} over to")
+            candidate = min(
+                replicas, key=lambda m: int(m.get("lag") or 0) if str(m.get("lag", 0)).isdigit() else 1 << 60
+            )
+            self._api(member, "/switchover", "POST", {"leader": member, "candidate": candidate["name"]})
+        except (OSError, ValueError) as exc:
+            raise DrillError(f"patroni: switchover from {member} failed: {exc}") from None
+
+    #: The unsafe configuration: asynchronous, and a replica however far behind may be promoted.
+    UNSAFE = {"synchronous_mode": False, "synchronous_mode_strict": False, "maximum_lag_on_failover": 1 << 40}
+
+    def unsafe_settings(self) -> dict[str, Any]:
+        leader = self.observe(None).leader or self.members()[0]
+        try:
+            config = self._api(leader, "/config")
+        except OSError as exc:
+            raise DrillError(f"patroni: cannot read /config: {exc}") from None
+        return {key: config.get(key) for key in self.UNSAFE}
+
+    def set_unsafe(self) -> None:
+        self.restore_settings(dict(self.UNSAFE))
+
+    def restore_settings(self, saved: dict[str, Any]) -> None:
+        """``PATCH /config`` (a null removes a key Patroni had not set)."""
+        for member in self.members():
+            try:
+                self._api(member, "/config", "PATCH", saved)
+                return
+            except OSError:
+                continue
+        raise DrillError("patroni: no member accepted PATCH /config")
+
+    def unsafe_reason(self) -> str | None:
+        """Why the running configuration is already unsafe (None: it is not)."""
+        lag = self.unsafe_settings().get("maximum_lag_on_failover")
+        model = self.ctx.env.services.patroni.maximum_lag_on_failover
+        if isinstance(lag, int) and lag > model:
+            return f"patroni: maximum_lag_on_failover is {lag} (the model says {model})"
+        return None
 
     def workload(self, run_id: str) -> Workload:
         endpoints = [(a.host, a.port) for a in (self.ctx.target.endpoint(m, "postgres") for m in self.members())]
@@ -165,6 +291,59 @@ class RedisSeam(Seam):
         leader = promoted[0] if promoted else next(iter(masters)) if len(masters) == 1 else None
         return Observation(leader, suspected or bool(promoted))
 
+    def switchover(self, member: str) -> None:
+        """``SENTINEL FAILOVER <master>`` on the first Sentinel that answers (redis.io/docs/latest/
+        operate/oss_and_stack/management/sentinel/): a forced failover without agreement; it
+        returns at once and the promotion follows."""
+        service = self.ctx.env.services.redis.master_name
+        errors = []
+        for host, port in self._sentinels():
+            client = redis_client.Redis(host, port, socket_timeout=5.0, socket_connect_timeout=2.0)
+            try:
+                client.execute_command("SENTINEL", "FAILOVER", service)  # type: ignore[no-untyped-call]
+                return
+            except redis_client.RedisError as exc:
+                errors.append(str(exc))
+            finally:
+                client.close()
+        raise DrillError(f"redis: SENTINEL FAILOVER refused: {'; '.join(errors)}")
+
+    def _client(self, member: str) -> redis_client.Redis:
+        address = self.ctx.target.endpoint(member, "redis")
+        return redis_client.Redis(
+            address.host, address.port, password=self.ctx.secret(REDIS_PASSWORD), socket_timeout=2.0
+        )
+
+    def unsafe_settings(self) -> dict[str, Any]:
+        """``min-replicas-to-write`` of every member (CONFIG GET)."""
+        saved = {}
+        for member in self.members():
+            client = self._client(member)
+            try:
+                saved[member] = str(client.config_get("min-replicas-to-write")["min-replicas-to-write"])
+            except (redis_client.RedisError, KeyError) as exc:
+                raise DrillError(f"redis: CONFIG GET on {member}: {exc}") from None
+            finally:
+                client.close()
+        return saved
+
+    def set_unsafe(self) -> None:
+        self.restore_settings({m: "0" for m in self.members()})
+
+    def restore_settings(self, saved: dict[str, Any]) -> None:
+        for member, value in saved.items():
+            client = self._client(member)
+            try:
+                client.config_set("min-replicas-to-write", value)
+            except redis_client.RedisError as exc:
+                raise DrillError(f"redis: CONFIG SET min-replicas-to-write {value} on {member}: {exc}") from None
+            finally:
+                client.close()
+
+    def unsafe_reason(self) -> str | None:
+        zero = [m for m, v in self.unsafe_settings().items() if v == "0"]
+        return f"redis: min-replicas-to-write is 0 on {', '.join(zero)}" if zero else None
+
     def workload(self, run_id: str) -> Workload:
         service = self.ctx.env.services.redis.master_name
         return RedisWorkload(self._sentinels(), service, self.ctx.secret(REDIS_PASSWORD), run_id)
@@ -175,6 +354,21 @@ class RabbitSeam(Seam):
     the drill kills the node that leads the queue the clients write to."""
 
     component = "rabbitmq"
+    switchover_restarts = True
+
+    def switchover(self, member: str) -> None:
+        """A graceful stop of the queue leader's node (SIGTERM: RabbitMQ hands the quorum queues
+        it leads over as it shuts down, as on ``docker stop``); the heal starts it again."""
+        pid = self.ctx.supervisor.pid(member)
+        if pid is None:
+            raise DrillError(f"rabbitmq: {member} is not running")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(os.getpgid(pid), signal.SIGTERM)
+        deadline = time.monotonic() + 60.0
+        while Path(f"/proc/{pid}").exists() and "Z" not in _state_of(pid):
+            if time.monotonic() > deadline:
+                raise DrillError(f"rabbitmq: {member} still running 60 s after SIGTERM")
+            time.sleep(0.05)
 
     def __init__(self, ctx: LabContext) -> None:
         super().__init__(ctx)
@@ -210,6 +404,18 @@ class RabbitSeam(Seam):
         workload = RabbitWorkload(endpoints, RABBIT_USER, self.ctx.secret(RABBIT_PASSWORD), run_id)
         self.queue = workload.queue
         return workload
+
+
+def _state_of(pid: int) -> str:
+    """The state letter of ``pid`` ("" when gone); reaps it when it is our zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+    if state == "Z":
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+    return state
 
 
 SEAMS: dict[str, type[Seam]] = {"etcd": EtcdSeam, "patroni": PatroniSeam, "redis": RedisSeam, "rabbitmq": RabbitSeam}

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -235,10 +236,25 @@ def apply(cut: Plan) -> None:
     _restore(inserts)
 
 
-def tagged_rules(prefix: str) -> list[str]:
-    """The filter table's rules (``-A ...`` lines) whose comment starts with ``prefix``."""
+def comment_of(line: str) -> str:
+    """The ``--comment`` of an iptables-save line ("" when none; iptables-save may quote it)."""
+    with contextlib.suppress(ValueError):
+        words = shlex.split(line)
+        if "--comment" in words[:-1]:
+            return words[words.index("--comment") + 1]
+    return ""
+
+
+def tagged_rules(prefix: str, exact: bool = False) -> list[str]:
+    """The filter table's rules (``-A ...`` lines) whose comment starts with ``prefix`` (or,
+    ``exact``, is ``prefix``)."""
     lines = _iptables(["iptables-save", "-t", "filter"]).splitlines()
-    return [line for line in lines if line.startswith("-A ") and f"--comment {prefix}" in line]
+    found = []
+    for line in lines:
+        comment = comment_of(line) if line.startswith("-A ") else ""
+        if comment and (comment == prefix if exact else comment.startswith(prefix)):
+            found.append(line)
+    return found
 
 
 def _release(root: str, group: str, home: str) -> None:
@@ -258,7 +274,7 @@ def _release(root: str, group: str, home: str) -> None:
 def heal(cut: Plan) -> int:
     """Delete the rules tagged ``cut.tag`` (exactly, read back) and release the group; returns
     how many rules were deleted (0 when already healed)."""
-    rules = [r for r in tagged_rules(cut.tag) if r.split("--comment ", 1)[1].split()[0] == cut.tag]
+    rules = tagged_rules(cut.tag, exact=True)
     _restore([r.replace("-A ", "-D ", 1) for r in rules])
     _release(cut.cgroup_root, cut.cgroup, cut.home)
     return len(rules)

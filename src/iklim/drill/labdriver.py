@@ -128,7 +128,11 @@ class LabDriver(Driver):
         return 0.0
 
     def unsafe_reason(self, cluster: str) -> str | None:
-        return self._seam(cluster).unsafe_reason()
+        """None also when the cluster cannot be asked now (the run's health gate says why)."""
+        try:
+            return self._seam(cluster).unsafe_reason()
+        except (DrillError, OSError):
+            return None
 
     def sweep(self) -> list[str]:
         """Rules tagged ``iklim-drill*`` and their cgroups, whatever the journal says; stopped

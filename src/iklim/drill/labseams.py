@@ -9,12 +9,7 @@ REST ``/cluster`` (``role: leader``); Sentinel ``SENTINEL MASTER`` (``ip``, ``po
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-import os
-import signal
-import time
-import urllib.error
 import urllib.request
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -23,16 +18,15 @@ from typing import Any
 import redis as redis_client
 
 from iklim.components.base import member_names
-from iklim.components.patroni import SECRETS as PATRONI_SECRETS
 from iklim.components.rabbitmq import ADMIN_PASSWORD as RABBIT_PASSWORD
 from iklim.components.redis import PASSWORD as REDIS_PASSWORD
+from iklim.drill import labplanned as planned
 from iklim.drill.driver import DrillError, Observation
 from iklim.drill.workloads.base import Workload
 from iklim.drill.workloads.etcd import EtcdWorkload
 from iklim.drill.workloads.patroni import PatroniWorkload
 from iklim.drill.workloads.rabbitmq import RabbitWorkload
 from iklim.drill.workloads.redis import RedisWorkload
-from iklim.lab.components.patroni import REST_USER as PATRONI_REST_USER
 from iklim.lab.components.rabbitmq import ADMIN_USER as RABBIT_USER
 from iklim.lab.context import LabContext
 
@@ -98,26 +92,6 @@ def _post_json(url: str, timeout: float, body: dict[str, Any] | None = None) -> 
     return data
 
 
-def _http(url: str, method: str, auth: tuple[str, str], body: dict[str, Any] | None, timeout: float) -> Any:
-    """One JSON request with HTTP basic auth; the decoded answer (text when not JSON). Raises
-    :class:`DrillError` with the server's words on an HTTP error, OSError when unreachable."""
-    token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-    headers = {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers=headers, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            text = response.read().decode()
-    except urllib.error.HTTPError as exc:
-        raise DrillError(
-            f"{method} {url}: HTTP {exc.code}: {exc.read().decode(errors='replace').strip()[:200]}"
-        ) from None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 class EtcdSeam(Seam):
     component = "etcd"
 
@@ -150,14 +124,8 @@ class EtcdSeam(Seam):
     def switchover(self, member: str) -> None:
         """etcd's ``move-leader`` (``/v3/maintenance/transfer-leadership`` on the leader) to the
         first other member (etcd.io/docs/v3.4/op-guide/maintenance; the call returns once moved)."""
-        host, port = self.ctx.target.endpoint(member, "client").host, self.ctx.target.endpoint(member, "client").port
-        try:
-            listing = _post_json(f"http://{host}:{port}/v3/cluster/member/list", 5.0)
-            ids = {str(m.get("name")): str(m.get("ID")) for m in listing.get("members", [])}
-            target = next(ids[m] for m in self.members() if m != member and m in ids)
-            _post_json(f"http://{host}:{port}/v3/maintenance/transfer-leadership", 30.0, {"targetID": target})
-        except (OSError, ValueError, StopIteration) as exc:
-            raise DrillError(f"etcd: move-leader from {member} failed: {exc}") from None
+        address = self.ctx.target.endpoint(member, "client")
+        planned.etcd_move_leader((address.host, address.port), [m for m in self.members() if m != member], member)
 
     def workload(self, run_id: str) -> Workload:
         return EtcdWorkload(self._endpoints(), run_id)
@@ -193,59 +161,19 @@ class PatroniSeam(Seam):
         except (OSError, ValueError, IndexError):
             return []
 
-    def _api(self, member: str, path: str, method: str = "GET", body: dict[str, Any] | None = None) -> Any:
-        api = self.ctx.target.endpoint(member, "patroni-api")
-        auth = (PATRONI_REST_USER, self.ctx.secret(PATRONI_SECRETS["PATRONI_RESTAPI_PASSWORD"]))
-        return _http(f"http://{api.host}:{api.port}{path}", method, auth, body, 60.0)
-
     def switchover(self, member: str) -> None:
-        """``POST /switchover`` to the leader naming the least-lagging running replica (Patroni
-        REST API, patroni.readthedocs.io/en/latest/rest_api.html#switchover-and-failover-endpoints);
-        Patroni answers once the candidate runs as the new primary."""
-        try:
-            cluster = self._api(member, "/cluster")
-            replicas = [
-                m
-                for m in cluster.get("members", [])
-                if m.get("role") in ("replica", "sync_standby")
-                and m.get("state") in ("streaming", "running")
-                and not (m.get("tags") or {}).get("nofailover")
-            ]
-            if not replicas:
-                raise DrillError(f"patroni: no healthy replica to hand {member} over to")
-            candidate = min(
-                replicas, key=lambda m: int(m.get("lag") or 0) if str(m.get("lag", 0)).isdigit() else 1 << 60
-            )
-            self._api(member, "/switchover", "POST", {"leader": member, "candidate": candidate["name"]})
-        except (OSError, ValueError) as exc:
-            raise DrillError(f"patroni: switchover from {member} failed: {exc}") from None
-
-    #: The unsafe configuration: asynchronous, and a replica however far behind may be promoted.
-    UNSAFE = {"synchronous_mode": False, "synchronous_mode_strict": False, "maximum_lag_on_failover": 1 << 40}
+        planned.patroni_switchover(self.ctx, member)
 
     def unsafe_settings(self) -> dict[str, Any]:
-        leader = self.observe(None).leader or self.members()[0]
-        try:
-            config = self._api(leader, "/config")
-        except OSError as exc:
-            raise DrillError(f"patroni: cannot read /config: {exc}") from None
-        return {key: config.get(key) for key in self.UNSAFE}
+        return planned.patroni_settings(self.ctx, self.observe(None).leader or self.members()[0])
 
     def set_unsafe(self) -> None:
-        self.restore_settings(dict(self.UNSAFE))
+        self.restore_settings(dict(planned.PATRONI_UNSAFE))
 
     def restore_settings(self, saved: dict[str, Any]) -> None:
-        """``PATCH /config`` (a null removes a key Patroni had not set)."""
-        for member in self.members():
-            try:
-                self._api(member, "/config", "PATCH", saved)
-                return
-            except OSError:
-                continue
-        raise DrillError("patroni: no member accepted PATCH /config")
+        planned.patroni_patch(self.ctx, self.members(), saved)
 
     def unsafe_reason(self) -> str | None:
-        """Why the running configuration is already unsafe (None: it is not)."""
         lag = self.unsafe_settings().get("maximum_lag_on_failover")
         model = self.ctx.env.services.patroni.maximum_lag_on_failover
         if isinstance(lag, int) and lag > model:
@@ -292,53 +220,16 @@ class RedisSeam(Seam):
         return Observation(leader, suspected or bool(promoted))
 
     def switchover(self, member: str) -> None:
-        """``SENTINEL FAILOVER <master>`` on the first Sentinel that answers (redis.io/docs/latest/
-        operate/oss_and_stack/management/sentinel/): a forced failover without agreement; it
-        returns at once and the promotion follows."""
-        service = self.ctx.env.services.redis.master_name
-        errors = []
-        for host, port in self._sentinels():
-            client = redis_client.Redis(host, port, socket_timeout=5.0, socket_connect_timeout=2.0)
-            try:
-                client.execute_command("SENTINEL", "FAILOVER", service)  # type: ignore[no-untyped-call]
-                return
-            except redis_client.RedisError as exc:
-                errors.append(str(exc))
-            finally:
-                client.close()
-        raise DrillError(f"redis: SENTINEL FAILOVER refused: {'; '.join(errors)}")
-
-    def _client(self, member: str) -> redis_client.Redis:
-        address = self.ctx.target.endpoint(member, "redis")
-        return redis_client.Redis(
-            address.host, address.port, password=self.ctx.secret(REDIS_PASSWORD), socket_timeout=2.0
-        )
+        planned.sentinel_failover(self._sentinels(), self.ctx.env.services.redis.master_name)
 
     def unsafe_settings(self) -> dict[str, Any]:
-        """``min-replicas-to-write`` of every member (CONFIG GET)."""
-        saved = {}
-        for member in self.members():
-            client = self._client(member)
-            try:
-                saved[member] = str(client.config_get("min-replicas-to-write")["min-replicas-to-write"])
-            except (redis_client.RedisError, KeyError) as exc:
-                raise DrillError(f"redis: CONFIG GET on {member}: {exc}") from None
-            finally:
-                client.close()
-        return saved
+        return planned.redis_min_replicas(self.ctx, self.members())
 
     def set_unsafe(self) -> None:
         self.restore_settings({m: "0" for m in self.members()})
 
     def restore_settings(self, saved: dict[str, Any]) -> None:
-        for member, value in saved.items():
-            client = self._client(member)
-            try:
-                client.config_set("min-replicas-to-write", value)
-            except redis_client.RedisError as exc:
-                raise DrillError(f"redis: CONFIG SET min-replicas-to-write {value} on {member}: {exc}") from None
-            finally:
-                client.close()
+        planned.redis_set_min_replicas(self.ctx, saved)
 
     def unsafe_reason(self) -> str | None:
         zero = [m for m, v in self.unsafe_settings().items() if v == "0"]
@@ -359,16 +250,7 @@ class RabbitSeam(Seam):
     def switchover(self, member: str) -> None:
         """A graceful stop of the queue leader's node (SIGTERM: RabbitMQ hands the quorum queues
         it leads over as it shuts down, as on ``docker stop``); the heal starts it again."""
-        pid = self.ctx.supervisor.pid(member)
-        if pid is None:
-            raise DrillError(f"rabbitmq: {member} is not running")
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(os.getpgid(pid), signal.SIGTERM)
-        deadline = time.monotonic() + 60.0
-        while Path(f"/proc/{pid}").exists() and "Z" not in _state_of(pid):
-            if time.monotonic() > deadline:
-                raise DrillError(f"rabbitmq: {member} still running 60 s after SIGTERM")
-            time.sleep(0.05)
+        planned.stop_gracefully(self.ctx, member, 60.0)
 
     def __init__(self, ctx: LabContext) -> None:
         super().__init__(ctx)
@@ -404,18 +286,6 @@ class RabbitSeam(Seam):
         workload = RabbitWorkload(endpoints, RABBIT_USER, self.ctx.secret(RABBIT_PASSWORD), run_id)
         self.queue = workload.queue
         return workload
-
-
-def _state_of(pid: int) -> str:
-    """The state letter of ``pid`` ("" when gone); reaps it when it is our zombie."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return ""
-    if state == "Z":
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-    return state
 
 
 SEAMS: dict[str, type[Seam]] = {"etcd": EtcdSeam, "patroni": PatroniSeam, "redis": RedisSeam, "rabbitmq": RabbitSeam}

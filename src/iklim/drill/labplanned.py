@@ -1,0 +1,207 @@
+"""The lab's planned hand-overs and unsafe configurations, through each cluster's own API.
+
+Used by :mod:`iklim.drill.labseams` (one call per seam method). Sources:
+
+- etcd ``move-leader``: ``POST /v3/maintenance/transfer-leadership`` on the leader (the v3 JSON
+  gateway; etcd.io/docs/v3.4/op-guide/maintenance); returns once the leadership moved.
+- Patroni: ``POST /switchover`` with ``leader`` and ``candidate``, ``GET`` / ``PATCH /config``
+  (patroni.readthedocs.io/en/latest/rest_api.html), HTTP basic auth as the lab's REST user; the
+  switchover answers once the candidate runs as primary; a ``null`` in a PATCH removes the key.
+- Redis: ``SENTINEL FAILOVER <master>`` (a forced failover, no agreement needed; returns at once),
+  ``CONFIG GET`` / ``CONFIG SET min-replicas-to-write`` (redis.io/docs/latest/operate/oss_and_stack/
+  management/sentinel/, replication#allow-writes-only-with-n-attached-replicas).
+- RabbitMQ: a graceful stop is SIGTERM to the node's supervised process group (as ``docker stop``).
+
+Errors: :class:`~iklim.drill.driver.DrillError`, one line naming the cluster and the step.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import signal
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import redis as redis_client
+
+from iklim.components.patroni import SECRETS as PATRONI_SECRETS
+from iklim.components.redis import PASSWORD as REDIS_PASSWORD
+from iklim.drill.driver import DrillError
+from iklim.lab.components.patroni import REST_USER as PATRONI_REST_USER
+from iklim.lab.context import LabContext
+
+#: Patroni's unsafe configuration: asynchronous, and a replica however far behind may be promoted.
+PATRONI_UNSAFE: dict[str, Any] = {
+    "synchronous_mode": False,
+    "synchronous_mode_strict": False,
+    "maximum_lag_on_failover": 1 << 40,
+}
+
+
+def http_json(
+    url: str,
+    method: str = "GET",
+    body: dict[str, Any] | None = None,
+    auth: tuple[str, str] | None = None,
+    t: float = 60,
+) -> Any:
+    """One JSON request; the decoded answer (text when not JSON). Raises :class:`DrillError` with
+    the server's words on an HTTP error, OSError when unreachable."""
+    headers = {"Content-Type": "application/json"}
+    if auth:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=t) as response:
+            text = response.read().decode()
+    except urllib.error.HTTPError as exc:
+        words = exc.read().decode(errors="replace").strip()[:200]
+        raise DrillError(f"{method} {url}: HTTP {exc.code}: {words}") from None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def etcd_move_leader(leader: tuple[str, int], others: Sequence[str], member: str) -> None:
+    """Move etcd's leadership from ``member`` (client endpoint ``leader``) to the first of ``others``."""
+    base = f"http://{leader[0]}:{leader[1]}"
+    try:
+        listing = http_json(f"{base}/v3/cluster/member/list", "POST", {}, t=5.0)
+        ids = {str(m.get("name")): str(m.get("ID")) for m in listing.get("members", [])}
+        target = next(ids[m] for m in others if m in ids)
+        http_json(f"{base}/v3/maintenance/transfer-leadership", "POST", {"targetID": target}, t=30.0)
+    except (OSError, ValueError, StopIteration, AttributeError) as exc:
+        raise DrillError(f"etcd: move-leader from {member} failed: {exc or type(exc).__name__}") from None
+
+
+def patroni_api(
+    ctx: LabContext, member: str, path: str, method: str = "GET", body: dict[str, Any] | None = None
+) -> Any:
+    api = ctx.target.endpoint(member, "patroni-api")
+    auth = (PATRONI_REST_USER, ctx.secret(PATRONI_SECRETS["PATRONI_RESTAPI_PASSWORD"]))
+    return http_json(f"http://{api.host}:{api.port}{path}", method, body, auth)
+
+
+def _lag(member: dict[str, Any]) -> int:
+    lag = member.get("lag", "")
+    return int(lag) if str(lag).isdigit() else 1 << 62  # "unknown": last choice
+
+
+def patroni_switchover(ctx: LabContext, member: str) -> None:
+    """Switch the primary ``member`` over to its least-lagging running replica."""
+    try:
+        cluster = patroni_api(ctx, member, "/cluster")
+        replicas = [
+            m
+            for m in cluster.get("members", [])
+            if m.get("role") in ("replica", "sync_standby")
+            and m.get("state") in ("streaming", "running")
+            and not (m.get("tags") or {}).get("nofailover")
+        ]
+        if not replicas:
+            raise DrillError(f"patroni: no healthy replica to hand {member} over to")
+        candidate = min(replicas, key=_lag)
+        patroni_api(ctx, member, "/switchover", "POST", {"leader": member, "candidate": candidate["name"]})
+    except (OSError, ValueError, AttributeError) as exc:
+        raise DrillError(f"patroni: switchover from {member} failed: {exc}") from None
+
+
+def patroni_settings(ctx: LabContext, member: str) -> dict[str, Any]:
+    """The dynamic configuration's values of :data:`PATRONI_UNSAFE`'s keys (None: not set)."""
+    try:
+        config = patroni_api(ctx, member, "/config")
+    except OSError as exc:
+        raise DrillError(f"patroni: cannot read /config: {exc}") from None
+    return {key: config.get(key) for key in PATRONI_UNSAFE}
+
+
+def patroni_patch(ctx: LabContext, members: Sequence[str], values: dict[str, Any]) -> None:
+    """``PATCH /config`` with ``values`` through the first member that answers."""
+    for member in members:
+        try:
+            patroni_api(ctx, member, "/config", "PATCH", values)
+            return
+        except OSError:
+            continue
+    raise DrillError("patroni: no member accepted PATCH /config")
+
+
+def sentinel_failover(sentinels: Sequence[tuple[str, int]], service: str) -> None:
+    errors = []
+    for host, port in sentinels:
+        client = redis_client.Redis(host, port, socket_timeout=5.0, socket_connect_timeout=2.0)
+        try:
+            client.execute_command("SENTINEL", "FAILOVER", service)  # type: ignore[no-untyped-call]
+            return
+        except redis_client.RedisError as exc:
+            errors.append(str(exc))
+        finally:
+            client.close()
+    raise DrillError(f"redis: SENTINEL FAILOVER refused: {'; '.join(errors)}")
+
+
+def _redis(ctx: LabContext, member: str) -> redis_client.Redis:
+    address = ctx.target.endpoint(member, "redis")
+    return redis_client.Redis(address.host, address.port, password=ctx.secret(REDIS_PASSWORD), socket_timeout=2.0)
+
+
+def redis_min_replicas(ctx: LabContext, members: Sequence[str]) -> dict[str, Any]:
+    """``min-replicas-to-write`` of every member (CONFIG GET)."""
+    saved: dict[str, Any] = {}
+    for member in members:
+        client = _redis(ctx, member)
+        try:
+            saved[member] = str(client.config_get("min-replicas-to-write")["min-replicas-to-write"])
+        except (redis_client.RedisError, KeyError) as exc:
+            raise DrillError(f"redis: CONFIG GET on {member}: {exc}") from None
+        finally:
+            client.close()
+    return saved
+
+
+def redis_set_min_replicas(ctx: LabContext, values: dict[str, Any]) -> None:
+    """``CONFIG SET min-replicas-to-write`` per member (member -> value)."""
+    for member, value in values.items():
+        client = _redis(ctx, member)
+        try:
+            client.config_set("min-replicas-to-write", value)
+        except redis_client.RedisError as exc:
+            raise DrillError(f"redis: CONFIG SET min-replicas-to-write {value} on {member}: {exc}") from None
+        finally:
+            client.close()
+
+
+def stop_gracefully(ctx: LabContext, member: str, seconds: float) -> None:
+    """SIGTERM to ``member``'s supervised process group; returns once its process is gone."""
+    pid = ctx.supervisor.pid(member)
+    if pid is None:
+        raise DrillError(f"{member} is not running")
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(os.getpgid(pid), signal.SIGTERM)
+    deadline = time.monotonic() + seconds
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            raise DrillError(f"{member} still running {seconds:.0f} s after SIGTERM")
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    """``pid`` exists and is no zombie (ours is reaped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    if state == "Z":
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        return False
+    return True

@@ -124,8 +124,9 @@ class EtcdSeam(Seam):
     def switchover(self, member: str) -> None:
         """etcd's ``move-leader`` (``/v3/maintenance/transfer-leadership`` on the leader) to the
         first other member (etcd.io/docs/v3.4/op-guide/maintenance; the call returns once moved)."""
-        address = self.ctx.target.endpoint(member, "client")
-        planned.etcd_move_leader((address.host, address.port), [m for m in self.members() if m != member], member)
+        ends = dict(zip(self.members(), self._endpoints(), strict=True))
+        target = next(m for m in self.members() if m != member)
+        planned.etcd_move_leader(ends[member], ends[target], member)
 
     def workload(self, run_id: str) -> Workload:
         return EtcdWorkload(self._endpoints(), run_id)
@@ -220,7 +221,7 @@ class RedisSeam(Seam):
         return Observation(leader, suspected or bool(promoted))
 
     def switchover(self, member: str) -> None:
-        planned.sentinel_failover(self._sentinels(), self.ctx.env.services.redis.master_name)
+        planned.sentinel_switchover(self.ctx, self._sentinels(), self.ctx.env.services.redis.master_name, member)
 
     def unsafe_settings(self) -> dict[str, Any]:
         return planned.redis_min_replicas(self.ctx, self.members())

@@ -3,7 +3,7 @@ then the lab must be healthy with no iptables rule tagged ``iklim-drill`` and no
 
 Prints one line per drill and a summary (not a test). Starts its own lab in a temporary folder
 and brings it down at the end; needs free lab ports (run it under the lab lock). Usage:
-    python bench/bench_drill_soak.py [--soak 30] [--out DIR]
+    python bench/bench_drill_soak.py [--soak 30] [--unsafe] [--out DIR]
 Exit 0 when every drill passed and the lab ended healthy and clean, 1 otherwise.
 """
 
@@ -46,7 +46,7 @@ MIX = [
     ("etcd", "stop"),
     ("redis", "kill"),
     ("patroni", "stop"),
-    ("rabbitmq", "pause"),
+    ("etcd", "pause"),
 ]
 
 
@@ -54,6 +54,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--soak", type=int, default=30, help="how many drills")
     parser.add_argument("--out", type=Path, help="write soak.json here")
+    parser.add_argument(
+        "--unsafe", action="store_true", help="then one --unsafe-config isolate of redis and of patroni (loss expected)"
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="iklim-lab-soak-"))
     os.chmod(root, 0o755)
@@ -90,6 +93,20 @@ def main() -> int:
             print(json.dumps(row), flush=True)
             if not row["passed"] or row["rules_left"]:
                 verdict = 1
+        if args.unsafe:
+            driver.unsafe_config = True
+            for cluster in ("redis", "patroni"):
+                try:
+                    result = run_once(driver, journal, cluster, "isolate", 1)
+                    print(
+                        f"unsafe {cluster} isolate: {len(result.accounting.lost)} of {result.accounting.acknowledged} "
+                        f"acknowledged lost, recovery {result.recovery.recovery} s: "
+                        f"{'loss caught' if result.passed else 'NO LOSS SHOWN'}",
+                        flush=True,
+                    )
+                except DrillError as exc:
+                    print(f"unsafe {cluster} isolate: error: {exc}", flush=True)
+            driver.unsafe_config = False
         reports = probe_reports(ctx, {c for c in driver.clusters()})
         unhealthy = sorted(name for name, r in reports.items() if r.status != "healthy")
         stopped = [m for m in ctx.supervisor.names() if (pid := ctx.supervisor.pid(m)) and _state(pid) == "T"]

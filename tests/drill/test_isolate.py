@@ -24,7 +24,8 @@ from iklim.drill.labdriver import LabDriver
 def test_proc_net_tcp_addresses_decode() -> None:
     assert isolate._endpoint("0101007F:0959") == ("127.0.1.1", 2393)
     assert isolate._endpoint("0000000000000000FFFF00000100007F:1538") == ("127.0.0.1", 5432)
-    assert isolate._endpoint("00000000000000000000000001000000:1538") == ("::", 5432)
+    assert isolate._endpoint("00000000000000000000000000000000:1538") == ("::", 5432)
+    assert isolate._endpoint("00000000000000000000000001000000:1538") == ("", 5432), "::1 is no IPv4 endpoint"
 
 
 def test_rules_drop_both_directions_of_every_endpoint_and_new_dials_carrying_the_tag() -> None:

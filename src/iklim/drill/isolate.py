@@ -87,12 +87,15 @@ class Plan:
 
 
 def _endpoint(hex_addr: str) -> Endpoint:
-    """``0100007F:0959`` -> ("127.0.0.1", 2393); an IPv4-mapped IPv6 address maps to its IPv4."""
+    """``0100007F:0959`` -> ("127.0.0.1", 2393); an IPv4-mapped IPv6 address maps to its IPv4, the
+    IPv6 wildcard to "::", any other IPv6 address to "" (skipped)."""
     addr, port = hex_addr.split(":")
     if len(addr) == 32:  # tcp6: four host-order words; ::ffff:a.b.c.d keeps a.b.c.d in the last
-        addr = addr[24:] if addr[:24] == "0000000000000000FFFF0000" else ""
-        if not addr:
-            return ("::", int(port, 16))
+        if addr == "0" * 32:
+            return ("::", int(port, 16))  # the dual-stack wildcard: IPv4 reaches it too
+        if addr[:24] != "0000000000000000FFFF0000":
+            return ("", int(port, 16))  # IPv6 proper: no IPv4 rule can cut it (the lab has none)
+        addr = addr[24:]
     raw = bytes.fromhex(addr)[::-1]
     return (".".join(str(b) for b in raw), int(port, 16))
 
@@ -105,7 +108,9 @@ def tcp_sockets(proc: Path = Path("/proc")) -> dict[int, tuple[Endpoint, Endpoin
             for line in (proc / "net" / name).read_text().splitlines()[1:]:
                 fields = line.split()
                 if len(fields) > 9 and fields[3] in _LIVE_STATES and fields[9] != "0":
-                    table[int(fields[9])] = (_endpoint(fields[1]), _endpoint(fields[2]))
+                    local, remote = _endpoint(fields[1]), _endpoint(fields[2])
+                    if local[0]:
+                        table[int(fields[9])] = (local, remote)
     return table
 
 

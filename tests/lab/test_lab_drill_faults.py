@@ -97,7 +97,8 @@ def test_unsafe_config_is_refused_where_none_is_offered(lab: LabContext) -> None
         text=True,
         timeout=60,
     )
-    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "--unsafe-config" in refused.stderr
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+    assert refused.returncode == 2 and len(errors) == 1 and "--unsafe-config" in errors[0], refused.stderr
 
 
 def _stopped(lab: LabContext) -> list[str]:

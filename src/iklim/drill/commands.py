@@ -187,7 +187,11 @@ def run_command(
     if not (Path(root) / "components.json").is_file():  # never drill a lab another root started
         click.echo(f"error: no lab was started from {root} (run `iklim lab up --root {root}` first)", err=True)
         sys.exit(2)
-    clusters = driver.clusters() if cluster == "all" else (cluster,)
+    clusters = (cluster,)
+    if cluster == "all":  # the clusters the fault (and --unsafe-config) is offered for
+        clusters = tuple(
+            c for c in driver.clusters() if fault in driver.faults(c) and (not unsafe_config or c in UNSAFE_CLUSTERS)
+        )
     unknown = [c for c in clusters if c not in driver.clusters()]
     if unknown:
         click.echo(f"error: unknown cluster {unknown[0]!r} (known: {', '.join(driver.clusters())}, all)", err=True)

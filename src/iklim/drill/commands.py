@@ -187,7 +187,7 @@ def run_command(
     if not (Path(root) / "components.json").is_file():  # never drill a lab another root started
         click.echo(f"error: no lab was started from {root} (run `iklim lab up --root {root}` first)", err=True)
         sys.exit(2)
-    clusters = (cluster,)
+    clusters: tuple[str, ...] = (cluster,)
     if cluster == "all":  # the clusters the fault (and --unsafe-config) is offered for
         clusters = tuple(
             c for c in driver.clusters() if fault in driver.faults(c) and (not unsafe_config or c in UNSAFE_CLUSTERS)

@@ -49,5 +49,5 @@ def test_each_fault_journals_how_it_is_healed(fault: str, undo: str) -> None:
 
 
 def test_an_unknown_fault_is_refused_before_anything_is_journaled() -> None:
-    with pytest.raises(DrillError, match="unknown fault 'isolate'"):
-        LabDriver.__new__(LabDriver).undo_of("etcd", "isolate", "etcd-2")
+    with pytest.raises(DrillError, match="unknown fault 'partition'"):
+        LabDriver.__new__(LabDriver).undo_of("etcd", "partition", "etcd-2")

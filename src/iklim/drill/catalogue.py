@@ -36,12 +36,17 @@ def mongodb_note() -> str:
 
 def listing() -> str:
     """The text of ``iklim drill list`` (one line per target, then one per cluster)."""
-    from iklim.drill.labdriver import LAB_SEAMS
+    from iklim.drill.driver import UNSAFE_CLUSTERS
+    from iklim.drill.labdriver import LAB_SEAMS, LabDriver
 
     lines = [f"lab: clusters {', '.join(LAB_SEAMS)}; faults {', '.join(FAULTS)}"]
     width = max(len(c) for c in (*LAB_SEAMS, "mongodb"))
     lines += [f"  {cluster:<{width}}  {workload_words(cluster)}" for cluster in LAB_SEAMS]
     lines.append(f"  {'mongodb':<{width}}  {mongodb_note()}")
+    for cluster in LAB_SEAMS:
+        faults = LabDriver.faults(LabDriver.__new__(LabDriver), cluster)  # a table: no lab context
+        lines.append(f"lab: {cluster}: faults {', '.join(faults)}")
+    lines.append(f"lab: --unsafe-config: --fault isolate on {', '.join(UNSAFE_CLUSTERS)}")
     from iklim.drill.labseams import SEAMS
     from iklim.drill.swarmdriver import SWARM_FAULTS
 

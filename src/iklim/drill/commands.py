@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from iklim.drill.driver import FAULTS
+from iklim.drill.driver import FAULTS, UNSAFE_CLUSTERS
 from iklim.lab.context import DEFAULT_ROOT
 from iklim.model.paths import DEFAULT_ENV
 
@@ -93,14 +93,34 @@ def _swarm_driver(env_path: str) -> tuple[Driver, Journal]:
     return SwarmLabDriver(env, manager.hostname, SeatContext(env, pid)), Journal(paths.STATE / "drill")
 
 
+def _refusal(driver: Driver, clusters: tuple[str, ...], fault: str, unsafe: bool) -> str:
+    """Why the drill must not start ("" when it may): a fault not offered for a cluster,
+    ``--unsafe-config`` where none is offered, or an unsafe configuration found without it."""
+    from iklim.drill.driver import DrillError
+
+    for name in clusters:
+        if fault not in driver.faults(name):
+            return f"{name}: fault {fault!r} is not offered (offered: {', '.join(driver.faults(name))})"
+        if unsafe and (fault != "isolate" or name not in UNSAFE_CLUSTERS):
+            return f"{name}: --unsafe-config is offered with --fault isolate on {' or '.join(UNSAFE_CLUSTERS)} only"
+        if not unsafe:
+            try:
+                why = driver.unsafe_reason(name)
+            except DrillError as exc:
+                return str(exc)
+            if why:
+                return f"{why}: an unsafe configuration, drilled only with --unsafe-config"
+    return ""
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
 @click.group("drill")
 def drill_command() -> None:
-    """Fault drills: kill, stop or pause a cluster's leader under a client write load, measure the recovery time
-    and count acknowledged writes lost (Jepsen-style), then heal.
+    """Fault drills: kill, stop, pause, isolate or hand over a cluster's leader under a client write load, measure
+    the recovery time and count acknowledged writes lost (Jepsen-style), then heal.
 
     \b
     Examples:
@@ -109,6 +129,8 @@ def drill_command() -> None:
       iklim drill run --cluster vault --runs 3 --out drills/   # OpenBao's active; timeline-vault-kill-N.svg
       iklim drill run --cluster all --format json --out drills/
       iklim drill run --cluster redis --fault pause     # the zombie master
+      iklim drill run --cluster etcd --fault isolate    # iptables partition of the leader
+      iklim drill run --cluster redis --fault isolate --unsafe-config   # loss must be reported
       iklim drill heal                                  # undo faults a killed drill left behind
       iklim drill run --target swarm-lab --cluster patroni   # docker kill of the Patroni leader's task
       iklim drill heal --target swarm-lab
@@ -140,7 +162,17 @@ def list_command(env_path: str, root: str) -> None:
     type=click.Choice(FAULTS),
     default="kill",
     show_default=True,
-    help="kill (SIGKILL), stop (graceful SIGTERM) or pause (SIGSTOP until healed, then SIGCONT).",
+    help="kill (SIGKILL), stop (graceful SIGTERM), pause (SIGSTOP until healed, then SIGCONT), isolate "
+    "(iptables cut from peers and clients), etcd-leader (SIGKILL of etcd's leader; patroni, etcd) or "
+    "switchover (planned hand-over through the cluster's API).",
+)
+@click.option(
+    "--unsafe-config",
+    is_flag=True,
+    help="With --fault isolate on redis or patroni: drill an intentionally unsafe configuration (Redis "
+    "min-replicas-to-write 0; Patroni asynchronous with a huge maximum_lag_on_failover), set at run time and "
+    "restored on heal, with the clients kept on the isolated leader: loss is expected and exit 0 means the "
+    "checker caught it. Without it a cluster found in such a configuration is refused.",
 )
 @click.option("--runs", type=click.IntRange(1, 1000), default=1, show_default=True, help="Runs per cluster.")
 @click.option("--rate", type=click.FloatRange(1, 1000), default=50.0, show_default=True, help="Writes per second.")
@@ -171,6 +203,7 @@ def run_command(
     target: str,
     cluster: str,
     fault: str,
+    unsafe_config: bool,
     runs: int,
     rate: float,
     fmt: str,
@@ -182,15 +215,17 @@ def run_command(
 
     Each run: the cluster must be healthy; writers start (unique values, --rate Hz); the fault is
     written to the journal (<root>/drill/journal.json), then applied to the leader the cluster's
-    own API names; the drill waits for the clients to recover, heals (restarts the member), waits
-    until healthy, reads everything back. Exit 0 when every run recovered and lost nothing
-    acknowledged, 1 otherwise, 2 when a drill could not run. --out also gets one timeline picture
-    per run (timeline-<cluster>-<fault>-<run>.svg): writes per 100 ms, the fault window, the
-    detection, election and leader change.
 
     --target prod is refused (exit 2) unless --i-accept-downtime is given and `iklim status
     --target prod` says every cluster is healthy; no production driver exists yet, so even then
     it exits 2 saying so.
+    own API names; the drill waits for the clients to recover, heals (restarts the member, removes
+    the isolate's iptables rules by their comment), waits until healthy, reads everything back.
+    Exit 0 when every run recovered and lost nothing acknowledged (with --unsafe-config: recovered
+    and the checker found acknowledged writes lost, the expected outcome), 1 otherwise, 2 when a
+    drill could not run (a fault not offered, an unsafe configuration found without the flag).
+    --out also gets one timeline picture per run (timeline-<cluster>-<fault>-<run>.svg): writes
+    per 100 ms, the fault window, the detection, election and leader change.
 
     \b
     Examples:
@@ -200,6 +235,10 @@ def run_command(
       iklim drill run --cluster all --format junit > drill-junit.xml
       iklim drill run --target prod --i-accept-downtime --cluster vault   # gated on a healthy status
       iklim drill run --target swarm-lab --cluster etcd --fault stop
+      iklim drill run --cluster patroni --fault isolate         # partition of the primary
+      iklim drill run --cluster patroni --fault switchover      # planned: Patroni /switchover
+      iklim drill run --cluster patroni --fault etcd-leader     # did the primary demote?
+      iklim drill run --cluster redis --fault isolate --unsafe-config   # must report loss > 0
 
     \b
     On the Swarm lab the journal is /var/lib/iklim-swarmlab/drill/journal.json, the fault goes
@@ -226,10 +265,15 @@ def run_command(
             )
             sys.exit(2)
     driver, journal = _driver(target, env_path, root)
+    driver.unsafe_config = unsafe_config
     if target == "lab" and not (Path(root) / "components.json").is_file():  # never drill a lab another root started
         click.echo(f"error: no lab was started from {root} (run `iklim lab up --root {root}` first)", err=True)
         sys.exit(2)
-    clusters = driver.clusters() if cluster == "all" else (cluster,)
+    clusters: tuple[str, ...] = (cluster,)
+    if cluster == "all":  # the clusters the fault (and --unsafe-config) is offered for
+        clusters = tuple(
+            c for c in driver.clusters() if fault in driver.faults(c) and (not unsafe_config or c in UNSAFE_CLUSTERS)
+        )
     unknown = [c for c in clusters if c not in driver.clusters()]
     if unknown:
         click.echo(f"error: unknown cluster {unknown[0]!r} (known: {', '.join(driver.clusters())}, all)", err=True)
@@ -241,6 +285,10 @@ def run_command(
         sys.exit(2)
     if pending:
         click.echo("error: the fault journal holds unhealed faults: run `iklim drill heal` first", err=True)
+        sys.exit(2)
+    refusal = _refusal(driver, clusters, fault, unsafe_config)
+    if refusal:
+        click.echo(f"error: {refusal}", err=True)
         sys.exit(2)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     results: list[RunResult] = []
@@ -275,6 +323,9 @@ def run_command(
 def heal_command(env_path: str, root: str, target: str, timeout: float) -> None:
     """Undo every fault in the journal (after iklim itself was killed mid-drill), wait until healthy.
 
+    Then sweeps what no journal names: iptables rules whose comment starts with ``iklim-drill``
+    (and their cgroups), and lab members left stopped (SIGSTOP) are continued.
+
     \b
     \b
     Examples:
@@ -300,5 +351,12 @@ def heal_command(env_path: str, root: str, target: str, timeout: float) -> None:
         sys.exit(1)
     for entry in healed:
         click.echo(f"healed: {entry.cluster} {entry.fault} {entry.member} (fault {entry.fault_id})")
-    if not healed:
+    try:
+        swept = driver.sweep()  # leftovers no journal names (a journal lost or wiped)
+    except (DrillError, OSError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    for words in swept:
+        click.echo(f"swept: {words}")
+    if not healed and not swept:
         click.echo("nothing to heal")

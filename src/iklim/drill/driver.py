@@ -18,8 +18,20 @@ from iklim.drill.workloads.base import Workload
 
 #: The faults a driver may offer: ``kill`` (SIGKILL: a crash), ``stop`` (SIGTERM: a graceful
 #: shutdown, the engine hands over as it does on ``docker stop``), ``pause`` (SIGSTOP of every
-#: process of the member until healed, then SIGCONT: the frozen, then "zombie", leader).
-FAULTS: tuple[str, ...] = ("kill", "stop", "pause")
+#: process of the member until healed, then SIGCONT: the frozen, then "zombie", leader),
+#: ``isolate`` (the leader cut off from its peers and clients: a network partition, healed by
+#: removing exactly the cut), ``etcd-leader`` (SIGKILL of etcd's leader while the measured cluster,
+#: Patroni, keeps its leader key there), ``switchover`` (a planned hand-over through the cluster's
+#: own API: Patroni ``/switchover``, ``SENTINEL FAILOVER``, etcd ``move-leader``, a graceful stop
+#: of the quorum queue leader's RabbitMQ node).
+FAULTS: tuple[str, ...] = ("kill", "stop", "pause", "isolate", "etcd-leader", "switchover")
+#: Faults whose clock starts when the hand-over is requested (the request blocks until done).
+PLANNED: tuple[str, ...] = ("switchover",)
+
+
+#: The clusters with an intentionally unsafe configuration (``--unsafe-config``, with ``isolate``)
+#: on which the loss checker is shown to catch loss.
+UNSAFE_CLUSTERS: tuple[str, ...] = ("redis", "patroni")
 
 
 class DrillError(Exception):
@@ -37,12 +49,44 @@ class Observation:
 
     leader: str | None
     suspected: bool = False
+    #: None: "a new leader is named" means elected; else the driver says so itself (the
+    #: ``etcd-leader`` fault: etcd elected anew, the measured cluster should keep its leader).
+    elected: bool | None = None
 
 
 class Driver(ABC):
     """A drill target: its clusters and how faults are applied and healed on it."""
 
     target: str = ""
+    #: Set by ``--unsafe-config``: faults that offer one run under an intentionally unsafe
+    #: configuration (applied and restored through the journal) and are expected to lose writes.
+    unsafe_config: bool = False
+
+    def faults(self, cluster: str) -> tuple[str, ...]:
+        """The faults offered for ``cluster`` (default: the three process faults)."""
+        return FAULTS[:3]
+
+    def victim(self, cluster: str, fault: str, leader: str) -> str:
+        """The member ``fault`` is applied to when ``cluster`` is led by ``leader`` (default: the
+        leader; ``etcd-leader``: etcd's)."""
+        return leader
+
+    def observe_fault(self, cluster: str, fault: str, old_leader: str) -> Observation:
+        """:meth:`observe` as seen by ``fault`` (default: the same); never raises."""
+        return self.observe(cluster, old_leader)
+
+    def min_observe(self, cluster: str, fault: str) -> float:
+        """Seconds a run observes at least after the fault (to see a late demotion); default 0."""
+        return 0.0
+
+    def unsafe_reason(self, cluster: str) -> str | None:
+        """Why ``cluster`` runs an unsafe configuration now (a drill is then refused without
+        ``--unsafe-config``); None: it does not, or the target cannot tell."""
+        return None
+
+    def sweep(self) -> list[str]:
+        """Undo leftovers of faults whose journal is gone (``iklim drill heal``); what was undone."""
+        return []
 
     @abstractmethod
     def clusters(self) -> tuple[str, ...]:

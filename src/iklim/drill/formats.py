@@ -12,11 +12,22 @@ def _s(value: object) -> str:
     return "-" if value is None else str(value)
 
 
+def _verdict(row: dict[str, Any]) -> str:
+    if row.get("unsafe_config"):
+        return "loss caught (**unsafe**)" if row["passed"] else "**FAIL** (unsafe: no loss)"
+    return "ok" if row["passed"] else "**FAIL**"
+
+
 def markdown(doc: dict[str, Any]) -> str:
     """A summary table (p50 / p95 / max recovery, loss counts) and a per-run table."""
     lines = [
         f"## iklim drill: target {doc['target']}",
         "",
+        *(
+            ["**UNSAFE CONFIGURATION** (`--unsafe-config`): acknowledged writes are expected to be lost.", ""]
+            if doc.get("unsafe_config")
+            else []
+        ),
         "| Cluster | Fault | Runs | Recovery p50 s | p95 s | max s | Election p50 s | Acknowledged | Lost | Verdict |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -25,7 +36,7 @@ def markdown(doc: dict[str, Any]) -> str:
         lines.append(
             f"| {row['cluster']} | {row['fault']} | {row['runs']} | {_s(rec['p50'])} | {_s(rec['p95'])} | "
             f"{_s(rec['max'])} | {_s(ele['p50'])} | {row['acknowledged']} | {row['lost']} | "
-            f"{'ok' if row['passed'] else '**FAIL**'} |"
+            f"{_verdict(row)} |"
         )
     lines += [
         "",

@@ -23,7 +23,8 @@ from iklim.components.base import member_names
 from iklim.components.rabbitmq import ADMIN_PASSWORD as RABBIT_PASSWORD
 from iklim.components.redis import PASSWORD as REDIS_PASSWORD
 from iklim.components.target import Target
-from iklim.drill.driver import Observation
+from iklim.drill import labplanned as planned
+from iklim.drill.driver import DrillError, Observation
 from iklim.drill.workloads.base import Workload
 from iklim.drill.workloads.etcd import EtcdWorkload
 from iklim.drill.workloads.patroni import PatroniWorkload
@@ -65,6 +66,9 @@ class Seam(ABC):
     def observe(self, old_leader: str | None) -> Observation:
         """Who leads now (``old_leader`` None: no fault yet); never raises."""
 
+    #: The hand-over stops the old leader (RabbitMQ): the heal starts it again.
+    switchover_restarts: bool = False
+
     def extra_pids(self, member: str) -> list[int]:
         """Processes of ``member`` outside its supervised process group (none by default)."""
         return []
@@ -74,14 +78,39 @@ class Seam(ABC):
         it); raises :class:`~iklim.drill.driver.DrillError` when the member cannot serve."""
         return None
 
+    def switchover(self, member: str) -> None:
+        """Hand the leadership of ``member`` (the leader) over to a healthy member, the planned
+        way, through the cluster's own API; returns once requested (or done, where the API
+        blocks). Raises :class:`DrillError` when the cluster refuses or offers none."""
+        raise DrillError(f"switchover is not offered for {self.component}")
+
+    def unsafe_settings(self) -> dict[str, Any]:
+        """The current values of the settings :meth:`set_unsafe` changes (journalled before, and
+        restored by :meth:`restore_settings`); raises :class:`DrillError` when none is offered."""
+        raise DrillError(f"--unsafe-config is not offered for {self.component}")
+
+    def set_unsafe(self) -> None:
+        """Switch to the intentionally unsafe configuration (at runtime, for one run)."""
+        raise DrillError(f"--unsafe-config is not offered for {self.component}")
+
+    def restore_settings(self, saved: dict[str, Any]) -> None:
+        """Put back what :meth:`unsafe_settings` returned (idempotent)."""
+        raise DrillError(f"--unsafe-config is not offered for {self.component}")
+
+    def unsafe_reason(self) -> str | None:
+        """Why the running configuration is already unsafe (a drill of it is refused without
+        ``--unsafe-config``); None when it is not, or the cluster has no unsafe configuration."""
+        return None
+
     @abstractmethod
     def workload(self, run_id: str) -> Workload: ...
 
 
-def _post_json(url: str, timeout: float) -> dict[str, Any]:
-    request = urllib.request.Request(url, data=b"{}", headers={"Content-Type": "application/json"})
+def _post_json(url: str, timeout: float, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    payload = json.dumps(body or {}).encode()
+    request = urllib.request.Request(url, data=payload, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=timeout) as response:
-        data: dict[str, Any] = json.loads(response.read())
+        data: dict[str, Any] = json.loads(response.read() or b"{}")
     return data
 
 
@@ -113,6 +142,13 @@ class EtcdSeam(Seam):
         # a leader that merely stops answering our probe is not the cluster noticing.
         suspected = "0" in named
         return Observation(leader, suspected)
+
+    def switchover(self, member: str) -> None:
+        """etcd's ``move-leader`` (``/v3/maintenance/transfer-leadership`` on the leader) to the
+        first other member (etcd.io/docs/v3.4/op-guide/maintenance; the call returns once moved)."""
+        ends = dict(zip(self.members(), self._endpoints(), strict=True))
+        target = next(m for m in self.members() if m != member)
+        planned.etcd_move_leader(ends[member], ends[target], member)
 
     def workload(self, run_id: str) -> Workload:
         return EtcdWorkload(self._endpoints(), run_id)
@@ -147,6 +183,25 @@ class PatroniSeam(Seam):
             return [int(path.read_text().splitlines()[0])]
         except (OSError, ValueError, IndexError):
             return []
+
+    def switchover(self, member: str) -> None:
+        planned.patroni_switchover(self.ctx, member)
+
+    def unsafe_settings(self) -> dict[str, Any]:
+        return planned.patroni_settings(self.ctx, self.observe(None).leader or self.members()[0])
+
+    def set_unsafe(self) -> None:
+        self.restore_settings(dict(planned.PATRONI_UNSAFE))
+
+    def restore_settings(self, saved: dict[str, Any]) -> None:
+        planned.patroni_patch(self.ctx, self.members(), saved)
+
+    def unsafe_reason(self) -> str | None:
+        lag = self.unsafe_settings().get("maximum_lag_on_failover")
+        model = self.ctx.env.services.patroni.maximum_lag_on_failover
+        if isinstance(lag, int) and lag > model:
+            return f"patroni: maximum_lag_on_failover is {lag} (the model says {model})"
+        return None
 
     def workload(self, run_id: str) -> Workload:
         endpoints = [(a.host, a.port) for a in (self.ctx.target.endpoint(m, "postgres") for m in self.members())]
@@ -187,6 +242,22 @@ class RedisSeam(Seam):
         leader = promoted[0] if promoted else next(iter(masters)) if len(masters) == 1 else None
         return Observation(leader, suspected or bool(promoted))
 
+    def switchover(self, member: str) -> None:
+        planned.sentinel_switchover(self.ctx, self._sentinels(), self.ctx.env.services.redis.master_name, member)
+
+    def unsafe_settings(self) -> dict[str, Any]:
+        return planned.redis_min_replicas(self.ctx, self.members())
+
+    def set_unsafe(self) -> None:
+        self.restore_settings({m: "0" for m in self.members()})
+
+    def restore_settings(self, saved: dict[str, Any]) -> None:
+        planned.redis_set_min_replicas(self.ctx, saved)
+
+    def unsafe_reason(self) -> str | None:
+        zero = [m for m, v in self.unsafe_settings().items() if v == "0"]
+        return f"redis: min-replicas-to-write is 0 on {', '.join(zero)}" if zero else None
+
     def workload(self, run_id: str) -> Workload:
         service = self.ctx.env.services.redis.master_name
         return RedisWorkload(self._sentinels(), service, self.ctx.secret(REDIS_PASSWORD), run_id)
@@ -197,6 +268,16 @@ class RabbitSeam(Seam):
     the drill kills the node that leads the queue the clients write to."""
 
     component = "rabbitmq"
+    switchover_restarts = True
+
+    def switchover(self, member: str) -> None:
+        """A graceful stop of the queue leader's node (SIGTERM: RabbitMQ hands the quorum queues
+        it leads over as it shuts down, as on ``docker stop``); the heal starts it again."""
+        from iklim.lab.context import LabContext
+
+        if not isinstance(self.ctx, LabContext):
+            raise DrillError("rabbitmq: switchover is offered on the loopback lab only")
+        planned.stop_gracefully(self.ctx, member, 60.0)
 
     def __init__(self, ctx: SeamContext) -> None:
         super().__init__(ctx)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iklim.drill.accounting import Accounting, account
-from iklim.drill.driver import DrillError, Driver
+from iklim.drill.driver import PLANNED, DrillError, Driver
 from iklim.drill.history import History, Op
 from iklim.drill.journal import Entry, Journal
 from iklim.drill.recovery import Recovery, recovery_of
@@ -63,10 +63,22 @@ class RunResult:
     leaders: tuple[tuple[float, str | None], ...]
     history: tuple[Op, ...] = field(repr=False)
     heal_s: float | None = None  # seconds since the fault when the heal began (the fault window's end)
+    #: Run under ``--unsafe-config``: loss is the expected outcome (the checker is shown to catch it).
+    unsafe: bool = False
+
+    @property
+    def leader_changed(self) -> bool:
+        """The measured cluster named another leader (or none) at some point after the fault
+        (``etcd-leader``: whether the Patroni primary demoted)."""
+        return any(who != self.leaders[0][1] for _, who in self.leaders[1:])
 
     @property
     def passed(self) -> bool:
-        return self.accounting.valid and self.recovery.recovery is not None
+        """Recovered and nothing acknowledged lost; under ``--unsafe-config``: recovered and the
+        checker caught acknowledged writes lost (a run that lost nothing failed to demonstrate)."""
+        if self.recovery.recovery is None:
+            return False
+        return bool(self.accounting.lost) if self.unsafe else self.accounting.valid
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +94,8 @@ class RunResult:
             "recovery": self.recovery.as_dict(),
             "leaders": [{"t_s": round(t, 3), "leader": who} for t, who in self.leaders],
             "heal_s": None if self.heal_s is None else round(self.heal_s, 3),
+            "leader_changed": self.leader_changed,
+            "unsafe_config": self.unsafe,
             "passed": self.passed,
         }
 
@@ -103,14 +117,19 @@ def run_once(
     begin = time.monotonic()
     writers.start()
     entry: Entry | None = None
+    member = driver.victim(cluster, fault, old)
     try:
         time.sleep(settings.warmup)
-        entry = Entry.new(driver.target, cluster, fault, old, driver.undo_of(cluster, fault, old))
+        entry = Entry.new(driver.target, cluster, fault, member, driver.undo_of(cluster, fault, member))
         journal.record(entry)
-        driver.apply(cluster, fault, old)
-        fault_at = time.monotonic()
-        warm_ops = sum(1 for o in history.ops() if o.kind == "invoke")
-        detected_at, elected_at, leaders = _observe(driver, history, cluster, old, fault_at, settings)
+        requested_at = time.monotonic()
+        driver.apply(cluster, fault, member)
+        # A planned hand-over's clock starts at the request (the cluster knows from then on).
+        fault_at = requested_at if fault in PLANNED else time.monotonic()
+        warm_ops = sum(1 for o in history.ops() if o.kind == "invoke" and o.time < fault_at)
+        detected_at, elected_at, leaders = _observe(
+            driver, history, cluster, fault, old, fault_at, settings, requested_at if fault in PLANNED else None
+        )
         heal_at = time.monotonic()
         _heal(driver, journal, entry, settings)
         entry = None
@@ -131,7 +150,7 @@ def run_once(
         fault,
         run,
         run_id,
-        old,
+        member,
         next((who for _, who in reversed(leaders) if who is not None), None),
         account(ops, final),
         recovery,
@@ -140,28 +159,38 @@ def run_once(
         tuple(leaders),
         ops,
         heal_at - fault_at,
+        driver.unsafe_config,
     )
 
 
 def _observe(
-    driver: Driver, history: History, cluster: str, old: str, fault_at: float, settings: Settings
+    driver: Driver,
+    history: History,
+    cluster: str,
+    fault: str,
+    old: str,
+    fault_at: float,
+    settings: Settings,
+    detected_at: float | None = None,
 ) -> tuple[float | None, float | None, list[tuple[float, str | None]]]:
-    """Poll the cluster until recovered and a new leader is named (or the window ends)."""
-    detected_at: float | None = None
+    """Poll the cluster until recovered and a new leader is named (or the window ends);
+    ``detected_at`` given: detection is already known (a planned hand-over's request)."""
     elected_at: float | None = None
     leaders: list[tuple[float, str | None]] = [(0.0, old)]
+    at_least = driver.min_observe(cluster, fault)
     while True:
-        seen = driver.observe(cluster, old)
+        seen = driver.observe_fault(cluster, fault, old)
         now = time.monotonic()
         if seen.leader != leaders[-1][1]:
             leaders.append((now - fault_at, seen.leader))
         if detected_at is None and (seen.suspected or seen.leader != old):
             detected_at = now
-        if elected_at is None and seen.leader not in (None, old):
+        elected = seen.leader not in (None, old) if seen.elected is None else seen.elected
+        if elected_at is None and elected:
             elected_at = now
         rec = recovery_of(history.ops(), fault_at, now)
         steady = rec.recovered_at is not None and now - rec.recovered_at >= settings.hold
-        if (steady and elected_at is not None) or now - fault_at > settings.window:
+        if (steady and elected_at is not None and now - fault_at >= at_least) or now - fault_at > settings.window:
             return detected_at, elected_at, leaders
         time.sleep(0.1)
 

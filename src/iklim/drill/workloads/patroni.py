@@ -34,6 +34,10 @@ def conninfo(endpoints: Sequence[tuple[str, int]], user: str, password: str, tim
         "connect_timeout": timeout,
         "target_session_attrs": "read-write",
         "options": "-c statement_timeout=5000",
+        # A partitioned primary answers nothing, not even TCP: without a client-side bound a write
+        # waits for the kernel's retransmissions (~15 min). 3 s of unacknowledged data ends it
+        # (libpq tcp_user_timeout, PostgreSQL >= 12 client).
+        "tcp_user_timeout": 3000,
         "autocommit": True,
     }
 

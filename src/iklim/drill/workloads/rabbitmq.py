@@ -68,7 +68,16 @@ class RabbitWorkload(Workload):
     def __init__(self, endpoints: Sequence[tuple[str, int]], user: str, password: str, run_id: str) -> None:
         credentials = pika.PlainCredentials(user, password)
         self.params = [
-            pika.ConnectionParameters(h, p, credentials=credentials, connection_attempts=1, socket_timeout=2)
+            pika.ConnectionParameters(
+                h,
+                p,
+                credentials=credentials,
+                connection_attempts=1,
+                socket_timeout=2,
+                # a partitioned node sends nothing back, not even TCP: without this a publish
+                # waits for its confirm for the kernel's retransmissions (~15 min)
+                tcp_options={"TCP_USER_TIMEOUT": 3000},
+            )
             for h, p in endpoints
         ]
         self.queue = f"iklim-drill-{run_id}"

@@ -154,8 +154,11 @@ def test_heal_after_iklim_was_killed_mid_fault(lab: LabContext) -> None:
 
 @pytest.mark.parametrize("target", ["prod", "swarm-lab"])
 def test_targets_without_a_driver_are_refused(lab: LabContext, target: str) -> None:
+    """prod: no flag; swarm-lab: a cluster it cannot drill (refused before any seat is opened, so
+    this never starts a drill on a Swarm lab that happens to be up)."""
+    extra = ["--cluster", "mongo"] if target == "swarm-lab" else []
     refused = subprocess.run(
-        _iklim("drill", "run", "--root", str(lab.root), "--target", target),
+        _iklim("drill", "run", "--root", str(lab.root), "--target", target, *extra),
         cwd=REPO,
         env=dict(os.environ, PYTHONPATH=str(REPO / "src")),
         capture_output=True,

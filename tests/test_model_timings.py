@@ -16,7 +16,7 @@ from tests.test_model import PROD_TEXT, line_of, problems_of, replace_once
 def test_production_timings_hold(prod_env: Environment) -> None:
     assert list(timing_problems(prod_env)) == []
     pat, etcd = prod_env.services.patroni, prod_env.services.etcd
-    # The issue 11 choices, with their safety margin: 3 s per etcd request > a 2 s worst election.
+    # The issue 11 choices, with their safety margin: 3 s per etcd request > a 1 s worst election.
     assert pat.retry_timeout * 1000 / etcd.members > 2 * etcd.election_timeout_ms
     assert pat.synchronous_mode
 
@@ -24,11 +24,11 @@ def test_production_timings_hold(prod_env: Environment) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "key", "words"),
     [
-        # retry_timeout 3: 1 s per etcd member, shorter than a 1-2 s etcd election (lab: demoted 3/13).
+        # retry_timeout 3: 1 s per etcd member, not longer than a 0.5-1 s etcd election (lab: demoted 3/13).
         ("    retry_timeout: 9 ", "    retry_timeout: 3 ", "retry_timeout: 3", "demotes the primary"),
-        # the old etcd timings with the new retry_timeout: a 5 s election outlasts 3 s per request.
-        ("    election_timeout_ms: 1000 ", "    election_timeout_ms: 2500 ", "retry_timeout: 9", "demotes the primary"),
-        ("    election_timeout_ms: 1000 ", "    election_timeout_ms: 400 ", "election_timeout_ms: 4", "5 x heartbeat"),
+        # the old etcd timings with the new retry_timeout: a 2.5-5 s election outlasts 3 s per request.
+        ("    election_timeout_ms: 500 ", "    election_timeout_ms: 2500 ", "retry_timeout: 9", "demotes the primary"),
+        ("    election_timeout_ms: 500 ", "    election_timeout_ms: 200 ", "election_timeout_ms: 2", "5 x heartbeat"),
         ("    loop_wait: 2 ", "    loop_wait: 3 ", "ttl: 20", "loop_wait + 2 x retry_timeout <= ttl"),
         ("    synchronous_mode: true ", "    synchronous_mode: false ", "synchronous_mode_strict", "needs synchronous"),
     ],

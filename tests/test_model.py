@@ -57,7 +57,15 @@ def test_production_model_holds_the_seed(prod_env: Environment) -> None:
 
 def test_every_choice_in_the_model_is_commented() -> None:
     """Every failover timing carries a comment explaining it."""
-    for key in ("ttl:", "heartbeat_interval_ms:", "down_after_milliseconds:", "performance_multiplier:"):
+    for key in (
+        "ttl:",
+        "retry_timeout:",
+        "synchronous_mode:",
+        "synchronous_mode_strict:",
+        "heartbeat_interval_ms:",
+        "down_after_milliseconds:",
+        "performance_multiplier:",
+    ):
         line = PROD_TEXT.splitlines()[line_of(PROD_TEXT, key) - 1]
         assert "#" in line, f"{key} has no comment"
 
@@ -69,7 +77,7 @@ def test_unknown_key_is_reported_at_its_line() -> None:
 
 
 def test_wrong_type_is_reported_at_its_line() -> None:
-    text = replace_once(PROD_TEXT, "    ttl: 30 ", "    ttl: thirty ")
+    text = replace_once(PROD_TEXT, "    ttl: 20 ", "    ttl: thirty ")
     (problem,) = problems_of(text)
     assert problem.startswith(f"prod.yaml:{line_of(text, 'ttl: thirty')}:")
     assert "services.patroni.ttl" in problem and "integer" in problem
@@ -131,7 +139,7 @@ def test_latest_image_is_rejected() -> None:
 
 
 def test_several_problems_are_all_reported() -> None:
-    text = replace_once(PROD_TEXT, "    ttl: 30 ", "    ttl: thirty ")
+    text = replace_once(PROD_TEXT, "    ttl: 20 ", "    ttl: thirty ")
     text = replace_once(text, "  etcd:\n", "  etcd:\n    colour: blue\n")
     assert len(problems_of(text)) == 2
 

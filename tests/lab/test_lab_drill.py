@@ -4,7 +4,7 @@ fault in the journal, and `iklim drill heal` brings the cluster back to healthy.
 
 Each drill heals its member and waits for the cluster's status probe before returning, so later
 tests get a healthy lab. About 10 s for etcd, 30 s for Redis and RabbitMQ (the killed member's
-rejoin dominates), 35 s for Patroni (ttl 30 s), about 30 s for OpenBao (the restarted member is
+rejoin dominates), 30 s for Patroni (ttl 20 s), about 30 s for OpenBao (the restarted member is
 unsealed from the lab's custody file, then the final read reads every secret back).
 """
 
@@ -26,12 +26,21 @@ from iklim.lab.context import LabContext
 
 REPO = Path(__file__).resolve().parents[2]
 
-#: Upper bounds a run must meet here with the model's current timings (etcd election timeout
-#: 2.5 s; Sentinel down-after 5 s; Patroni ttl 30 s; a quorum queue elects in well under 1 s;
-#: OpenBao performance_multiplier 1: 1.4-4.7 s measured here).
-#: Generous: a bound catches "never recovered" and gross regressions; the figures themselves are
-#: printed by the test and by `iklim drill run`.
-BOUNDS = {"etcd": 10.0, "redis": 20.0, "patroni": 45.0, "rabbitmq": 10.0, "vault": 15.0}
+
+def bound(lab: LabContext, cluster: str) -> float:
+    """The upper bound a run must meet here, from the model's failover timings: the worst etcd
+    election (2 x election timeout), Sentinel's down-after, Patroni's leader-key expiry (ttl +
+    loop_wait); a quorum queue elects in well under 1 s. Generous (+8 to +15 s on a shared 2-core
+    machine): a bound catches "never recovered" and gross regressions; the figures themselves are
+    printed by the test and measured by `bench/bench_drill.py`."""
+    svc = lab.env.services
+    return {
+        "etcd": 2 * svc.etcd.election_timeout_ms / 1000 + 8,
+        "redis": svc.redis.sentinel.down_after_milliseconds / 1000 + 15,
+        "patroni": svc.patroni.ttl + svc.patroni.loop_wait + 15,
+        "rabbitmq": 10.0,
+        "vault": 15.0,  # OpenBao performance_multiplier 1: 1.4-4.7 s measured here
+    }[cluster]
 
 
 def _drill(lab: LabContext, cluster: str, fault: str = "kill") -> RunResult:
@@ -47,7 +56,7 @@ def _drill(lab: LabContext, cluster: str, fault: str = "kill") -> RunResult:
     assert journal.pending() == [], "the fault is healed and cleared from the journal"
     assert result.new_leader not in (None, result.member), f"{cluster}: a new leader was named"
     assert rec.recovery is not None, f"{cluster}: the clients never wrote again after the kill"
-    assert 0 < rec.recovery < BOUNDS[cluster], f"{cluster}: recovery {rec.recovery} s"
+    assert 0 < rec.recovery < bound(lab, cluster), f"{cluster}: recovery {rec.recovery} s"
     assert rec.failed_during > 0 or rec.recovery > 0.5, f"{cluster}: the kill was not felt by the clients"
     assert result.rate_hz >= 45, f"{cluster}: {result.rate_hz:.0f} Hz before the fault (target 50)"
     assert acc.acknowledged > 100

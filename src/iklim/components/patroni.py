@@ -63,6 +63,7 @@ def member_config(env: Environment, target: Target, name: str) -> dict[str, Any]
                 "retry_timeout": spec.retry_timeout,
                 "maximum_lag_on_failover": spec.maximum_lag_on_failover,
                 "synchronous_mode": spec.synchronous_mode,
+                "synchronous_mode_strict": spec.synchronous_mode_strict,
                 "postgresql": {
                     "use_pg_rewind": True,
                     "use_slots": True,

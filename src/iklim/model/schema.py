@@ -147,6 +147,9 @@ class Patroni(Component):
     maximum_lag_on_failover: Annotated[int, Field(ge=0)]
     max_replica_lag_bytes: Annotated[int, Field(ge=0)]
     synchronous_mode: bool
+    # Patroni's synchronous_mode_strict: with no synchronous standby left, writes block instead of
+    # going on unreplicated (Patroni docs, "Replication modes"); only meaningful with synchronous_mode.
+    synchronous_mode_strict: bool = False
 
 
 class MongoDB(Component):

@@ -16,6 +16,7 @@ from iklim.model.ignored import ignored_problems
 from iklim.model.ports import port_problems
 from iklim.model.schema import DB_COMPONENTS, QUORUM_COMPONENTS, Component, Environment, Placement
 from iklim.model.seedfacts import seed_problems
+from iklim.model.timings import timing_problems
 from iklim.model.tls import lifetime_problems
 
 Loc = tuple[str | int, ...]
@@ -121,11 +122,6 @@ def _etcd_and_timings(env: Environment) -> Found:
         )
     if len(svc.etcd.aliases) != svc.etcd.members:
         yield ("services", "etcd", "aliases"), "give one overlay alias per etcd member"
-    if svc.etcd.election_timeout_ms < 5 * svc.etcd.heartbeat_interval_ms:
-        yield ("services", "etcd", "election_timeout_ms"), "etcd wants election timeout >= 5 x heartbeat"
-    pat = svc.patroni
-    if pat.loop_wait + 2 * pat.retry_timeout > pat.ttl:
-        yield ("services", "patroni", "ttl"), "Patroni needs loop_wait + 2 x retry_timeout <= ttl"
     if svc.vault.key_threshold > svc.vault.key_shares:
         yield ("services", "vault", "key_threshold"), "key_threshold cannot exceed key_shares"
     prom = svc.prometheus.volume
@@ -139,12 +135,14 @@ def _etcd_and_timings(env: Environment) -> Found:
 def semantic_problems(env: Environment) -> list[tuple[Loc, str]]:
     """Every cross-field problem of ``env`` as (key path, message); empty when the model is sound.
     Includes the production boundaries (:mod:`iklim.model.boundaries`), the keys the renderer
-    would ignore (:mod:`iklim.model.ignored`) and the seed's fixed facts (:mod:`iklim.model.seedfacts`)."""
+    would ignore (:mod:`iklim.model.ignored`), the seed's fixed facts (:mod:`iklim.model.seedfacts`) and the failover
+    timing relations (:mod:`iklim.model.timings`)."""
     return [
         *_nodes(env),
         *_network(env),
         *_components(env),
         *_etcd_and_timings(env),
+        *timing_problems(env),
         *boundary_problems(env),
         *ignored_problems(env),
         *port_problems(env),

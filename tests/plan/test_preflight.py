@@ -130,8 +130,8 @@ def test_stop_grace_below_the_hand_over_fails(env: Environment, documents: dict[
     assert _grace(env, _desired(documents)).verdict == "pass"
 
     def edit(d: dict[str, Any]) -> None:
-        d["iklimco"]["services"]["patroni-1"]["stop_grace_period"] = "20s"  # ttl 30
-        d["iklimco"]["services"]["etcd-3"]["stop_grace_period"] = "9s"  # 5 + 2 x 2.5
+        d["iklimco"]["services"]["patroni-1"]["stop_grace_period"] = "5s"  # below ttl (20 s)
+        d["iklimco"]["services"]["etcd-3"]["stop_grace_period"] = "2s"  # below 5 s + 2 x election timeout
 
     check = _grace(env, _desired(documents, edit))
     assert check.verdict == "fail"

@@ -21,7 +21,7 @@ from iklim.components.etcd import client_endpoints
 from iklim.components.target import ProductionTarget, Target
 from iklim.components.yamlout import dump_yaml
 from iklim.model.ports import port_of
-from iklim.model.schema import Environment
+from iklim.model.schema import Environment, Patroni
 
 SECRETS = {
     "PATRONI_SUPERUSER_PASSWORD": "postgres_superuser_password",
@@ -131,7 +131,10 @@ def contribute(env: Environment) -> Contribution:
         out.services[service] = {
             "image": spec.image,
             "hostname": service,
-            "command": shell(f"export {exports} PATRONI_RESTAPI_USERNAME=patroni; exec patroni {CONFIG_TARGET}"),
+            "command": shell(
+                f"export {exports} PATRONI_RESTAPI_USERNAME=patroni; "
+                f"{reconcile_dcs(spec)} & exec patroni {CONFIG_TARGET}"
+            ),
             "volumes": [f"{volume}:{spec.volume.target if spec.volume else '/home/postgres/pgdata'}"],
             "networks": overlay(env),
             "ports": host_ports(spec.ports),
@@ -140,6 +143,38 @@ def contribute(env: Environment) -> Contribution:
             "deploy": restart_after_ttl(pinned_deploy(spec.placement, node), spec.ttl + spec.loop_wait),
         }
     return out
+
+
+#: The keys of Patroni's dynamic configuration the model owns (``bootstrap.dcs`` is written to
+#: the DCS only when the cluster is initialised: patroni.readthedocs.io, "Dynamic Configuration
+#: Settings"; later model changes must be applied to the running cluster).
+DCS_KEYS = (
+    "ttl",
+    "loop_wait",
+    "retry_timeout",
+    "maximum_lag_on_failover",
+    "synchronous_mode",
+    "synchronous_mode_strict",
+)
+
+
+def reconcile_dcs(spec: Patroni) -> str:
+    """A background shell loop (``sh`` syntax, ``$$``-escaped for the stack) that writes the
+    model's values of :data:`DCS_KEYS` into the cluster's dynamic configuration once the DCS
+    answers: ``patronictl edit-config --force --set key=value`` (idempotent; a no-op when nothing
+    differs), retried every 5 s for up to 10 minutes, silent.
+
+    Why: ``bootstrap.dcs`` only seeds a new cluster, so a model change of ttl or synchronous_mode
+    (issue 11's tuning) would never reach a cluster bootstrapped before it (found on the Swarm lab,
+    whose kept cluster still ran the old values). Every member runs it at start, so a deploy that
+    changes the model (it rolls the Patroni services) applies it; a hand edit with patronictl is
+    undone at the next member start, by design: the model is the source of truth. PostgreSQL
+    parameters are left alone (some need a restart that Patroni's own pending-restart flow owns).
+    """
+    values = {key: getattr(spec, key) for key in DCS_KEYS}
+    sets = " ".join(f"--set {key}={str(v).lower() if isinstance(v, bool) else v}" for key, v in values.items())
+    edit = f"patronictl -c {CONFIG_TARGET} edit-config --force --quiet {sets}"
+    return f"(i=0; while [ $$i -lt 120 ]; do sleep 5; {edit} >/dev/null 2>&1 && break; i=$$((i+1)); done)"
 
 
 def restart_after_ttl(deploy: dict[str, Any], seconds: int) -> dict[str, Any]:

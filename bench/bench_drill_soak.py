@@ -42,11 +42,12 @@ MIX = [
     ("etcd", "switchover"),
     ("redis", "switchover"),
     ("patroni", "isolate"),
-    ("rabbitmq", "isolate"),
+    ("vault", "kill"),
     ("etcd", "stop"),
     ("redis", "kill"),
     ("patroni", "stop"),
     ("etcd", "pause"),
+    ("vault", "switchover"),
 ]
 
 

@@ -76,7 +76,10 @@ class LabDriver(Driver):
         # RabbitMQ: a partitioned node is noticed only after Erlang's net_ticktime (60 s) and its
         # pause_minority recovery left the node unhealthy in 1 of 3 lab isolates: not offered yet.
         cut = () if cluster == "rabbitmq" else ("isolate",)
-        return ("kill", "stop", "pause", *cut, "switchover", *extra)
+        # OpenBao 2.7.2: a woken (SIGCONT) former active steps down in Raft but keeps answering
+        # sys/health as active for over a minute, so the heal's health wait fails: not offered yet.
+        frozen = () if cluster == "vault" else ("pause",)
+        return ("kill", "stop", *frozen, *cut, "switchover", *extra)
 
     def undo_of(self, cluster: str, fault: str, member: str) -> Mapping[str, Any]:
         """How ``fault`` will be healed, computed before it is applied (journalled by the runner):

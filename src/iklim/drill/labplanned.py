@@ -111,7 +111,9 @@ def _lag(member: dict[str, Any]) -> int:
 
 
 def patroni_switchover(ctx: ClusterContext, member: str) -> None:
-    """Switch the primary ``member`` over to its least-lagging running replica."""
+    """Switch the primary ``member`` over to a synchronous standby when it has one (in synchronous
+    mode Patroni accepts no other candidate: "candidate name does not match with sync_standby"),
+    else to its least-lagging running replica."""
     try:
         cluster = patroni_api(ctx, member, "/cluster")
         replicas = [
@@ -123,7 +125,7 @@ def patroni_switchover(ctx: ClusterContext, member: str) -> None:
         ]
         if not replicas:
             raise DrillError(f"patroni: no healthy replica to hand {member} over to")
-        candidate = min(replicas, key=_lag)
+        candidate = min(replicas, key=lambda m: (m.get("role") != "sync_standby", _lag(m)))
         patroni_api(ctx, member, "/switchover", "POST", {"leader": member, "candidate": candidate["name"]})
     except (OSError, ValueError, AttributeError) as exc:
         raise DrillError(f"patroni: switchover from {member} failed: {exc}") from None

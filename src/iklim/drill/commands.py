@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -215,10 +216,6 @@ def run_command(
 
     Each run: the cluster must be healthy; writers start (unique values, --rate Hz); the fault is
     written to the journal (<root>/drill/journal.json), then applied to the leader the cluster's
-
-    --target prod is refused (exit 2) unless --i-accept-downtime is given and `iklim status
-    --target prod` says every cluster is healthy; no production driver exists yet, so even then
-    it exits 2 saying so.
     own API names; the drill waits for the clients to recover, heals (restarts the member, removes
     the isolate's iptables rules by their comment), waits until healthy, reads everything back.
     Exit 0 when every run recovered and lost nothing acknowledged (with --unsafe-config: recovered
@@ -226,6 +223,10 @@ def run_command(
     drill could not run (a fault not offered, an unsafe configuration found without the flag).
     --out also gets one timeline picture per run (timeline-<cluster>-<fault>-<run>.svg): writes
     per 100 ms, the fault window, the detection, election and leader change.
+
+    --target prod is refused (exit 2) unless --i-accept-downtime is given; with it, `iklim status
+    --target prod` is asked (this contacts production) and must say every cluster is healthy; no
+    production driver exists yet, so even then it exits 2 saying so.
 
     \b
     Examples:
@@ -290,6 +291,15 @@ def run_command(
     if refusal:
         click.echo(f"error: {refusal}", err=True)
         sys.exit(2)
+    if out is not None:  # before any fault: an unwritable --out must not lose a finished drill's report
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            click.echo(f"error: --out {out}: {exc.strerror or exc}", err=True)
+            sys.exit(2)
+        if not os.access(out, os.W_OK):
+            click.echo(f"error: --out {out}: not writable", err=True)
+            sys.exit(2)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     results: list[RunResult] = []
     try:
@@ -335,7 +345,9 @@ def heal_command(env_path: str, root: str, target: str, timeout: float) -> None:
     from iklim.drill.driver import DrillError
     from iklim.drill.runner import heal_pending
 
-    if target == "lab" and not Path(root).is_dir():  # a mistyped --root must not read as "nothing to heal"
+    lab_state = (Path(root) / "components.json").is_file() or (Path(root) / "drill").is_dir()
+    if target == "lab" and not lab_state:  # a mistyped --root must not read as "nothing to heal",
+        # nor sweep the tagged rules of another lab's drill in progress
         click.echo(f"error: no lab state at {root} (the --root of `iklim lab up`)", err=True)
         sys.exit(2)
     driver, journal = _driver(target, env_path, root)

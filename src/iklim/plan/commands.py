@@ -68,7 +68,10 @@ def plan_command(target: str, fmt: str, env_path: str, tree: str | None, static:
     from iklim.model.commands import load_or_exit
     from iklim.plan.run import PlanError, run_plan, run_static
 
-    env = load_or_exit(env_path)
+    try:
+        env = load_or_exit(env_path)
+    except SystemExit as exc:  # a bad model is an error here (1): plan's 2 means "changes planned"
+        sys.exit(EXIT_ERROR if exc.code == 2 else exc.code)
     root = _tree(env_path, tree)
     try:
         began = time.monotonic()

@@ -28,14 +28,17 @@ def desired_from_tree(env: Environment, root: Path, lab: bool) -> Desired:
         hashes = config_hashes(root, documents)
         overrides = lab_overrides(documents) if lab else None
         return desired_state(documents, hashes, os.environ, overrides)
-    except (OSError, yaml.YAMLError, ComposeError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, yaml.YAMLError, ComposeError, KeyError, TypeError) as exc:
         raise PlanError(f"the rendered tree {root}: {exc}") from None
 
 
 def run_static(env: Environment, root: Path) -> list[Check]:
     """The static pre-flight checks of the tree at ``root`` against the model's nodes."""
     desired = desired_from_tree(env, root, lab=False)
-    return static_checks(desired, model_nodes(env), service_components(env), lambda c, s: minimum(env, c, s))
+    try:
+        return static_checks(desired, model_nodes(env), service_components(env), lambda c, s: minimum(env, c, s))
+    except ValueError as exc:  # a value the checks cannot read (e.g. a duration that is not Go syntax)
+        raise PlanError(f"the rendered tree {root}: {exc}") from None
 
 
 def run_plan(env: Environment, root: Path, target_name: str) -> tuple[Plan, list[Check], dict[str, float]]:

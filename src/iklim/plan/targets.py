@@ -102,11 +102,23 @@ def prod_target(environ: Mapping[str, str] | None = None) -> Target:
 
 
 def stack_documents(repo: Path, env: Environment) -> dict[str, dict[str, Any]]:
-    """Stack name (``iklimco``, ``vault``) -> the parsed root stack file of ``repo``. Raises OSError/YAMLError."""
+    """Stack name (``iklimco``, ``vault``) -> the parsed root stack file of ``repo``. Raises OSError,
+    or ValueError with ``file:line:column`` for a file that is not YAML or not a mapping."""
     import yaml
 
     names = {"infra": env.stacks.infra, "vault": env.stacks.vault}
-    return {names[kind]: yaml.safe_load((repo / file).read_text()) for kind, file in STACK_FILES.items()}
+    documents: dict[str, dict[str, Any]] = {}
+    for kind, file in STACK_FILES.items():
+        try:
+            document = yaml.safe_load((repo / file).read_text())
+        except yaml.MarkedYAMLError as exc:  # one line: file:line:column: what
+            mark = exc.problem_mark
+            where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark is not None else file
+            raise ValueError(f"{where}: {exc.problem or exc.context}") from None
+        if not isinstance(document, dict):
+            raise ValueError(f"{file}: not a compose file (its top level is not a mapping)")
+        documents[names[kind]] = document
+    return documents
 
 
 def lab_overrides(documents: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

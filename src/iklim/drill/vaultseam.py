@@ -24,17 +24,13 @@ entry; restarting that member clears it.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import time
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 from iklim.components.base import member_names
 from iklim.drill.driver import DrillError, Observation
+from iklim.drill.labplanned import stop_gracefully
 from iklim.drill.labseams import PROBE_TIMEOUT, Seam
 from iklim.drill.workloads.base import Workload
 from iklim.drill.workloads.vault import VaultWorkload
@@ -116,26 +112,7 @@ class VaultSeam(Seam):
     def switchover(self, member: str) -> None:
         """SIGTERM the active ``member``'s process group and wait until it has exited (it seals and
         hands over on the way out); raises DrillError when it is not running or outlives the wait."""
-        pid = self.lab.supervisor.pid(member)
-        if pid is None:
-            raise DrillError(f"vault: {member} is not running")
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(os.getpgid(pid), signal.SIGTERM)
-        deadline = time.monotonic() + STOP_WAIT_S
-        while _alive(pid):
-            if time.monotonic() > deadline:
-                raise DrillError(f"vault: {member} still running {STOP_WAIT_S:.0f} s after SIGTERM")
-            time.sleep(0.02)
-
-
-def _alive(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie (a zombie of ours is reaped)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    if state == "Z":
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        return False
-    return True
+        try:
+            stop_gracefully(self.lab, member, STOP_WAIT_S)
+        except DrillError as exc:
+            raise DrillError(f"vault: {exc}") from None

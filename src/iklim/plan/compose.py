@@ -290,9 +290,18 @@ def desired_state(
             if path not in config_sha256:
                 raise ComposeError(f"stack {stack}: config {key}: no data for file {path!r}")
             desired.configs[object_name(stack, key, declared)] = config_sha256[path]
-        for key, service in (document.get("services") or {}).items():
+        services = document.get("services") or {}
+        if not isinstance(services, dict):
+            raise ComposeError(f"stack {stack}: services: not a mapping")
+        for key, service in services.items():
             name = f"{stack}_{key}"
-            spec = service_spec(stack, key, service, document, f"stack {stack}: service {key}")
+            where = f"stack {stack}: service {key}"
+            if not isinstance(service, dict):
+                raise ComposeError(f"{where}: not a mapping")
+            try:
+                spec = service_spec(stack, key, service, document, where)
+            except (AttributeError, TypeError, ValueError) as exc:  # a field of the wrong shape
+                raise ComposeError(f"{where}: {exc}") from None
             desired.services[name] = spec
             desired.stacks[name] = stack
             for ref in spec["secrets"]:

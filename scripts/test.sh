@@ -15,4 +15,4 @@ mypy
 echo "==> iklim render --check" >&2
 iklim render --check
 echo "==> pytest" >&2
-python3 -m pytest -q "$@"
+python3 -m pytest -q --durations=30 "$@"

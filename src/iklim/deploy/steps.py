@@ -88,19 +88,19 @@ def progress_for(fmt: str) -> Callable[[str], None]:
 
 
 def stateful_running(env: Environment, desired: Any) -> set[str]:
-    """The stateful clusters (catalogue ``stateful``) with at least one service that runs (replicas > 0)."""
+    """The clusters to judge: stateful components (catalogue ``stateful``) with more than one
+    member service that runs (replicas > 0) in ``desired``."""
     from iklim.model.catalogue import BY_KEY
     from iklim.plan.grace import service_components
 
     components = service_components(env)
-    return {
-        components[name]
-        for name, spec in desired.services.items()
-        if name in components
-        and (spec["mode"] != "replicated" or spec["replicas"])
-        and BY_KEY.get(components[name]) is not None
-        and BY_KEY[components[name]].stateful
-    }
+    members: dict[str, int] = {}
+    for name, spec in desired.services.items():
+        key = components.get(name)
+        entry = BY_KEY.get(key) if key else None
+        if key and entry is not None and entry.stateful and (spec["mode"] != "replicated" or spec["replicas"]):
+            members[key] = members.get(key, 0) + 1
+    return {key for key, count in members.items() if count > 1}
 
 
 def cluster_reports(env: Environment, seat_pid: int, clusters: set[str]) -> tuple[list[tuple[str, str, str]], float]:

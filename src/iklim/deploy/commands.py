@@ -3,7 +3,7 @@
 Steps (each one progress line): the plan (:func:`iklim.plan.run.run_plan`) and its pre-flight
 checks plus ``clusters-healthy`` (``iklim status`` from the drill seat); exit 3 when a check fails,
 nothing changed. The plan is printed; unless ``--yes`` the operator confirms. Then the configs
-and networks to create (:mod:`.objects`), the changed services (:func:`carry_out`, the one call
+and networks to create (:mod:`.objects`), the changed services (:func:`.steps.carry_out`, the one call
 the cluster-aware runner replaces), and the removal of unused versions (:mod:`.cleanup`).
 
 Exit codes (the contract in DEPLOY-COMMON): 0 deployed or nothing to do; 3 a pre-flight check

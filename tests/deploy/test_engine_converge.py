@@ -50,6 +50,7 @@ def test_converged_when_the_new_task_runs_healthy_and_the_update_completed() -> 
         (_service("updating", "B"), [_task(TEMPLATE, "failed", "shutdown")], "A", None, "failed"),  # new task fails
         (_service(None), [_task(TEMPLATE, "failed", "shutdown", "2026-11-30T20:00:00.1Z"), _task(TEMPLATE, "running")],
          None, "healthy", "converged"),  # a failure from before the update is history
+        (_service("completed", "A", replicas=0), [], "A", None, "converged"),  # no task: Swarm starts no update
     ],
 )  # fmt: skip
 def test_verdicts(

@@ -137,6 +137,8 @@ def judge(
             seen = health(task)
             if seen is not None and seen != "healthy":
                 return Reading("waiting", f"{name}: task {task.get('ID', '')[:12]} {seen}")
+    if replicas == 0 and not wanted:  # no task to update: Swarm starts no update (nothing to wait for)
+        return Reading("converged", f"{name}: 0 tasks wanted, version {service['Version']['Index']}")
     if expect_update is not None and (not ours or status.get("State") != "completed"):
         return Reading("waiting", f"{name}: update {status.get('State', 'not started') if ours else 'not started'}")
     return Reading("converged", f"{name}: {replicas} task(s) of version {service['Version']['Index']} running")

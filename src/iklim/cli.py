@@ -26,6 +26,11 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "status": ("iklim.status.commands", "status_command", "One quorum-aware health view of every cluster."),
     "pki": ("iklim.pki.commands", "pki_command", "The internal CA and member certificates (TLS, issue 17)."),
     "plan": ("iklim.plan.commands", "plan_command", "What a deploy would change on a Swarm, and pre-flight."),
+    "deploy": (
+        "iklim.deploy.commands",
+        "deploy_command",
+        "Apply the rendered stacks to a Swarm, converged, or roll back.",
+    ),
 }
 
 
@@ -66,6 +71,7 @@ def cli() -> None:
       iklim drill run --cluster etcd   # kill etcd's leader under load: recovery time, writes lost
       iklim pki show               # the TLS members and the names their certificates carry
       iklim plan                   # what a deploy would change on the Swarm lab, and pre-flight
+      iklim deploy                 # apply that plan, service by service, waiting for convergence
     """
 
 

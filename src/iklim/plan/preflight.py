@@ -21,7 +21,10 @@ budget: all of them in 2 s, the snapshot read included).
   A warning, not a failure: a short window is a choice (swarmcli#482 judges it so too);
 - ``configs-secrets``: every config the services reference exists with the same content or will
   be created, every external secret exists (static: declared, with a file for each config);
-- ``stop-grace-period``: at least the component's hand-over minimum (:mod:`.grace`).
+- ``stop-grace-period``: at least the component's hand-over minimum (:mod:`.grace`);
+- ``clusters-healthy``: every component ``iklim status`` probes for the target is ``healthy``
+  (:func:`check_clusters`, given the probe reports: ``iklim deploy`` reads them from where status
+  reaches the clusters, the Swarm lab's drill seat).
 """
 
 from __future__ import annotations
@@ -255,6 +258,17 @@ def check_grace(
     if bad:
         return Check("stop-grace-period", "fail", f"{len(bad)} service(s) stop before their hand-over", tuple(bad))
     return Check("stop-grace-period", "pass", "every stop_grace_period covers its component's hand-over")
+
+
+def check_clusters(reports: list[tuple[str, str, str]] | None, seconds: float = 0.0) -> Check:
+    """Every cluster healthy in ``iklim status``: ``reports`` are (component, status, reason), None when not read."""
+    if reports is None:
+        return Check("clusters-healthy", "warn", "not read from here (run iklim status --target prod)")
+    bad = tuple(f"{c}: {s} ({r})" for c, s, r in reports if s != "healthy")
+    line = f"{len(reports) - len(bad)}/{len(reports)} components healthy in iklim status ({seconds:.1f} s)"
+    if bad or not reports:
+        return Check("clusters-healthy", "fail", line, bad)
+    return Check("clusters-healthy", "pass", line)
 
 
 def static_checks(

@@ -1,0 +1,144 @@
+"""``iklim deploy``: plan, pre-flight, confirm, create the missing objects, apply, clean up. The CLI.
+
+Steps (each one progress line): the plan (:func:`iklim.plan.run.run_plan`) and its pre-flight
+checks plus ``clusters-healthy`` (``iklim status`` from the drill seat); exit 3 when a check fails,
+nothing changed. The plan is printed; unless ``--yes`` the operator confirms. Then the configs
+and networks to create (:mod:`.objects`), the changed services (:func:`.steps.carry_out`, the one call
+the cluster-aware runner replaces), and the removal of unused versions (:mod:`.cleanup`).
+
+Exit codes (the contract in DEPLOY-COMMON): 0 deployed or nothing to do; 3 a pre-flight check
+failed (nothing changed); 4 the deploy failed and the changed services were rolled back; 1 any
+other error (including a refused ``--target prod``).
+
+JSON document (``--format json``, stdout; progress then goes to stderr)::
+
+    {"schema": "iklim.deploy/v1", "target": "swarm-lab" | "prod", "outcome":
+     "deployed" | "nothing-to-do" | "preflight-failed" | "rolled-back" | "aborted",
+     "plan": <iklim.plan/v1 document>, "created": {"configs": [...], "networks": [...]},
+     "applied": [{"service": "iklimco_etcd-1", "version": 123}], "rolled_back": ["iklimco_etcd-1"],
+     "error": "one line" | null, "cleanup": {"removed": [...], "kept": [...]},
+     "seconds": {"plan": s, "apply": s, "total": s}}
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from iklim.model.paths import DEFAULT_ENV, find_upward
+
+EXIT_ERROR = 1
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+def prod_refusal(environ: dict[str, str]) -> str | None:
+    """Why ``--target prod`` is refused before anything is contacted (None: go on to the manager check).
+
+    A ``DOCKER_HOST`` into the Swarm lab's run folder is the lab, never production (the lab's
+    manager has production's hostnames); the manager check itself (an active Swarm manager at
+    ``DOCKER_HOST``) is :func:`iklim.plan.targets.prod_target`'s, as for ``iklim plan --target prod``.
+    """
+    from iklim.swarmlab import paths
+
+    host = environ.get("DOCKER_HOST", "")
+    if host.startswith("unix://") and Path(host.removeprefix("unix://")).resolve().is_relative_to(paths.RUN):
+        return f"--target prod: DOCKER_HOST={host} is the Swarm lab; use --target swarm-lab"
+    if environ.get("IKLIM_DRILL_SEAT_PID"):
+        return "--target prod is refused inside the Swarm lab's drill seat"
+    return None
+
+
+def _tree(env_path: str, tree: str | None) -> Path:
+    if tree:
+        return Path(tree)
+    found = find_upward([os.path.dirname(os.path.abspath(env_path))], "init-infra-prod.sh")
+    if found is None:
+        _fail(f"no rendered tree at or above {env_path}: run from the repository or pass --tree")
+    return Path(found).parent
+
+
+def _seat_pid(env: Any) -> int:
+    """Inside the drill seat: its pid. Outside: re-run this command line in the seat and exit with its code."""
+    from iklim.drill.swarmseat import SeatError, check_seated, run_in_seat, seated_pid
+    from iklim.swarmlab.nodes import api_ready, lab_nodes
+    from iklim.swarmlab.swarm import engine, first_manager
+
+    manager = first_manager(lab_nodes(env))
+    pid = seated_pid()
+    if pid is None:
+        if not api_ready(manager):
+            _fail("the Swarm lab is not up: iklim swarm-lab up")
+        try:
+            with engine(manager) as client:
+                code = run_in_seat(client, env, [sys.executable, "-m", "iklim", *sys.argv[1:]])
+        except SeatError as exc:
+            _fail(str(exc))
+        sys.exit(code)
+    try:
+        check_seated(pid, manager.hostname)
+    except SeatError as exc:
+        _fail(str(exc))
+    return pid
+
+
+@click.command("deploy")
+@click.option(
+    "--target", type=click.Choice(["swarm-lab", "prod"]), default="swarm-lab", show_default=True,
+    help="swarm-lab: from the drill seat on the lab's overlay. prod: DOCKER_HOST, run ON a production manager.",
+)  # fmt: skip
+@click.option("--tree", default=None, help="The rendered tree to deploy [default: the repository root].")
+@click.option("--secrets-dir", type=click.Path(file_okay=False), default=None, help="New secret values to rotate in.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    help="Output format; the JSON schema is iklim.deploy/v1 (progress goes to stderr).",
+)  # fmt: skip
+@click.option("--measure", is_flag=True, help="Run the drill workloads and print each cluster's write outage.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation after the plan.")
+@click.option("--env", "env_path", default=DEFAULT_ENV, show_default=True, help="The environment model.")
+def deploy_command(
+    target: str, tree: str | None, secrets_dir: str | None, fmt: str, measure: bool, yes: bool, env_path: str
+) -> None:
+    """Apply the rendered stacks to a running Swarm, service by service, and wait for each to converge.
+
+    Computes the plan (`iklim plan`), runs the pre-flight checks and refuses (exit 3, nothing
+    changed) when one fails, prints the plan and asks for confirmation. Then creates the missing
+    configs, applies each changed service through the Engine API with its current version index,
+    waits until its new tasks run and are healthy (Engine events, deadline from the service's
+    update_config and healthcheck), and on the first failure rolls the applied services back in
+    the same order. Unchanged services are not touched (their version stays). Finally removes the
+    config and secret versions no service uses any more.
+
+    \b
+    Exit: 0 deployed (or nothing to do), 3 a pre-flight check failed, 4 failed and rolled back, 1 an error.
+    Examples:
+      iklim deploy                                # the Swarm lab: plan, confirm, apply
+      iklim deploy --yes --format json | jq .applied
+      iklim deploy --tree /tmp/changed-tree --yes # a copy of the tree with an edit
+      DOCKER_HOST=unix:///var/run/docker.sock iklim deploy --target prod   # on a production manager
+    """
+    from iklim.model.commands import load_or_exit
+
+    try:
+        env = load_or_exit(env_path)
+    except SystemExit as exc:
+        sys.exit(EXIT_ERROR if exc.code == 2 else exc.code)
+    if target == "prod":
+        why = prod_refusal(dict(os.environ))
+        if why is not None:
+            _fail(why)
+        pid = None
+    else:
+        pid = _seat_pid(env)
+    if measure:
+        _fail("--measure needs the cluster-aware runner (iklim.deploy.runner), not merged in this build")
+    from iklim.deploy.steps import run_deploy_command
+
+    sys.exit(run_deploy_command(env, _tree(env_path, tree), target, secrets_dir, fmt, yes, pid))

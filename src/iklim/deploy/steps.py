@@ -1,0 +1,253 @@
+"""The steps of one ``iklim deploy`` run, after the CLI has chosen the target (and entered the seat).
+
+:func:`run_deploy_command` returns the exit code (see :mod:`.commands`). On the Swarm lab it
+runs in the drill seat's network namespace (its pid given): the node engines are reached by their
+sockets, the clusters' ``iklim status`` probes by production's addressing on the overlay
+(:class:`~iklim.drill.swarmseat.SeatContext`). On production (run ON a manager) the manager's
+engine at ``DOCKER_HOST`` is the only one read; ``clusters-healthy`` is then left to
+``iklim status --target prod`` (a warning, not a verdict).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+import docker
+
+from iklim.deploy.api import DeployError
+from iklim.model.schema import Environment
+from iklim.plan.preflight import Check, check_clusters
+
+SCHEMA = "iklim.deploy/v1"
+EXIT_OK, EXIT_ERROR, EXIT_PREFLIGHT, EXIT_ROLLED_BACK = 0, 1, 3, 4
+#: Seconds the status probes of ``clusters-healthy`` may take (the pre-flight budget is 2 s).
+CLUSTERS_TIMEOUT_S = 1.5
+
+
+@dataclass
+class Outcome:
+    """What the apply step did: services applied (name, version) in order, rolled back, the error."""
+
+    applied: list[tuple[str, int]] = field(default_factory=list)
+    rolled_back: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+def carry_out(plan: Any, applier: Any, progress: Callable[[str], None]) -> Outcome:
+    """Apply the plan's changed services one at a time in plan order; on the first failure roll back
+    the attempted ones in the same order. (The coordinator replaces this with ``run_deploy``.)
+
+    ``remove`` services are left running (``docker stack deploy`` without ``--prune``) and reported.
+    """
+    from iklim.deploy.api import DeployError
+
+    outcome, attempted = Outcome(), []
+    for service in plan.changed:
+        if service.action == "remove":
+            progress(f"{service.name}: not in the tree; left running (remove it by hand)")
+            continue
+        progress(f"{service.name}: {service.action}")
+        attempted.append(service.name)
+        try:
+            outcome.applied.append((service.name, applier.apply(service.name)))
+        except DeployError as exc:
+            outcome.error = str(exc)
+            progress(f"failed: {exc}; rolling back {len(attempted)} service(s)")
+            for name in attempted:
+                try:
+                    applier.rollback(name)
+                    outcome.rolled_back.append(name)
+                except DeployError as again:
+                    progress(f"rollback of {name} failed: {again}")
+            break
+    return outcome
+
+
+def emit(fmt: str, document: dict[str, Any], lines: list[str]) -> None:
+    """The final output: the JSON document, or the text lines."""
+    click.echo(json.dumps(document, indent=2) if fmt == "json" else "\n".join(lines))
+
+
+def progress_for(fmt: str) -> Callable[[str], None]:
+    """One progress line, timestamped: stdout for text, stderr for JSON."""
+    began = time.monotonic()
+
+    def say(line: str) -> None:
+        click.echo(f"[{time.monotonic() - began:6.1f}s] {line}", err=fmt == "json")
+
+    return say
+
+
+def stateful_running(env: Environment, desired: Any) -> set[str]:
+    """The clusters to judge: stateful components (catalogue ``stateful``) with more than one
+    member service that runs (replicas > 0) in ``desired``."""
+    from iklim.model.catalogue import BY_KEY
+    from iklim.plan.grace import service_components
+
+    components = service_components(env)
+    members: dict[str, int] = {}
+    for name, spec in desired.services.items():
+        key = components.get(name)
+        entry = BY_KEY.get(key) if key else None
+        if key and entry is not None and entry.stateful and (spec["mode"] != "replicated" or spec["replicas"]):
+            members[key] = members.get(key, 0) + 1
+    return {key for key, count in members.items() if count > 1}
+
+
+def cluster_reports(env: Environment, seat_pid: int, clusters: set[str]) -> tuple[list[tuple[str, str, str]], float]:
+    """``iklim status --target prod`` of ``clusters`` from the seat: (component, status, reason), the seconds."""
+    from iklim.drill.swarmseat import SeatContext
+    from iklim.status.planbuild import plan_of
+    from iklim.status.runner import run_probes
+    from iklim.status.transport import NetTransport
+
+    began = time.monotonic()
+    chosen = [c for c in plan_of(env, "prod").components if c.name in clusters]
+    reports = run_probes(chosen, NetTransport(), SeatContext(env, seat_pid), CLUSTERS_TIMEOUT_S)
+    return [(r.component, str(r.status), r.reason) for r in reports], time.monotonic() - began
+
+
+def _plan(
+    env: Environment, root: Path, target: str, secrets_dir: str | None
+) -> tuple[Any, list[Check], Any, dict[str, float]]:
+    from iklim.plan.run import desired_from_tree, run_plan
+
+    extra: dict[str, Any] = {}
+    if secrets_dir is not None:
+        if "secrets_dir" not in inspect.signature(run_plan).parameters:
+            raise DeployError("--secrets-dir needs the secret rotation (iklim.deploy.secretversions), not merged here")
+        extra["secrets_dir"] = Path(secrets_dir)
+    plan, checks, seconds = run_plan(env, root, target, **extra)
+    desired = desired_from_tree(env, root, target == "swarm-lab", **extra)
+    return plan, checks, desired, seconds
+
+
+def _clients(env: Environment, target: str) -> tuple[Any, dict[str, Any]]:
+    """The manager's client and hostname -> node engine clients."""
+    if target == "swarm-lab":
+        from iklim.swarmlab.nodes import lab_nodes
+        from iklim.swarmlab.swarm import first_manager
+
+        nodes = lab_nodes(env)
+        manager = docker.DockerClient(base_url=first_manager(nodes).docker_host, timeout=60)
+        return manager, {n.hostname: docker.DockerClient(base_url=n.docker_host, timeout=60) for n in nodes}
+    from iklim.status.overlay import manager_client
+
+    manager = manager_client(dict(os.environ))
+    return manager, {str(manager.info().get("Name", "")): manager}
+
+
+def run_deploy_command(
+    env: Environment, root: Path, target: str, secrets_dir: str | None, fmt: str, yes: bool, seat_pid: int | None
+) -> int:
+    """Plan, pre-flight, confirm, create objects, apply, clean up; the exit code."""
+    from iklim.plan.output import as_document, as_text
+    from iklim.plan.run import PlanError
+
+    say = progress_for(fmt)
+    began = time.monotonic()
+    document: dict[str, Any] = {
+        "schema": SCHEMA, "target": target, "outcome": "aborted", "plan": None,
+        "created": {"configs": [], "networks": []}, "applied": [], "rolled_back": [], "error": None,
+        "cleanup": {"removed": [], "kept": []}, "seconds": {},
+    }  # fmt: skip
+    lines: list[str] = []
+    try:
+        plan, checks, desired, seconds = _plan(env, root, target, secrets_dir)
+    except (PlanError, DeployError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_ERROR
+    if seat_pid is not None:
+        reports, took = cluster_reports(env, seat_pid, stateful_running(env, desired))
+        checks.append(check_clusters(reports, took))
+        seconds["preflight"] = seconds.get("preflight", 0.0) + took
+    else:
+        checks.append(check_clusters(None))
+    document["plan"] = as_document(target, plan, checks, seconds)
+    document["seconds"]["plan"] = round(time.monotonic() - began, 3)
+    lines.append(as_text(target, plan, checks, seconds))
+    if fmt == "text":
+        click.echo(lines.pop())
+    if any(c.verdict == "fail" for c in checks):
+        document["outcome"] = "preflight-failed"
+        document["error"] = "; ".join(f"{c.name}: {c.message}" for c in checks if c.verdict == "fail")
+        lines.append(f"pre-flight failed: {document['error']}; nothing changed")
+        emit(fmt, document, lines)
+        return EXIT_PREFLIGHT
+    if not plan.empty and not yes:
+        if not sys.stdin.isatty():
+            click.echo("error: not confirmed: pass --yes to deploy without a terminal", err=True)
+            return EXIT_ERROR
+        if not click.confirm(f"deploy {len(plan.changed)} service change(s) to {target}?", default=False):
+            click.echo("error: not confirmed; nothing changed", err=True)
+            return EXIT_ERROR
+    code = _apply(env, root, target, plan, desired, document, lines, say)
+    document["seconds"]["total"] = round(time.monotonic() - began, 3)
+    lines.append(f"seconds: plan {document['seconds']['plan']:.1f}, total {document['seconds']['total']:.1f}")
+    emit(fmt, document, lines)
+    return code
+
+
+def _apply(
+    env: Environment, root: Path, target: str, plan: Any, desired: Any, document: dict[str, Any],
+    lines: list[str], say: Any,
+) -> int:  # fmt: skip
+    from iklim.deploy.apply import EngineApplier
+    from iklim.deploy.cleanup import remove_unused
+    from iklim.deploy.objects import config_sources, create_objects
+    from iklim.plan.targets import lab_overrides, stack_documents
+
+    try:
+        manager, nodes = _clients(env, target)
+    except Exception as exc:  # noqa: BLE001 - one line for any engine that cannot be reached
+        click.echo(f"error: {target}: {str(exc).splitlines()[0]}", err=True)
+        return EXIT_ERROR
+    try:
+        began = time.monotonic()
+        documents = stack_documents(root, env)
+        overrides = lab_overrides(documents) if target == "swarm-lab" else None
+        created = create_objects(
+            manager, plan, config_sources(root, documents, os.environ, overrides), desired.configs, say
+        )
+        document["created"] = {"configs": created.configs, "networks": created.networks}
+        applier = EngineApplier(manager, desired, plan, nodes, say)
+        outcome: Outcome = carry_out(plan, applier, say)  # the coordinator: run_deploy(env, plan, applier, ...)
+        document["applied"] = [{"service": s, "version": v} for s, v in outcome.applied]
+        document["rolled_back"] = outcome.rolled_back
+        document["seconds"]["apply"] = round(time.monotonic() - began, 3)
+        if outcome.error is not None:
+            document["outcome"], document["error"] = "rolled-back", outcome.error
+            lines.append(f"deploy failed: {outcome.error}; rolled back: {', '.join(outcome.rolled_back) or 'none'}")
+            return EXIT_ROLLED_BACK
+        stacks = set(desired.stacks.values())
+        cleaned = remove_unused(manager, stacks)
+        document["cleanup"] = {"removed": cleaned.removed, "kept": cleaned.kept}
+        for name in cleaned.removed:
+            say(f"removed unused {name}")
+        document["outcome"] = "deployed" if outcome.applied or created.configs else "nothing-to-do"
+        lines.append(
+            f"{document['outcome']}: {len(outcome.applied)} service(s) applied"
+            + "".join(f"\n  {s} -> version {v}" for s, v in outcome.applied)
+            + f"\n{len(cleaned.removed)} unused version(s) removed"
+        )
+        return EXIT_OK
+    except DeployError as exc:
+        document["error"] = str(exc)
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_ERROR
+    except (OSError, ValueError, docker.errors.DockerException) as exc:
+        document["error"] = str(exc).splitlines()[0]
+        click.echo(f"error: {document['error']}", err=True)
+        return EXIT_ERROR
+    finally:
+        for client in {id(c): c for c in [manager, *nodes.values()]}.values():
+            client.close()

@@ -1,0 +1,80 @@
+"""``iklim deploy``: ``--target prod`` refusals (nothing contacted), --help, the apply loop's rollback order."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from iklim.deploy.api import DeployError, ServiceApplier
+from iklim.deploy.steps import carry_out
+from iklim.plan.diff import Plan, ServicePlan
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _deploy(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if k not in ("DOCKER_HOST", "IKLIM_DRILL_SEAT_PID")}
+    environ.update(PYTHONPATH=str(ROOT / "src"), **env)
+    return subprocess.run(
+        [sys.executable, "-m", "iklim", "deploy", *args],
+        capture_output=True, text=True, cwd=ROOT, env=environ, timeout=60,
+    )  # fmt: skip
+
+
+def test_prod_refuses_a_docker_host_into_the_swarm_lab() -> None:
+    proc = _deploy("--target", "prod", "--yes", DOCKER_HOST="unix:///run/iklim-swarmlab/iklim-app-01.sock")
+    assert proc.returncode == 1
+    assert "is the Swarm lab; use --target swarm-lab" in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_prod_refuses_inside_the_drill_seat() -> None:
+    proc = _deploy("--target", "prod", "--yes", IKLIM_DRILL_SEAT_PID="1")
+    assert proc.returncode == 1 and "inside the Swarm lab's drill seat" in proc.stderr
+
+
+def test_prod_refuses_without_a_manager_engine(tmp_path: Path) -> None:
+    proc = _deploy("--target", "prod", "--yes", DOCKER_HOST=f"unix://{tmp_path}/absent.sock")
+    assert proc.returncode == 1
+    assert "prod: no Docker engine at unix://" in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_help_has_examples_and_exit_codes() -> None:
+    proc = _deploy("--help")
+    assert proc.returncode == 0
+    assert "Examples:" in proc.stdout and "4 failed and rolled back" in proc.stdout
+
+
+class FakeApplier(ServiceApplier):
+    """FAKE: records calls; fails on one service (the loop's order is what is tested, not the Engine)."""
+
+    def __init__(self, failing: str) -> None:
+        self.failing = failing
+        self.calls: list[str] = []
+
+    def apply(self, service: str) -> int:
+        self.calls.append(f"apply {service}")
+        if service == self.failing:
+            raise DeployError(f"{service}: a new task failed")
+        return 7
+
+    def rollback(self, service: str) -> None:
+        self.calls.append(f"rollback {service}")
+
+
+def test_the_first_failure_rolls_the_attempted_services_back_in_the_same_order() -> None:
+    plan = Plan(
+        services=[
+            ServicePlan("s_a", "s", "rolling-restart"), ServicePlan("s_b", "s", "unchanged"),
+            ServicePlan("s_c", "s", "metadata-only"), ServicePlan("s_d", "s", "rolling-restart"),
+            ServicePlan("s_e", "s", "rolling-restart"),
+        ]
+    )  # fmt: skip
+    applier = FakeApplier("s_d")
+    outcome = carry_out(plan, applier, lambda line: None)
+    assert applier.calls == ["apply s_a", "apply s_c", "apply s_d", "rollback s_a", "rollback s_c", "rollback s_d"]
+    assert outcome.applied == [("s_a", 7), ("s_c", 7)]
+    assert outcome.rolled_back == ["s_a", "s_c", "s_d"] and outcome.error == "s_d: a new task failed"

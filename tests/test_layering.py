@@ -42,6 +42,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"render", "status"}),
     frozenset({"lab", "swarmlab"}),
     frozenset({"drill", "plan"}),
+    frozenset({"deploy"}),
     frozenset({"cli"}),
     frozenset({"__main__"}),
 )

@@ -2,7 +2,8 @@
 
 - :class:`SeatVaultSeam`: the drill's OpenBao seam (:class:`~iklim.drill.vaultseam.VaultSeam`:
   ``sys/leader`` of every member, the KV workload, ``restarted`` = unseal) addressed as production
-  (each member's API in host mode on its node's private address) with the custody file given
+  (each member's API in host mode on its node's private address; the ``leader_address`` a standby
+  names is the active's ``api_addr``, its overlay name, mapped back) with the custody file given
   (the Swarm lab's ``VAULT_KEYS_FILE``, the runbook's bootstrap result); its ``switchover`` is
   refused: the deploy's hand-over is Swarm's own SIGTERM of the active.
 - :func:`engine_exec`: run a command in a member's running task container through the Engine API
@@ -18,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import docker
 from docker.errors import DockerException
@@ -40,6 +42,16 @@ class SeatVaultSeam(VaultSeam):
 
     def _plan(self) -> VaultPlan:
         return vault_plan(self.ctx.env, self.ctx.target, self.keys_file)
+
+    def _leader_of(self, url: str) -> dict[str, Any] | None:
+        """``sys/leader`` with the ``leader_address`` a standby names (the active's ``api_addr``,
+        ``http://vault-N:8200``: its overlay name) put in this seam's addressing."""
+        answer = super()._leader_of(url)
+        address = str((answer or {}).get("leader_address") or "")
+        host = urlsplit(address).hostname or ""
+        if answer is not None and host in self.urls:
+            answer = dict(answer, leader_address=self.urls[host])
+        return answer
 
     def switchover(self, member: str) -> None:
         raise DrillError("vault: the deploy's hand-over is Swarm's SIGTERM of the active (never step-down)")

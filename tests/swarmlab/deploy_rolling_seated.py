@@ -94,6 +94,11 @@ class EnvApplier(ServiceApplier):
             container["Env"] = [*(container.get("Env") or []), f"{MARKER}={self.nonce}"]
         return spec
 
+    def marked(self, service: str) -> bool:
+        """True when ``service``'s live spec carries this test's change."""
+        env = self.manager.api.inspect_service(service)["Spec"]["TaskTemplate"]["ContainerSpec"].get("Env") or []
+        return any(e.startswith(f"{MARKER}=") for e in env)
+
     def apply(self, service: str) -> int:
         sid, version, _ = self._spec(service)
         desired = self._desired(service)
@@ -165,7 +170,10 @@ def main(out: Path) -> int:
         _log(render_text(forward))
     finally:
         applier.restore = True
-        restored = run_deploy(env, plan, applier, Hooks(), seams, _log, member_exec=member_exec)
+        changed = [n for n in names if applier.marked(n)]  # what is still changed (a rollback put some back)
+        back = Plan(services=[ServicePlan(n, n.split("_", 1)[0], "rolling-restart") for n in changed])
+        _log(f"restoring {len(changed)} services: {', '.join(changed)}")
+        restored = run_deploy(env, back, applier, Hooks(), seams, _log, member_exec=member_exec)
         results["restore"] = restored.as_dict()
         _log(render_text(restored))
         out.write_text(json.dumps(results, indent=2))

@@ -219,8 +219,20 @@ class RabbitHandover(Handover):
         self.drained.add(member)
 
     def after_apply(self, member: str) -> None:
-        """``revive`` the restarted node (a no-op unless it kept maintenance mode) and forget its drain."""
-        self._run(member, "rabbitmq-upgrade", "revive")
+        """``revive`` the restarted node (a no-op unless it kept maintenance mode) and forget its drain.
+
+        A node the healthcheck already calls up may still be loading its tables (measured: ``revive``
+        answered ``{:aborted, {:no_exists, [:rabbit_queue, ...]}}``), so it is retried every 2 s
+        for up to :data:`RABBIT_TIMEOUT_S`."""
+        deadline = time.monotonic() + RABBIT_TIMEOUT_S
+        while True:
+            try:
+                self._run(member, "rabbitmq-upgrade", "revive")
+                break
+            except DeployError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(2.0)
         self.drained.discard(member)
 
     def hand_over(self, leader: str, updated: Sequence[str]) -> str:

@@ -1,0 +1,232 @@
+"""Carry out a plan in cluster-aware order: :func:`run_deploy`.
+
+For each stateful cluster, in :mod:`iklim.deploy.order`'s order (etcd, Patroni, MongoDB, Redis,
+RabbitMQ, Vault):
+
+1. ``hooks.before_cluster(cluster, services)``;
+2. the current leader is read through the cluster's seam (:mod:`iklim.deploy.handover`); a cluster
+   with a seam that names none within 30 s is not healthy and stops the deploy;
+3. every changed data member but the leader, one at a time: ``before_apply`` (RabbitMQ: await
+   quorum + 1, drain), ``applier.apply`` (the service converged: task running and healthy),
+   ``after_apply`` (Vault: unseal), then the cluster must be healthy (``health``: the cluster's
+   ``iklim status`` probe) within ``healthy_timeout`` seconds;
+4. the leader, when its change restarts it: a verified hand-over (Vault: its own SIGTERM, verified
+   after), the cluster healthy, then the former leader as in 3;
+5. the companions (Redis Sentinel) one at a time as in 3; ``hooks.after_cluster``.
+
+Then the stateless services in name order (each as its own ``update_config`` says: the applier).
+Leader changes are counted by a :class:`~iklim.deploy.watch.LeaderWatch` over the whole deploy.
+
+Any :class:`~iklim.deploy.api.DeployError` stops the deploy: every service applied so far is rolled
+back in the same order (``applier.rollback``) and the result carries the error (``iklim deploy``
+exits 4). Errors: nothing raises out of :func:`run_deploy` but KeyboardInterrupt (after the
+rollback) and programming errors.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+from iklim.deploy.api import DeployError, Hooks, ServiceApplier
+from iklim.deploy.handover import Handover, MemberExec, handover_for
+from iklim.deploy.measure import Measurement
+from iklim.deploy.order import ClusterRoll, DeployOrder, Member, deploy_order, leader_last
+from iklim.deploy.report import ClusterResult, DeployResult
+from iklim.deploy.watch import LeaderWatch
+from iklim.drill.labseams import Seam
+from iklim.model.schema import Environment
+from iklim.plan.diff import Plan
+
+#: cluster -> (healthy, the reason in words); must not raise.
+Health = Callable[[str], tuple[bool, str]]
+
+#: Seconds a cluster may take to be healthy again after one member's apply.
+HEALTHY_S = 120.0
+
+
+class _Roll:
+    """The state of one run: what was applied, for the rollback."""
+
+    def __init__(self, applier: ServiceApplier, health: Health, progress: Callable[[str], None], timeout: float):
+        self.applier, self.health, self.progress, self.timeout = applier, health, progress, timeout
+        self.applied: list[str] = []
+
+    def apply(self, service: str) -> None:
+        self.progress(f"apply {service}")
+        self.applier.apply(service)
+        self.applied.append(service)
+
+    def wait_healthy(self, cluster: str, after: str) -> None:
+        deadline, words = time.monotonic() + self.timeout, "not asked yet"
+        while True:
+            healthy, words = self.health(cluster)
+            if healthy:
+                return
+            if time.monotonic() > deadline:
+                raise DeployError(f"{cluster}: not healthy {self.timeout:.0f} s after {after}: {words}")
+            time.sleep(1.0)
+
+
+def _member(roll: _Roll, handover: Handover, item: Member, cluster: str) -> None:
+    if item.restarts:
+        handover.before_apply(item.member)
+    roll.apply(item.service)
+    if item.restarts:
+        handover.after_apply(item.member)
+    roll.wait_healthy(cluster, item.service)
+
+
+def _cluster(
+    roll: _Roll, plan: ClusterRoll, handover: Handover, hooks: Hooks, watch: LeaderWatch, result: ClusterResult
+) -> None:
+    hooks.before_cluster(plan.cluster, plan.services)
+    leader: str | None = None
+    if handover.by_name is not None:
+        roll.progress(f"{plan.cluster}: {handover.by_name}")
+        result.note = handover.by_name
+    elif plan.cluster == "rabbitmq":
+        leader = handover.leader()  # the measured queue's leader; None without a workload
+    elif handover.seam is not None:
+        leader = handover.require_leader()
+    result.leader_before = leader
+    if plan.cluster == "rabbitmq" and leader is None:
+        result.note = "no measured queue: every node drained before its restart, by name"
+    members = leader_last(plan, leader)
+    updated: list[str] = []
+    for item in members:
+        is_leader = item.member == leader and item.restarts
+        if is_leader and not handover.releases_on_stop:
+            roll.progress(f"{plan.cluster}: hand over from {item.member}")
+            began = time.monotonic()
+            new = handover.hand_over(item.member, updated)
+            result.handover_s = time.monotonic() - began
+            roll.progress(f"{plan.cluster}: {new} leads now ({result.handover_s:.2f} s)")
+            roll.wait_healthy(plan.cluster, f"the hand-over to {new}")
+        began = time.monotonic()
+        _member(roll, handover, item, plan.cluster)
+        if is_leader and handover.releases_on_stop:
+            new = handover.verify_moved(item.member)
+            moved = watch.first_other_since(plan.cluster, item.member, began)
+            result.handover_s = None if moved is None else moved - began
+            roll.progress(f"{plan.cluster}: {new} active after {item.member}'s stop")
+        updated.append(item.member)
+    for item in plan.companions:
+        _member(roll, Handover(plan.cluster, None), item, plan.cluster)
+    result.leader_after = handover.leader() if handover.seam is not None else None
+    hooks.after_cluster(plan.cluster, plan.services)
+
+
+def run_deploy(
+    env: Environment,
+    plan: Plan,
+    applier: ServiceApplier,
+    hooks: Hooks,
+    seams: Mapping[str, Seam],
+    progress: Callable[[str], None],
+    measure: bool = False,
+    *,
+    health: Health | None = None,
+    member_exec: MemberExec | None = None,
+    order: DeployOrder | None = None,
+    healthy_timeout: float = HEALTHY_S,
+) -> DeployResult:
+    """Apply ``plan``'s changed services through ``applier`` in cluster-aware order (module docstring).
+
+    ``seams``: cluster -> its drill seam in this target's context (the Swarm lab's seat: etcd,
+    Patroni, Redis, RabbitMQ and Vault); ``health``: the clusters' health (default: each cluster's
+    ``iklim status`` probe through the seam's context, :func:`iklim.deploy.seatseams.status_health`);
+    ``member_exec``: how to run a command in a member's container (RabbitMQ's drain);
+    ``measure``: run the drill workloads on every cluster of ``seams`` during the deploy.
+    """
+    began = time.monotonic()
+    result = DeployResult()
+    order = order or deploy_order(env, plan)
+    if health is None:
+        from iklim.deploy.seatseams import status_health
+
+        health = status_health(env, seams)
+    roll = _Roll(applier, health, progress, healthy_timeout)
+    try:
+        handovers = {c.cluster: handover_for(c.cluster, seams.get(c.cluster), member_exec) for c in order.clusters}
+    except DeployError as exc:
+        result.error = str(exc)
+        result.seconds = time.monotonic() - began
+        return result
+    measurement = Measurement(seams, progress) if measure else None
+    watch: LeaderWatch | None = None
+    try:
+        if measurement is not None:
+            measurement.start()
+        watch = LeaderWatch(_readers(handovers, seams))
+        watch.start()
+        for cluster_plan in order.clusters:
+            item = ClusterResult(cluster_plan.cluster, list(cluster_plan.services))
+            result.clusters.append(item)
+            started = time.monotonic()
+            try:
+                _cluster(roll, cluster_plan, handovers[cluster_plan.cluster], hooks, watch, item)
+            finally:
+                if measurement is not None:
+                    measurement.window(cluster_plan.cluster, started, time.monotonic())
+        for member in order.stateless:
+            roll.apply(member.service)
+    except DeployError as exc:
+        result.error = str(exc)
+        progress(f"deploy stopped: {exc}")
+        _rollback(roll, result, progress)
+    except KeyboardInterrupt:
+        result.error = "interrupted"
+        _rollback(roll, result, progress)
+        raise
+    finally:
+        ended = time.monotonic()
+        if watch is not None:
+            watch.stop()
+            _leaders(result, watch, order)
+        if measurement is not None:
+            for name, measured in measurement.stop(began, ended).items():
+                target = result.cluster(name)
+                if target is None:
+                    target = ClusterResult(name, note="not changed by this deploy")
+                    result.clusters.append(target)
+                target.measured = measured
+        result.applied = list(roll.applied)
+        result.seconds = time.monotonic() - began
+    return result
+
+
+def _readers(handovers: Mapping[str, Handover], seams: Mapping[str, Seam]) -> dict[str, Callable[[], str | None]]:
+    """The leader reading of every cluster with a seam, changed by this deploy or not."""
+    readers = {name: h.leader for name, h in handovers.items() if h.seam is not None}
+    for name, seam in seams.items():
+        if name not in readers:
+            try:
+                readers[name] = handover_for(name, seam).leader
+            except DeployError:
+                continue
+    return readers
+
+
+def _leaders(result: DeployResult, watch: LeaderWatch, order: DeployOrder) -> None:
+    """Every watched cluster's leader history into its :class:`ClusterResult` (unchanged clusters too)."""
+    for name in watch.readers:
+        target = result.cluster(name)
+        if target is None:
+            target = ClusterResult(name, note="not changed by this deploy")
+            result.clusters.append(target)
+        target.leaders = watch.leaders(name)
+        if target.leaders:
+            target.leader_before = target.leader_before or target.leaders[0][1]
+            target.leader_after = target.leaders[-1][1]
+
+
+def _rollback(roll: _Roll, result: DeployResult, progress: Callable[[str], None]) -> None:
+    """Roll every applied service back, in the order applied; errors are collected, not raised."""
+    for service in list(roll.applied):
+        progress(f"roll back {service}")
+        try:
+            roll.applier.rollback(service)
+            result.rolled_back.append(service)
+        except DeployError as exc:
+            result.rollback_errors.append(str(exc))

@@ -230,19 +230,22 @@ def failover(env: Environment, ctx: Any, base: str) -> dict[str, Any]:
     began = time.monotonic()
     seam.switchover(str(leader))
     _wait("a new leader", lambda: seam.observe(str(leader)).leader not in (None, leader))
-    after = seam.observe(None).leader
     if isinstance(seam, PatroniSeam):
         patroni_replicas_streaming(ctx, _log, timeout=120)
     else:
-        _wait("every replica linked to the new master", lambda: _redis_links_up(ctx, env, str(after)), 120)
+        _wait("every replica linked", lambda: _redis_links_up(ctx, env, seam.observe(None).leader), 120)
+    after = seam.observe(None).leader
     return {"from": leader, "to": after, "seconds": round(time.monotonic() - began, 1)}
 
 
-def _redis_links_up(ctx: Any, env: Environment, master: str) -> bool:
+def _redis_links_up(ctx: Any, env: Environment, master: str | None) -> bool:
+    """Every member but the master Sentinel names reports ``master_link_status:up`` (it authenticated)."""
     import redis
 
     from iklim.deploy.rotationsteps import _redis
 
+    if master is None:
+        return False
     for member in member_names("redis", env.services.redis.members):
         if member == master:
             continue
@@ -259,11 +262,13 @@ def _redis_links_up(ctx: Any, env: Environment, master: str) -> bool:
 
 def _order(env: Environment, ctx: Any, cluster: str, services: list[str]) -> tuple[list[str], list[str], list[str]]:
     """(members with the leader last, companions, stateless) of ``services``."""
+    import re
+
     from iklim.drill.labseams import SEAMS
 
     stack = env.stacks.infra
-    members = [s for s in services if s.startswith(f"{stack}_{cluster}-")]
-    companions = [s for s in services if s.startswith(f"{stack}_redis-sentinel-")]
+    members = [s for s in services if re.fullmatch(rf"{stack}_{cluster}-\d+", s)]
+    companions = [s for s in services if re.fullmatch(rf"{stack}_redis-sentinel-\d+", s)]
     stateless = [s for s in services if s not in members and s not in companions]
     leader = SEAMS[cluster](ctx).observe(None).leader if cluster != "rabbitmq" else None
     members.sort(key=lambda s: (s == f"{stack}_{leader}", s))
@@ -321,6 +326,7 @@ def seated(mode: str, base: str, value_file: Path, out: Path) -> int:
             for service in members:
                 member = service.split("_", 1)[1]
                 if cluster != "rabbitmq" and seam.observe(None).leader == member:
+                    _log(f"{cluster}: hand-over from {member} before its restart")
                     seam.switchover(member)
                     _wait("the hand-over", lambda m=member: seam.observe(m).leader not in (None, m))
                 roll(manager, service, base, change.name)

@@ -45,7 +45,14 @@ def _tree(env_path: str, tree: str | None) -> Path:
 @click.option("--env", "env_path", default=DEFAULT_ENV, show_default=True, help="The environment model.")
 @click.option("--tree", default=None, help="The rendered tree to plan [default: the repository root].")
 @click.option("--static", is_flag=True, help="Only the pre-flight checks that need no engine, on the tree alone.")
-def plan_command(target: str, fmt: str, env_path: str, tree: str | None, static: bool) -> None:
+@click.option(
+    "--secrets-dir", "secrets_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+    help="New secret values, one file named after each secret to rotate (as the runbook's SECRETS_DIR); "
+    "the services that mount one move to its content-hashed version <name>_<sha256[:10]>.",
+)  # fmt: skip
+def plan_command(
+    target: str, fmt: str, env_path: str, tree: str | None, static: bool, secrets_dir: Path | None
+) -> None:
     """What `docker stack deploy` of the rendered stacks would change, service by service, and pre-flight.
 
     Reads the live services, configs, secrets, networks and nodes through the Engine API of the
@@ -56,6 +63,12 @@ def plan_command(target: str, fmt: str, env_path: str, tree: str | None, static:
     place); create and remove for services only in the tree or only live. Then the pre-flight
     checks, each pass/warn/fail with one line. Nothing is changed.
 
+    Secrets are immutable objects named by content hash: with --secrets-dir, each file (named
+    after a secret, holding its new value) makes the services that mount that secret a rolling
+    restart onto <name>_<sha256(value)[:10]> (listed under secrets as "create"); without it,
+    every service keeps the version it mounts. Put only the secrets to rotate in the folder: the
+    Engine never returns a secret's value, so any file there is a rotation. No value is printed.
+
     \b
     Exit: 0 nothing to change, 2 changes planned, 3 a pre-flight check failed, 1 an error.
     Examples:
@@ -63,6 +76,7 @@ def plan_command(target: str, fmt: str, env_path: str, tree: str | None, static:
       iklim plan --format json | jq '.services[] | select(.action != "unchanged")'
       iklim plan --static                         # pre-flight of the rendered tree, no engine
       iklim plan --tree /tmp/changed-tree         # a copy of the tree with an edit
+      iklim plan --secrets-dir /root/rotate       # /root/rotate/redis_password holds the new value
       DOCKER_HOST=unix:///var/run/docker.sock iklim plan --target prod   # on a production manager
     """
     from iklim.model.commands import load_or_exit
@@ -80,7 +94,7 @@ def plan_command(target: str, fmt: str, env_path: str, tree: str | None, static:
             seconds["preflight"] = time.monotonic() - began
             plan, shown = None, "static"
         else:
-            plan, checks, seconds = run_plan(env, root, target)
+            plan, checks, seconds = run_plan(env, root, target, secrets_dir=secrets_dir)
             shown = target
     except PlanError as exc:
         _fail(str(exc))

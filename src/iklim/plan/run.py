@@ -13,7 +13,9 @@ from iklim.plan.compose import Desired, config_hashes, desired_state
 from iklim.plan.diff import Plan, plan
 from iklim.plan.grace import minimum, service_components
 from iklim.plan.interpolate import ComposeError
+from iklim.plan.live import Snapshot
 from iklim.plan.preflight import Check, live_checks, model_nodes, static_checks
+from iklim.plan.secretnames import SecretRotation, SecretVersionError, resolve_secret_versions, secret_states
 from iklim.plan.targets import TargetError, lab_overrides, prod_target, stack_documents, swarm_lab_target
 
 
@@ -21,15 +23,46 @@ class PlanError(RuntimeError):
     """The tree or the target cannot be read; one line."""
 
 
-def desired_from_tree(env: Environment, root: Path, lab: bool) -> Desired:
-    """The rendered stacks under ``root`` as :class:`Desired` (with the Swarm lab override when ``lab``)."""
+def desired_from_tree(
+    env: Environment,
+    root: Path,
+    lab: bool,
+    *,
+    secrets_dir: Path | None = None,
+    snapshot: Snapshot | None = None,
+) -> Desired:
+    """The rendered stacks under ``root`` as :class:`Desired` (with the Swarm lab override when ``lab``).
+
+    ``secrets_dir``: new secret values, one file per base secret (:mod:`iklim.plan.secretnames`):
+    those references become content-hashed names. ``snapshot``: the live state; every other
+    reference keeps the version the live service mounts. With neither, the references are the
+    stacks' base names. Raises PlanError (a value file's error names the file, never the value).
+    """
+    return desired_and_rotations(env, root, lab, secrets_dir=secrets_dir, snapshot=snapshot)[0]
+
+
+def desired_and_rotations(
+    env: Environment,
+    root: Path,
+    lab: bool,
+    *,
+    secrets_dir: Path | None = None,
+    snapshot: Snapshot | None = None,
+) -> tuple[Desired, list[SecretRotation]]:
+    """:func:`desired_from_tree` and the secret rotations the value files in ``secrets_dir`` imply."""
     try:
         documents = stack_documents(root, env)
         hashes = config_hashes(root, documents)
         overrides = lab_overrides(documents) if lab else None
-        return desired_state(documents, hashes, os.environ, overrides)
+        desired = desired_state(documents, hashes, os.environ, overrides)
     except (OSError, ValueError, yaml.YAMLError, ComposeError, KeyError, TypeError) as exc:
         raise PlanError(f"the rendered tree {root}: {exc}") from None
+    if secrets_dir is None and snapshot is None:
+        return desired, []
+    try:
+        return resolve_secret_versions(desired, snapshot, secrets_dir)
+    except SecretVersionError as exc:
+        raise PlanError(str(exc)) from None
 
 
 def run_static(env: Environment, root: Path) -> list[Check]:
@@ -41,13 +74,20 @@ def run_static(env: Environment, root: Path) -> list[Check]:
         raise PlanError(f"the rendered tree {root}: {exc}") from None
 
 
-def run_plan(env: Environment, root: Path, target_name: str) -> tuple[Plan, list[Check], dict[str, float]]:
+def run_plan(
+    env: Environment, root: Path, target_name: str, *, secrets_dir: Path | None = None
+) -> tuple[Plan, list[Check], dict[str, float]]:
     """Plan ``root`` against ``target_name`` (``swarm-lab`` or ``prod``); the plan, the checks, the seconds.
 
+    ``secrets_dir``: new secret values (one file per base secret, the runbook's ``SECRETS_DIR``
+    layout): the services that mount one plan a rolling restart onto its content-hashed version,
+    which the plan's ``secrets`` lists as ``create``; every other secret reference stays at the
+    version its live service mounts (:func:`iklim.plan.secretnames.resolve_secret_versions`).
     ``seconds``: ``snapshot`` (Engine API reads, every node's image list included), ``plan``
     (the comparison), ``preflight`` (the checks plus the snapshot they need). Raises PlanError.
     """
-    desired = desired_from_tree(env, root, lab=target_name == "swarm-lab")
+    lab = target_name == "swarm-lab"
+    desired_from_tree(env, root, lab, secrets_dir=secrets_dir)  # a bad tree or value file: before any engine
     components = service_components(env)
     try:
         target = swarm_lab_target(env) if target_name == "swarm-lab" else prod_target()
@@ -58,7 +98,9 @@ def run_plan(env: Environment, root: Path, target_name: str) -> tuple[Plan, list
         snapshot = target.snapshot()
         read = time.monotonic() - began
         began = time.monotonic()
+        desired, rotations = desired_and_rotations(env, root, lab, secrets_dir=secrets_dir, snapshot=snapshot)
         result = plan(desired, snapshot)
+        result.secrets = secret_states(result.secrets, rotations)
         compared = time.monotonic() - began
         began = time.monotonic()
         checks = live_checks(desired, snapshot, result, components, lambda c, s: minimum(env, c, s), target.resolvable)

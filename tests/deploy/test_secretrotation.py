@@ -1,0 +1,55 @@
+"""The rotation hooks' offline part: which secrets they carry out, the refusal of the others, the
+value a container derives from a file. The engine steps run on the Swarm lab
+(tests/swarmlab/test_deploy_rotation.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from iklim.components.target import ProductionTarget
+from iklim.deploy.api import DeployError
+from iklim.deploy.rotation import CLUSTER_OF, SecretRotationHooks, password, replication_user
+from iklim.deploy.secretversions import SecretRotation
+from iklim.model.loader import load_environment
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _rotation(base: str, tmp_path: Path) -> SecretRotation:
+    path = tmp_path / base
+    path.write_bytes(b"x" * 32 + b"\n")
+    return SecretRotation(base, f"{base}_0123456789", path, ("iklimco_a",), True, "iklimco")
+
+
+def test_the_three_engine_secrets_map_to_their_clusters() -> None:
+    assert CLUSTER_OF == {
+        "postgres_replication_password": "patroni",
+        "redis_password": "redis",
+        "rabbitmq_admin_password": "rabbitmq",
+    }
+
+
+def test_a_secret_without_a_procedure_is_refused_before_anything_changes(tmp_path: Path) -> None:
+    env = load_environment(ROOT / "environments" / "prod.yaml")
+    changes = [_rotation("redis_password", tmp_path), _rotation("postgres_superuser_password", tmp_path)]
+    with pytest.raises(DeployError, match="no rotation procedure for postgres_superuser_password"):
+        SecretRotationHooks(env, object(), changes)  # type: ignore[arg-type]
+
+
+def test_hooks_do_nothing_for_a_cluster_without_a_rotation(tmp_path: Path) -> None:
+    env = load_environment(ROOT / "environments" / "prod.yaml")
+    hooks = SecretRotationHooks(env, object(), [_rotation("patroni_restapi_password", tmp_path)])  # type: ignore[arg-type]
+    hooks.before_cluster("patroni", ["iklimco_patroni-1"])  # a restart is the whole rotation
+    hooks.after_cluster("redis", ["iklimco_redis-1"])
+    assert hooks.done == []
+
+
+def test_the_password_is_what_cat_in_a_command_substitution_gives() -> None:
+    assert password(b"abc\n\n") == "abc" and password(b" a b \n") == " a b "
+
+
+def test_the_replication_user_is_the_rendered_one() -> None:
+    env = load_environment(ROOT / "environments" / "prod.yaml")
+    assert replication_user(env, ProductionTarget(env)) == "replicator"

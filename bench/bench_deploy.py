@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -92,7 +93,12 @@ def iklim_deploy(tree: Path | None) -> tuple[float, int, str]:
     args += ["--tree", str(tree)] if tree else []
     began = time.monotonic()
     proc = subprocess.run(args, capture_output=True, text=True, cwd=REPO, env=ENV)
-    return time.monotonic() - began, proc.returncode, proc.stderr[-1500:]
+    took = time.monotonic() - began
+    try:
+        why = str(json.loads(proc.stdout).get("error") or "")
+    except ValueError:
+        why = proc.stderr[-1500:]
+    return took, proc.returncode, why
 
 
 def all_converged(client: Any, stacks: set[str]) -> bool:

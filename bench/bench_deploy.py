@@ -150,6 +150,14 @@ def main() -> None:
     args = parser.parse_args()
     clusters = {c for c in args.clusters.split(",") if c}
     run_id = uuid.uuid4().hex[:8]
+    client = docker.DockerClient(base_url=MANAGER_SOCKET, timeout=60)
+    try:  # a previous lock holder's updates may still be running: start from a settled Swarm
+        began = time.monotonic()
+        while not all_converged(client, set(STACK_FILES)) and time.monotonic() - began < 240:
+            time.sleep(1.0)
+        print(f"settled after {time.monotonic() - began:.1f} s")
+    finally:
+        client.close()
     with tempfile.TemporaryDirectory(prefix="bench-deploy-") as tmp:
         tree = Path(tmp)
         touched = changed_tree(tree, clusters, run_id, args.members)

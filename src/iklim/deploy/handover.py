@@ -81,6 +81,10 @@ class Handover:
     releases_on_stop = False
     #: Why the members go by name (None: a leader is found and handed over).
     by_name: str | None = None
+    #: The cluster can be healthy between the hand-over and the former leader's restart (False for
+    #: RabbitMQ: the drained node suspends its listeners until it restarts, so ``status`` cannot
+    #: call the cluster healthy then; ``await_online_quorum_plus_one`` was the check).
+    healthy_after_hand_over = True
 
     def __init__(self, cluster: str, seam: Seam | None) -> None:
         self.cluster, self.seam = cluster, seam
@@ -194,6 +198,8 @@ class PatroniHandover(Handover):
 
 class RabbitHandover(Handover):
     """Drains every node before its restart; the measured leader is the run's quorum queue's."""
+
+    healthy_after_hand_over = False
 
     def __init__(self, cluster: str, seam: Seam | None, member_exec: MemberExec | None) -> None:
         super().__init__(cluster, seam)

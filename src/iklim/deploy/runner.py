@@ -11,7 +11,8 @@ RabbitMQ, Vault):
    ``after_apply`` (Vault: unseal), then the cluster must be healthy (``health``: the cluster's
    ``iklim status`` probe) within ``healthy_timeout`` seconds;
 4. the leader, when its change restarts it: a verified hand-over (Vault: its own SIGTERM, verified
-   after), the cluster healthy, then the former leader as in 3;
+   after), the cluster healthy (not for RabbitMQ: its drained node is down for ``status`` until it
+   restarts), then the former leader as in 3;
 5. the companions (Redis Sentinel) one at a time as in 3; ``hooks.after_cluster``.
 
 Then the stateless services in name order (each as its own ``update_config`` says: the applier).
@@ -102,7 +103,8 @@ def _cluster(
             new = handover.hand_over(item.member, updated)
             result.handover_s = time.monotonic() - began
             roll.progress(f"{plan.cluster}: {new} leads now ({result.handover_s:.2f} s)")
-            roll.wait_healthy(plan.cluster, f"the hand-over to {new}")
+            if handover.healthy_after_hand_over:
+                roll.wait_healthy(plan.cluster, f"the hand-over to {new}")
         began = time.monotonic()
         _member(roll, handover, item, plan.cluster)
         if is_leader and handover.releases_on_stop:

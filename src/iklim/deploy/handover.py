@@ -110,6 +110,11 @@ class Handover:
         """Called once ``member``'s new task has converged (nothing by default)."""
         return None
 
+    def undo(self) -> list[str]:
+        """Undo what a stopped deploy left half-done (RabbitMQ: a drained node not restarted);
+        the errors, one line each (never raises)."""
+        return []
+
     def hand_over(self, leader: str, updated: Sequence[str]) -> str:
         """Hand ``leader``'s role to another healthy member (``updated``: members already on the
         new spec, preferred); returns the new leader once verified. Raises DeployError."""
@@ -244,6 +249,19 @@ class RabbitHandover(Handover):
     def hand_over(self, leader: str, updated: Sequence[str]) -> str:
         self.before_apply(leader)
         return self.verify_moved(leader)
+
+    def undo(self) -> list[str]:
+        """``revive`` every node drained and not restarted (a deploy stopped in between): measured,
+        a drained node otherwise stays out of service and every later ``await_online_quorum_plus_one``
+        times out."""
+        errors = []
+        for member in sorted(self.drained):
+            try:
+                self._run(member, "rabbitmq-upgrade", "revive")
+                self.drained.discard(member)
+            except DeployError as exc:
+                errors.append(str(exc))
+        return errors
 
 
 class VaultHandover(Handover):

@@ -18,10 +18,11 @@ RabbitMQ, Vault):
 Then the stateless services in name order (each as its own ``update_config`` says: the applier).
 Leader changes are counted by a :class:`~iklim.deploy.watch.LeaderWatch` over the whole deploy.
 
-Any :class:`~iklim.deploy.api.DeployError` stops the deploy: every service applied so far is rolled
-back in the same order (``applier.rollback``) and the result carries the error (``iklim deploy``
-exits 4). Errors: nothing raises out of :func:`run_deploy` but KeyboardInterrupt (after the
-rollback) and programming errors.
+Any :class:`~iklim.deploy.api.DeployError` stops the deploy: a half-done hand-over is undone (a
+drained RabbitMQ node revived), every service applied so far is rolled back in the same order
+(``applier.rollback``) and the result carries the error (``iklim deploy`` exits 4). Errors:
+nothing raises out of :func:`run_deploy` but KeyboardInterrupt (after the rollback) and
+programming errors.
 """
 
 from __future__ import annotations
@@ -176,10 +177,10 @@ def run_deploy(
     except DeployError as exc:
         result.error = str(exc)
         progress(f"deploy stopped: {exc}")
-        _rollback(roll, result, progress)
+        _rollback(roll, result, progress, handovers)
     except KeyboardInterrupt:
         result.error = "interrupted"
-        _rollback(roll, result, progress)
+        _rollback(roll, result, progress, handovers)
         raise
     finally:
         ended = time.monotonic()
@@ -223,8 +224,13 @@ def _leaders(result: DeployResult, watch: LeaderWatch, order: DeployOrder) -> No
             target.leader_after = target.leaders[-1][1]
 
 
-def _rollback(roll: _Roll, result: DeployResult, progress: Callable[[str], None]) -> None:
-    """Roll every applied service back, in the order applied; errors are collected, not raised."""
+def _rollback(
+    roll: _Roll, result: DeployResult, progress: Callable[[str], None], handovers: Mapping[str, Handover]
+) -> None:
+    """Undo half-done hand-overs (a drained RabbitMQ node), then roll every applied service back,
+    in the order applied; errors are collected, not raised."""
+    for handover in handovers.values():
+        result.rollback_errors.extend(handover.undo())
     for service in list(roll.applied):
         progress(f"roll back {service}")
         try:

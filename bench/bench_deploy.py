@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -48,8 +49,9 @@ MANAGER_SOCKET = "unix:///run/iklim-swarmlab/iklim-app-01.sock"
 CLUSTERS = ("etcd", "patroni", "redis", "rabbitmq", "vault")
 
 
-def changed_tree(target: Path, clusters: set[str], run_id: str) -> dict[str, list[str]]:
-    """Write the changed copy of the tree into ``target``; stack -> the services it changes."""
+def changed_tree(target: Path, clusters: set[str], run_id: str, members: int = 0) -> dict[str, list[str]]:
+    """Write the changed copy of the tree into ``target``; stack -> the services it changes
+    (``members``: only the first N member services of each cluster, 0 for all)."""
     from iklim.model.loader import load_environment
     from iklim.plan.grace import service_components
 
@@ -61,8 +63,13 @@ def changed_tree(target: Path, clusters: set[str], run_id: str) -> dict[str, lis
     for stack, file in STACK_FILES.items():
         document = yaml.safe_load((target / file).read_text())
         renamed: set[str] = set()
+        counted: dict[str, int] = {}
         for key, service in document["services"].items():
-            if components.get(f"{stack}_{key}") not in clusters:
+            component = components.get(f"{stack}_{key}")
+            if component not in clusters or "exporter" in key:
+                continue
+            counted[component] = counted.get(component, 0) + 1
+            if members and counted[component] > members:
                 continue
             touched.setdefault(stack, []).append(f"{stack}_{key}")
             refs = [r if isinstance(r, str) else r["source"] for r in service.get("configs") or []]
@@ -86,7 +93,12 @@ def iklim_deploy(tree: Path | None) -> tuple[float, int, str]:
     args += ["--tree", str(tree)] if tree else []
     began = time.monotonic()
     proc = subprocess.run(args, capture_output=True, text=True, cwd=REPO, env=ENV)
-    return time.monotonic() - began, proc.returncode, proc.stderr[-1500:]
+    took = time.monotonic() - began
+    try:
+        why = str(json.loads(proc.stdout).get("error") or "")
+    except ValueError:
+        why = proc.stderr[-1500:]
+    return took, proc.returncode, why
 
 
 def all_converged(client: Any, stacks: set[str]) -> bool:
@@ -133,15 +145,25 @@ def stack_deploy(tree: Path, stacks: list[str]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clusters", default=",".join(CLUSTERS), help="comma-separated clusters to change")
+    parser.add_argument("--members", type=int, default=0, help="change only the first N members per cluster")
     parser.add_argument("--skip-stack-deploy", action="store_true", help="only time iklim deploy")
     args = parser.parse_args()
     clusters = {c for c in args.clusters.split(",") if c}
     run_id = uuid.uuid4().hex[:8]
+    client = docker.DockerClient(base_url=MANAGER_SOCKET, timeout=60)
+    try:  # a previous lock holder's updates may still be running: start from a settled Swarm
+        began = time.monotonic()
+        while not all_converged(client, set(STACK_FILES)) and time.monotonic() - began < 240:
+            time.sleep(1.0)
+        print(f"settled after {time.monotonic() - began:.1f} s")
+    finally:
+        client.close()
     with tempfile.TemporaryDirectory(prefix="bench-deploy-") as tmp:
         tree = Path(tmp)
-        touched = changed_tree(tree, clusters, run_id)
+        touched = changed_tree(tree, clusters, run_id, args.members)
         members = sum(len(v) for v in touched.values())
-        print(f"config change of {', '.join(sorted(clusters))}: {members} member services (run {run_id})")
+        names = ", ".join(s for v in touched.values() for s in v)
+        print(f"config change of {', '.join(sorted(clusters))}: {members} member service(s): {names} (run {run_id})")
         took, code, err = iklim_deploy(tree)
         print(f"iklim deploy (change)         : {took:7.1f} s  exit {code}")
         if code != 0:

@@ -26,3 +26,29 @@ def test_each_planned_config_has_its_file_and_stack() -> None:
         assert hashlib.sha256(source.path.read_bytes()).hexdigest() == desired.configs[name], name
         users = [s for s in desired.services.values() if any(r["name"] == name for r in s["configs"])]
         assert all(s["labels"][STACK_LABEL] == source.stack for s in users), name
+
+
+def test_cleanup_selects_only_unused_stack_or_versioned_objects() -> None:
+    from iklim.deploy.cleanup import referenced, unused
+
+    services = [
+        {"Spec": {"TaskTemplate": {"ContainerSpec": {
+            "Configs": [{"ConfigName": "iklimco_redis.conf_aaaaaaaaaa"}],
+            "Secrets": [{"SecretName": "redis_password_bbbbbbbbbb"}]}}}},
+    ]  # fmt: skip
+    configs, secrets = referenced(services)
+
+    def obj(name: str, labels: dict[str, str] | None = None) -> dict[str, object]:
+        return {"ID": f"id-{name}", "Spec": {"Name": name, "Labels": labels or {}}}
+
+    live_configs = [
+        obj("iklimco_redis.conf_aaaaaaaaaa", {STACK_LABEL: "iklimco"}),  # in use
+        obj("iklimco_redis.conf_cccccccccc", {STACK_LABEL: "iklimco"}),  # an old version
+        obj("other_stack.conf", {STACK_LABEL: "other"}),  # another stack's
+        obj("iklim-deployed-iklimco-0cf9a8a8f5978dc3", {"org.iklim.deployed": "iklimco"}),  # the runbook's marker
+    ]
+    live_secrets = [obj("redis_password_bbbbbbbbbb"), obj("redis_password_dddddddddd"), obj("redis_password")]
+    assert unused(live_configs, configs, {"iklimco"}) == [
+        ("id-iklimco_redis.conf_cccccccccc", "iklimco_redis.conf_cccccccccc")
+    ]
+    assert unused(live_secrets, secrets, {"iklimco"}) == [("id-redis_password_dddddddddd", "redis_password_dddddddddd")]

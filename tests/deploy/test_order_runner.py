@@ -325,3 +325,47 @@ def test_outage_is_the_longest_time_without_an_acknowledged_write() -> None:
 
 def _refuse() -> None:
     raise Refused("no")
+
+
+def test_a_deploy_stopped_after_a_drain_revives_the_drained_node(env: Environment) -> None:
+    events: list[str] = []
+    seams = {"rabbitmq": FakeCluster("rabbitmq", ["rabbitmq-1", "rabbitmq-2", "rabbitmq-3"], "rabbitmq-1", events)}
+    seams["rabbitmq"].ignore = True
+
+    def member_exec(member: str, argv: Sequence[str], timeout: float) -> tuple[int, str]:
+        events.append(f"{argv[1]} {member}")
+        return 0, ""
+
+    names = [f"iklimco_rabbitmq-{n}" for n in (1, 2, 3)]
+    result = _run(env, _plan(*names), seams, events, member_exec=member_exec)
+    assert "moved away from rabbitmq-1" in str(result.error)  # the drain did not move the queue's leader
+    assert (
+        events.index("drain rabbitmq-1")
+        < events.index("revive rabbitmq-1")
+        < events.index("rollback iklimco_rabbitmq-2")
+    )
+    assert "apply iklimco_rabbitmq-1" not in events
+
+
+def test_no_health_wait_between_the_rabbitmq_drain_and_the_drained_nodes_restart(env: Environment) -> None:
+    events: list[str] = []
+    seams = {"rabbitmq": FakeCluster("rabbitmq", ["rabbitmq-1", "rabbitmq-2", "rabbitmq-3"], "rabbitmq-3", events)}
+    drained: set[str] = set()
+
+    def member_exec(member: str, argv: Sequence[str], timeout: float) -> tuple[int, str]:
+        if argv[1] == "drain":
+            drained.add(member)
+            if member == seams["rabbitmq"].lead:
+                seams["rabbitmq"].lead = "rabbitmq-1"
+        if argv[1] == "revive":
+            drained.discard(member)
+        return 0, ""
+
+    def health(cluster: str) -> tuple[bool, str]:
+        events.append("health")
+        return (not drained, "a drained node's listeners are suspended")
+
+    names = [f"iklimco_rabbitmq-{n}" for n in (1, 2, 3)]
+    result = _run(env, _plan(*names), seams, events, member_exec=member_exec, health=health)
+    assert result.ok, result.error
+    assert result.cluster("rabbitmq").leader_changes == 1

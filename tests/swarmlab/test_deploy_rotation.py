@@ -295,7 +295,15 @@ def seated(mode: str, base: str, value_file: Path, out: Path) -> int:
     manager_name = first_manager(lab_nodes(env)).hostname
     driver = SwarmLabDriver(env, manager_name, seat)
     cluster = CLUSTERS[base]
-    original = seat.secret(base)
+    # The value in effect before the rotation, as a member's container holds it (the seat mounts
+    # only the application's secrets); kept beside the new value (a hidden file: not a rotation)
+    # for the restore, and removed with the folder.
+    keep = value_file.parent / ".original"
+    if mode == "rotate":
+        member = member_names(cluster, getattr(env.services, cluster).members)[0]
+        keep.write_text(password(_container_file(driver, member, f"/run/secrets/{base}").encode()))
+        keep.chmod(0o600)
+    original = keep.read_text()
     given = password(value_file.read_bytes())
     with tempfile.TemporaryDirectory(prefix="iklim-rotation-") as folder:
         if mode == "rotate":

@@ -81,6 +81,10 @@ class Handover:
     releases_on_stop = False
     #: Why the members go by name (None: a leader is found and handed over).
     by_name: str | None = None
+    #: The cluster can be healthy between the hand-over and the former leader's restart (False for
+    #: RabbitMQ: the drained node suspends its listeners until it restarts, so ``status`` cannot
+    #: call the cluster healthy then; ``await_online_quorum_plus_one`` was the check).
+    healthy_after_hand_over = True
 
     def __init__(self, cluster: str, seam: Seam | None) -> None:
         self.cluster, self.seam = cluster, seam
@@ -105,6 +109,11 @@ class Handover:
     def after_apply(self, member: str) -> None:
         """Called once ``member``'s new task has converged (nothing by default)."""
         return None
+
+    def undo(self) -> list[str]:
+        """Undo what a stopped deploy left half-done (RabbitMQ: a drained node not restarted);
+        the errors, one line each (never raises)."""
+        return []
 
     def hand_over(self, leader: str, updated: Sequence[str]) -> str:
         """Hand ``leader``'s role to another healthy member (``updated``: members already on the
@@ -195,6 +204,8 @@ class PatroniHandover(Handover):
 class RabbitHandover(Handover):
     """Drains every node before its restart; the measured leader is the run's quorum queue's."""
 
+    healthy_after_hand_over = False
+
     def __init__(self, cluster: str, seam: Seam | None, member_exec: MemberExec | None) -> None:
         super().__init__(cluster, seam)
         self.member_exec = member_exec
@@ -238,6 +249,19 @@ class RabbitHandover(Handover):
     def hand_over(self, leader: str, updated: Sequence[str]) -> str:
         self.before_apply(leader)
         return self.verify_moved(leader)
+
+    def undo(self) -> list[str]:
+        """``revive`` every node drained and not restarted (a deploy stopped in between): measured,
+        a drained node otherwise stays out of service and every later ``await_online_quorum_plus_one``
+        times out."""
+        errors = []
+        for member in sorted(self.drained):
+            try:
+                self._run(member, "rabbitmq-upgrade", "revive")
+                self.drained.discard(member)
+            except DeployError as exc:
+                errors.append(str(exc))
+        return errors
 
 
 class VaultHandover(Handover):

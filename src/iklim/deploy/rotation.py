@@ -27,12 +27,16 @@ after its last member and its companions restarted and the cluster is healthy).
     lines come after the ``include`` of the secret-derived file and win at the next start. Sentinel
     keeps ``sentinel auth-pass`` in ``/data/sentinel.conf`` (appended from the secret on first
     boot only, rewritten by Sentinel itself). Before the roll: ``ACL SETUSER default on >new`` on
-    every member (old and new both accepted), then ``CONFIG SET masterauth new`` and ``CONFIG
-    REWRITE`` on every member (the file keeps both passwords, so a restarted member accepts both
-    until the end), and ``SENTINEL SET <master> auth-pass new`` on every Sentinel (persisted by
-    Sentinel's config rewrite). After the roll: ``ACL SETUSER default resetpass >new`` and
-    ``CONFIG REWRITE`` on every member (the old value fails, in memory and on disk), and the
-    Sentinels' auth-pass again (a Sentinel restarted meanwhile with an empty data directory).
+    every member (old and new both accepted), then in one ``MULTI``: ``CONFIG SET requirepass
+    new`` (which resets the default user to it) with ``ACL SETUSER default on >old`` and ``CONFIG
+    SET masterauth new``, then ``CONFIG REWRITE`` (the file says requirepass/masterauth new and
+    keeps both passwords on the ``user default`` line, so a restarted member accepts both until
+    the end; without the requirepass the old value stayed in the file in clear, found on the Swarm
+    lab), and ``SENTINEL SET <master> auth-pass new`` on every Sentinel (persisted by Sentinel's
+    config rewrite). After the roll: ``ACL SETUSER default resetpass >new``, ``CONFIG SET
+    requirepass``/``masterauth`` new and ``CONFIG REWRITE`` on every member (the old value fails,
+    in memory and on disk), and the Sentinels' auth-pass again (a Sentinel restarted meanwhile
+    with an empty data directory).
     Sources: redis.io/docs/latest/commands/acl-setuser/, config-rewrite/,
     redis.io/docs/latest/operate/oss_and_stack/management/sentinel/ (SENTINEL SET, auth-pass).
 

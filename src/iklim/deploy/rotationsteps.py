@@ -156,16 +156,31 @@ def _each_member(ctx: StepContext, passwords: Sequence[str], step: str, *command
 
 
 def redis_accept_both(ctx: StepContext, current: str, new: str, progress: Progress) -> None:
-    """Old and new both accepted by every member (in memory and in ``/data/redis.conf``); the
-    replicas and the Sentinels authenticate with the new one."""
+    """Old and new both accepted by every member, in memory and in ``/data/redis.conf``; the
+    replicas and the Sentinels authenticate with the new one.
+
+    ``requirepass`` is set too: a restarted member reads it from the data directory's copy *after*
+    the secret's include (the later line wins), and ``ACL SETUSER`` does not change it, so without
+    it the old value would stay in the file in clear. ``CONFIG SET requirepass`` resets the default
+    user to that one password, so it runs in one ``MULTI``/``EXEC`` with the ``ACL SETUSER`` that
+    adds the old one back: no client sees a moment where the old value is refused."""
     _each_member(ctx, [current, new], "ACL SETUSER default >new", ("ACL", "SETUSER", "default", "on", f">{new}"))
-    _each_member(
-        ctx,
-        [new],
-        "CONFIG SET masterauth / CONFIG REWRITE",
-        ("CONFIG", "SET", "masterauth", new),
-        ("CONFIG", "REWRITE"),
-    )
+    for member in _members(ctx):
+        client = _redis(ctx, member, [new])
+        try:
+            pipe = client.pipeline(transaction=True)
+            pipe.execute_command("CONFIG", "SET", "requirepass", new)  # type: ignore[no-untyped-call]
+            if current and current != new:
+                pipe.execute_command("ACL", "SETUSER", "default", "on", f">{current}")  # type: ignore[no-untyped-call]
+            pipe.execute_command("CONFIG", "SET", "masterauth", new)  # type: ignore[no-untyped-call]
+            pipe.execute()
+            client.execute_command("CONFIG", "REWRITE")  # type: ignore[no-untyped-call]
+        except redis_client.RedisError as exc:
+            raise DeployError(
+                f"redis: requirepass/masterauth and CONFIG REWRITE on {member}: {type(exc).__name__}"
+            ) from None
+        finally:
+            client.close()
     _sentinel_auth_pass(ctx, new)
     progress("redis: every member accepts the old and the new password; masterauth and Sentinel auth-pass are new")
 
@@ -177,6 +192,7 @@ def redis_retire_old(ctx: StepContext, new: str, progress: Progress) -> None:
         [new],
         "ACL SETUSER default resetpass >new / CONFIG REWRITE",
         ("ACL", "SETUSER", "default", "on", "resetpass", f">{new}"),
+        ("CONFIG", "SET", "requirepass", new),
         ("CONFIG", "SET", "masterauth", new),
         ("CONFIG", "REWRITE"),
     )

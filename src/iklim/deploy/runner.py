@@ -11,16 +11,18 @@ RabbitMQ, Vault):
    ``after_apply`` (Vault: unseal), then the cluster must be healthy (``health``: the cluster's
    ``iklim status`` probe) within ``healthy_timeout`` seconds;
 4. the leader, when its change restarts it: a verified hand-over (Vault: its own SIGTERM, verified
-   after), the cluster healthy, then the former leader as in 3;
+   after), the cluster healthy (not for RabbitMQ: its drained node is down for ``status`` until it
+   restarts), then the former leader as in 3;
 5. the companions (Redis Sentinel) one at a time as in 3; ``hooks.after_cluster``.
 
 Then the stateless services in name order (each as its own ``update_config`` says: the applier).
 Leader changes are counted by a :class:`~iklim.deploy.watch.LeaderWatch` over the whole deploy.
 
-Any :class:`~iklim.deploy.api.DeployError` stops the deploy: every service applied so far is rolled
-back in the same order (``applier.rollback``) and the result carries the error (``iklim deploy``
-exits 4). Errors: nothing raises out of :func:`run_deploy` but KeyboardInterrupt (after the
-rollback) and programming errors.
+Any :class:`~iklim.deploy.api.DeployError` stops the deploy: a half-done hand-over is undone (a
+drained RabbitMQ node revived), every service applied so far is rolled back in the same order
+(``applier.rollback``) and the result carries the error (``iklim deploy`` exits 4). Errors:
+nothing raises out of :func:`run_deploy` but KeyboardInterrupt (after the rollback) and
+programming errors.
 """
 
 from __future__ import annotations
@@ -102,7 +104,8 @@ def _cluster(
             new = handover.hand_over(item.member, updated)
             result.handover_s = time.monotonic() - began
             roll.progress(f"{plan.cluster}: {new} leads now ({result.handover_s:.2f} s)")
-            roll.wait_healthy(plan.cluster, f"the hand-over to {new}")
+            if handover.healthy_after_hand_over:
+                roll.wait_healthy(plan.cluster, f"the hand-over to {new}")
         began = time.monotonic()
         _member(roll, handover, item, plan.cluster)
         if is_leader and handover.releases_on_stop:
@@ -174,10 +177,10 @@ def run_deploy(
     except DeployError as exc:
         result.error = str(exc)
         progress(f"deploy stopped: {exc}")
-        _rollback(roll, result, progress)
+        _rollback(roll, result, progress, handovers)
     except KeyboardInterrupt:
         result.error = "interrupted"
-        _rollback(roll, result, progress)
+        _rollback(roll, result, progress, handovers)
         raise
     finally:
         ended = time.monotonic()
@@ -221,8 +224,13 @@ def _leaders(result: DeployResult, watch: LeaderWatch, order: DeployOrder) -> No
             target.leader_after = target.leaders[-1][1]
 
 
-def _rollback(roll: _Roll, result: DeployResult, progress: Callable[[str], None]) -> None:
-    """Roll every applied service back, in the order applied; errors are collected, not raised."""
+def _rollback(
+    roll: _Roll, result: DeployResult, progress: Callable[[str], None], handovers: Mapping[str, Handover]
+) -> None:
+    """Undo half-done hand-overs (a drained RabbitMQ node), then roll every applied service back,
+    in the order applied; errors are collected, not raised."""
+    for handover in handovers.values():
+        result.rollback_errors.extend(handover.undo())
     for service in list(roll.applied):
         progress(f"roll back {service}")
         try:

@@ -8,8 +8,6 @@ import sys
 from pathlib import Path
 
 from iklim.deploy.api import DeployError, ServiceApplier
-from iklim.deploy.steps import carry_out
-from iklim.plan.diff import Plan, ServicePlan
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,18 +61,3 @@ class FakeApplier(ServiceApplier):
 
     def rollback(self, service: str) -> None:
         self.calls.append(f"rollback {service}")
-
-
-def test_the_first_failure_rolls_the_attempted_services_back_in_the_same_order() -> None:
-    plan = Plan(
-        services=[
-            ServicePlan("s_a", "s", "rolling-restart"), ServicePlan("s_b", "s", "unchanged"),
-            ServicePlan("s_c", "s", "metadata-only"), ServicePlan("s_d", "s", "rolling-restart"),
-            ServicePlan("s_e", "s", "rolling-restart"),
-        ]
-    )  # fmt: skip
-    applier = FakeApplier("s_d")
-    outcome = carry_out(plan, applier, lambda line: None)
-    assert applier.calls == ["apply s_a", "apply s_c", "apply s_d", "rollback s_a", "rollback s_c", "rollback s_d"]
-    assert outcome.applied == [("s_a", 7), ("s_c", 7)]
-    assert outcome.rolled_back == ["s_a", "s_c", "s_d"] and outcome.error == "s_d: a new task failed"

@@ -3,8 +3,10 @@
 Steps (each one progress line): the plan (:func:`iklim.plan.run.run_plan`) and its pre-flight
 checks plus ``clusters-healthy`` (``iklim status`` from the drill seat); exit 3 when a check fails,
 nothing changed. The plan is printed; unless ``--yes`` the operator confirms. Then the configs
-and networks to create (:mod:`.objects`), the changed services (:func:`.steps.carry_out`, the one call
-the cluster-aware runner replaces), and the removal of unused versions (:mod:`.cleanup`).
+networks and secret versions to create (:mod:`.objects`, :mod:`.secretversions`), the changed
+services in cluster-aware order with hand-overs (:func:`iklim.deploy.runner.run_deploy`; secret
+rotations through :class:`iklim.deploy.rotation.SecretRotationHooks`), and the removal of unused
+versions (:mod:`.cleanup`).
 
 Exit codes (the contract in DEPLOY-COMMON): 0 deployed or nothing to do; 3 a pre-flight check
 failed (nothing changed); 4 the deploy failed and the changed services were rolled back; 1 any
@@ -14,8 +16,10 @@ JSON document (``--format json``, stdout; progress then goes to stderr)::
 
     {"schema": "iklim.deploy/v1", "target": "swarm-lab" | "prod", "outcome":
      "deployed" | "nothing-to-do" | "preflight-failed" | "rolled-back" | "aborted",
-     "plan": <iklim.plan/v1 document>, "created": {"configs": [...], "networks": [...]},
-     "applied": [{"service": "iklimco_etcd-1", "version": 123}], "rolled_back": ["iklimco_etcd-1"],
+     "plan": <iklim.plan/v1 document>, "created": {"configs": [...], "networks": [...], "secrets": [...]},
+     "applied": ["iklimco_etcd-2", ...], "rolled_back": ["iklimco_etcd-2"],
+     "result": <the runner's report: clusters with leader before/after, leader changes, hand-over
+     seconds and, with --measure, write outage, acknowledged and lost>,
      "error": "one line" | null, "cleanup": {"removed": [...], "kept": [...]},
      "seconds": {"plan": s, "apply": s, "total": s}}
 """
@@ -137,8 +141,6 @@ def deploy_command(
         pid = None
     else:
         pid = _seat_pid(env)
-    if measure:
-        _fail("--measure needs the cluster-aware runner (iklim.deploy.runner), not merged in this build")
     from iklim.deploy.steps import run_deploy_command
 
-    sys.exit(run_deploy_command(env, _tree(env_path, tree), target, secrets_dir, fmt, yes, pid))
+    sys.exit(run_deploy_command(env, _tree(env_path, tree), target, secrets_dir, fmt, yes, pid, measure))

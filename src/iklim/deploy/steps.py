@@ -10,13 +10,11 @@ engine at ``DOCKER_HOST`` is the only one read; ``clusters-healthy`` is then lef
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,51 +23,12 @@ import docker
 
 from iklim.deploy.api import DeployError
 from iklim.model.schema import Environment
-from iklim.plan.preflight import Check, check_clusters
+from iklim.plan.preflight import check_clusters
 
 SCHEMA = "iklim.deploy/v1"
 EXIT_OK, EXIT_ERROR, EXIT_PREFLIGHT, EXIT_ROLLED_BACK = 0, 1, 3, 4
 #: Seconds the status probes of ``clusters-healthy`` may take (the pre-flight budget is 2 s).
 CLUSTERS_TIMEOUT_S = 1.5
-
-
-@dataclass
-class Outcome:
-    """What the apply step did: services applied (name, version) in order, rolled back, the error."""
-
-    applied: list[tuple[str, int]] = field(default_factory=list)
-    rolled_back: list[str] = field(default_factory=list)
-    error: str | None = None
-
-
-def carry_out(plan: Any, applier: Any, progress: Callable[[str], None]) -> Outcome:
-    """Apply the plan's changed services one at a time in plan order; on the first failure roll back
-    the attempted ones in the same order. (The coordinator replaces this with ``run_deploy``.)
-
-    ``remove`` services are left running (``docker stack deploy`` without ``--prune``) and reported.
-    """
-    from iklim.deploy.api import DeployError
-
-    outcome, attempted = Outcome(), []
-    for service in plan.changed:
-        if service.action == "remove":
-            progress(f"{service.name}: not in the tree; left running (remove it by hand)")
-            continue
-        progress(f"{service.name}: {service.action}")
-        attempted.append(service.name)
-        try:
-            outcome.applied.append((service.name, applier.apply(service.name)))
-        except DeployError as exc:
-            outcome.error = str(exc)
-            progress(f"failed: {exc}; rolling back {len(attempted)} service(s)")
-            for name in attempted:
-                try:
-                    applier.rollback(name)
-                    outcome.rolled_back.append(name)
-                except DeployError as again:
-                    progress(f"rollback of {name} failed: {again}")
-            break
-    return outcome
 
 
 def emit(fmt: str, document: dict[str, Any], lines: list[str]) -> None:
@@ -116,19 +75,12 @@ def cluster_reports(env: Environment, seat_pid: int, clusters: set[str]) -> tupl
     return [(r.component, str(r.status), r.reason) for r in reports], time.monotonic() - began
 
 
-def _plan(
-    env: Environment, root: Path, target: str, secrets_dir: str | None
-) -> tuple[Any, list[Check], Any, dict[str, float]]:
-    from iklim.plan.run import desired_from_tree, run_plan
+def _plan(env: Environment, root: Path, target: str, secrets_dir: str | None) -> Any:
+    """One :func:`iklim.plan.run.plan_run`: the plan, its checks, and the desired specs the applier
+    applies (the same ones the plan compared, secret versions resolved against the live state)."""
+    from iklim.plan.run import plan_run
 
-    extra: dict[str, Any] = {}
-    if secrets_dir is not None:
-        if "secrets_dir" not in inspect.signature(run_plan).parameters:
-            raise DeployError("--secrets-dir needs the secret rotation (iklim.deploy.secretversions), not merged here")
-        extra["secrets_dir"] = Path(secrets_dir)
-    plan, checks, seconds = run_plan(env, root, target, **extra)
-    desired = desired_from_tree(env, root, target == "swarm-lab", **extra)
-    return plan, checks, desired, seconds
+    return plan_run(env, root, target, secrets_dir=Path(secrets_dir) if secrets_dir is not None else None)
 
 
 def _clients(env: Environment, target: str) -> tuple[Any, dict[str, Any]]:
@@ -146,9 +98,26 @@ def _clients(env: Environment, target: str) -> tuple[Any, dict[str, Any]]:
     return manager, {str(manager.info().get("Name", "")): manager}
 
 
+def _seat_parts(env: Environment, seat_pid: int | None) -> tuple[dict[str, Any], Any, Any]:
+    """(cluster seams, member exec, context) from the drill seat; none outside it (``--target prod``
+    from a manager: a stateful cluster's change is then refused by the runner, never restarted blind)."""
+    if seat_pid is None:
+        return {}, None, None
+    from iklim.deploy.seatseams import engine_exec, seat_seams
+    from iklim.drill.swarmseat import SeatContext
+    from iklim.swarmlab import paths
+    from iklim.swarmlab.nodes import lab_nodes
+    from iklim.swarmlab.swarm import first_manager
+
+    ctx = SeatContext(env, seat_pid)
+    manager = first_manager(lab_nodes(env)).hostname
+    return dict(seat_seams(ctx, paths.VAULT_KEYS_FILE)), engine_exec(env, manager, ctx), ctx
+
+
 def run_deploy_command(
-    env: Environment, root: Path, target: str, secrets_dir: str | None, fmt: str, yes: bool, seat_pid: int | None
-) -> int:
+    env: Environment, root: Path, target: str, secrets_dir: str | None, fmt: str, yes: bool, seat_pid: int | None,
+    measure: bool = False,
+) -> int:  # fmt: skip
     """Plan, pre-flight, confirm, create objects, apply, clean up; the exit code."""
     from iklim.plan.output import as_document, as_text
     from iklim.plan.run import PlanError
@@ -162,7 +131,8 @@ def run_deploy_command(
     }  # fmt: skip
     lines: list[str] = []
     try:
-        plan, checks, desired, seconds = _plan(env, root, target, secrets_dir)
+        run = _plan(env, root, target, secrets_dir)
+        plan, checks, desired, seconds = run.plan, run.checks, run.desired, run.seconds
     except (PlanError, DeployError) as exc:
         click.echo(f"error: {exc}", err=True)
         return EXIT_ERROR
@@ -190,7 +160,7 @@ def run_deploy_command(
         if not click.confirm(f"deploy {len(plan.changed)} service change(s) to {target}?", default=False):
             click.echo("error: not confirmed; nothing changed", err=True)
             return EXIT_ERROR
-    code = _apply(env, root, target, plan, desired, document, lines, say)
+    code = _apply(env, root, target, run, document, lines, say, seat_pid, measure)
     document["seconds"]["total"] = round(time.monotonic() - began, 3)
     lines.append(f"seconds: plan {document['seconds']['plan']:.1f}, total {document['seconds']['total']:.1f}")
     emit(fmt, document, lines)
@@ -198,14 +168,19 @@ def run_deploy_command(
 
 
 def _apply(
-    env: Environment, root: Path, target: str, plan: Any, desired: Any, document: dict[str, Any],
-    lines: list[str], say: Any,
+    env: Environment, root: Path, target: str, run: Any, document: dict[str, Any], lines: list[str], say: Any,
+    seat_pid: int | None, measure: bool,
 ) -> int:  # fmt: skip
+    from iklim.deploy.api import Hooks
     from iklim.deploy.apply import EngineApplier
     from iklim.deploy.cleanup import remove_unused
     from iklim.deploy.objects import config_sources, create_objects
+    from iklim.deploy.report import render_text
+    from iklim.deploy.runner import run_deploy
+    from iklim.deploy.secretversions import create_versions
     from iklim.plan.targets import lab_overrides, stack_documents
 
+    plan, desired = run.plan, run.desired
     try:
         manager, nodes = _clients(env, target)
     except Exception as exc:  # noqa: BLE001 - one line for any engine that cannot be reached
@@ -213,32 +188,41 @@ def _apply(
         return EXIT_ERROR
     try:
         began = time.monotonic()
+        seams, member_exec, ctx = _seat_parts(env, seat_pid)
+        hooks: Hooks = Hooks()
+        if run.rotations:
+            from iklim.deploy.rotation import SecretRotationHooks
+
+            if ctx is None:
+                raise DeployError("secret rotation needs the clusters' APIs: run it where the drill seat runs")
+            hooks = SecretRotationHooks(env, ctx, run.rotations, say)
         documents = stack_documents(root, env)
         overrides = lab_overrides(documents) if target == "swarm-lab" else None
         created = create_objects(
             manager, plan, config_sources(root, documents, os.environ, overrides), desired.configs, say
         )
-        document["created"] = {"configs": created.configs, "networks": created.networks}
+        document["created"] = {
+            "configs": created.configs, "networks": created.networks, "secrets": create_versions(manager, run.rotations)
+        }  # fmt: skip
         applier = EngineApplier(manager, desired, plan, nodes, say)
-        outcome: Outcome = carry_out(plan, applier, say)  # the coordinator: run_deploy(env, plan, applier, ...)
-        document["applied"] = [{"service": s, "version": v} for s, v in outcome.applied]
-        document["rolled_back"] = outcome.rolled_back
+        result = run_deploy(env, plan, applier, hooks, seams, say, measure, member_exec=member_exec)
+        document["applied"] = list(result.applied)
+        document["rolled_back"] = list(result.rolled_back)
+        document["result"] = result.as_dict()
         document["seconds"]["apply"] = round(time.monotonic() - began, 3)
-        if outcome.error is not None:
-            document["outcome"], document["error"] = "rolled-back", outcome.error
-            lines.append(f"deploy failed: {outcome.error}; rolled back: {', '.join(outcome.rolled_back) or 'none'}")
+        lines.append(render_text(result).rstrip("\n"))
+        if result.error is not None:
+            document["outcome"], document["error"] = "rolled-back", result.error
+            lines.append(f"deploy failed: {result.error}; rolled back: {', '.join(result.rolled_back) or 'none'}")
             return EXIT_ROLLED_BACK
         stacks = set(desired.stacks.values())
         cleaned = remove_unused(manager, stacks)
         document["cleanup"] = {"removed": cleaned.removed, "kept": cleaned.kept}
         for name in cleaned.removed:
             say(f"removed unused {name}")
-        document["outcome"] = "deployed" if outcome.applied or created.configs else "nothing-to-do"
-        lines.append(
-            f"{document['outcome']}: {len(outcome.applied)} service(s) applied"
-            + "".join(f"\n  {s} -> version {v}" for s, v in outcome.applied)
-            + f"\n{len(cleaned.removed)} unused version(s) removed"
-        )
+        document["outcome"] = "deployed" if result.applied or created.configs else "nothing-to-do"
+        lines.append(f"{document['outcome']}: {len(result.applied)} service(s) applied")
+        lines.append(f"{len(cleaned.removed)} unused version(s) removed")
         return EXIT_OK
     except DeployError as exc:
         document["error"] = str(exc)

@@ -47,8 +47,9 @@ SEAT_SERVICE = "iklim-drill-seat"
 SEAT_LABEL = "org.iklim.drill-seat"
 #: The environment variable that tells a re-run ``iklim`` it already sits in the seat (its pid).
 SEAT_PID_VARIABLE = "IKLIM_DRILL_SEAT_PID"
-#: Docker secrets (the runbook's names) the workloads and the status probes read, when they exist.
-SEAT_SECRETS = ("postgres_superuser_password", "redis_password", "rabbitmq_admin_password")
+#: Docker secrets (the runbook's names) the workloads, the status probes and the deploy's hand-overs
+#: (Patroni's REST API password for ``POST /switchover``) read, when they exist.
+SEAT_SECRETS = ("postgres_superuser_password", "redis_password", "rabbitmq_admin_password", "patroni_restapi_password")
 #: Where :func:`seat_resolv` copies the seat's resolver configuration (removed with the seat).
 RESOLV_COPY = paths.RUN / "drill-seat-resolv.conf"
 #: The seat never outlives a forgotten drill by more than this (seconds of ``sleep``).
@@ -88,7 +89,12 @@ def open_seat(manager: docker.DockerClient, env: Environment, timeout: float = 6
     if not [n for n in manager.networks.list(names=[env.overlay.name]) if n.name == env.overlay.name]:
         raise SeatError(f"overlay network {env.overlay.name!r} not found (is the Swarm lab up?)")
     existing = {s.name: s.id for s in manager.secrets.list()}
-    secrets = [SecretReference(existing[n], n, n, "0", "0", 0o400) for n in SEAT_SECRETS if n in existing]
+    in_use = mounted_versions(manager)
+    secrets = [
+        SecretReference(existing[in_use.get(n, n)], in_use.get(n, n), n, "0", "0", 0o400)
+        for n in SEAT_SECRETS
+        if in_use.get(n, n) in existing
+    ]
     manager.services.create(
         env.tooling.image,
         command=["sleep", str(SEAT_LIFETIME_S)],
@@ -113,6 +119,22 @@ def open_seat(manager: docker.DockerClient, env: Environment, timeout: float = 6
         time.sleep(0.3)
     close_seat(manager)
     raise SeatError(f"the drill seat did not run within {timeout:.0f} s: {error or state or 'no task'}")
+
+
+def mounted_versions(manager: docker.DockerClient) -> dict[str, str]:
+    """Target file name -> the secret object the services mount there (``redis_password`` ->
+    ``redis_password_<hash>`` after a rotation by ``iklim deploy``; the most used one when
+    services differ, as during a roll). The seat mounts the value in effect, under the base name."""
+    counts: dict[str, dict[str, int]] = {}
+    for service in manager.api.services():
+        container = service.get("Spec", {}).get("TaskTemplate", {}).get("ContainerSpec", {})
+        for ref in container.get("Secrets") or []:
+            target = str((ref.get("File") or {}).get("Name", ""))
+            name = str(ref.get("SecretName", ""))
+            if target and name and not service["Spec"].get("Labels", {}).get(SEAT_LABEL):
+                per = counts.setdefault(target, {})
+                per[name] = per.get(name, 0) + 1
+    return {target: max(per, key=lambda n: per[n]) for target, per in counts.items()}
 
 
 def running_seat(manager: docker.DockerClient) -> Seat | None:

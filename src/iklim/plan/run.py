@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -74,9 +75,28 @@ def run_static(env: Environment, root: Path) -> list[Check]:
         raise PlanError(f"the rendered tree {root}: {exc}") from None
 
 
+@dataclass
+class PlanRun:
+    """Everything one plan run read and decided: ``desired`` (the specs a deploy applies, secret
+    versions resolved against the live state), the secret ``rotations``, the ``plan``, the
+    pre-flight ``checks`` and the ``seconds`` of each part (see :func:`run_plan`)."""
+
+    desired: Desired
+    rotations: list[SecretRotation]
+    plan: Plan
+    checks: list[Check]
+    seconds: dict[str, float]
+
+
 def run_plan(
     env: Environment, root: Path, target_name: str, *, secrets_dir: Path | None = None
 ) -> tuple[Plan, list[Check], dict[str, float]]:
+    """:func:`plan_run` as (plan, checks, seconds)."""
+    done = plan_run(env, root, target_name, secrets_dir=secrets_dir)
+    return done.plan, done.checks, done.seconds
+
+
+def plan_run(env: Environment, root: Path, target_name: str, *, secrets_dir: Path | None = None) -> PlanRun:
     """Plan ``root`` against ``target_name`` (``swarm-lab`` or ``prod``); the plan, the checks, the seconds.
 
     ``secrets_dir``: new secret values (one file per base secret, the runbook's ``SECRETS_DIR``
@@ -109,4 +129,6 @@ def run_plan(
         raise PlanError(str(exc)) from None
     finally:
         target.close()
-    return result, checks, {"snapshot": read, "plan": compared, "preflight": read + checked}
+    return PlanRun(
+        desired, rotations, result, checks, {"snapshot": read, "plan": compared, "preflight": read + checked}
+    )

@@ -49,16 +49,16 @@ def append_to_config(tree: Path, stack_file: str, document: dict[str, Any], key:
     declared["name"] = f"{STACKS[stack_file]}_{key}_{digest}"
 
 
-def change_stateful_configs(tree: Path, mark: str) -> list[str]:
-    """Change the configuration of every member of etcd, Patroni, Redis (and Sentinel), RabbitMQ and
-    Vault in ``tree`` (a comment line naming ``mark`` in each config file; etcd, which has no config
-    file, gets an environment variable); returns the short names of the services changed."""
+def change_stateful_configs(tree: Path, mark: str, clusters: tuple[str, ...] = STATEFUL) -> list[str]:
+    """Change the configuration of every member of ``clusters`` (etcd, Patroni, Redis with its
+    Sentinels, RabbitMQ, Vault) in ``tree``: a comment line naming ``mark`` in each config file; etcd,
+    which has no config file, gets an environment variable. Returns the short names of the services changed."""
     changed: list[str] = []
     for stack_file in (INFRA, VAULT):
         document = load(tree, stack_file)
         done: set[str] = set()
         for name, service in document["services"].items():
-            if name.split("-")[0] not in STATEFUL or "exporter" in name:
+            if name.split("-")[0] not in clusters or "exporter" in name:
                 continue
             for ref in service.get("configs") or []:
                 source = ref["source"] if isinstance(ref, dict) else ref

@@ -83,7 +83,7 @@ def test_a_config_change_to_every_stateful_cluster_hands_over_once_and_loses_not
         assert not failures, "; ".join(failures)
     finally:
         code, document, stderr = _deploy(ROOT)
-        assert code == 0, f"restoring the rendered tree: deploy exited {code}: {document.get('error')}\n{stderr[-3000:]}"
+        assert code == 0, f"restoring the rendered tree: exit {code}: {document.get('error')}\n{stderr[-3000:]}"
     plan = subprocess.run(
         [sys.executable, "-m", "iklim", "plan", "--target", "swarm-lab", "--format", "json"],
         capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=120,

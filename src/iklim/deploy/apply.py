@@ -18,7 +18,7 @@ create/update/delete, ``ServiceSpec``; docs.docker.com/engine/swarm/services/ (r
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from typing import Any
 
@@ -87,6 +87,9 @@ class EngineApplier(ServiceApplier):
         self.progress = progress
         self.previous: dict[str, dict[str, Any]] = {}
         self.created: set[str] = set()
+        #: service -> the UpdateStatus.StartedAt before this deploy's update, and the spec sent (:meth:`settle`).
+        self.updates: dict[str, str] = {}
+        self.desired_engine: dict[str, Mapping[str, Any]] = {}
 
     def _inspect(self, service: str) -> dict[str, Any] | None:
         try:
@@ -121,6 +124,8 @@ class EngineApplier(ServiceApplier):
         expect = (live.get("UpdateStatus") or {}).get("StartedAt", "")
         tasks = replaces_tasks(live["Spec"], spec) and self.actions.get(service) != "metadata-only"
         self._update(service, live, spec)
+        if tasks:
+            self.updates[service], self.desired_engine[service] = expect, spec
         return self._converge(service, spec, expect if tasks else None)
 
     def rollback(self, service: str) -> None:
@@ -184,8 +189,26 @@ class EngineApplier(ServiceApplier):
 
         return health
 
-    def _converge(self, service: str, spec: Mapping[str, Any], expect_update: str | None) -> int:
-        """Wait until ``service`` runs ``spec``; returns its version index. Raises DeployError."""
+    def settle(self, services: Sequence[str]) -> None:
+        """Wait until Swarm's update of each of ``services`` (those :meth:`apply` replaced tasks of)
+        has ``completed``: its ``update_config.monitor`` window passed without the tasks failing.
+        Raises :class:`DeployError` naming the first whose update Swarm paused or rolled back, or
+        that did not complete within its deadline. The windows run concurrently, so this costs
+        about the longest window left, not their sum."""
+        for service in services:
+            expect = self.updates.get(service)
+            if expect is None:
+                continue
+            spec = self.desired_engine.get(service)
+            if spec is None:
+                continue
+            self._converge(service, spec, expect, completed=True)
+
+    def _converge(
+        self, service: str, spec: Mapping[str, Any], expect_update: str | None, completed: bool = False
+    ) -> int:
+        """Wait until ``service`` runs ``spec`` (and, with ``completed``, Swarm's update of it has
+        completed); returns its version index. Raises DeployError."""
         after = self._inspect(service)
         if after is None:
             raise DeployError(f"{service}: gone after it was applied")
@@ -206,7 +229,7 @@ class EngineApplier(ServiceApplier):
             except docker.errors.APIError as exc:
                 return Reading("waiting", f"{service}: cannot read it: {_line(exc)}")
             state["version"] = int(found["Version"]["Index"])
-            return judge(found, tasks, since, expect_update, health)
+            return judge(found, tasks, since, expect_update, health, completed)
 
         try:
             deadline = deadline_s(spec)

@@ -13,8 +13,12 @@ task states carry the health; the node engines' health is read as well where the
 - ``failed``: the update's state is ``paused`` or ``rollback_*`` (Swarm's ``failure_action``
   fired), or a task created since the update is ``failed``/``rejected`` (a new task that fails);
 - ``converged``: every task Swarm wants running runs the service's current task spec (swarmkit
-  ``IsTaskDirty``), as many as the replicas, each healthy where a healthcheck is declared, and the
-  update this deploy started (when its tasks are replaced) is ``completed``.
+  ``IsTaskDirty``), as many as the replicas, each healthy where a healthcheck is declared and,
+  when asked, the update this deploy started (when its tasks are replaced) is ``completed``. The
+  deploy asks that only at the end (:meth:`~iklim.deploy.apply.EngineApplier.settle`): waiting out
+  each member's ``monitor`` window (80-170 s here) before the next member would make a roll of
+  the stateful clusters take about 40 minutes, while the next member's hand-over is safe as soon
+  as this one runs healthy and its cluster is healthy (the runner checks that).
 
 :func:`wait_converged` re-reads the state on every event of the service (and its containers), with
 a ceiling of :data:`RECHECK_S` between readings: the agent reports a task's state to the manager
@@ -100,6 +104,7 @@ def judge(
     since: str,
     expect_update: str | None,
     health: Callable[[Mapping[str, Any]], str | None] = lambda task: None,
+    completed: bool = True,
 ) -> Reading:
     """The verdict on ``service`` (``GET /services/{id}``) and its ``tasks`` (``GET /tasks``).
 
@@ -107,7 +112,10 @@ def judge(
     history); ``expect_update``: None when the change replaces no task, else the
     ``UpdateStatus.StartedAt`` seen before the call ("" for none) -- an update Swarm starts for
     this change has another. ``health``: a task -> its container's health (``healthy``,
-    ``unhealthy``, ``starting``) or None when it cannot be read.
+    ``unhealthy``, ``starting``) or None when it cannot be read. ``completed``: also wait for
+    Swarm's update to be ``completed`` (the end of its ``monitor`` window); False: converged once
+    the new tasks run healthy (:meth:`iklim.deploy.apply.EngineApplier.settle` waits for the
+    windows of every applied service at the end, together).
     """
     spec = service["Spec"]
     name = spec.get("Name", "")
@@ -139,7 +147,7 @@ def judge(
                 return Reading("waiting", f"{name}: task {task.get('ID', '')[:12]} {seen}")
     if replicas == 0 and not wanted:  # no task to update: Swarm starts no update (nothing to wait for)
         return Reading("converged", f"{name}: 0 tasks wanted, version {service['Version']['Index']}")
-    if expect_update is not None and (not ours or status.get("State") != "completed"):
+    if completed and expect_update is not None and (not ours or status.get("State") != "completed"):
         return Reading("waiting", f"{name}: update {status.get('State', 'not started') if ours else 'not started'}")
     return Reading("converged", f"{name}: {replicas} task(s) of version {service['Version']['Index']} running")
 

@@ -206,6 +206,19 @@ def _apply(
         }  # fmt: skip
         applier = EngineApplier(manager, desired, plan, nodes, say)
         result = run_deploy(env, plan, applier, hooks, seams, say, measure, member_exec=member_exec)
+        if result.error is None:
+            try:
+                say("waiting for Swarm's monitor windows of the applied services to pass")
+                applier.settle(result.applied)
+            except DeployError as exc:
+                result.error = f"after the roll: {exc}"
+                say(f"failed: {exc}; rolling back {len(result.applied)} service(s) in the same order")
+                for name in result.applied:
+                    try:
+                        applier.rollback(name)
+                        result.rolled_back.append(name)
+                    except DeployError as again:
+                        result.rollback_errors.append(str(again))
         document["applied"] = list(result.applied)
         document["rolled_back"] = list(result.rolled_back)
         document["result"] = result.as_dict()

@@ -1,24 +1,22 @@
-"""Secret rotation on the running Swarm lab (issue 14): the PostgreSQL replication password, the
-Redis password and the RabbitMQ admin password, each end to end.
+"""Secret rotation through ``iklim deploy`` on the running Swarm lab (issue 14): the PostgreSQL
+replication password, the Redis password and the RabbitMQ admin password, each end to end.
 
 Per secret: a new random value in a folder of its own; ``iklim plan --secrets-dir`` plans exactly
-the services that mount it, as rolling restarts onto ``<base>_<sha256[:10]>``; then, inside the
-drill seat (the overlay's namespace, production's addressing, as the drill's Swarm-lab driver
-runs), the versioned secret is created, :class:`~iklim.deploy.rotation.SecretRotationHooks` run
-around a test-local roll (each service's secret reference moved through the Docker SDK, one member
-at a time, replicas first, the leader after a hand-over, then the companions and the stateless
-services; each waits for its new task to run healthy), and the verification: the new value logs in
-on every member and the old one is refused (psycopg replication connections; redis AUTH; the
-RabbitMQ management API), the engines' on-disk copies hold the new value only (Patroni's pgpass,
-the data directory's redis.conf and sentinel.conf), and a failover afterwards succeeds (Patroni
-switchover, Sentinel failover) with the replicas streaming again. Back on the host: the unchanged
-tree plans nothing (the live version is kept); then the original value is rotated back the same
-way, the unused version removed, and the tree plans nothing again.
+the services that mount it, as rolling restarts onto ``<base>_<sha256[:10]>``; ``iklim deploy
+--secrets-dir`` creates that version and rolls the services in cluster-aware order with
+:class:`~iklim.deploy.rotation.SecretRotationHooks` around the cluster's roll. Then, inside the
+drill seat (the overlay's namespace, production's addressing), the verification: the new value
+logs in on every member and the old one is refused (psycopg replication connections; redis AUTH;
+the RabbitMQ management API), the engines' on-disk copies hold the new value only (Patroni's
+pgpass, the data directory's redis.conf and sentinel.conf), and a failover afterwards succeeds
+(Patroni switchover, Sentinel failover) with the replicas streaming again. Back on the host: the
+unchanged tree plans nothing (the live version is kept); then the original value is rotated back
+by ``iklim deploy`` the same way, whose clean-up removes the version no service uses any more, and
+the tree plans nothing again.
 
-The roll is this test's (until ``iklim deploy``'s runner is merged); the hooks are the product.
-Each secret is one pytest item (run one at a time under the lab lock; each < 10 min).
+Each secret is one pytest item.
 Run: ``flock /tmp/iklim-lab.lock python3 -m pytest -q -m swarmlab tests/swarmlab/test_deploy_rotation.py -k redis``.
-This file is also the seated script (``python3 test_deploy_rotation.py rotate|restore ...``).
+This file is also the seated script (``python3 test_deploy_rotation.py verify|check BASE NEW OLD OUT``).
 """
 
 from __future__ import annotations
@@ -83,47 +81,6 @@ def _engine(hostname: str) -> Any:
     from iklim.swarmlab import paths
 
     return docker.DockerClient(base_url=f"unix://{paths.node_socket(hostname)}", timeout=60)
-
-
-def _converged(manager: Any, service: str, secret: str) -> bool:
-    """One running task whose spec mounts ``secret`` and whose container is healthy; raises on a paused update."""
-    inspected = manager.api.inspect_service(service)
-    state = (inspected.get("UpdateStatus") or {}).get("State", "")
-    if state in ("paused", "rollback_started", "rollback_completed", "rollback_paused"):
-        raise RuntimeError(f"{service}: the update is {state}")
-    tasks = manager.api.tasks(filters={"service": service, "desired-state": "running"})
-    for task in tasks:
-        refs = task["Spec"]["ContainerSpec"].get("Secrets") or []
-        status = task.get("Status", {})
-        cid = (status.get("ContainerStatus") or {}).get("ContainerID")
-        if status.get("State") != "running" or not cid or not any(r["SecretName"] == secret for r in refs):
-            continue
-        node = manager.api.inspect_node(task["NodeID"])["Description"]["Hostname"]
-        client = _engine(node)
-        try:
-            health = (client.api.inspect_container(cid)["State"].get("Health") or {}).get("Status", "healthy")
-        finally:
-            client.close()
-        return health == "healthy" and len(tasks) == 1
-    return False
-
-
-def roll(manager: Any, service: str, base: str, secret: str) -> float:
-    """Move ``service``'s reference to ``base`` onto the secret ``secret`` and wait until converged; seconds."""
-    began = time.monotonic()
-    current = manager.services.get(service)
-    template = current.attrs["Spec"]["TaskTemplate"]
-    secret_id = manager.secrets.get(secret).id
-    for ref in template["ContainerSpec"]["Secrets"]:
-        if ref["File"]["Name"] == base:
-            ref["SecretName"], ref["SecretID"] = secret, secret_id
-    manager.api.update_service(current.id, current.version, task_template=template, fetch_current_spec=True)
-    while not _converged(manager, service, secret):
-        if time.monotonic() - began > CONVERGE_S:
-            raise RuntimeError(f"{service}: not converged {CONVERGE_S:.0f} s after the update")
-        time.sleep(1.0)
-    _log(f"{service} now mounts {secret} ({time.monotonic() - began:.1f} s)")
-    return time.monotonic() - began
 
 
 def _wait(what: str, check: Callable[[], bool], timeout: float = 90.0) -> float:
@@ -260,31 +217,12 @@ def _redis_links_up(ctx: Any, env: Environment, master: str | None) -> bool:
     return True
 
 
-def _order(env: Environment, ctx: Any, cluster: str, services: list[str]) -> tuple[list[str], list[str], list[str]]:
-    """(members with the leader last, companions, stateless) of ``services``."""
-    import re
-
-    from iklim.drill.labseams import SEAMS
-
-    stack = env.stacks.infra
-    members = [s for s in services if re.fullmatch(rf"{stack}_{cluster}-\d+", s)]
-    companions = [s for s in services if re.fullmatch(rf"{stack}_redis-sentinel-\d+", s)]
-    stateless = [s for s in services if s not in members and s not in companions]
-    leader = SEAMS[cluster](ctx).observe(None).leader if cluster != "rabbitmq" else None
-    members.sort(key=lambda s: (s == f"{stack}_{leader}", s))
-    return members, companions, stateless
-
-
-def seated(mode: str, base: str, value_file: Path, out: Path) -> int:
-    """rotate: ``value_file`` holds the new value (the seat's secret is the old); restore: it holds
-    the rotated value, and the original (the seat's base secret) is put back under the base name."""
-    from iklim.deploy.rotation import SecretRotationHooks, password
-    from iklim.deploy.secretversions import SecretRotation, create_versions
-    from iklim.drill.labseams import SEAMS
+def seated(mode: str, base: str, new_file: Path, old_file: Path, out: Path) -> int:
+    """verify: the logins, the on-disk copies, a failover and the logins again; check: the logins and
+    the copies only. ``new_file``/``old_file`` hold the value that must work and the one that must not."""
+    from iklim.deploy.rotation import password
     from iklim.drill.swarmdriver import SwarmLabDriver
     from iklim.drill.swarmseat import SeatContext, seated_pid
-    from iklim.plan.run import desired_and_rotations
-    from iklim.plan.targets import swarm_lab_target
     from iklim.swarmlab.nodes import lab_nodes
     from iklim.swarmlab.swarm import first_manager
 
@@ -292,69 +230,17 @@ def seated(mode: str, base: str, value_file: Path, out: Path) -> int:
     pid = seated_pid()
     assert pid is not None, "not in the drill seat"
     seat = SeatContext(env, pid)
-    manager_name = first_manager(lab_nodes(env)).hostname
-    driver = SwarmLabDriver(env, manager_name, seat)
-    cluster = CLUSTERS[base]
-    # The value in effect before the rotation, as a member's container holds it (the seat mounts
-    # only the application's secrets); kept beside the new value (a hidden file: not a rotation)
-    # for the restore, and removed with the folder.
-    keep = value_file.parent / ".original"
-    if mode == "rotate":
-        member = member_names(cluster, getattr(env.services, cluster).members)[0]
-        keep.write_text(password(_container_file(driver, member, f"/run/secrets/{base}").encode()))
-        keep.chmod(0o600)
-    original = keep.read_text()
-    given = password(value_file.read_bytes())
-    with tempfile.TemporaryDirectory(prefix="iklim-rotation-") as folder:
-        if mode == "rotate":
-            new, old = given, original
-            target = swarm_lab_target(env)
-            try:
-                snapshot = target.snapshot()
-            finally:
-                target.close()
-            _, rotations = desired_and_rotations(env, ROOT, True, secrets_dir=value_file.parent, snapshot=snapshot)
-            (change,) = rotations
-        else:
-            new, old = original, given
-            source = Path(folder) / base
-            source.write_text(original)
-            services = [s["name"] for s in target_services(env, base)]
-            change = SecretRotation(base, base, source, tuple(services), False, env.stacks.infra)
-        ctx = _Current(seat, {base: old})
-        manager = _engine(manager_name)
-        result: dict[str, Any] = {"mode": mode, "secret": change.name, "rolled": []}
-        try:
-            create_versions(manager, [change])
-            hooks = SecretRotationHooks(env, ctx, [change], _log)
-            members, companions, stateless = _order(env, ctx, cluster, list(change.services))
-            began = time.monotonic()
-            hooks.before_cluster(cluster, [*members, *companions])
-            seam = SEAMS[cluster](ctx)
-            for service in members:
-                member = service.split("_", 1)[1]
-                if cluster != "rabbitmq" and seam.observe(None).leader == member:
-                    _log(f"{cluster}: hand-over from {member} before its restart")
-                    seam.switchover(member)
-                    _wait("the hand-over", lambda m=member: seam.observe(m).leader not in (None, m))
-                roll(manager, service, base, change.name)
-                result["rolled"].append(service)
-            for service in companions:
-                roll(manager, service, base, change.name)
-                result["rolled"].append(service)
-            ctx.overrides[base] = new
-            hooks.after_cluster(cluster, [*members, *companions])
-            for service in stateless:
-                roll(manager, service, base, change.name)
-                result["rolled"].append(service)
-            result["roll_seconds"] = round(time.monotonic() - began, 1)
-            result["checks"] = verify(env, ctx, driver, base, new, old)
-            result["failover"] = failover(env, ctx, base) if mode == "rotate" else {}
-            if mode == "rotate":
-                result["checks_after_failover"] = verify(env, ctx, driver, base, new, old)
-        finally:
-            manager.close()
-            out.write_text(json.dumps(result, indent=2))
+    driver = SwarmLabDriver(env, first_manager(lab_nodes(env)).hostname, seat)
+    new, old = password(new_file.read_bytes()), password(old_file.read_bytes())
+    ctx = _Current(seat, {base: new})
+    result: dict[str, Any] = {"mode": mode}
+    try:
+        result["checks"] = verify(env, ctx, driver, base, new, old)
+        if mode == "verify":
+            result["failover"] = failover(env, ctx, base)
+            result["checks_after_failover"] = verify(env, ctx, driver, base, new, old)
+    finally:
+        out.write_text(json.dumps(result, indent=2))
     return 0
 
 
@@ -400,13 +286,13 @@ def _secret_moves(document: dict[str, Any]) -> set[str]:
     return {s["name"] for s in document["services"] if any(c["field"] == "secrets" for c in s["changes"])}
 
 
-def _in_seat(mode: str, base: str, value_file: Path, out: Path) -> dict[str, Any]:
+def _in_seat(mode: str, base: str, new_file: Path, old_file: Path, out: Path) -> dict[str, Any]:
     from iklim.drill.swarmseat import run_in_seat
     from iklim.swarmlab.nodes import lab_nodes
     from iklim.swarmlab.swarm import engine, first_manager
 
     env = load_environment(ENV_FILE)
-    argv = [sys.executable, str(Path(__file__).resolve()), mode, base, str(value_file), str(out)]
+    argv = [sys.executable, str(Path(__file__).resolve()), mode, base, str(new_file), str(old_file), str(out)]
     with engine(first_manager(lab_nodes(env))) as client:
         code = run_in_seat(client, env, argv)
     result: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
@@ -414,21 +300,55 @@ def _in_seat(mode: str, base: str, value_file: Path, out: Path) -> dict[str, Any
     return result
 
 
+def _deploy(folder: Path) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "iklim", "deploy", "--target", "swarm-lab", "--yes", "--format", "json",
+         "--secrets-dir", str(folder)],
+        capture_output=True, text=True, cwd=ROOT, env=PYENV, timeout=1800,
+    )  # fmt: skip
+    document: dict[str, Any] = json.loads(proc.stdout) if proc.stdout.strip() else {}
+    assert proc.returncode == 0, f"deploy exited {proc.returncode}: {document.get('error')}\n{proc.stderr[-4000:]}"
+    return document
+
+
+def _live_value(env: Environment, base: str) -> str:
+    """The value in effect: ``/run/secrets/<base>`` of a running task that mounts it, read through
+    the host's ``/proc/<pid>/root`` (a file read, no network; never printed)."""
+    from iklim.deploy.rotation import password
+
+    service = target_services(env, base)[0]["name"]
+    with _manager(env) as client:
+        for task in client.api.tasks(filters={"service": service, "desired-state": "running"}):
+            cid = ((task.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID")
+            if not cid:
+                continue
+            node = client.api.inspect_node(task["NodeID"])["Description"]["Hostname"]
+            engine = _engine(node)
+            try:
+                pid = engine.api.inspect_container(cid)["State"]["Pid"]
+            finally:
+                engine.close()
+            return password(Path(f"/proc/{pid}/root/run/secrets/{base}").read_bytes())
+    raise AssertionError(f"no running task of {service}")
+
+
 @contextmanager
-def _value_folder(base: str) -> Iterator[Path]:
+def _value_folder(base: str, value: str | None = None) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="iklim-rotate-") as folder:
         path = Path(folder) / base
-        path.write_text(secrets.token_urlsafe(32))
+        path.write_text(value if value is not None else secrets.token_urlsafe(32))
         path.chmod(0o600)
         yield path
 
 
+def _expected(check: str) -> str:
+    return "refused" if check.endswith(" old") else "ok" if check.endswith(" new") else "new"
+
+
 @pytest.fixture(scope="module")
 def lab() -> None:
-    from iklim.swarmlab.nodes import api_ready, lab_nodes
-    from iklim.swarmlab.swarm import first_manager
-
-    assert api_ready(first_manager(lab_nodes(load_environment(ENV_FILE)))), "the Swarm lab is not up"
+    up = subprocess.run([sys.executable, "-m", "iklim", "swarm-lab", "up"], capture_output=True, text=True, cwd=ROOT)
+    assert up.returncode == 0, f"swarm-lab up failed:\n{up.stderr[-4000:]}"
     assert _secret_moves(_plan()) == set(), "the lab's secret references differ from the tree's"
 
 
@@ -438,40 +358,33 @@ def test_a_rotated_secret_is_in_effect_everywhere_and_a_failover_still_works(
 ) -> None:
     env = load_environment(ENV_FILE)
     mounting = {s["name"] for s in target_services(env, base)}
-    # Another change a shared lab may hold meanwhile (not this test's) is carried through unchanged.
-    baseline = _changed(_plan())
+    original = tmp_path / "original"
+    original.write_text(_live_value(env, base))
+    original.chmod(0o600)
     with _value_folder(base) as value_file:
         planned = _plan("--secrets-dir", str(value_file.parent))
         name = f"{base}_{hashlib.sha256(value_file.read_bytes()).hexdigest()[:10]}"
-        assert _changed(planned) == {**baseline, **dict.fromkeys(mounting, "rolling-restart")}
+        assert _changed(planned) == dict.fromkeys(mounting, "rolling-restart")
         assert _secret_moves(planned) == mounting
         assert planned["secrets"][name] == "create"
         assert value_file.read_text() not in json.dumps(planned)
         try:
-            result = _in_seat("rotate", base, value_file, tmp_path / "rotate.json")
-            assert set(result["rolled"]) == mounting and result["secret"] == name
+            deployed = _deploy(value_file.parent)
+            assert set(deployed["applied"]) == mounting and name in deployed["created"]["secrets"]
+            assert value_file.read_text() not in json.dumps(deployed)
+            result = _in_seat("verify", base, value_file, original, tmp_path / "verify.json")
             for check, verdict in {**result["checks"], **result["checks_after_failover"]}.items():
-                expected = "refused" if check.endswith(" old") else "ok" if check.endswith(" new") else "new"
-                assert verdict == expected, (check, verdict)
+                assert verdict == _expected(check), (check, verdict)
             if base != "rabbitmq_admin_password":
                 assert result["failover"]["to"] != result["failover"]["from"]
             assert _secret_moves(_plan()) == set(), "the unchanged tree must keep the live version"
         finally:
-            restored = _in_seat("restore", base, value_file, tmp_path / "restore.json")
-            from iklim.deploy.secretversions import remove_versions, unused_versions
-            from iklim.plan.targets import swarm_lab_target
-
-            target = swarm_lab_target(env)
-            try:
-                unused = unused_versions(target.snapshot(), [base])
-            finally:
-                target.close()
-            with _manager(env) as client:
-                removed = remove_versions(client, unused)
-        for check, verdict in restored["checks"].items():
-            expected = "refused" if check.endswith(" old") else "ok" if check.endswith(" new") else "new"
-            assert verdict == expected, ("after the restore", check, verdict)
-        assert name in removed
+            with _value_folder(base, original.read_text()) as back:
+                restored = _deploy(back.parent)
+        assert name in restored["cleanup"]["removed"], restored["cleanup"]
+        checked = _in_seat("check", base, original, value_file, tmp_path / "check.json")
+        for check, verdict in checked["checks"].items():
+            assert verdict == _expected(check), ("after the restore", check, verdict)
         final = _plan()
         assert _secret_moves(final) == set() and name not in final["secrets"]
 
@@ -486,4 +399,4 @@ def _manager(env: Environment) -> Iterator[Any]:
 
 
 if __name__ == "__main__":
-    sys.exit(seated(sys.argv[1], sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])))
+    sys.exit(seated(sys.argv[1], sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]), Path(sys.argv[5])))

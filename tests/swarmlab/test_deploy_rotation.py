@@ -45,7 +45,7 @@ from iklim.components.base import member_names  # noqa: E402
 from iklim.model.loader import load_environment  # noqa: E402
 from iklim.model.schema import Environment  # noqa: E402
 
-pytestmark = pytest.mark.swarmlab
+pytestmark = [pytest.mark.swarmlab, pytest.mark.deploy_acceptance]
 
 ENV_FILE = ROOT / "environments" / "prod.yaml"
 PYENV = dict(os.environ, PYTHONPATH=str(SRC))

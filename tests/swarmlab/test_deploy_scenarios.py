@@ -33,7 +33,7 @@ from iklim.swarmlab import paths
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from treeedit import INFRA, append_to_config, copy_tree  # noqa: E402
 
-pytestmark = pytest.mark.swarmlab
+pytestmark = [pytest.mark.swarmlab, pytest.mark.deploy_acceptance]
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = dict(os.environ, PYTHONPATH=str(ROOT / "src"))

@@ -24,7 +24,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from treeedit import STATEFUL, change_stateful_configs, copy_tree  # noqa: E402
 
-pytestmark = pytest.mark.swarmlab
+pytestmark = [pytest.mark.swarmlab, pytest.mark.deploy_acceptance]
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
@@ -62,7 +62,8 @@ def test_a_config_change_to_every_stateful_cluster_hands_over_once_and_loses_not
         code, document, stderr = _deploy(tree, "--measure")
         assert code == 0, f"deploy exited {code}: {document.get('error')}\n{stderr[-4000:]}"
         result = document["result"]
-        assert sorted(s.split("_", 1)[1] for s in result["applied"]) == sorted(changed)
+        # Everything changed was applied (a lab that drifted from the tree has its drift applied too).
+        assert set(changed) <= {s.split("_", 1)[1] for s in result["applied"]}
         lines, failures = [], []
         for cluster in clusters:
             entry = next(c for c in result["clusters"] if c["cluster"] == cluster)

@@ -297,7 +297,9 @@ def test_a_failed_stateless_apply_rolls_back_everything_in_order(env: Environmen
     events: list[str] = []
     seams = {"redis": FakeCluster("redis", ["redis-1", "redis-2", "redis-3"], "redis-1", events)}
     result = _run(env, _plan("iklimco_redis-1", "iklimco_grafana"), seams, events, fail="iklimco_grafana")
-    assert result.applied == ["iklimco_redis-1"] and result.rolled_back == ["iklimco_redis-1"]
+    assert result.applied == ["iklimco_redis-1"]
+    # The failed service is rolled back too: its update was sent, so it holds the new spec.
+    assert result.rolled_back == ["iklimco_redis-1", "iklimco_grafana"]
     assert result.error == "iklimco_grafana: task failed"
 
 

@@ -53,9 +53,13 @@ class _Roll:
     def __init__(self, applier: ServiceApplier, health: Health, progress: Callable[[str], None], timeout: float):
         self.applier, self.health, self.progress, self.timeout = applier, health, progress, timeout
         self.applied: list[str] = []
+        #: Every service an update was sent to, the failed one included (a failed update leaves the
+        #: service at its new spec: the rollback must put it back too).
+        self.attempted: list[str] = []
 
     def apply(self, service: str) -> None:
         self.progress(f"apply {service}")
+        self.attempted.append(service)
         self.applier.apply(service)
         self.applied.append(service)
 
@@ -227,11 +231,11 @@ def _leaders(result: DeployResult, watch: LeaderWatch, order: DeployOrder) -> No
 def _rollback(
     roll: _Roll, result: DeployResult, progress: Callable[[str], None], handovers: Mapping[str, Handover]
 ) -> None:
-    """Undo half-done hand-overs (a drained RabbitMQ node), then roll every applied service back,
-    in the order applied; errors are collected, not raised."""
+    """Undo half-done hand-overs (a drained RabbitMQ node), then roll back every service an update
+    was sent to (the one that failed included), in the order applied; errors are collected, not raised."""
     for handover in handovers.values():
         result.rollback_errors.extend(handover.undo())
-    for service in list(roll.applied):
+    for service in list(roll.attempted):
         progress(f"roll back {service}")
         try:
             roll.applier.rollback(service)

@@ -33,7 +33,7 @@ from typing import Any, NoReturn
 
 import click
 
-from iklim.model.paths import DEFAULT_ENV, find_upward
+from iklim.model.paths import DEFAULT_ENV
 
 EXIT_ERROR = 1
 
@@ -58,15 +58,6 @@ def prod_refusal(environ: dict[str, str]) -> str | None:
     if environ.get("IKLIM_DRILL_SEAT_PID"):
         return "--target prod is refused inside the Swarm lab's drill seat"
     return None
-
-
-def _tree(env_path: str, tree: str | None) -> Path:
-    if tree:
-        return Path(tree)
-    found = find_upward([os.path.dirname(os.path.abspath(env_path))], "init-infra-prod.sh")
-    if found is None:
-        _fail(f"no rendered tree at or above {env_path}: run from the repository or pass --tree")
-    return Path(found).parent
 
 
 def _seat_pid(env: Any) -> int:
@@ -142,5 +133,6 @@ def deploy_command(
     else:
         pid = _seat_pid(env)
     from iklim.deploy.steps import run_deploy_command
+    from iklim.plan.commands import tree_root
 
-    sys.exit(run_deploy_command(env, _tree(env_path, tree), target, secrets_dir, fmt, yes, pid, measure))
+    sys.exit(run_deploy_command(env, tree_root(env_path, tree), target, secrets_dir, fmt, yes, pid, measure))

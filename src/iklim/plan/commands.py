@@ -21,7 +21,9 @@ def _fail(message: str) -> NoReturn:
     sys.exit(EXIT_ERROR)
 
 
-def _tree(env_path: str, tree: str | None) -> Path:
+def tree_root(env_path: str, tree: str | None) -> Path:
+    """The rendered tree: ``tree`` when given, else the folder holding ``init-infra-prod.sh`` at or
+    above the model ``env_path`` (exits 1 with one line when there is none). Shared by ``plan`` and ``deploy``."""
     if tree:
         return Path(tree)
     found = find_upward([os.path.dirname(os.path.abspath(env_path))], "init-infra-prod.sh")
@@ -86,7 +88,7 @@ def plan_command(
         env = load_or_exit(env_path)
     except SystemExit as exc:  # a bad model is an error here (1): plan's 2 means "changes planned"
         sys.exit(EXIT_ERROR if exc.code == 2 else exc.code)
-    root = _tree(env_path, tree)
+    root = tree_root(env_path, tree)
     try:
         began = time.monotonic()
         if static:

@@ -194,3 +194,20 @@ def test_plan_cli_refuses_a_bad_secrets_dir_before_any_engine(tmp_path: Path) ->
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "not_a_secret" in errors[0] and proc.stdout == ""
     assert "value-that-must-not-be-printed" not in proc.stdout + proc.stderr
+
+
+def test_a_value_entry_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None:
+    import os
+
+    from iklim.plan.secretnames import SecretVersionError, value_files
+
+    (tmp_path / "redis_password").mkdir()
+    with pytest.raises(SecretVersionError, match="not a regular file: redis_password"):
+        value_files(tmp_path, ["redis_password"])
+    (tmp_path / "redis_password").rmdir()
+    os.mkfifo(tmp_path / "redis_password")
+    with pytest.raises(SecretVersionError, match="not a regular file"):
+        value_files(tmp_path, ["redis_password"])
+    (tmp_path / "redis_password").unlink()
+    (tmp_path / "redis_password").write_text("value")
+    assert value_files(tmp_path, ["redis_password"]) == {"redis_password": tmp_path / "redis_password"}

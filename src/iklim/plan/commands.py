@@ -88,6 +88,8 @@ def plan_command(
         env = load_or_exit(env_path)
     except SystemExit as exc:  # a bad model is an error here (1): plan's 2 means "changes planned"
         sys.exit(EXIT_ERROR if exc.code == 2 else exc.code)
+    if static and secrets_dir is not None:
+        _fail("--secrets-dir needs the live state (the versions the services mount): not with --static")
     root = tree_root(env_path, tree)
     try:
         began = time.monotonic()

@@ -107,7 +107,10 @@ def value_files(secrets_dir: Path, bases: Iterable[str]) -> dict[str, Path]:
     unknown = [p.name for p in files if p.name not in known]
     if unknown:
         raise SecretVersionError(f"{secrets_dir}: no service of the tree mounts a secret named {', '.join(unknown)}")
-    return {p.name: p for p in files if p.is_file()}
+    irregular = [p.name for p in files if not p.is_file()]
+    if irregular:  # a folder, FIFO or device named after a secret would rotate nothing, silently
+        raise SecretVersionError(f"{secrets_dir}: not a regular file: {', '.join(irregular)}")
+    return {p.name: p for p in files}
 
 
 def _live_refs(snapshot: Snapshot) -> dict[str, dict[str, str]]:

@@ -61,3 +61,16 @@ class FakeApplier(ServiceApplier):
 
     def rollback(self, service: str) -> None:
         self.calls.append(f"rollback {service}")
+
+
+def test_allow_degraded_turns_only_the_named_clusters_into_a_warning() -> None:
+    from iklim.deploy.steps import allow_degraded
+    from iklim.plan.preflight import Check
+
+    failed = Check("clusters-healthy", "fail", "4/5 components healthy", ("etcd: degraded (2/3 members)",))
+    assert allow_degraded(failed, ()).verdict == "fail"
+    assert allow_degraded(failed, ("redis",)).verdict == "fail"
+    allowed = allow_degraded(failed, ("etcd",))
+    assert allowed.verdict == "warn" and "allowed degraded: etcd" in allowed.message
+    two = Check("clusters-healthy", "fail", "3/5", ("etcd: degraded", "redis: no master"))
+    assert allow_degraded(two, ("etcd",)).verdict == "fail"

@@ -7,7 +7,7 @@ imported the way the lab loads images): the deploy fails on that member, rolls i
 afterwards the plan of the real tree is empty again (the rolled-back spec is exactly the old one)
 and every cluster is healthy (``iklim swarm-lab status``, and the pre-flight's ``clusters-healthy``
 of the next deploy). (c) The unchanged tree is deployed again at the end, whatever happened.
-Run under ``flock /tmp/iklim-lab.lock``; needs the lab up (``iklim swarm-lab up``).
+Run under ``flock /tmp/iklim-lab.lock``; brings the lab up with ``iklim swarm-lab up`` (a running lab is reused).
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ def _plan_empty() -> bool:
     proc = subprocess.run(
         [sys.executable, "-m", "iklim", "plan", "--format", "json"], capture_output=True, text=True, cwd=ROOT, env=ENV
     )  # fmt: skip
+    assert proc.stdout, f"iklim plan printed nothing (exit {proc.returncode}): {proc.stderr[-3000:]}"
     return bool(json.loads(proc.stdout)["empty"])
 
 
@@ -76,8 +77,10 @@ def _versions() -> dict[str, int]:
 @pytest.fixture(scope="module")
 def lab() -> Iterator[None]:
     """The lab as the tree deploys it; the unchanged tree is deployed again at the end (c)."""
-    if not (RUN / "iklim-app-01.sock").exists():
-        pytest.fail("the Swarm lab is not up: iklim swarm-lab up")
+    # The whole lab (stacks, runbook, seat), not just the nodes: this module may be the first
+    # Swarm-lab test of a run on a machine whose lab is down or only half up (idempotent).
+    up = subprocess.run([sys.executable, "-m", "iklim", "swarm-lab", "up"], capture_output=True, text=True, cwd=ROOT)
+    assert up.returncode == 0, f"swarm-lab up failed:\n{up.stderr[-4000:]}"
     if not _plan_empty():  # a previous run left the lab off the tree: bring it back first
         code, document, err = _deploy()
         assert code == 0, (document.get("error"), err[-2000:])

@@ -152,7 +152,7 @@ def _short(planned: dict[str, str], actions: tuple[str, ...]) -> set[str]:
 
 
 def _deploy(tree: Path, *extra: str) -> None:
-    proc = _run("deploy", "--target", "swarm-lab", "--tree", str(tree), "--yes", *extra)
+    proc = _run("deploy", "--target", "swarm-lab", "--tree", str(tree), "--yes", "--no-settle", *extra)
     assert proc.returncode == 0, f"deploy exited {proc.returncode}:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
 
 

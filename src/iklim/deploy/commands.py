@@ -96,11 +96,22 @@ def _seat_pid(env: Any) -> int:
     help="Output format; the JSON schema is iklim.deploy/v1 (progress goes to stderr).",
 )  # fmt: skip
 @click.option("--measure", is_flag=True, help="Run the drill workloads and print each cluster's write outage.")
+@click.option(
+    "--no-settle",
+    is_flag=True,
+    help="Return once every changed service runs healthy; do not wait out Swarm's monitor windows "
+    "(Swarm's failure_action still applies).",
+)
+@click.option(
+    "--allow-degraded", "degraded", multiple=True, metavar="CLUSTER",
+    help="Let the deploy run although CLUSTER is unhealthy (to heal what a failed change left); repeatable.",
+)  # fmt: skip
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation after the plan.")
 @click.option("--env", "env_path", default=DEFAULT_ENV, show_default=True, help="The environment model.")
 def deploy_command(
-    target: str, tree: str | None, secrets_dir: str | None, fmt: str, measure: bool, yes: bool, env_path: str
-) -> None:
+    target: str, tree: str | None, secrets_dir: str | None, fmt: str, measure: bool, no_settle: bool,
+    degraded: tuple[str, ...], yes: bool, env_path: str,
+) -> None:  # fmt: skip
     """Apply the rendered stacks to a running Swarm, service by service, and wait for each to converge.
 
     Computes the plan (`iklim plan`), runs the pre-flight checks and refuses (exit 3, nothing
@@ -135,4 +146,7 @@ def deploy_command(
     from iklim.deploy.steps import run_deploy_command
     from iklim.plan.commands import tree_root
 
-    sys.exit(run_deploy_command(env, tree_root(env_path, tree), target, secrets_dir, fmt, yes, pid, measure))
+    code = run_deploy_command(
+        env, tree_root(env_path, tree), target, secrets_dir, fmt, yes, pid, measure, not no_settle, tuple(degraded)
+    )
+    sys.exit(code)

@@ -23,7 +23,7 @@ import docker
 
 from iklim.deploy.api import DeployError
 from iklim.model.schema import Environment
-from iklim.plan.preflight import check_clusters
+from iklim.plan.preflight import Check, check_clusters
 
 SCHEMA = "iklim.deploy/v1"
 EXIT_OK, EXIT_ERROR, EXIT_PREFLIGHT, EXIT_ROLLED_BACK = 0, 1, 3, 4
@@ -114,9 +114,22 @@ def _seat_parts(env: Environment, seat_pid: int | None) -> tuple[dict[str, Any],
     return dict(seat_seams(ctx, paths.VAULT_KEYS_FILE)), engine_exec(env, manager, ctx), ctx
 
 
+def allow_degraded(check: Check, clusters: tuple[str, ...]) -> Check:
+    """``check`` (``clusters-healthy``) as a warning when every unhealthy component is one of
+    ``clusters`` (the operator's ``--allow-degraded``: the deploy that heals a cluster a failed
+    change left degraded must not be refused by that degradation); else ``check`` unchanged."""
+    if check.verdict != "fail" or not clusters:
+        return check
+    offenders = {detail.split(":", 1)[0] for detail in check.details}
+    if not offenders or not offenders <= set(clusters):
+        return check
+    allowed = ", ".join(sorted(offenders))
+    return Check(check.name, "warn", f"{check.message}; allowed degraded: {allowed}", check.details)
+
+
 def run_deploy_command(
     env: Environment, root: Path, target: str, secrets_dir: str | None, fmt: str, yes: bool, seat_pid: int | None,
-    measure: bool = False,
+    measure: bool = False, settle: bool = True, degraded: tuple[str, ...] = (),
 ) -> int:  # fmt: skip
     """Plan, pre-flight, confirm, create objects, apply, clean up; the exit code."""
     from iklim.plan.output import as_document, as_text
@@ -138,7 +151,7 @@ def run_deploy_command(
         return EXIT_ERROR
     if seat_pid is not None:
         reports, took = cluster_reports(env, seat_pid, stateful_running(env, desired))
-        checks.append(check_clusters(reports, took))
+        checks.append(allow_degraded(check_clusters(reports, took), degraded))
         seconds["preflight"] = seconds.get("preflight", 0.0) + took
     else:
         checks.append(check_clusters(None))
@@ -160,7 +173,7 @@ def run_deploy_command(
         if not click.confirm(f"deploy {len(plan.changed)} service change(s) to {target}?", default=False):
             click.echo("error: not confirmed; nothing changed", err=True)
             return EXIT_ERROR
-    code = _apply(env, root, target, run, document, lines, say, seat_pid, measure)
+    code = _apply(env, root, target, run, document, lines, say, seat_pid, measure, settle)
     document["seconds"]["total"] = round(time.monotonic() - began, 3)
     lines.append(f"seconds: plan {document['seconds']['plan']:.1f}, total {document['seconds']['total']:.1f}")
     emit(fmt, document, lines)
@@ -169,7 +182,7 @@ def run_deploy_command(
 
 def _apply(
     env: Environment, root: Path, target: str, run: Any, document: dict[str, Any], lines: list[str], say: Any,
-    seat_pid: int | None, measure: bool,
+    seat_pid: int | None, measure: bool, settle: bool = True,
 ) -> int:  # fmt: skip
     from iklim.deploy.api import Hooks
     from iklim.deploy.apply import EngineApplier
@@ -206,7 +219,7 @@ def _apply(
         }  # fmt: skip
         applier = EngineApplier(manager, desired, plan, nodes, say)
         result = run_deploy(env, plan, applier, hooks, seams, say, measure, member_exec=member_exec)
-        if result.error is None:
+        if result.error is None and settle:
             try:
                 say("waiting for Swarm's monitor windows of the applied services to pass")
                 applier.settle(result.applied)

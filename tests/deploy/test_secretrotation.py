@@ -53,3 +53,21 @@ def test_the_password_is_what_cat_in_a_command_substitution_gives() -> None:
 def test_the_replication_user_is_the_rendered_one() -> None:
     env = load_environment(ROOT / "environments" / "prod.yaml")
     assert replication_user(env, ProductionTarget(env)) == "replicator"
+
+
+def test_the_old_redis_password_is_retired_after_the_deploy_not_after_the_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The exporter and other clients of the secret roll after the cluster: retiring the old value
+    at the cluster's end refused them until then (about 11 s of failed scrapes on the Swarm lab)."""
+    from iklim.deploy import rotationsteps
+
+    calls: list[str] = []
+    monkeypatch.setattr(rotationsteps, "redis_check", lambda ctx, new, progress: calls.append("check"))
+    monkeypatch.setattr(rotationsteps, "redis_retire_old", lambda ctx, new, progress: calls.append("retire"))
+    env = load_environment(ROOT / "environments" / "prod.yaml")
+    hooks = SecretRotationHooks(env, object(), [_rotation("redis_password", tmp_path)])  # type: ignore[arg-type]
+    hooks.after_cluster("redis", ["iklimco_redis-1"])
+    assert calls == ["check"]
+    hooks.after_deploy()
+    assert calls == ["check", "retire"] and hooks.done == ["redis_password:after", "redis_password:retired"]

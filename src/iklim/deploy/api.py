@@ -5,7 +5,7 @@
   spec it had before this deploy.
 - :class:`Hooks` is called by the runner around each stateful cluster's roll (secret rotation:
   :mod:`iklim.deploy.rotation` makes the old and the new value both work before the first member
-  restarts, and retires the old one after the last).
+  restarts, and retires the old one once every service, stateless ones too, has converged).
 - :class:`DeployError` is every failure, as one line.
 
 The runner (:mod:`iklim.deploy.runner`) orders the plan's changed services: etcd before Patroni,
@@ -52,4 +52,10 @@ class Hooks:
 
     def after_cluster(self, cluster: str, services: Sequence[str]) -> None:
         """Called once after every one of ``services`` was applied and the cluster is healthy."""
+        return None
+
+    def after_deploy(self) -> None:
+        """Called once after every service (stateless ones too) converged and Swarm's monitor
+        windows passed, before the clean-up: the point of no rollback. Raises :class:`DeployError`;
+        the deploy then reports the error without rolling back (the new specs stay)."""
         return None

@@ -10,12 +10,14 @@ versions (:mod:`.cleanup`).
 
 Exit codes (the contract in DEPLOY-COMMON): 0 deployed or nothing to do; 3 a pre-flight check
 failed (nothing changed); 4 the deploy failed and the changed services were rolled back; 1 any
-other error (including a refused ``--target prod``).
+other error (including a refused ``--target prod``, and ``deployed-with-error``: every service
+converged but a step after it, such as retiring a rotated Redis password, failed; nothing is
+rolled back then).
 
 JSON document (``--format json``, stdout; progress then goes to stderr)::
 
     {"schema": "iklim.deploy/v1", "target": "swarm-lab" | "prod", "outcome":
-     "deployed" | "nothing-to-do" | "preflight-failed" | "rolled-back" | "aborted",
+     "deployed" | "nothing-to-do" | "preflight-failed" | "rolled-back" | "deployed-with-error" | "aborted",
      "plan": <iklim.plan/v1 document>, "created": {"configs": [...], "networks": [...], "secrets": [...]},
      "applied": ["iklimco_etcd-2", ...], "rolled_back": ["iklimco_etcd-2"],
      "result": <the runner's report: clusters with leader before/after, leader changes, hand-over

@@ -4,7 +4,8 @@ A rolling update onto a new secret version (:mod:`iklim.deploy.secretversions`) 
 restarted container the new file at ``/run/secrets/<base>``. That is not enough where the engine
 keeps the credential elsewhere; :class:`SecretRotationHooks` does the rest, around the runner's
 roll of each cluster (``before_cluster``: before its first member restarts; ``after_cluster``:
-after its last member and its companions restarted and the cluster is healthy).
+after its last member and its companions restarted and the cluster is healthy; ``after_deploy``:
+after every service of the deploy converged).
 
 ``postgres_replication_password`` (cluster ``patroni``)
     The replication role lives inside the database (Patroni creates it only at bootstrap) and is
@@ -33,10 +34,11 @@ after its last member and its companions restarted and the cluster is healthy).
     keeps both passwords on the ``user default`` line, so a restarted member accepts both until
     the end; without the requirepass the old value stayed in the file in clear, found on the Swarm
     lab), and ``SENTINEL SET <master> auth-pass new`` on every Sentinel (persisted by Sentinel's
-    config rewrite). After the roll: ``ACL SETUSER default resetpass >new``, ``CONFIG SET
-    requirepass``/``masterauth`` new and ``CONFIG REWRITE`` on every member (the old value fails,
-    in memory and on disk), and the Sentinels' auth-pass again (a Sentinel restarted meanwhile
-    with an empty data directory).
+    config rewrite). After the cluster's roll: the new value is accepted by every member. After the
+    whole deploy (the exporter and other clients of the secret rolled too): ``ACL SETUSER default
+    resetpass >new``, ``CONFIG SET requirepass``/``masterauth`` new and ``CONFIG REWRITE`` on
+    every member (the old value fails, in memory and on disk), and the Sentinels' auth-pass again
+    (a Sentinel restarted meanwhile with an empty data directory).
     Sources: redis.io/docs/latest/commands/acl-setuser/, config-rewrite/,
     redis.io/docs/latest/operate/oss_and_stack/management/sentinel/ (SENTINEL SET, auth-pass).
 
@@ -164,12 +166,20 @@ class SecretRotationHooks(Hooks):
         for change in self._for(cluster):
             new = password(change.value())
             if change.base == REDIS_PASSWORD:
-                steps.redis_retire_old(self.ctx, new, self.progress)
+                steps.redis_check(self.ctx, new, self.progress)
             elif change.base == RABBIT_PASSWORD:
                 steps.rabbit_check(self.ctx, new, self.progress)
             else:
                 steps.patroni_replicas_streaming(self.ctx, self.progress)
             self.done.append(f"{change.base}:after")
+
+    def after_deploy(self) -> None:
+        """Retire the old Redis password only now: services outside the cluster that mount the
+        secret (the Redis exporter, clients) rolled onto the new value in this same deploy, after
+        the cluster; retiring it at the end of the cluster's roll left them refused until then."""
+        for change in self._for("redis"):
+            steps.redis_retire_old(self.ctx, password(change.value()), self.progress)
+            self.done.append(f"{change.base}:retired")
 
     def _current(self, base: str) -> str:
         """The value in effect before this rotation (the context's secret; "" when unreadable)."""

@@ -185,6 +185,12 @@ def redis_accept_both(ctx: StepContext, current: str, new: str, progress: Progre
     progress("redis: every member accepts the old and the new password; masterauth and Sentinel auth-pass are new")
 
 
+def redis_check(ctx: StepContext, new: str, progress: Progress) -> None:
+    """Every member accepts the new value (after the cluster's roll; the old one is still accepted)."""
+    _each_member(ctx, [new], "AUTH with the new value", ("PING",))
+    progress("redis: the new password is accepted by every member (the old one until the deploy ends)")
+
+
 def redis_retire_old(ctx: StepContext, new: str, progress: Progress) -> None:
     """Only the new value accepted by every member, in memory and in ``/data/redis.conf``."""
     _each_member(

@@ -241,6 +241,12 @@ def _apply(
             document["outcome"], document["error"] = "rolled-back", result.error
             lines.append(f"deploy failed: {result.error}; rolled back: {', '.join(result.rolled_back) or 'none'}")
             return EXIT_ROLLED_BACK
+        try:
+            hooks.after_deploy()
+        except DeployError as exc:  # past the point of no rollback: the new specs stay
+            document["outcome"], document["error"] = "deployed-with-error", f"after the deploy: {exc}"
+            lines.append(f"deployed, but {document['error']}; nothing rolled back: rerun iklim deploy")
+            return EXIT_ERROR
         stacks = set(desired.stacks.values())
         cleaned = remove_unused(manager, stacks)
         document["cleanup"] = {"removed": cleaned.removed, "kept": cleaned.kept}

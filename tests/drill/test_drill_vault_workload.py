@@ -148,6 +148,18 @@ def test_a_sealed_member_or_a_standby_without_an_active_did_nothing(fake: str) -
     assert _write_to(fake, 403, ["permission denied"])[0] == "fail"
 
 
+def test_after_a_sealed_member_the_writer_moves_to_the_next(fake: str, bao: str) -> None:
+    """A member restarted by a rolling update stays sealed until unsealed: a writer that kept asking
+    it saw the whole wait as outage (~11 s in a deploy's Vault roll on the Swarm lab)."""
+    Fake.answers = {"/v1/secret/data/iklim-drill/unit-sealed/a": (503, {"errors": ["Vault is sealed"]}, {})}
+    client = VaultWorkload([fake, bao], TOKEN, "secret", "unit-sealed").client()
+    history = History()
+    first = history.run(0, "write", "a", lambda: client.write("a"))
+    second = history.run(0, "write", "b", lambda: client.write("b"))
+    client.close()
+    assert (first.kind, second.kind) == ("fail", "ok"), (first.error, second.error)
+
+
 def test_other_server_errors_timeouts_and_failures_after_a_redirect_are_indeterminate(fake: str) -> None:
     assert _write_to(fake, 500, ["internal error"])[0] == "info"
     assert _write_to(fake, 0, [])[0] == "info", "a read timeout"

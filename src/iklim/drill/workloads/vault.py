@@ -7,7 +7,10 @@ exercised too). A standby *forwards* the request to the active node over the clu
 (request forwarding); when it cannot, it answers ``307`` to the active's ``api_addr`` and hvac
 follows it (hvac's default ``allow_redirects=True``; requests keeps the method, the body and the
 ``X-Vault-Token`` header on a 307). On a refused connection or a timeout the client moves to the
-next member, as an application with the list of members does.
+next member, as an application with the list of members does; so it does on a member that is
+sealed or knows no active node (a member restarted by a rolling update comes back sealed and stays
+so until it is unsealed: a client that kept asking it saw an outage of ~11 s in a deploy's Vault
+roll, against ~3 s of hand-over).
 
 Each value ``v`` is the secret ``<mount>/data/iklim-drill/<run>/<v>`` holding ``{"value": v}``;
 the final read lists ``<mount>/metadata/iklim-drill/<run>/`` on the active node and reads every
@@ -93,7 +96,10 @@ class VaultClient(Client):
         except hvac_errors.VaultError as exc:
             words = "; ".join(str(e) for e in (exc.errors or [])) or type(exc).__name__
             status = self.status
-            if not self.redirected and (400 <= status < 500 or any(w in words.lower() for w in NOT_APPLIED)):
+            if not self.redirected and any(w in words.lower() for w in NOT_APPLIED):
+                self._rotate()  # a sealed member stays sealed until unsealed: the next member may serve
+                raise Refused(f"{asked}: HTTP {status}: {words}") from None
+            if not self.redirected and 400 <= status < 500:
                 raise Refused(f"{asked}: HTTP {status}: {words}") from None
             self._rotate()
             where = "after a redirect" if self.redirected else asked

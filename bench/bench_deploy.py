@@ -14,7 +14,9 @@ them); a member without a config file (etcd) gets an environment variable instea
    iklim-app-01 -- <the lab's docker shim> stack deploy -c FILE ...``, the shim adds the lab
    override as the runbook's deploy does), then a wait until every service of the stacks runs
    tasks of its current spec, as many as its replicas (``GET /services``, ``GET /tasks``, every 0.5 s);
-4. restore again with ``iklim deploy --yes``.
+4. the clusters ``iklim swarm-lab status`` calls unhealthy right after (Vault members restarted by
+   Swarm come back sealed), then restore: ``iklim swarm-lab up`` (its runbook redeploys the real
+   tree and unseals Vault) and ``iklim deploy --yes``.
 
 Prints the figures; it is not a test. Each stateful member waits for its update's ``monitor``
 (swarmkit watches one more monitor period before ``completed``), so all five clusters take many
@@ -174,9 +176,29 @@ def main() -> None:
             return
         returned, converged = stack_deploy(tree, sorted(touched))
         print(f"docker stack deploy (change)  : {returned:7.1f} s to return, {converged:7.1f} s to every task running")
+        print(f"  right after it, clusters-healthy: {cluster_health()}")
+        began = time.monotonic()
+        up = subprocess.run(
+            [sys.executable, "-m", "iklim", "swarm-lab", "up"], capture_output=True, text=True, cwd=REPO, env=ENV
+        )  # fmt: skip
+        print(f"swarm-lab up (restore: runbook redeploys the tree, unseals Vault): "
+              f"{time.monotonic() - began:7.1f} s  exit {up.returncode}")  # fmt: skip
         took, code, err = iklim_deploy(None)
         print(f"iklim deploy (restore)        : {took:7.1f} s  exit {code}")
 
 
-if __name__ == "__main__":
-    main()
+def cluster_health() -> str:
+    """The verdict and message of ``iklim deploy``'s ``clusters-healthy`` pre-flight check (``iklim
+    status`` from the drill seat), read without deploying (no ``--yes``, no terminal: it stops
+    after the pre-flight). Every Vault member restarted by ``docker stack deploy`` is sealed until
+    someone unseals it; nothing in Swarm does."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "iklim", "deploy", "--format", "json"],
+        capture_output=True, text=True, cwd=REPO, env=ENV, timeout=300, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        checks = json.loads(proc.stdout)["plan"]["preflight"]
+    except (ValueError, KeyError, TypeError):
+        return f"unreadable: {proc.stderr.strip()[-200:]}"
+    check = next((c for c in checks if c["name"] == "clusters-healthy"), None)
+    return f"{check['verdict']}: {check.get('message', '')}" if check else "no clusters-healthy check"

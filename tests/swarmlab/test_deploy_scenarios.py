@@ -1,8 +1,9 @@
 """``iklim plan`` predicts exactly which services ``iklim deploy`` restarts (issue 14), in scripted scenarios.
 
 Each scenario edits a copy of the rendered tree (one kind of change: image, environment,
-config content, secret rotation, placement, port, update policy, deploy labels, resources,
-healthcheck, container labels), asks ``iklim plan --format json`` for the services it would
+config content, placement, port, update policy, deploy labels, resources, healthcheck, container
+labels; secret rotation is ``test_deploy_rotation.py``, whose plan must name exactly the services
+that mount the secret), asks ``iklim plan --format json`` for the services it would
 restart (action ``rolling-restart`` or ``recreate``) and the ones it would only touch
 (``metadata-only``), runs ``iklim deploy --yes`` and then reads, through the Engine API of the
 lab's manager, which services got a new task (the set of running task IDs changed) and which got
@@ -11,7 +12,8 @@ the unchanged tree is deployed once in the middle (no service's version may chan
 original tree is deployed at the end, so the lab is left as the rendered tree makes it.
 
 The services edited are ones without state (exporters, Alertmanager, the cert reloader): the
-restart of stateful members is the rolling test's subject (``test_deploy_rolling.py``).
+restart of stateful members is the subject of ``test_deploy_stateful.py``. Deploys use
+``--no-settle``: the monitor windows (80 s per deploy) decide nothing here.
 """
 
 from __future__ import annotations

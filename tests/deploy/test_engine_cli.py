@@ -74,3 +74,16 @@ def test_allow_degraded_turns_only_the_named_clusters_into_a_warning() -> None:
     assert allowed.verdict == "warn" and "allowed degraded: etcd" in allowed.message
     two = Check("clusters-healthy", "fail", "3/5", ("etcd: degraded", "redis: no master"))
     assert allow_degraded(two, ("etcd",)).verdict == "fail"
+
+
+def test_allow_degraded_names_a_cluster() -> None:
+    proc = _deploy("--target", "prod", "--yes", "--allow-degraded", "nosuch", DOCKER_HOST="unix:///nonexistent.sock")
+    assert proc.returncode == 1 and "--allow-degraded nosuch: not a cluster (one of etcd, patroni" in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_clusters_healthy_passes_when_no_cluster_runs_more_than_one_member() -> None:
+    from iklim.plan.preflight import check_clusters
+
+    assert check_clusters([]).verdict == "pass"
+    assert check_clusters([("etcd", "degraded", "1/3 members")]).verdict == "fail"

@@ -28,7 +28,7 @@ def test_each_planned_config_has_its_file_and_stack() -> None:
         assert all(s["labels"][STACK_LABEL] == source.stack for s in users), name
 
 
-def test_cleanup_selects_only_unused_stack_or_versioned_objects() -> None:
+def test_cleanup_selects_only_unused_objects_of_the_deployed_stacks() -> None:
     from iklim.deploy.cleanup import referenced, unused
 
     services = [
@@ -47,7 +47,14 @@ def test_cleanup_selects_only_unused_stack_or_versioned_objects() -> None:
         obj("other_stack.conf", {STACK_LABEL: "other"}),  # another stack's
         obj("iklim-deployed-iklimco-0cf9a8a8f5978dc3", {"org.iklim.deployed": "iklimco"}),  # the runbook's marker
     ]
-    live_secrets = [obj("redis_password_bbbbbbbbbb"), obj("redis_password_dddddddddd"), obj("redis_password")]
+    mine = {STACK_LABEL: "iklimco"}
+    live_secrets = [
+        obj("redis_password_bbbbbbbbbb", mine),  # in use
+        obj("redis_password_dddddddddd", mine),  # an old version iklim deploy created
+        obj("redis_password"),  # the runbook's base secret
+        obj("otherapp_api_key_0123456789", {STACK_LABEL: "otherapp"}),  # another app's, version-like name
+        obj("unlabelled_key_0123456789"),  # made by hand, version-like name
+    ]
     assert unused(live_configs, configs, {"iklimco"}) == [
         ("id-iklimco_redis.conf_cccccccccc", "iklimco_redis.conf_cccccccccc")
     ]

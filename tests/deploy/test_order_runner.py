@@ -234,6 +234,37 @@ def test_vault_standbys_first_the_active_hands_over_by_its_own_stop_and_every_me
     assert result.cluster("vault").leader_changes == 1
 
 
+def test_a_rolled_back_vault_member_is_unsealed_again(env: Environment) -> None:
+    """A rollback restarts the member as an apply does, and it comes back sealed (found by review:
+    the healthcheck accepts a sealed member, so the rollback 'converged' with Vault sealed)."""
+    events: list[str] = []
+    seams = {"vault": FakeCluster("vault", ["vault-1", "vault-2", "vault-3"], "vault-1", events)}
+    result = _run(env, _plan(*[f"vault_vault-{n}" for n in (1, 2, 3)]), seams, events, fail="vault_vault-3")
+    assert not result.ok and result.rolled_back == ["vault_vault-2", "vault_vault-3"]
+    assert events[-4:] == ["rollback vault_vault-2", "unseal vault-2", "rollback vault_vault-3", "unseal vault-3"]
+
+
+def test_an_unexpected_error_in_a_hook_still_rolls_back_and_shows_no_text(env: Environment) -> None:
+    events: list[str] = []
+
+    class Failing(RecordingHooks):
+        def before_cluster(self, cluster: str, services: Sequence[str]) -> None:
+            if cluster == "redis":
+                b"\xff-secret".decode()  # UnicodeDecodeError, whose text quotes the bytes
+
+    seams = {
+        "etcd": FakeCluster("etcd", ["etcd-1", "etcd-2", "etcd-3"], "etcd-1", events),
+        "redis": FakeCluster("redis", ["redis-1", "redis-2", "redis-3"], "redis-1", events),
+    }
+    order = order_services(env, _plan("iklimco_etcd-2", *REDIS).changed, service_components(env))
+    result = run_deploy(
+        env, _plan("iklimco_etcd-2", *REDIS), FakeApplier(events, seams), Failing(events), seams,
+        lambda line: None, order=order, health=lambda c: (True, "ok"),
+    )  # fmt: skip
+    assert result.error is not None and "UnicodeDecodeError" in result.error and "xff" not in result.error
+    assert result.rolled_back == ["iklimco_etcd-2"]
+
+
 def test_every_rabbitmq_node_waits_for_quorum_and_is_drained_before_its_restart(env: Environment) -> None:
     events: list[str] = []
     seams = {"rabbitmq": FakeCluster("rabbitmq", ["rabbitmq-1", "rabbitmq-2", "rabbitmq-3"], "rabbitmq-1", events)}

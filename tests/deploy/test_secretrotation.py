@@ -71,3 +71,42 @@ def test_the_old_redis_password_is_retired_after_the_deploy_not_after_the_cluste
     assert calls == ["check"]
     hooks.after_deploy()
     assert calls == ["check", "retire"] and hooks.done == ["redis_password:after", "redis_password:retired"]
+
+
+def test_a_value_that_is_not_text_is_refused_before_anything_changes(tmp_path: Path) -> None:
+    env = load_environment(ROOT / "environments" / "prod.yaml")
+    change = _rotation("redis_password", tmp_path)
+    change.source.write_bytes(b"\xff\xfe-not-text")
+    with pytest.raises(DeployError, match="redis_password: the new value is not UTF-8") as caught:
+        SecretRotationHooks(env, object(), [change])  # type: ignore[arg-type]
+    assert "not-text" not in str(caught.value)
+
+
+def test_a_rolled_back_rotation_puts_the_old_value_back_and_skips_only_the_blocked_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found on the Swarm lab: after a failed Patroni rotation the rolled-back replicas (old value)
+    could not stream, because the role kept the new one; and the demoted primary cannot stream
+    between the hand-over and its own restart, which the runner's health wait required."""
+    from iklim.deploy import rotationsteps
+
+    calls: list[tuple[str, str]] = []
+    monkeypatch.setattr(rotationsteps, "patroni_alter_role", lambda ctx, user, new, p: calls.append(("role", new)))
+    monkeypatch.setattr(rotationsteps, "rabbit_change_password", lambda ctx, cur, new, p: calls.append(("rabbit", new)))
+
+    class Context:
+        target = ProductionTarget(load_environment(ROOT / "environments" / "prod.yaml"))
+
+        def secret(self, name: str) -> str:
+            return f"old-{name}"
+
+    env = load_environment(ROOT / "environments" / "prod.yaml")
+    changes = [_rotation("postgres_replication_password", tmp_path), _rotation("rabbitmq_admin_password", tmp_path)]
+    hooks = SecretRotationHooks(env, Context(), changes)  # type: ignore[arg-type]
+    assert hooks.rejoin_blocked("patroni") and not hooks.rejoin_blocked("rabbitmq")
+    hooks.before_cluster("patroni", ["iklimco_patroni-1"])
+    hooks.before_cluster("rabbitmq", ["iklimco_rabbitmq-1"])
+    new = "x" * 32
+    assert calls == [("role", new), ("rabbit", new)]
+    assert hooks.undo() == []
+    assert calls[2:] == [("rabbit", "old-rabbitmq_admin_password"), ("role", "old-postgres_replication_password")]

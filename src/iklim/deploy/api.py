@@ -54,6 +54,19 @@ class Hooks:
         """Called once after every one of ``services`` was applied and the cluster is healthy."""
         return None
 
+    def rejoin_blocked(self, cluster: str) -> bool:
+        """True when the members of ``cluster`` not yet restarted cannot rejoin a new leader until
+        they restart (a PostgreSQL role has one password: a demoted primary still on the old
+        replication password cannot stream). The runner then skips the health wait between the
+        hand-over and the former leader's restart; the wait after that restart still applies."""
+        return False
+
+    def undo(self) -> list[str]:
+        """Called first when a deploy is rolled back: put back what :meth:`before_cluster` changed
+        inside the engines, so the members rolled back to their previous specs work. Returns the
+        errors, one line each; never raises."""
+        return []
+
     def after_deploy(self) -> None:
         """Called once after every service (stateless ones too) converged and Swarm's monitor
         windows passed, before the clean-up: the point of no rollback. Raises :class:`DeployError`;

@@ -1,9 +1,10 @@
 """After a successful deploy: remove the config and secret versions no service references any more.
 
 A candidate is a config or secret that carries the label ``com.docker.stack.namespace`` of one of
-the deployed stacks (what ``docker stack deploy`` and :mod:`iklim.deploy.objects` put on the
-objects they create) or whose name is an iklim version (``<base>_<10 hex digits>``: render's
-content-hashed configs, :mod:`iklim.deploy.secretversions`' secrets). It is removed only when no
+the deployed stacks: what ``docker stack deploy``, :mod:`iklim.deploy.objects` (configs) and
+:mod:`iklim.deploy.secretversions` (secret versions) put on the objects they create. A name alone
+never makes a candidate: another application's ``<name>_<10 hex digits>`` is not ours, and the
+runbook's base secrets (unlabelled) stay. It is removed only when no
 service's spec references it (every service of the Swarm, not only the stacks': ``GET /services``),
 and the Engine itself refuses to remove an object a service uses (Docker Engine API v1.41
 ``DELETE /configs/{id}``, ``DELETE /secrets/{id}``: 400/409 ``in use``), which is reported, never
@@ -12,7 +13,6 @@ forced. Objects of other kinds (e.g. the lab's ``org.iklim.deployed`` records) a
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,9 +20,6 @@ from typing import Any
 import docker
 
 from iklim.plan.spec import STACK_LABEL
-
-#: An iklim version name: ``<base>_<sha256(...)[:10]>``.
-VERSIONED = re.compile(r"^.+_[0-9a-f]{10}$")
 
 
 @dataclass
@@ -51,7 +48,7 @@ def unused(objects: Iterable[Mapping[str, Any]], used: set[str], stacks: set[str
         spec = obj.get("Spec") or {}
         name = str(spec.get("Name", ""))
         labels = spec.get("Labels") or {}
-        ours = labels.get(STACK_LABEL) in stacks or bool(VERSIONED.match(name))
+        ours = labels.get(STACK_LABEL) in stacks
         if ours and name not in used:
             out.append((str(obj["ID"]), name))
     return sorted(out, key=lambda pair: pair[1])

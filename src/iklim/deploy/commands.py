@@ -114,22 +114,28 @@ def deploy_command(
     target: str, tree: str | None, secrets_dir: str | None, fmt: str, measure: bool, no_settle: bool,
     degraded: tuple[str, ...], yes: bool, env_path: str,
 ) -> None:  # fmt: skip
-    """Apply the rendered stacks to a running Swarm, service by service, and wait for each to converge.
+    """Apply the rendered stacks to a running Swarm in cluster-aware order, waiting for convergence.
 
-    Computes the plan (`iklim plan`), runs the pre-flight checks and refuses (exit 3, nothing
-    changed) when one fails, prints the plan and asks for confirmation. Then creates the missing
-    configs, applies each changed service through the Engine API with its current version index,
-    waits until its new tasks run and are healthy (Engine events, deadline from the service's
-    update_config and healthcheck), and on the first failure rolls the applied services back in
-    the same order. Unchanged services are not touched (their version stays). Finally removes the
-    config and secret versions no service uses any more.
+    Computes the plan (`iklim plan`), runs the pre-flight checks plus clusters-healthy and refuses
+    (exit 3, nothing changed) when one fails, prints the plan and asks for confirmation. Then
+    creates the missing configs and secret versions and applies the changed services through the
+    Engine API: stateful clusters first (etcd, Patroni, MongoDB, Redis and its Sentinels,
+    RabbitMQ, Vault), followers one at a time, then a verified hand-over (etcd move-leader,
+    Patroni switchover, Sentinel failover, RabbitMQ drain, Vault's SIGTERM), then the former
+    leader; then the stateless services. Each member must run healthy (Engine events) and its
+    cluster be healthy before the next. On the first failure the applied services are rolled back
+    in the same order. Then Swarm's monitor windows are waited out (unless --no-settle), and the
+    config and secret versions no service uses any more are removed.
 
     \b
-    Exit: 0 deployed (or nothing to do), 3 a pre-flight check failed, 4 failed and rolled back, 1 an error.
+    Exit: 0 deployed (or nothing to do), 3 a pre-flight check failed, 4 failed and rolled back,
+    1 an error (also: deployed, but a step after the roll failed; nothing rolled back then).
     Examples:
       iklim deploy                                # the Swarm lab: plan, confirm, apply
       iklim deploy --yes --format json | jq .applied
-      iklim deploy --tree /tmp/changed-tree --yes # a copy of the tree with an edit
+      iklim deploy --tree /tmp/changed-tree --yes --measure   # outage per cluster, writes lost
+      iklim deploy --secrets-dir /root/rotate --yes   # rotate the secrets with a file there
+      iklim deploy --yes --allow-degraded etcd    # heal what a failed change left degraded
       DOCKER_HOST=unix:///var/run/docker.sock iklim deploy --target prod   # on a production manager
     """
     from iklim.model.commands import load_or_exit
@@ -145,6 +151,12 @@ def deploy_command(
         pid = None
     else:
         pid = _seat_pid(env)
+    from iklim.model.catalogue import BY_KEY
+
+    clusters = [key for key, entry in BY_KEY.items() if entry.stateful]  # the components clusters-healthy judges
+    unknown = sorted(set(degraded) - set(clusters))
+    if unknown:
+        _fail(f"--allow-degraded {', '.join(unknown)}: not a cluster (one of {', '.join(clusters)})")
     from iklim.deploy.steps import run_deploy_command
     from iklim.plan.commands import tree_root
 

@@ -108,8 +108,16 @@ class RotationContext(Protocol):
 
 
 def password(value: bytes) -> str:
-    """The password a container derives from a secret's bytes: ``"$(cat FILE)"`` drops trailing newlines."""
-    return value.decode().rstrip("\n")
+    """The password a container derives from a secret's bytes: ``"$(cat FILE)"`` drops trailing newlines.
+
+    Raises :class:`DeployError` (naming no byte of it) when the value is not UTF-8 text or is empty."""
+    try:
+        text = value.decode().rstrip("\n")
+    except UnicodeDecodeError:
+        raise DeployError("the new value is not UTF-8 text (a password: the engines take text)") from None
+    if not text:
+        raise DeployError("the new value is empty")
+    return text
 
 
 def replication_user(env: Environment, target: Target) -> str:
@@ -143,6 +151,11 @@ class SecretRotationHooks(Hooks):
             )
         self.env, self.ctx, self.progress = env, ctx, progress
         self.changes = {c.base: c for c in changes if c.base in CLUSTER_OF}
+        for change in self.changes.values():  # refused before anything changed, not mid-roll
+            try:
+                password(change.value())
+            except DeployError as exc:
+                raise DeployError(f"{change.base}: {exc}") from None
         self.done: list[str] = []  # "<base>:before" / "<base>:after", in order
 
     def _for(self, cluster: str) -> list[SecretRotation]:
@@ -172,6 +185,33 @@ class SecretRotationHooks(Hooks):
             else:
                 steps.patroni_replicas_streaming(self.ctx, self.progress)
             self.done.append(f"{change.base}:after")
+
+    def rejoin_blocked(self, cluster: str) -> bool:
+        """Patroni during a replication-password rotation: the role has one password, so the
+        demoted primary (still on the old value) cannot stream until its own restart, which follows."""
+        return cluster == "patroni" and bool(self._for(cluster))
+
+    def undo(self) -> list[str]:
+        """Put the old value back where :meth:`before_cluster` changed it, newest first (the
+        rolled-back members come back on the old secret version): PostgreSQL's role and RabbitMQ's
+        user get the old password again; Redis needs nothing (both values are accepted until the
+        deploy's end). Found on the Swarm lab: a rolled-back Patroni stayed degraded, its replicas
+        on the old password against a role that had the new one."""
+        errors: list[str] = []
+        for done in reversed([d for d in self.done if d.endswith(":before")]):
+            base = done.split(":", 1)[0]
+            old = self._current(base)
+            if not old or base == REDIS_PASSWORD:
+                continue
+            try:
+                if base == RABBIT_PASSWORD:
+                    steps.rabbit_change_password(self.ctx, password(self.changes[base].value()), old, self.progress)
+                else:
+                    steps.patroni_alter_role(self.ctx, replication_user(self.env, self.ctx.target), old, self.progress)
+                self.done.append(f"{base}:undone")
+            except Exception as exc:  # noqa: BLE001 - one line per failure, no value in it
+                errors.append(f"{base}: the old value could not be put back: {type(exc).__name__}")
+        return errors
 
     def after_deploy(self) -> None:
         """Retire the old Redis password only now: services outside the cluster that mount the

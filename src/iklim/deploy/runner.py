@@ -20,15 +20,18 @@ Leader changes are counted by a :class:`~iklim.deploy.watch.LeaderWatch` over th
 
 Any :class:`~iklim.deploy.api.DeployError` stops the deploy: a half-done hand-over is undone (a
 drained RabbitMQ node revived), every service applied so far is rolled back in the same order
-(``applier.rollback``) and the result carries the error (``iklim deploy`` exits 4). Errors:
-nothing raises out of :func:`run_deploy` but KeyboardInterrupt (after the rollback) and
-programming errors.
+(``applier.rollback``; a restarted stateful member then gets its cluster's ``after_apply``: a
+Vault member comes back sealed and is unsealed, a RabbitMQ node is revived) and the result carries
+the error (``iklim deploy`` exits 4). Any other exception out of a hook or a seam is handled the
+same way, its text withheld (it may carry a value). Nothing raises out of :func:`run_deploy` but
+KeyboardInterrupt (after the rollback). The rollback does not hand leadership over first: a
+member that leads when it is rolled back restarts as a leader would on a crash.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from iklim.deploy.api import DeployError, Hooks, ServiceApplier
 from iklim.deploy.handover import Handover, MemberExec, handover_for
@@ -52,6 +55,8 @@ class _Roll:
 
     def __init__(self, applier: ServiceApplier, health: Health, progress: Callable[[str], None], timeout: float):
         self.applier, self.health, self.progress, self.timeout = applier, health, progress, timeout
+        #: service -> (cluster, member) of the stateful services (set by :func:`run_deploy`).
+        self.members: dict[str, tuple[str, Member]] = {}
         self.applied: list[str] = []
         #: Every service an update was sent to, the failed one included (a failed update leaves the
         #: service at its new spec: the rollback must put it back too).
@@ -108,7 +113,7 @@ def _cluster(
             new = handover.hand_over(item.member, updated)
             result.handover_s = time.monotonic() - began
             roll.progress(f"{plan.cluster}: {new} leads now ({result.handover_s:.2f} s)")
-            if handover.healthy_after_hand_over:
+            if handover.healthy_after_hand_over and not hooks.rejoin_blocked(plan.cluster):
                 roll.wait_healthy(plan.cluster, f"the hand-over to {new}")
         began = time.monotonic()
         _member(roll, handover, item, plan.cluster)
@@ -154,6 +159,7 @@ def run_deploy(
 
         health = status_health(env, seams)
     roll = _Roll(applier, health, progress, healthy_timeout)
+    roll.members = member_index(order)
     try:
         handovers = {c.cluster: handover_for(c.cluster, seams.get(c.cluster), member_exec) for c in order.clusters}
     except DeployError as exc:
@@ -181,10 +187,14 @@ def run_deploy(
     except DeployError as exc:
         result.error = str(exc)
         progress(f"deploy stopped: {exc}")
-        _rollback(roll, result, progress, handovers)
+        _rollback(roll, result, progress, handovers, hooks)
+    except Exception as exc:  # noqa: BLE001 - a hook's or a seam's own error must not skip the rollback
+        result.error = f"unexpected {type(exc).__name__} (its text is not shown: it may carry a secret)"
+        progress(f"deploy stopped: {result.error}")
+        _rollback(roll, result, progress, handovers, hooks)
     except KeyboardInterrupt:
         result.error = "interrupted"
-        _rollback(roll, result, progress, handovers)
+        _rollback(roll, result, progress, handovers, hooks)
         raise
     finally:
         ended = time.monotonic()
@@ -229,16 +239,50 @@ def _leaders(result: DeployResult, watch: LeaderWatch, order: DeployOrder) -> No
 
 
 def _rollback(
-    roll: _Roll, result: DeployResult, progress: Callable[[str], None], handovers: Mapping[str, Handover]
+    roll: _Roll,
+    result: DeployResult,
+    progress: Callable[[str], None],
+    handovers: Mapping[str, Handover],
+    hooks: Hooks,
 ) -> None:
-    """Undo half-done hand-overs (a drained RabbitMQ node), then roll back every service an update
-    was sent to (the one that failed included), in the order applied; errors are collected, not raised."""
+    """Undo the hooks' changes inside the engines (a rotated password put back), half-done
+    hand-overs (a drained RabbitMQ node), then roll back every service an update was sent to (the
+    one that failed included), in the order applied; errors are collected, not raised."""
+    result.rollback_errors.extend(hooks.undo())
     for handover in handovers.values():
         result.rollback_errors.extend(handover.undo())
-    for service in list(roll.attempted):
+    rolled, errors = roll_back(roll.applier, list(roll.attempted), roll.members, handovers, progress)
+    result.rolled_back.extend(rolled)
+    result.rollback_errors.extend(errors)
+
+
+def roll_back(
+    applier: ServiceApplier,
+    services: Sequence[str],
+    members: Mapping[str, tuple[str, Member]],
+    handovers: Mapping[str, Handover],
+    progress: Callable[[str], None],
+) -> tuple[list[str], list[str]]:
+    """Put ``services`` back to their previous specs in this order; after each stateful member whose
+    rollback restarts it, its cluster's ``after_apply`` runs as after an apply (Vault: unseal the
+    member, which comes back sealed; RabbitMQ: ``revive``). ``members``: service -> (cluster, its
+    :class:`Member`). Returns (rolled back, errors one line each); never raises DeployError."""
+    rolled: list[str] = []
+    errors: list[str] = []
+    for service in services:
         progress(f"roll back {service}")
         try:
-            roll.applier.rollback(service)
-            result.rolled_back.append(service)
+            applier.rollback(service)
+            rolled.append(service)
+            cluster, item = members.get(service, ("", None))
+            handover = handovers.get(cluster)
+            if item is not None and item.restarts and handover is not None:
+                handover.after_apply(item.member)
         except DeployError as exc:
-            result.rollback_errors.append(str(exc))
+            errors.append(str(exc))
+    return rolled, errors
+
+
+def member_index(order: DeployOrder) -> dict[str, tuple[str, Member]]:
+    """Service -> (cluster, :class:`Member`) for every stateful member and companion of ``order``."""
+    return {m.service: (c.cluster, m) for c in order.clusters for m in (*c.members, *c.companions)}

@@ -36,6 +36,16 @@ def emit(fmt: str, document: dict[str, Any], lines: list[str]) -> None:
     click.echo(json.dumps(document, indent=2) if fmt == "json" else "\n".join(lines))
 
 
+def _aborted(fmt: str, document: dict[str, Any], error: str) -> int:
+    """Nothing changed: the error on stderr (one line) and, with ``--format json``, the document
+    (outcome ``aborted``) on stdout, so a script always gets one; returns the exit code 1."""
+    click.echo(f"error: {error}", err=True)
+    document["outcome"], document["error"] = "aborted", error
+    if fmt == "json":
+        click.echo(json.dumps(document, indent=2))
+    return EXIT_ERROR
+
+
 def progress_for(fmt: str) -> Callable[[str], None]:
     """One progress line, timestamped: stdout for text, stderr for JSON."""
     began = time.monotonic()
@@ -98,6 +108,31 @@ def _clients(env: Environment, target: str) -> tuple[Any, dict[str, Any]]:
     return manager, {str(manager.info().get("Name", "")): manager}
 
 
+def _roll_back_all(
+    env: Environment,
+    plan: Any,
+    applier: Any,
+    services: list[str],
+    seams: Any,
+    member_exec: Any,
+    say: Callable[[str], None],
+) -> tuple[list[str], list[str]]:
+    """:func:`iklim.deploy.runner.roll_back` of ``services`` with each cluster's hand-over object
+    (so a rolled-back Vault member is unsealed); a cluster without one is rolled back by name."""
+    from iklim.deploy.handover import Handover, handover_for
+    from iklim.deploy.order import deploy_order
+    from iklim.deploy.runner import member_index, roll_back
+
+    order = deploy_order(env, plan)
+    handovers: dict[str, Handover] = {}
+    for cluster in order.clusters:
+        try:
+            handovers[cluster.cluster] = handover_for(cluster.cluster, seams.get(cluster.cluster), member_exec)
+        except DeployError:
+            continue
+    return roll_back(applier, services, member_index(order), handovers, say)
+
+
 def _seat_parts(env: Environment, seat_pid: int | None) -> tuple[dict[str, Any], Any, Any]:
     """(cluster seams, member exec, context) from the drill seat; none outside it (``--target prod``
     from a manager: a stateful cluster's change is then refused by the runner, never restarted blind)."""
@@ -147,8 +182,12 @@ def run_deploy_command(
         run = _plan(env, root, target, secrets_dir)
         plan, checks, desired, seconds = run.plan, run.checks, run.desired, run.seconds
     except (PlanError, DeployError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        return EXIT_ERROR
+        return _aborted(fmt, document, str(exc))
+    if run.rotations and not settle:
+        return _aborted(
+            fmt, document, "--no-settle with a secret rotation: the old value is retired only after Swarm's monitor "
+            "windows (a service Swarm rolls back in its window would get a retired value); drop one of them",
+        )  # fmt: skip
     if seat_pid is not None:
         reports, took = cluster_reports(env, seat_pid, stateful_running(env, desired))
         checks.append(allow_degraded(check_clusters(reports, took), degraded))
@@ -168,11 +207,9 @@ def run_deploy_command(
         return EXIT_PREFLIGHT
     if not plan.empty and not yes:
         if not sys.stdin.isatty():
-            click.echo("error: not confirmed: pass --yes to deploy without a terminal", err=True)
-            return EXIT_ERROR
+            return _aborted(fmt, document, "not confirmed: pass --yes to deploy without a terminal")
         if not click.confirm(f"deploy {len(plan.changed)} service change(s) to {target}?", default=False):
-            click.echo("error: not confirmed; nothing changed", err=True)
-            return EXIT_ERROR
+            return _aborted(fmt, document, "not confirmed; nothing changed")
     code = _apply(env, root, target, run, document, lines, say, seat_pid, measure, settle)
     document["seconds"]["total"] = round(time.monotonic() - began, 3)
     lines.append(f"seconds: plan {document['seconds']['plan']:.1f}, total {document['seconds']['total']:.1f}")
@@ -226,12 +263,10 @@ def _apply(
             except DeployError as exc:
                 result.error = f"after the roll: {exc}"
                 say(f"failed: {exc}; rolling back {len(result.applied)} service(s) in the same order")
-                for name in result.applied:
-                    try:
-                        applier.rollback(name)
-                        result.rolled_back.append(name)
-                    except DeployError as again:
-                        result.rollback_errors.append(str(again))
+                result.rollback_errors.extend(hooks.undo())
+                rolled, errors = _roll_back_all(env, plan, applier, result.applied, seams, member_exec, say)
+                result.rolled_back.extend(rolled)
+                result.rollback_errors.extend(errors)
         document["applied"] = list(result.applied)
         document["rolled_back"] = list(result.rolled_back)
         document["result"] = result.as_dict()
@@ -248,6 +283,11 @@ def _apply(
             lines.append(f"deployed, but {document['error']}; nothing rolled back: rerun iklim deploy")
             return EXIT_ERROR
         stacks = set(desired.stacks.values())
+        if not settle:  # Swarm may still roll a service back onto a version the clean-up would remove
+            say("clean-up skipped (--no-settle): the next deploy removes the unused versions")
+            document["outcome"] = "deployed" if result.applied or created.configs else "nothing-to-do"
+            lines.append(f"{document['outcome']}: {len(result.applied)} service(s) applied; clean-up skipped")
+            return EXIT_OK
         cleaned = remove_unused(manager, stacks)
         document["cleanup"] = {"removed": cleaned.removed, "kept": cleaned.kept}
         for name in cleaned.removed:

@@ -94,19 +94,23 @@ def test_a_rolled_back_rotation_puts_the_old_value_back_and_skips_only_the_block
     monkeypatch.setattr(rotationsteps, "patroni_alter_role", lambda ctx, user, new, p: calls.append(("role", new)))
     monkeypatch.setattr(rotationsteps, "rabbit_change_password", lambda ctx, cur, new, p: calls.append(("rabbit", new)))
 
-    class Context:
+    class Context:  # as the drill seat's: overrides win over the mounted (old) version
         target = ProductionTarget(load_environment(ROOT / "environments" / "prod.yaml"))
+        overrides: dict[str, str] = {}
 
         def secret(self, name: str) -> str:
-            return f"old-{name}"
+            return self.overrides.get(name, f"old-{name}")
 
     env = load_environment(ROOT / "environments" / "prod.yaml")
     changes = [_rotation("postgres_replication_password", tmp_path), _rotation("rabbitmq_admin_password", tmp_path)]
-    hooks = SecretRotationHooks(env, Context(), changes)  # type: ignore[arg-type]
+    ctx = Context()
+    hooks = SecretRotationHooks(env, ctx, changes)  # type: ignore[arg-type]
     assert hooks.rejoin_blocked("patroni") and not hooks.rejoin_blocked("rabbitmq")
     hooks.before_cluster("patroni", ["iklimco_patroni-1"])
     hooks.before_cluster("rabbitmq", ["iklimco_rabbitmq-1"])
     new = "x" * 32
     assert calls == [("role", new), ("rabbit", new)]
+    assert ctx.secret("rabbitmq_admin_password") == new, "the health probes log in with the value in effect"
     assert hooks.undo() == []
+    assert ctx.secret("rabbitmq_admin_password") == "old-rabbitmq_admin_password"
     assert calls[2:] == [("rabbit", "old-rabbitmq_admin_password"), ("role", "old-postgres_replication_password")]

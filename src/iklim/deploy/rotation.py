@@ -127,6 +127,18 @@ def replication_user(env: Environment, target: Target) -> str:
     return str(config["postgresql"]["authentication"]["replication"]["username"])
 
 
+def _in_effect(ctx: object, base: str, value: str | None) -> None:
+    """Tell a context with ``overrides`` (the drill seat's) which value is in effect now, so the
+    health probes between members log in with it (found on the Swarm lab: after the RabbitMQ user's
+    password changed, every probe used the seat's old mount and the roll stopped as unhealthy)."""
+    overrides = getattr(ctx, "overrides", None)
+    if isinstance(overrides, dict):
+        if value is None:
+            overrides.pop(base, None)
+        else:
+            overrides[base] = value
+
+
 class SecretRotationHooks(Hooks):
     """Carries out ``changes`` inside the engines around the runner's cluster rolls.
 
@@ -157,6 +169,7 @@ class SecretRotationHooks(Hooks):
             except DeployError as exc:
                 raise DeployError(f"{change.base}: {exc}") from None
         self.done: list[str] = []  # "<base>:before" / "<base>:after", in order
+        self.previous: dict[str, str] = {}  # base -> the value in effect before this rotation
 
     def _for(self, cluster: str) -> list[SecretRotation]:
         return [c for base, c in sorted(self.changes.items()) if CLUSTER_OF[base] == cluster]
@@ -165,14 +178,16 @@ class SecretRotationHooks(Hooks):
         """Make the new value work (and, for Redis, the old one too) before the first member restarts."""
         for change in self._for(cluster):
             new = password(change.value())
+            self.previous[change.base] = current = self._current(change.base)
             if change.base == REDIS_PASSWORD:
-                steps.redis_accept_both(self.ctx, self._current(change.base), new, self.progress)
+                steps.redis_accept_both(self.ctx, current, new, self.progress)
             elif change.base == RABBIT_PASSWORD:
-                steps.rabbit_change_password(self.ctx, self._current(change.base), new, self.progress)
+                steps.rabbit_change_password(self.ctx, current, new, self.progress)
             else:
                 user = replication_user(self.env, self.ctx.target)
                 steps.patroni_alter_role(self.ctx, user, new, self.progress)
             self.done.append(f"{change.base}:before")
+            _in_effect(self.ctx, change.base, new)
 
     def after_cluster(self, cluster: str, services: Sequence[str]) -> None:
         """Retire the old value where it could survive the roll, and check the new one works everywhere."""
@@ -200,7 +215,7 @@ class SecretRotationHooks(Hooks):
         errors: list[str] = []
         for done in reversed([d for d in self.done if d.endswith(":before")]):
             base = done.split(":", 1)[0]
-            old = self._current(base)
+            old = self.previous.get(base, "")
             if not old or base == REDIS_PASSWORD:
                 continue
             try:
@@ -209,6 +224,7 @@ class SecretRotationHooks(Hooks):
                 else:
                     steps.patroni_alter_role(self.ctx, replication_user(self.env, self.ctx.target), old, self.progress)
                 self.done.append(f"{base}:undone")
+                _in_effect(self.ctx, base, None)
             except Exception as exc:  # noqa: BLE001 - one line per failure, no value in it
                 errors.append(f"{base}: the old value could not be put back: {type(exc).__name__}")
         return errors

@@ -232,11 +232,17 @@ class SeatContext:
         self.target = ProductionTarget(env)
         self.secrets_dir = Path(f"/proc/{pid}/root/run/secrets")
         self.vault_keys = paths.VAULT_KEYS_FILE
+        #: name -> the value in effect now, when a secret rotation changed it inside the engines
+        #: after the seat mounted the old version (set by the deploy's rotation hooks).
+        self.overrides: dict[str, str] = {}
 
     def secret(self, name: str) -> str:
-        """The Docker secret ``name`` as the seat container holds it; ``vault_token`` (no Docker
-        secret) is the root token of the lab's Vault custody file (``VAULT_KEYS_FILE``, the
-        bootstrap's init result). Raises :class:`SeatError`, naming the secret, never its value."""
+        """The Docker secret ``name`` as the seat container holds it (or its :attr:`overrides`
+        value); ``vault_token`` (no Docker secret) is the root token of the lab's Vault custody
+        file (``VAULT_KEYS_FILE``, the bootstrap's init result). Raises :class:`SeatError`, naming
+        the secret, never its value."""
+        if name in self.overrides:
+            return self.overrides[name]
         try:
             if name == "vault_token":
                 token = json.loads(self.vault_keys.read_text()).get("root_token")

@@ -23,6 +23,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +123,7 @@ def lab() -> Iterator[docker.DockerClient]:
     up = subprocess.run([sys.executable, "-m", "iklim", "swarm-lab", "up"], capture_output=True, text=True, cwd=ROOT)
     assert up.returncode == 0, f"swarm-lab up failed:\n{up.stderr[-4000:]}"
     for node in NODES:  # the image scenario's second tag, on every node that could run the task
-        with _engine(node) as client:
+        with closing(_engine(node)) as client:
             client.images.get(EXPORTER_IMAGE).tag(EXPORTER_RETAG)
     manager = _engine(MANAGER)
     try:
@@ -130,7 +131,7 @@ def lab() -> Iterator[docker.DockerClient]:
     finally:
         _deploy(ROOT)
         for node in NODES:
-            with _engine(node) as client:
+            with closing(_engine(node)) as client:
                 client.images.remove(EXPORTER_RETAG, noprune=True)
         manager.close()
 

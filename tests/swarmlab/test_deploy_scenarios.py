@@ -43,7 +43,7 @@ ENV = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
 STACK = "iklimco"
 MANAGER = "iklim-app-01"
 NODES = ("iklim-app-01", "iklim-app-02", "iklim-app-03", "iklim-db-01", "iklim-db-02", "iklim-db-03")
-#: A second tag of the exporter's image, made on every node: an image change the nodes can run.
+#: A second tag of the exporter's image, made on every node that holds it: an image change the nodes can run.
 EXPORTER_IMAGE = "nginx/nginx-prometheus-exporter:1.3.0"
 EXPORTER_RETAG = "nginx/nginx-prometheus-exporter:1.3.0-iklim-scenario"
 
@@ -122,15 +122,21 @@ def _engine(hostname: str) -> docker.DockerClient:
 def lab() -> Iterator[docker.DockerClient]:
     up = subprocess.run([sys.executable, "-m", "iklim", "swarm-lab", "up"], capture_output=True, text=True, cwd=ROOT)
     assert up.returncode == 0, f"swarm-lab up failed:\n{up.stderr[-4000:]}"
-    for node in NODES:  # the image scenario's second tag, on every node that could run the task
-        with closing(_engine(node)) as client:
-            client.images.get(EXPORTER_IMAGE).tag(EXPORTER_RETAG)
+    tagged = []
+    for node in NODES:  # the image scenario's second tag, on every node that holds the image
+        with closing(_engine(node)) as client:  # (the service nodes: the exporter's placement)
+            try:
+                client.images.get(EXPORTER_IMAGE).tag(EXPORTER_RETAG)
+            except docker.errors.ImageNotFound:
+                continue
+            tagged.append(node)
+    assert tagged, f"{EXPORTER_IMAGE} is on no node"
     manager = _engine(MANAGER)
     try:
         yield manager
     finally:
         _deploy(ROOT)
-        for node in NODES:
+        for node in tagged:
             with closing(_engine(node)) as client:
                 client.images.remove(EXPORTER_RETAG, noprune=True)
         manager.close()

@@ -212,3 +212,16 @@ def test_a_missing_secret_or_a_conflicting_config_fails(documents: dict[str, dic
         f"config {snapshot['configs'][0]['name']}",
         "secret redis_password",
     ]
+
+
+def test_platform_constraints_are_judged_on_live_nodes_and_unknown_on_the_model() -> None:
+    """Found on the Swarm lab (scenario 'placement still satisfied'): ``node.platform.os == linux``
+    made the placement check fail, as if no node could run the service."""
+    from iklim.plan.placement import satisfies
+
+    live = {"hostname": "a", "role": "worker", "labels": {}, "platform": {"os": "linux", "arch": "x86_64"}}
+    assert satisfies(live, ["node.platform.os == linux", "node.platform.arch == X86_64"]) is True
+    assert satisfies(live, ["node.platform.os == windows"]) is False
+    assert satisfies(live, ["node.platform.os != windows"]) is True
+    model = {"hostname": "a", "role": "worker", "labels": {}}
+    assert satisfies(model, ["node.platform.os == linux"]) is None

@@ -210,6 +210,10 @@ def read_snapshot(
                 "hostname": node["Description"]["Hostname"],
                 "role": node["Spec"].get("Role", "worker"),
                 "labels": dict(node["Spec"].get("Labels") or {}),
+                "platform": {
+                    "os": str((node["Description"].get("Platform") or {}).get("OS", "")),
+                    "arch": str((node["Description"].get("Platform") or {}).get("Architecture", "")),
+                },
                 "availability": node["Spec"].get("Availability", "active"),
                 "state": node["Status"].get("State", "unknown"),
                 "manager": None

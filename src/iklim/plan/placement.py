@@ -4,8 +4,9 @@ Syntax and attributes as ``docker service create --constraint`` documents them
 (docs.docker.com/engine/swarm/services/#placement-constraints): ``<attribute> ==|!= <value>``
 with ``node.id``, ``node.hostname``, ``node.role``, ``node.labels.<key>``,
 ``node.platform.os``/``arch`` and ``engine.labels.<key>``. A node here is a snapshot node
-(``{"id", "hostname", "role", "labels", ...}``); attributes it does not carry (platform, engine
-labels) make :func:`satisfies` return None: "cannot tell", never a silent yes.
+(``{"id", "hostname", "role", "labels", "platform", ...}``; ``platform`` ``{"os", "arch"}`` only in
+a live snapshot); attributes it does not carry (the model's nodes have no platform; engine labels)
+make :func:`satisfies` return None: "cannot tell", never a silent yes.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ def attribute(node: Mapping[str, Any], key: str) -> str | None:
     if key.startswith("node.labels."):
         value = (node.get("labels") or {}).get(key.removeprefix("node.labels."))
         return None if value is None else str(value)
+    if key in ("node.platform.os", "node.platform.arch") and node.get("platform"):
+        # as the engine reports them (Description.Platform: "linux", "x86_64"), compared without case
+        return str(node["platform"].get(key.rsplit(".", 1)[1], "")).lower() or None
     raise KeyError(key)
 
 
@@ -51,6 +55,8 @@ def satisfies(node: Mapping[str, Any], constraints: list[str]) -> bool | None:
         except KeyError:
             unknown = True
             continue
+        if key.startswith("node.platform."):
+            want = want.lower()
         if (have == want) != (op == "=="):
             return False
     return None if unknown else True

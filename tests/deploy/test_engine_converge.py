@@ -76,3 +76,13 @@ def test_wait_raises_the_failed_reading_and_times_out() -> None:
         wait_converged(lambda: Reading("failed", "s: boom"), watch, 5.0, lambda line: None)
     with pytest.raises(DeployError, match="not converged within 0 s: s: 0/1"):
         wait_converged(lambda: Reading("waiting", "s: 0/1"), watch, 0.01, lambda line: None)
+
+
+def test_a_change_that_keeps_the_tasks_converges_on_the_old_tasks() -> None:
+    """A placement constraint every running task's node still meets: Swarm keeps the task (its spec
+    stays the old one); found on the Swarm lab, where such a deploy waited for a new task until its
+    deadline and was rolled back."""
+    kept = [_task(OLD, "running", created="2026-11-30T19:00:00Z")]
+    assert judge(_service(None), kept, SINCE, None, lambda t: "healthy").verdict == "waiting"
+    assert judge(_service(None), kept, SINCE, None, lambda t: "healthy", keeps_tasks=True).verdict == "converged"
+    assert judge(_service(None), [], SINCE, None, lambda t: None, keeps_tasks=True).verdict == "waiting"

@@ -126,7 +126,8 @@ class EngineApplier(ServiceApplier):
         self._update(service, live, spec)
         if tasks:
             self.updates[service], self.desired_engine[service] = expect, spec
-        return self._converge(service, spec, expect if tasks else None)
+        keeps = self.actions.get(service) == "metadata-only"
+        return self._converge(service, spec, expect if tasks else None, keeps_tasks=keeps)
 
     def rollback(self, service: str) -> None:
         live = self._inspect(service)
@@ -150,7 +151,9 @@ class EngineApplier(ServiceApplier):
         else:
             expect = (live.get("UpdateStatus") or {}).get("StartedAt", "")
             self._update(service, live, previous)
-            self._converge(service, previous, expect if replaces_tasks(live["Spec"], previous) else None)
+            keeps = self.actions.get(service) == "metadata-only"
+            tasks = replaces_tasks(live["Spec"], previous) and not keeps
+            self._converge(service, previous, expect if tasks else None, keeps_tasks=keeps)
         self.progress(f"{service}: rolled back")
 
     def _create(self, service: str, spec: Mapping[str, Any]) -> None:
@@ -205,7 +208,12 @@ class EngineApplier(ServiceApplier):
             self._converge(service, spec, expect, completed=True)
 
     def _converge(
-        self, service: str, spec: Mapping[str, Any], expect_update: str | None, completed: bool = False
+        self,
+        service: str,
+        spec: Mapping[str, Any],
+        expect_update: str | None,
+        completed: bool = False,
+        keeps_tasks: bool = False,
     ) -> int:
         """Wait until ``service`` runs ``spec`` (and, with ``completed``, Swarm's update of it has
         completed); returns its version index. Raises DeployError."""
@@ -229,7 +237,7 @@ class EngineApplier(ServiceApplier):
             except docker.errors.APIError as exc:
                 return Reading("waiting", f"{service}: cannot read it: {_line(exc)}")
             state["version"] = int(found["Version"]["Index"])
-            return judge(found, tasks, since, expect_update, health, completed)
+            return judge(found, tasks, since, expect_update, health, completed, keeps_tasks)
 
         try:
             deadline = deadline_s(spec)

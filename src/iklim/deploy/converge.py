@@ -105,6 +105,7 @@ def judge(
     expect_update: str | None,
     health: Callable[[Mapping[str, Any]], str | None] = lambda task: None,
     completed: bool = True,
+    keeps_tasks: bool = False,
 ) -> Reading:
     """The verdict on ``service`` (``GET /services/{id}``) and its ``tasks`` (``GET /tasks``).
 
@@ -115,7 +116,10 @@ def judge(
     ``unhealthy``, ``starting``) or None when it cannot be read. ``completed``: also wait for
     Swarm's update to be ``completed`` (the end of its ``monitor`` window); False: converged once
     the new tasks run healthy (:meth:`iklim.deploy.apply.EngineApplier.settle` waits for the
-    windows of every applied service at the end, together).
+    windows of every applied service at the end, together). ``keeps_tasks``: a change Swarm applies
+    without replacing tasks (a placement constraint every running task's node still meets:
+    swarmkit's ``IsTaskDirtyPlacementConstraintsOnly``): the running tasks keep their old spec and
+    count as current (found on the Swarm lab: such a deploy waited for a new task until its deadline).
     """
     spec = service["Spec"]
     name = spec.get("Name", "")
@@ -133,7 +137,7 @@ def judge(
     wanted = [t for t in tasks if t.get("DesiredState") == "running"]
     replicated = (spec.get("Mode") or {}).get("Replicated")
     replicas = int(replicated.get("Replicas", 1)) if replicated is not None else len(wanted)
-    stale = [t for t in wanted if not current(t, template)]
+    stale = [] if keeps_tasks else [t for t in wanted if not current(t, template)]
     starting = [t for t in wanted if (t.get("Status") or {}).get("State") != "running"]
     if stale or starting or len(wanted) != replicas:
         return Reading(

@@ -95,6 +95,26 @@ def open_seat(manager: docker.DockerClient, env: Environment, timeout: float = 6
         for n in SEAT_SECRETS
         if in_use.get(n, n) in existing
     ]
+    error = ""
+    for _attempt in range(SEAT_ATTEMPTS):
+        seat, error = _start_seat(manager, env, secrets, timeout)
+        if seat is not None:
+            return seat
+        close_seat(manager)
+    raise SeatError(f"the drill seat did not run within {timeout:.0f} s: {error}")
+
+
+#: Starts of the seat before giving up: a task's container can fail to start on a transient engine
+#: error (seen on the Swarm lab: "unable to remount dir as readonly: mount tmpfs ... secrets ...
+#: device or resource busy"), which a new task does not repeat.
+SEAT_ATTEMPTS = 3
+
+
+def _start_seat(
+    manager: docker.DockerClient, env: Environment, secrets: list[SecretReference], timeout: float
+) -> tuple[Seat | None, str]:
+    """One start of the seat service: (the seat, "") once its task runs, or (None, why) when the
+    task failed or did not run within ``timeout`` seconds (the service is left for the caller)."""
     manager.services.create(
         env.tooling.image,
         command=["sleep", str(SEAT_LIFETIME_S)],
@@ -112,13 +132,12 @@ def open_seat(manager: docker.DockerClient, env: Environment, timeout: float = 6
     while time.monotonic() < deadline:
         seat = running_seat(manager)
         if seat is not None:
-            return seat
+            return seat, ""
         state, _, _, error = _task_state(manager)
         if state in ("failed", "rejected", "complete", "shutdown"):
             break
         time.sleep(0.3)
-    close_seat(manager)
-    raise SeatError(f"the drill seat did not run within {timeout:.0f} s: {error or state or 'no task'}")
+    return None, error or state or "no task"
 
 
 def mounted_versions(manager: docker.DockerClient) -> dict[str, str]:

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 #: Set to 1 to run the ``deploy_acceptance`` tests (issue 14's acceptance runs on the Swarm lab:
 #: every stateful cluster rolled under the workload, three secret rotations, ten plan-prediction
-#: scenarios; about 45 minutes together, beyond the CI budget, so the default run leaves them out).
+#: scenarios; about 50 minutes together, beyond the CI budget, so the default run leaves them out).
 ACCEPTANCE_VARIABLE = "IKLIM_DEPLOY_ACCEPTANCE"
 
 

@@ -15,7 +15,7 @@ import pytest
 from iklim.model.catalogue import CATALOGUE
 from iklim.model.loader import load_environment
 from iklim.model.schema import Environment
-from iklim.plan.compose import Desired, desired_state
+from iklim.plan.compose import Desired, config_hashes, desired_state
 from iklim.plan.diff import plan
 from iklim.plan.grace import MINIMUMS, minimum, service_components
 from iklim.plan.preflight import (
@@ -25,6 +25,7 @@ from iklim.plan.preflight import (
     check_images,
     check_monitor,
     check_objects_live,
+    check_objects_static,
     check_placement,
     check_quorum,
     image_on_node,
@@ -50,8 +51,7 @@ def _desired(documents: dict[str, dict[str, Any]], edit: Any = None) -> Desired:
     changed = copy.deepcopy(documents)
     if edit is not None:
         edit(changed)
-    hashes = {c["file"]: "0" * 64 for d in changed.values() for c in (d.get("configs") or {}).values()}
-    return desired_state(changed, hashes, {})
+    return desired_state(changed, config_hashes(REPO, documents), {})
 
 
 def _grace(env: Environment, desired: Desired) -> Check:
@@ -200,7 +200,7 @@ def test_a_missing_secret_or_a_conflicting_config_fails(documents: dict[str, dic
     snapshot: dict[str, Any] = {
         "nodes": [], "services": [],
         "networks": [{"id": "n", "name": "iklim-overlay", "driver": "overlay", "scope": "swarm"}],
-        "configs": [{"id": c, "name": c, "labels": {}, "data_sha256": "0" * 64} for c in desired.configs],
+        "configs": [{"id": c, "name": c, "labels": {}, "data_sha256": desired.configs[c]} for c in desired.configs],
         "secrets": [{"id": s, "name": s, "labels": {}} for s in desired.secrets],
     }  # fmt: skip
     assert check_objects_live(desired, plan(desired, snapshot)).verdict == "pass"
@@ -225,3 +225,13 @@ def test_platform_constraints_are_judged_on_live_nodes_and_unknown_on_the_model(
     assert satisfies(live, ["node.platform.os != windows"]) is True
     model = {"hostname": "a", "role": "worker", "labels": {}}
     assert satisfies(model, ["node.platform.os == linux"]) is None
+
+
+def test_a_config_file_edited_after_render_fails_configs_secrets(documents: dict[str, dict[str, Any]]) -> None:
+    """The name's content hash no longer matches the file: Swarm would refuse the immutable config."""
+    assert check_objects_static(_desired(documents)).verdict == "pass"
+    hashes = config_hashes(REPO, documents)
+    hashes["./config/patroni/patroni-1.yml"] = "ab" * 32
+    check = check_objects_static(desired_state(copy.deepcopy(documents), hashes, {}))
+    assert check.verdict == "fail"
+    assert len(check.details) == 1 and "patroni-1.yml" in check.details[0] and "abababab" in check.details[0]

@@ -82,7 +82,7 @@ def plan_command(
       DOCKER_HOST=unix:///var/run/docker.sock iklim plan --target prod   # on a production manager
     """
     from iklim.model.commands import load_or_exit
-    from iklim.plan.run import PlanError, run_plan, run_static
+    from iklim.plan.run import PlanError, run_plan, run_static, tree_warnings
 
     try:
         env = load_or_exit(env_path)
@@ -92,6 +92,8 @@ def plan_command(
         _fail("--secrets-dir needs the live state (the versions the services mount): not with --static")
     root = tree_root(env_path, tree)
     try:
+        for line in tree_warnings(env, root, lab=target == "swarm-lab" and not static):
+            click.echo(f"warning: {line}", err=True)
         began = time.monotonic()
         if static:
             checks, seconds = run_static(env, root), {}

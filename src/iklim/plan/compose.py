@@ -59,6 +59,8 @@ class Desired:
     ``services``: full service name -> :data:`Spec`. ``configs``: object name -> sha256 of its
     data (hex). ``secrets``: external secret name -> the services that mount it. ``networks``:
     external network name -> the services attached. ``stacks``: full service name -> stack name.
+    ``unset``: stack name -> the variables it references that are not set (sorted; the CLI
+    substitutes blank strings for them, :data:`iklim.plan.interpolate.UNSET_WARNING`).
     """
 
     services: dict[str, Spec] = field(default_factory=dict)
@@ -66,6 +68,7 @@ class Desired:
     secrets: dict[str, list[str]] = field(default_factory=dict)
     networks: dict[str, list[str]] = field(default_factory=dict)
     stacks: dict[str, str] = field(default_factory=dict)
+    unset: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _words(value: Any) -> list[str] | None:
@@ -281,7 +284,10 @@ def desired_state(
     """
     desired = Desired()
     for stack, raw in documents.items():
-        document = interpolate_all(merge(raw, (overrides or {}).get(stack) or {}), environ)
+        unset: set[str] = set()
+        document = interpolate_all(merge(raw, (overrides or {}).get(stack) or {}), environ, unset)
+        if unset:
+            desired.unset[stack] = sorted(unset)
         for key, declared in (document.get("configs") or {}).items():
             declared = declared or {}
             if declared.get("external"):

@@ -13,6 +13,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+#: ``docker stack deploy`` substitutes a blank string for an unset variable and only warns
+#: (docker/cli ``cli/compose/template``; "The X variable is not set. Defaulting to a blank string.").
+UNSET_WARNING = "variable {name} is not set: docker stack deploy substitutes a blank string"
+
 
 class ComposeError(ValueError):
     """A stack file that cannot be converted faithfully; one line naming the file, service and key."""
@@ -21,8 +25,11 @@ class ComposeError(ValueError):
 _VAR = re.compile(r"\$(?:(\$)|\{([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
-def interpolate(text: str, environ: Mapping[str, str]) -> str:
-    """Compose interpolation of one string (``$$`` -> ``$``); raises ComposeError on ``${VAR:?msg}`` unset."""
+def interpolate(text: str, environ: Mapping[str, str], unset: set[str] | None = None) -> str:
+    """Compose interpolation of one string (``$$`` -> ``$``); raises ComposeError on ``${VAR:?msg}`` unset.
+
+    ``unset``, when given, collects the names of plain ``$VAR``/``${VAR}`` references that are not
+    set (each becomes a blank string, as the CLI does: :data:`UNSET_WARNING`)."""
 
     def one(match: re.Match[str]) -> str:
         if match.group(1):
@@ -39,18 +46,21 @@ def interpolate(text: str, environ: Mapping[str, str]) -> str:
                 if (sep == ":?" and not value) or (sep == "?" and value is None):
                     raise ComposeError(f"${{{body}}}: {rest or 'required variable ' + name + ' is not set'}")
                 return value or ""
+        if body not in environ and unset is not None:
+            unset.add(body)
         return environ.get(body, "")
 
     return _VAR.sub(one, text)
 
 
-def interpolate_all(value: Any, environ: Mapping[str, str]) -> Any:
+def interpolate_all(value: Any, environ: Mapping[str, str], unset: set[str] | None = None) -> Any:
+    """:func:`interpolate` of every string in ``value`` (nested lists and mappings; keys are kept)."""
     if isinstance(value, str):
-        return interpolate(value, environ)
+        return interpolate(value, environ, unset)
     if isinstance(value, list):
-        return [interpolate_all(v, environ) for v in value]
+        return [interpolate_all(v, environ, unset) for v in value]
     if isinstance(value, dict):
-        return {k: interpolate_all(v, environ) for k, v in value.items()}
+        return {k: interpolate_all(v, environ, unset) for k, v in value.items()}
     return value
 
 

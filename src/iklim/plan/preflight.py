@@ -20,7 +20,8 @@ budget: all of them in 2 s, the snapshot read included).
   so a task that turns unhealthy later never triggers ``failure_action`` (Eldara-Tech/swarmcli#475).
   A warning, not a failure: a short window is a choice (swarmcli#482 judges it so too);
 - ``configs-secrets``: every config the services reference exists with the same content or will
-  be created, every external secret exists (static: declared, with a file for each config);
+  be created, every external secret exists (static: declared, with a file for each config whose
+  content-hashed name is its content's hash: :func:`stale_config_names`);
 - ``stop-grace-period``: at least the component's hand-over minimum (:mod:`.grace`);
 - ``clusters-healthy``: every component ``iklim status`` probes for the target is ``healthy``
   (:func:`check_clusters`, given the probe reports: ``iklim deploy`` reads them from where status
@@ -30,6 +31,7 @@ budget: all of them in 2 s, the snapshot read included).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -211,8 +213,27 @@ def check_monitor(desired: Desired) -> Check:
     return Check("monitor-covers-healthcheck", "pass", "every monitor covers start_period + retries x interval")
 
 
+_HASHED = re.compile(r"_([0-9a-f]{10})$")
+
+
+def stale_config_names(desired: Desired) -> list[str]:
+    """Configs whose name ends in a content hash (``<stack>_<key>_<sha256[:10]>``, as render names
+    them) that is not the hash of their file: the file was edited after render. Swarm configs are
+    immutable, so a live config of that name with the old content makes the deploy fail."""
+    stale = []
+    for name, sha256 in sorted(desired.configs.items()):
+        match = _HASHED.search(name)
+        if match and match.group(1) != sha256[:10]:
+            stale.append(f"config {name}: its file now hashes to {sha256[:10]} (edited after iklim render)")
+    return stale
+
+
 def check_objects_static(desired: Desired) -> Check:
-    """Every referenced config has its file (it will be created); list the external secrets needed."""
+    """Every referenced config has its file (it will be created) under its content-hashed name;
+    list the external secrets needed."""
+    stale = stale_config_names(desired)
+    if stale:
+        return Check("configs-secrets", "fail", f"{len(stale)} config name(s) not their content's hash", tuple(stale))
     return Check(
         "configs-secrets",
         "pass",

@@ -66,6 +66,21 @@ def desired_and_rotations(
         raise PlanError(str(exc)) from None
 
 
+def tree_warnings(env: Environment, root: Path, lab: bool) -> list[str]:
+    """One line per variable a stack file of ``root`` references that is not set in this
+    environment (``<stack file>: variable X is not set: ...``); [] when none. Raises PlanError."""
+    from iklim.plan.interpolate import UNSET_WARNING
+    from iklim.render.stacks import STACK_FILES
+
+    files = {env.stacks.infra: STACK_FILES["infra"], env.stacks.vault: STACK_FILES["vault"]}
+    desired = desired_from_tree(env, root, lab)
+    return [
+        f"{files.get(stack, stack)}: {UNSET_WARNING.format(name=name)}"
+        for stack, names in sorted(desired.unset.items())
+        for name in names
+    ]
+
+
 def run_static(env: Environment, root: Path) -> list[Check]:
     """The static pre-flight checks of the tree at ``root`` against the model's nodes."""
     desired = desired_from_tree(env, root, lab=False)

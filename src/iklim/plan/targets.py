@@ -101,16 +101,37 @@ def prod_target(environ: Mapping[str, str] | None = None) -> Target:
     return target
 
 
+def _strict_loader() -> type[Any]:
+    """A SafeLoader that refuses a duplicate mapping key, as ``docker stack deploy`` does (its YAML
+    parser: "mapping key ... already defined"); PyYAML would silently keep the last value."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} (docker stack deploy refuses it)", key_node.start_mark
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return StrictLoader
+
+
 def stack_documents(repo: Path, env: Environment) -> dict[str, dict[str, Any]]:
     """Stack name (``iklimco``, ``vault``) -> the parsed root stack file of ``repo``. Raises OSError,
-    or ValueError with ``file:line:column`` for a file that is not YAML or not a mapping."""
+    or ValueError with ``file:line:column`` for a file that is not YAML, not a mapping or has a
+    duplicate key in a mapping."""
     import yaml
 
     names = {"infra": env.stacks.infra, "vault": env.stacks.vault}
     documents: dict[str, dict[str, Any]] = {}
     for kind, file in STACK_FILES.items():
         try:
-            document = yaml.safe_load((repo / file).read_text())
+            document = yaml.load((repo / file).read_text(), Loader=_strict_loader())  # noqa: S506 (a SafeLoader)
         except yaml.MarkedYAMLError as exc:  # one line: file:line:column: what
             mark = exc.problem_mark
             where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark is not None else file

@@ -203,3 +203,22 @@ def test_a_healthcheck_and_a_stop_grace_change_restart(
         "iklimco_redis-2": ("rolling-restart", ["healthcheck"]),
         "iklimco_redis-3": ("rolling-restart", ["stop_grace_period"]),
     }
+
+
+def test_a_service_at_zero_replicas_replaces_no_task(
+    tree: tuple[dict[str, Any], dict[str, str]], snapshot: dict[str, Any]
+) -> None:
+    """The lab scales the MongoDB members to 0 (no image here): a command change there restarts nothing."""
+    assert not next(s for s in snapshot["services"] if s["name"] == "iklimco_mongodb-2").get("tasks")
+
+    def edit(d: dict[str, Any], h: dict[str, str]) -> None:
+        _service(d, "iklimco_mongodb-2")["command"].append("--quiet")
+        _service(d, "iklimco_etcd-2")["image"] = "quay.io/coreos/etcd:v3.5.18"
+
+    result = _plan(tree, snapshot, edit)
+    assert _changed(result) == {
+        "iklimco_mongodb-2": ("metadata-only", ["args"]),  # compose command: the Engine's Args
+        "iklimco_etcd-2": ("rolling-restart", ["image"]),
+    }
+    mongo = next(s for s in result.changed if s.name == "iklimco_mongodb-2")
+    assert mongo.changes[0].detail.endswith("(0 replicas: no task to replace)")

@@ -8,7 +8,9 @@ and swarmkit's updater):
 - ``unchanged``, ``metadata-only``, ``rolling-restart``, ``recreate``: the costliest effect
   (:data:`iklim.plan.spec.EFFECTS`) of the fields that differ. A change of placement constraints
   alone is ``metadata-only`` when every running task's node still satisfies the new ones (swarmkit
-  ``IsTaskDirtyPlacementConstraintsOnly`` + ``nodeMatches``: such a task is not replaced).
+  ``IsTaskDirtyPlacementConstraintsOnly`` + ``nodeMatches``: such a task is not replaced). A
+  service at 0 replicas (live and desired) with no task has nothing to restart: its task-template
+  changes are ``metadata-only`` too.
 
 An image written without a digest is compared with the live reference's name and tag: the CLI's
 ``--resolve-image always`` (the default) pins the tag to the registry's digest at deploy time, so
@@ -177,6 +179,12 @@ def _placement_only_kept(
     )
 
 
+def _scaled_to_zero(spec: Spec, live: Spec, service: Mapping[str, Any]) -> bool:
+    """A replicated service at 0 replicas, live and desired, with no task: a template change
+    replaces no task (Swarm only records the new version)."""
+    return spec["replicas"] == 0 and live["replicas"] == 0 and not service.get("tasks")
+
+
 def plan_services(desired: Desired, snapshot: Snapshot) -> list[ServicePlan]:
     """Each service of the tree, and each live service of the tree's stacks that the tree no longer has."""
     live = live_specs(snapshot)
@@ -192,6 +200,13 @@ def plan_services(desired: Desired, snapshot: Snapshot) -> list[ServicePlan]:
             changes = [
                 FieldChange(c.field, "metadata-only", c.detail + " (every running task's node still matches)")
                 if c.field == "constraints"
+                else c
+                for c in changes
+            ]
+        elif _scaled_to_zero(spec, live[name], raw[name]):
+            changes = [
+                FieldChange(c.field, "metadata-only", c.detail + " (0 replicas: no task to replace)")
+                if c.effect == "rolling-restart"
                 else c
                 for c in changes
             ]

@@ -3,7 +3,8 @@
 (a) The unchanged tree: exit 0 and no service's version index moves (read through the SDK before
 and after). (b) A copy of the tree where one stateful member (etcd-3) runs an image that exists on
 every node but whose process exits at once (``false`` under the member's own executable path,
-imported the way the lab loads images): the deploy fails on that member, rolls it back and exits 4;
+imported the way the lab loads images), with the drill workload on every cluster (``--measure``):
+the deploy fails on that member, rolls it back and exits 4, and no cluster lost an acknowledged write;
 afterwards the plan of the real tree is empty again (the rolled-back spec is exactly the old one)
 and every cluster is healthy (``iklim swarm-lab status``, and the pre-flight's ``clusters-healthy``
 of the next deploy). (c) The unchanged tree is deployed again at the end, whatever happened.
@@ -137,11 +138,16 @@ def test_b_a_member_whose_image_exits_is_rolled_back(lab: None, tmp_path: Path) 
     finally:
         client.close()
 
-    code, result, err = _deploy("--tree", str(tmp_path))
+    code, result, err = _deploy("--tree", str(tmp_path), "--measure")
     assert code == 4, (result.get("error"), err[-3000:])
     assert result["outcome"] == "rolled-back"
     assert result["rolled_back"] == [f"iklimco_{MEMBER}"] and result["applied"] == []
     assert f"iklimco_{MEMBER}" in result["error"], result["error"]
+    # The drill workload wrote to every cluster with a seam through the failed member and its rollback.
+    measured = {c["cluster"]: c["measured"] for c in result["result"]["clusters"] if c["measured"] is not None}
+    print("\n" + "\n".join(f"{k}: {v}" for k, v in sorted(measured.items())))
+    assert {"etcd", "patroni", "redis", "rabbitmq", "vault"} <= set(measured), measured
+    assert all(m["acknowledged"] > 0 and m["lost"] == 0 for m in measured.values()), measured
 
     client = _manager()
     try:

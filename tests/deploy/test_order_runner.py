@@ -402,3 +402,40 @@ def test_no_health_wait_between_the_rabbitmq_drain_and_the_drained_nodes_restart
     result = _run(env, _plan(*names), seams, events, member_exec=member_exec, health=health)
     assert result.ok, result.error
     assert result.cluster("rabbitmq").leader_changes == 1
+
+
+def test_a_leader_hands_over_before_its_rollback(env: Environment) -> None:
+    """After the deploy's hand-over an updated member leads; the rollback moves the role off it
+    before restarting it, as the deploy did (never a leader restarted without a hand-over)."""
+    events: list[str] = []
+    seams = {"redis": FakeCluster("redis", ["redis-1", "redis-2", "redis-3"], "redis-3", events)}
+    result = _run(env, _plan(*REDIS, "iklimco_grafana"), seams, events, fail="iklimco_grafana")
+    assert result.error == "iklimco_grafana: task failed"
+    # redis-1 took the role from redis-3 in the deploy; it hands over before its own rollback, and
+    # so does redis-2, which this fake Sentinel promotes next (a real one picks by its own rules).
+    back = events[events.index("apply iklimco_grafana") + 1 :]
+    assert back[:5] == [
+        "switchover redis-1", "rollback iklimco_redis-1", "switchover redis-2", "rollback iklimco_redis-2",
+        "rollback iklimco_redis-3",
+    ], events  # fmt: skip
+    assert result.rolled_back[:3] == ["iklimco_redis-1", "iklimco_redis-2", "iklimco_redis-3"]
+    assert not result.rollback_errors
+
+
+def test_a_refused_hand_over_before_a_rollback_is_reported_and_the_rollback_goes_on(env: Environment) -> None:
+    events: list[str] = []
+    seams = {"redis": FakeCluster("redis", ["redis-1", "redis-2", "redis-3"], "redis-3", events)}
+
+    class Refusing(FakeApplier):
+        def apply(self, service: str) -> int:
+            if service == "iklimco_grafana":
+                seams["redis"].refuse = True
+            return super().apply(service)
+
+    order = order_services(env, _plan(*REDIS, "iklimco_grafana").changed, service_components(env))
+    result = run_deploy(
+        env, _plan(*REDIS, "iklimco_grafana"), Refusing(events, seams, "iklimco_grafana"), RecordingHooks(events),
+        seams, lambda line: None, order=order, health=lambda c: (True, "ok"),
+    )  # fmt: skip
+    assert "iklimco_redis-1" in result.rolled_back and "iklimco_grafana" in result.rolled_back
+    assert any("hand-over from redis-1 failed" in e and "without a hand-over" in e for e in result.rollback_errors)

@@ -265,13 +265,17 @@ def roll_back(
 ) -> tuple[list[str], list[str]]:
     """Put ``services`` back to their previous specs in this order; after each stateful member whose
     rollback restarts it, its cluster's ``after_apply`` runs as after an apply (Vault: unseal the
-    member, which comes back sealed; RabbitMQ: ``revive``). ``members``: service -> (cluster, its
-    :class:`Member`). Returns (rolled back, errors one line each); never raises DeployError."""
+    member, which comes back sealed; RabbitMQ: ``revive``). A member that leads its cluster when its
+    turn comes hands over first (:func:`_hand_over_before_rollback`). ``members``: service ->
+    (cluster, its :class:`Member`). Returns (rolled back, errors one line each); never raises DeployError."""
     rolled: list[str] = []
     errors: list[str] = []
     for service in services:
         progress(f"roll back {service}")
         try:
+            error = _hand_over_before_rollback(service, services, rolled, members, handovers, progress)
+            if error:
+                errors.append(error)
             applier.rollback(service)
             rolled.append(service)
             cluster, item = members.get(service, ("", None))
@@ -281,6 +285,40 @@ def roll_back(
         except DeployError as exc:
             errors.append(str(exc))
     return rolled, errors
+
+
+def _hand_over_before_rollback(
+    service: str,
+    services: Sequence[str],
+    rolled: Sequence[str],
+    members: Mapping[str, tuple[str, Member]],
+    handovers: Mapping[str, Handover],
+    progress: Callable[[str], None],
+) -> str:
+    """When ``service`` is a stateful member whose rollback restarts it and its cluster names it
+    leader now (after the deploy's own hand-over, the leader is an updated member), hand the role
+    over first, preferring a member already on its previous spec (rolled back, or never changed).
+    Vault's active hands over on its own SIGTERM, and members by name have no leader: nothing to
+    do. A failed hand-over does not stop the rollback: the member then restarts as on a crash, and
+    the line returned says so ("" when nothing failed)."""
+    cluster, item = members.get(service, ("", None))
+    handover = handovers.get(cluster)
+    if item is None or not item.restarts or handover is None or handover.seam is None:
+        return ""
+    if handover.releases_on_stop or handover.by_name is not None or handover.leader() != item.member:
+        return ""
+    previous = [
+        m.member
+        for s, (c, m) in members.items()
+        if c == cluster and s != service and (s not in services or s in rolled)
+    ]
+    progress(f"{cluster}: hand over from {item.member} before its rollback")
+    try:
+        new = handover.hand_over(item.member, previous)
+    except DeployError as exc:
+        return f"{exc} (rolled back without a hand-over)"
+    progress(f"{cluster}: {new} leads now")
+    return ""
 
 
 def member_index(order: DeployOrder) -> dict[str, tuple[str, Member]]:

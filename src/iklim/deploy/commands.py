@@ -162,6 +162,18 @@ def deploy_command(
         env = load_or_exit(env_path)
     except SystemExit as exc:
         sys.exit(EXIT_ERROR if exc.code == 2 else exc.code)
+    from iklim.model.catalogue import BY_KEY
+    from iklim.plan.commands import tree_root
+    from iklim.plan.run import PlanError, desired_from_tree
+
+    clusters = [key for key, entry in BY_KEY.items() if entry.stateful]  # the components clusters-healthy judges
+    unknown = sorted(set(degraded) - set(clusters))
+    if unknown:
+        _fail(f"--allow-degraded {', '.join(unknown)}: not a cluster (one of {', '.join(clusters)})")
+    try:  # a bad tree is said before any engine or seat is touched
+        desired_from_tree(env, tree_root(env_path, tree), target == "swarm-lab")
+    except PlanError as exc:
+        _fail(str(exc))
     if target == "prod":
         why = prod_refusal(dict(os.environ))
         if why is not None:
@@ -169,14 +181,7 @@ def deploy_command(
         pid = None
     else:
         pid = _seat_pid(env)
-    from iklim.model.catalogue import BY_KEY
-
-    clusters = [key for key, entry in BY_KEY.items() if entry.stateful]  # the components clusters-healthy judges
-    unknown = sorted(set(degraded) - set(clusters))
-    if unknown:
-        _fail(f"--allow-degraded {', '.join(unknown)}: not a cluster (one of {', '.join(clusters)})")
     from iklim.deploy.steps import run_deploy_command
-    from iklim.plan.commands import tree_root
 
     code = run_deploy_command(
         env, tree_root(env_path, tree), target, secrets_dir, fmt, yes, pid, measure, not no_settle, tuple(degraded)

@@ -23,12 +23,25 @@ def _doc(service: Any) -> dict[str, Any]:
         (_doc(None), "stack s: service svc: not a mapping"),
         (_doc({"image": "a:1", "healthcheck": ["x"]}), "stack s: service svc: "),
         (_doc({"image": "a:1", "healthcheck": {"test": ["CMD", "true"], "retries": "five"}}), "stack s: service svc: "),
+        (_doc({"image": "a:1", "deploy": {"replicas": -3}}), "stack s: service svc: deploy.replicas: a whole number"),
+        (_doc({"image": "a:1", "deploy": {"replicas": True}}), "stack s: service svc: deploy.replicas: a whole number"),
+        (_doc({"image": "a:1", "deploy": {"replicas": "many"}}), "stack s: service svc: deploy.replicas: a whole num"),
+        (
+            _doc({"image": "a:1", "deploy": {"mode": "global", "replicas": 1}}),
+            "stack s: service svc: deploy.replicas: only",
+        ),
+        (_doc({"image": "a:1", "deploy": {"mode": "everywhere"}}), "stack s: service svc: deploy.mode: replicated or"),
+        (_doc({"image": 42}), "stack s: service svc: image: a non-empty string is required, got 42"),
+        (_doc({"image": "a:1", "bogus_key": 1}), "stack s: service svc: compose key(s) bogus_key not modelled"),
+        (_doc({"image": "a:${UNTERMINATED"}), "stack s: invalid interpolation format (no closing brace)"),
+        (_doc({"image": "a:${REQ:?REQ must be set}"}), "stack s: ${REQ:?REQ must be set}: REQ must be set"),
     ],
 )
 def test_a_malformed_stack_is_one_line_naming_the_service(document: dict[str, Any], words: str) -> None:
     with pytest.raises(ComposeError) as caught:
         desired_state({"s": document}, {}, {}, None)
     assert str(caught.value).startswith(words) and "\n" not in str(caught.value)
+    assert str(caught.value).count("stack s:") == 1  # one prefix, never doubled
 
 
 def test_a_duplicate_key_is_refused_with_file_line(tmp_path: Any) -> None:
@@ -63,3 +76,48 @@ def test_an_unset_variable_is_collected_and_blank() -> None:
     assert desired.unset == {"s": ["TAG"]}
     assert desired.services["s_svc"]["image"] == "a:"
     assert desired_state({"s": document}, {}, {"SET": "1", "TAG": "2"}, None).unset == {}
+
+
+def _stack_copy(tmp_path: Any) -> tuple[Any, Any, Any]:
+    import shutil
+    from pathlib import Path
+
+    from iklim.model.loader import load_environment
+    from iklim.render.stacks import STACK_FILES
+
+    repo = Path(__file__).resolve().parents[2]
+    for file in STACK_FILES.values():
+        shutil.copy(repo / file, tmp_path / file)
+    shutil.copytree(repo / "config", tmp_path / "config")
+    return load_environment(repo / "environments" / "prod.yaml"), tmp_path / STACK_FILES["vault"], STACK_FILES
+
+
+def test_merge_keys_load_and_a_non_scalar_key_or_non_utf8_bytes_are_one_line(tmp_path: Any) -> None:
+    """Compose files may use YAML merge keys (docker/cli accepts them); explicit keys override."""
+    from iklim.plan.targets import stack_documents
+
+    env, path, files = _stack_copy(tmp_path)
+    text = path.read_text()
+    path.write_text("x-common: &common\n  hostname: merged\n  user: '0'\n" + text.replace(
+        "    hostname: vault-1\n", "    <<: *common\n    hostname: vault-1\n", 1))  # fmt: skip
+    service = stack_documents(tmp_path, env)[env.stacks.vault]["services"]["vault-1"]
+    assert service["hostname"] == "vault-1" and service["user"] == "0"
+    path.write_text(text.replace("services:\n", "services:\n  ? [a]\n  : 1\n", 1))
+    with pytest.raises(ValueError, match=f"^{files['vault']}:[0-9]+:[0-9]+: a mapping key that is not a scalar$"):
+        stack_documents(tmp_path, env)
+    path.write_bytes(text.encode() + b"# \xff\n")
+    with pytest.raises(ValueError, match=f"^{files['vault']}: not UTF-8 text \\(byte [0-9]+\\)$"):
+        stack_documents(tmp_path, env)
+
+
+def test_a_list_in_place_of_a_service_is_refused_on_the_lab_path_too(tmp_path: Any) -> None:
+    from iklim.plan.run import PlanError, desired_from_tree
+
+    env, path, _ = _stack_copy(tmp_path)
+    lines = path.read_text().splitlines()
+    at = lines.index("  vault-1:")
+    end = next(i for i in range(at + 1, len(lines)) if lines[i].startswith("  ") and not lines[i].startswith("    "))
+    path.write_text("\n".join([*lines[: at + 1], "    - a", "    - b", *lines[end:]]) + "\n")
+    for lab in (False, True):
+        with pytest.raises(PlanError, match="service vault-1: not a mapping$"):
+            desired_from_tree(env, tmp_path, lab)

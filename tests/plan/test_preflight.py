@@ -235,3 +235,17 @@ def test_a_config_file_edited_after_render_fails_configs_secrets(documents: dict
     check = check_objects_static(desired_state(copy.deepcopy(documents), hashes, {}))
     assert check.verdict == "fail"
     assert len(check.details) == 1 and "patroni-1.yml" in check.details[0] and "abababab" in check.details[0]
+
+
+def test_a_stale_config_name_fails_the_live_check_too(documents: dict[str, dict[str, Any]]) -> None:
+    """Not live yet, it would be created under a name that no longer says its content: refused."""
+    hashes = config_hashes(REPO, documents)
+    hashes["./config/patroni/patroni-1.yml"] = "ab" * 32
+    desired = desired_state(copy.deepcopy(documents), hashes, {})
+    snapshot: dict[str, Any] = {
+        "nodes": [], "services": [], "configs": [],
+        "networks": [{"id": "n", "name": "iklim-overlay", "driver": "overlay", "scope": "swarm"}],
+        "secrets": [{"id": s, "name": s, "labels": {}} for s in desired.secrets],
+    }  # fmt: skip
+    check = check_objects_live(desired, plan(desired, snapshot))
+    assert check.verdict == "fail" and len(check.details) == 1 and "patroni-1.yml" in check.details[0]

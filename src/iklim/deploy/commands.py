@@ -170,10 +170,14 @@ def deploy_command(
     unknown = sorted(set(degraded) - set(clusters))
     if unknown:
         _fail(f"--allow-degraded {', '.join(unknown)}: not a cluster (one of {', '.join(clusters)})")
+    from iklim.plan.preflight import stale_config_names
+
     try:  # a bad tree is said before any engine or seat is touched
-        desired_from_tree(env, tree_root(env_path, tree), target == "swarm-lab")
+        stale = stale_config_names(desired_from_tree(env, tree_root(env_path, tree), target == "swarm-lab"))
     except PlanError as exc:
         _fail(str(exc))
+    if stale:
+        _fail(f"the rendered tree: {stale[0]}{f' (and {len(stale) - 1} more)' if len(stale) > 1 else ''}: iklim render")
     if target == "prod":
         why = prod_refusal(dict(os.environ))
         if why is not None:

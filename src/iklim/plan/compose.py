@@ -211,9 +211,13 @@ def service_spec(stack: str, key: str, service: Mapping[str, Any], document: Map
     labels = {**{str(k): _scalar(v) for k, v in (deploy.get("labels") or {}).items()}, STACK_LABEL: stack}
     container_labels = {**{str(k): _scalar(v) for k, v in (service.get("labels") or {}).items()}, STACK_LABEL: stack}
     mode = str(deploy.get("mode", "replicated"))
+    replicas = _replicas(deploy, mode, where)
+    image = service.get("image")
+    if not isinstance(image, str) or not image:
+        raise ComposeError(f"{where}: image: a non-empty string is required, got {image!r}")
     health = service.get("healthcheck")
     spec: Spec = {
-        "image": str(service["image"]),
+        "image": image,
         "command": _words(service.get("entrypoint")),
         "args": _words(service.get("command")),
         "env": _env(service.get("environment")),
@@ -239,9 +243,27 @@ def service_spec(stack: str, key: str, service: Mapping[str, Any], document: Map
         "update_config": update_spec(_durations(deploy.get("update_config"), ("delay", "monitor"))),
         "rollback_config": update_spec(_durations(deploy.get("rollback_config"), ("delay", "monitor"))),
         "mode": mode,
-        "replicas": int(deploy.get("replicas", 1)) if mode == "replicated" else None,
+        "replicas": replicas,
     }
     return spec
+
+
+def _replicas(deploy: Mapping[str, Any], mode: str, where: str) -> int | None:
+    """``deploy.replicas`` as the compose schema and the CLI accept it: a whole number >= 0 for
+    ``mode: replicated`` (default 1), absent for ``global`` (docker/cli: "replicas can only be used
+    with replicated mode"). Raises ComposeError."""
+    if mode not in ("replicated", "global"):
+        raise ComposeError(f"{where}: deploy.mode: replicated or global, got {mode!r}")
+    value = deploy.get("replicas")
+    if mode == "global":
+        if value is not None:
+            raise ComposeError(f"{where}: deploy.replicas: only for mode replicated (docker stack deploy refuses it)")
+        return None
+    if value is None:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ComposeError(f"{where}: deploy.replicas: a whole number >= 0, got {value!r}")
+    return value
 
 
 def _durations(block: Any, keys: tuple[str, ...]) -> dict[str, Any] | None:
@@ -285,7 +307,10 @@ def desired_state(
     desired = Desired()
     for stack, raw in documents.items():
         unset: set[str] = set()
-        document = interpolate_all(merge(raw, (overrides or {}).get(stack) or {}), environ, unset)
+        try:
+            document = interpolate_all(merge(raw, (overrides or {}).get(stack) or {}), environ, unset)
+        except ComposeError as exc:
+            raise ComposeError(f"stack {stack}: {exc}") from None
         if unset:
             desired.unset[stack] = sorted(unset)
         for key, declared in (document.get("configs") or {}).items():
@@ -306,6 +331,8 @@ def desired_state(
                 raise ComposeError(f"{where}: not a mapping")
             try:
                 spec = service_spec(stack, key, service, document, where)
+            except ComposeError:
+                raise
             except (AttributeError, TypeError, ValueError) as exc:  # a field of the wrong shape
                 raise ComposeError(f"{where}: {exc}") from None
             desired.services[name] = spec

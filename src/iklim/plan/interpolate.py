@@ -22,7 +22,7 @@ class ComposeError(ValueError):
     """A stack file that cannot be converted faithfully; one line naming the file, service and key."""
 
 
-_VAR = re.compile(r"\$(?:(\$)|\{([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+_VAR = re.compile(r"\$(?:(\$)|\{([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*)|(\{))")
 
 
 def interpolate(text: str, environ: Mapping[str, str], unset: set[str] | None = None) -> str:
@@ -34,6 +34,8 @@ def interpolate(text: str, environ: Mapping[str, str], unset: set[str] | None = 
     def one(match: re.Match[str]) -> str:
         if match.group(1):
             return "$"
+        if match.group(4):  # "${" with no closing brace: docker/cli's "Invalid template"
+            raise ComposeError(f"invalid interpolation format (no closing brace): {text[:80]!r}")
         body = match.group(2) if match.group(2) is not None else match.group(3)
         for sep in (":-", "-", ":?", "?"):
             if sep in body:

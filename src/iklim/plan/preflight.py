@@ -245,6 +245,8 @@ def check_objects_static(desired: Desired) -> Check:
 def check_objects_live(desired: Desired, plan: Plan) -> Check:
     """Every config exists unchanged or will be created, every external secret and network exists."""
     bad = [f"config {n}: same name, other content (immutable)" for n, s in plan.configs.items() if s == "conflict"]
+    conflicts = {n for n, s in plan.configs.items() if s == "conflict"}
+    bad += [line for line in stale_config_names(desired) if line.split(":")[0].removeprefix("config ") not in conflicts]
     bad += [
         f"secret {n}: missing (used by {', '.join(desired.secrets[n])})"
         for n, s in plan.secrets.items()

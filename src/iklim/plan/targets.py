@@ -110,7 +110,15 @@ def _strict_loader() -> type[Any]:
         def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
             seen: set[Any] = set()
             for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # <<: merged keys may be overridden
+                    continue
                 key = self.construct_object(key_node, deep=True)
+                try:
+                    hash(key)
+                except TypeError:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, "a mapping key that is not a scalar", key_node.start_mark
+                    ) from None
                 if key in seen:
                     raise yaml.constructor.ConstructorError(
                         None, None, f"duplicate key {key!r} (docker stack deploy refuses it)", key_node.start_mark
@@ -131,7 +139,10 @@ def stack_documents(repo: Path, env: Environment) -> dict[str, dict[str, Any]]:
     documents: dict[str, dict[str, Any]] = {}
     for kind, file in STACK_FILES.items():
         try:
-            document = yaml.load((repo / file).read_text(), Loader=_strict_loader())  # noqa: S506 (a SafeLoader)
+            text = (repo / file).read_bytes().decode()
+            document = yaml.load(text, Loader=_strict_loader())  # noqa: S506 (a SafeLoader)
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{file}: not UTF-8 text (byte {exc.start})") from None
         except yaml.MarkedYAMLError as exc:  # one line: file:line:column: what
             mark = exc.problem_mark
             where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark is not None else file

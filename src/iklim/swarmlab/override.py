@@ -37,7 +37,10 @@ def override_for(stack: Mapping[str, Any], unavailable: Mapping[str, str] = UNAV
     ``stack``: the stack file as parsed YAML. ``unavailable``: image reference -> reason.
     """
     services: dict[str, Any] = {}
-    for name, service in (stack.get("services") or {}).items():
+    declared = stack.get("services") or {}
+    for name, service in declared.items() if isinstance(declared, Mapping) else ():
+        if not isinstance(service, Mapping):  # the conversion refuses it, naming the service
+            continue
         deploy: dict[str, Any] = {"endpoint_mode": "dnsrr"}
         if service.get("image") in unavailable:
             deploy["replicas"] = 0

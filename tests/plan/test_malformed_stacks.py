@@ -121,3 +121,16 @@ def test_a_list_in_place_of_a_service_is_refused_on_the_lab_path_too(tmp_path: A
     for lab in (False, True):
         with pytest.raises(PlanError, match="service vault-1: not a mapping$"):
             desired_from_tree(env, tmp_path, lab)
+
+
+def test_a_config_file_outside_the_tree_is_refused(tmp_path: Any) -> None:
+    from iklim.plan.compose import config_hashes
+
+    documents = {"s": {"configs": {"c": {"file": "../outside.conf"}}}}
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "outside.conf").write_text("x")
+    with pytest.raises(ComposeError, match=r"^config file '../outside.conf' is outside the tree$"):
+        config_hashes(tmp_path / "tree", documents)
+    documents["s"]["configs"]["c"]["file"] = "./inside.conf"
+    (tmp_path / "tree" / "inside.conf").write_text("x")
+    assert list(config_hashes(tmp_path / "tree", documents)) == ["./inside.conf"]

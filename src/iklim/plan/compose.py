@@ -27,6 +27,7 @@ Conversion rules (docker/cli convert/service.go, compose.go; compose file refere
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shlex
 from collections.abc import Mapping
@@ -346,11 +347,16 @@ def desired_state(
 
 def config_hashes(repo: Path, documents: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
     """The sha256 of every config ``file:`` of ``documents``, read relative to ``repo`` (as the CLI
-    reads them from the first file's folder); raises OSError naming a missing file."""
+    reads them from the first file's folder); raises OSError naming a missing file, ComposeError
+    for a path that leaves the tree (render never writes one: it would ship a file from elsewhere
+    on the manager as a config)."""
     data: dict[str, str] = {}
+    top = Path(os.path.normpath(repo.absolute()))
     for document in documents.values():
         for declared in (document.get("configs") or {}).values():
             path = (declared or {}).get("file")
             if path and path not in data:
+                if not Path(os.path.normpath(top / str(path))).is_relative_to(top):  # lexical: ../, /abs
+                    raise ComposeError(f"config file {path!r} is outside the tree")
                 data[path] = hashlib.sha256((repo / path).read_bytes()).hexdigest()
     return data

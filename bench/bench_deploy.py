@@ -206,3 +206,7 @@ def cluster_health() -> str:
         return f"unreadable: {proc.stderr.strip()[-200:]}"
     check = next((c for c in checks if c["name"] == "clusters-healthy"), None)
     return f"{check['verdict']}: {check.get('message', '')}" if check else "no clusters-healthy check"
+
+
+if __name__ == "__main__":
+    main()

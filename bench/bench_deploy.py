@@ -5,8 +5,9 @@ Run (as root, the Swarm lab up, under the lab lock)::
     flock /tmp/iklim-lab.lock python bench/bench_deploy.py [--clusters redis,rabbitmq,...]
 
 The change: in a copy of the tree, every config file the chosen clusters' services mount gets a
-comment line with a run id, and its config object a new content-hashed name (as render names
-them); a member without a config file (etcd) gets an environment variable instead. Then:
+comment line with a run id (``%`` in RabbitMQ's Erlang-term files: a ``#`` there stops the node,
+which the first run of this bench did -- the deploy paused on rabbitmq-1 and rolled back), and
+its config object a new content-hashed name (as render names them); a member without a config file (etcd) gets an environment variable instead. Then:
 
 1. ``iklim deploy --tree COPY --yes`` (member by member, each waited for to converge), timed to its exit;
 2. back to the real tree, the same change in reverse, by ``docker stack deploy`` through the lab's
@@ -85,7 +86,8 @@ def changed_tree(target: Path, clusters: set[str], run_id: str, members: int = 0
                     continue
                 declared = document["configs"][ref]
                 path = target / declared["file"]
-                path.write_text(path.read_text() + f"\n# bench {run_id}\n")
+                erlang = path.name == "enabled_plugins" or path.suffix == ".config"  # Erlang terms: % comments
+                path.write_text(path.read_text() + f"\n{'%' if erlang else '#'} bench {run_id}\n")
                 digest = hashlib.sha256(path.read_bytes()).hexdigest()[:10]
                 declared["name"] = re.sub(r"_[0-9a-f]{10}$", "", declared["name"]) + f"_{digest}"
                 renamed.add(ref)

@@ -7,7 +7,8 @@ Run (as root, the Swarm lab up, under the lab lock)::
 The change: in a copy of the tree, every config file the chosen clusters' services mount gets a
 comment line with a run id (``%`` in RabbitMQ's Erlang-term files: a ``#`` there stops the node,
 which the first run of this bench did -- the deploy paused on rabbitmq-1 and rolled back), and
-its config object a new content-hashed name (as render names them); a member without a config file (etcd) gets an environment variable instead. Then:
+its config object a new content-hashed name (as render names them); a member without a config
+file (etcd) gets an environment variable instead. Then:
 
 1. ``iklim deploy --tree COPY --yes`` (member by member, each waited for to converge), timed to its exit;
 2. back to the real tree, the same change in reverse, by ``docker stack deploy`` through the lab's

@@ -53,3 +53,19 @@ def test_an_unreadable_tree_is_one_line_and_exit_1(tmp_path: Path) -> None:
     proc = _iklim("plan", "--static", "--tree", str(tmp_path))
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr.strip().splitlines()[-1].startswith("error: the rendered tree")
+
+
+def test_an_unset_variable_is_a_warning_on_stderr_and_json_stays_clean(tmp_path: Path) -> None:
+    for name in STACKS:
+        shutil.copyfile(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    path = tmp_path / "docker-stack-vault.yml"
+    path.write_text(path.read_text().replace("hostname: vault-1", "hostname: vault-1${IKLIM_TEST_UNSET}", 1))
+    proc = _iklim("plan", "--static", "--format", "json", "--tree", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["target"] == "static"
+    assert proc.stderr.count("IKLIM_TEST_UNSET") == 1  # once, though the tree is read more than once
+    assert (
+        "warning: docker-stack-vault.yml: variable IKLIM_TEST_UNSET is not set: "
+        "docker stack deploy substitutes a blank string"
+    ) in proc.stderr

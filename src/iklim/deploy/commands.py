@@ -1,6 +1,6 @@
 """``iklim deploy``: plan, pre-flight, confirm, create the missing objects, apply, clean up. The CLI.
 
-Steps (each one progress line): the plan (:func:`iklim.plan.run.run_plan`) and its pre-flight
+Steps (each one progress line): the plan (:func:`iklim.plan.run.plan_run`) and its pre-flight
 checks plus ``clusters-healthy`` (``iklim status`` from the drill seat); exit 3 when a check fails,
 nothing changed. The plan is printed; unless ``--yes`` the operator confirms. Then the configs
 networks and secret versions to create (:mod:`.objects`, :mod:`.secretversions`), the changed

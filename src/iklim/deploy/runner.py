@@ -24,8 +24,9 @@ drained RabbitMQ node revived), every service applied so far is rolled back in t
 Vault member comes back sealed and is unsealed, a RabbitMQ node is revived) and the result carries
 the error (``iklim deploy`` exits 4). Any other exception out of a hook or a seam is handled the
 same way, its text withheld (it may carry a value). Nothing raises out of :func:`run_deploy` but
-KeyboardInterrupt (after the rollback). The rollback does not hand leadership over first: a
-member that leads when it is rolled back restarts as a leader would on a crash.
+KeyboardInterrupt (after the rollback). A member that leads its cluster when its rollback comes
+hands over first (:func:`_hand_over_before_rollback`); a refused hand-over is reported and the
+rollback goes on.
 """
 
 from __future__ import annotations

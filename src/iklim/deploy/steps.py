@@ -168,7 +168,7 @@ def run_deploy_command(
 ) -> int:  # fmt: skip
     """Plan, pre-flight, confirm, create objects, apply, clean up; the exit code."""
     from iklim.plan.output import as_document, as_text
-    from iklim.plan.run import PlanError, tree_warnings
+    from iklim.plan.run import PlanError, unset_warnings
 
     say = progress_for(fmt)
     began = time.monotonic()
@@ -179,12 +179,12 @@ def run_deploy_command(
     }  # fmt: skip
     lines: list[str] = []
     try:
-        for line in tree_warnings(env, root, lab=target == "swarm-lab"):
-            click.echo(f"warning: {line}", err=True)
         run = _plan(env, root, target, secrets_dir)
         plan, checks, desired, seconds = run.plan, run.checks, run.desired, run.seconds
     except (PlanError, DeployError) as exc:
         return _aborted(fmt, document, str(exc))
+    for line in unset_warnings(env, desired):
+        click.echo(f"warning: {line}", err=True)
     if run.rotations and not settle:
         return _aborted(
             fmt, document, "--no-settle with a secret rotation: the old value is retired only after Swarm's monitor "

@@ -82,7 +82,7 @@ def plan_command(
       DOCKER_HOST=unix:///var/run/docker.sock iklim plan --target prod   # on a production manager
     """
     from iklim.model.commands import load_or_exit
-    from iklim.plan.run import PlanError, run_plan, run_static, tree_warnings
+    from iklim.plan.run import PlanError, plan_run, static_run, unset_warnings
 
     try:
         env = load_or_exit(env_path)
@@ -92,18 +92,18 @@ def plan_command(
         _fail("--secrets-dir needs the live state (the versions the services mount): not with --static")
     root = tree_root(env_path, tree)
     try:
-        for line in tree_warnings(env, root, lab=target == "swarm-lab" and not static):
-            click.echo(f"warning: {line}", err=True)
         began = time.monotonic()
         if static:
-            checks, seconds = run_static(env, root), {}
-            seconds["preflight"] = time.monotonic() - began
+            desired, checks = static_run(env, root)
+            seconds = {"preflight": time.monotonic() - began}
             plan, shown = None, "static"
         else:
-            plan, checks, seconds = run_plan(env, root, target, secrets_dir=secrets_dir)
-            shown = target
+            done = plan_run(env, root, target, secrets_dir=secrets_dir)
+            desired, plan, checks, seconds, shown = done.desired, done.plan, done.checks, done.seconds, target
     except PlanError as exc:
         _fail(str(exc))
+    for line in unset_warnings(env, desired):
+        click.echo(f"warning: {line}", err=True)
     from iklim.plan.output import as_json, as_text
 
     click.echo((as_json if fmt == "json" else as_text)(shown, plan, checks, seconds))

@@ -216,16 +216,22 @@ def check_monitor(desired: Desired) -> Check:
 _HASHED = re.compile(r"_([0-9a-f]{10})$")
 
 
-def stale_config_names(desired: Desired) -> list[str]:
-    """Configs whose name ends in a content hash (``<stack>_<key>_<sha256[:10]>``, as render names
-    them) that is not the hash of their file: the file was edited after render. Swarm configs are
-    immutable, so a live config of that name with the old content makes the deploy fail."""
-    stale = []
+def stale_configs(desired: Desired) -> dict[str, str]:
+    """Config name -> one line, for the configs whose name ends in a content hash
+    (``<stack>_<key>_<sha256[:10]>``, as render names them) that is not the hash of their file: the
+    file was edited after render. Swarm configs are immutable, so a live config of that name with
+    the old content makes the deploy fail. Sorted by name."""
+    stale = {}
     for name, sha256 in sorted(desired.configs.items()):
         match = _HASHED.search(name)
         if match and match.group(1) != sha256[:10]:
-            stale.append(f"config {name}: its file now hashes to {sha256[:10]} (edited after iklim render)")
+            stale[name] = f"config {name}: its file now hashes to {sha256[:10]} (edited after iklim render)"
     return stale
+
+
+def stale_config_names(desired: Desired) -> list[str]:
+    """The lines of :func:`stale_configs`."""
+    return list(stale_configs(desired).values())
 
 
 def check_objects_static(desired: Desired) -> Check:
@@ -245,8 +251,7 @@ def check_objects_static(desired: Desired) -> Check:
 def check_objects_live(desired: Desired, plan: Plan) -> Check:
     """Every config exists unchanged or will be created, every external secret and network exists."""
     bad = [f"config {n}: same name, other content (immutable)" for n, s in plan.configs.items() if s == "conflict"]
-    conflicts = {n for n, s in plan.configs.items() if s == "conflict"}
-    bad += [line for line in stale_config_names(desired) if line.split(":")[0].removeprefix("config ") not in conflicts]
+    bad += [line for name, line in stale_configs(desired).items() if plan.configs.get(name) != "conflict"]
     bad += [
         f"secret {n}: missing (used by {', '.join(desired.secrets[n])})"
         for n, s in plan.secrets.items()

@@ -51,13 +51,26 @@ def desired_and_rotations(
     snapshot: Snapshot | None = None,
 ) -> tuple[Desired, list[SecretRotation]]:
     """:func:`desired_from_tree` and the secret rotations the value files in ``secrets_dir`` imply."""
+    return resolve_versions(_parse_tree(env, root, lab), secrets_dir=secrets_dir, snapshot=snapshot)
+
+
+def _parse_tree(env: Environment, root: Path, lab: bool) -> Desired:
+    """The rendered stacks under ``root`` with their base secret names. Raises PlanError."""
     try:
         documents = stack_documents(root, env)
         hashes = config_hashes(root, documents)
         overrides = lab_overrides(documents) if lab else None
-        desired = desired_state(documents, hashes, os.environ, overrides)
+        return desired_state(documents, hashes, os.environ, overrides)
     except (OSError, ValueError, yaml.YAMLError, ComposeError, KeyError, TypeError) as exc:
         raise PlanError(f"the rendered tree {root}: {exc}") from None
+
+
+def resolve_versions(
+    desired: Desired, *, secrets_dir: Path | None = None, snapshot: Snapshot | None = None
+) -> tuple[Desired, list[SecretRotation]]:
+    """A copy of a parsed ``desired`` with its secret references resolved against ``secrets_dir``
+    and ``snapshot`` (:func:`iklim.plan.secretnames.resolve_secret_versions`), and the rotations;
+    ``desired`` itself when there are neither. Raises PlanError."""
     if secrets_dir is None and snapshot is None:
         return desired, []
     try:
@@ -66,14 +79,13 @@ def desired_and_rotations(
         raise PlanError(str(exc)) from None
 
 
-def tree_warnings(env: Environment, root: Path, lab: bool) -> list[str]:
-    """One line per variable a stack file of ``root`` references that is not set in this
-    environment (``<stack file>: variable X is not set: ...``); [] when none. Raises PlanError."""
+def unset_warnings(env: Environment, desired: Desired) -> list[str]:
+    """One line per variable a stack file references that is not set in this environment
+    (``<stack file>: variable X is not set: ...``, from ``desired.unset``); [] when none."""
     from iklim.plan.interpolate import UNSET_WARNING
     from iklim.render.stacks import STACK_FILES
 
     files = {env.stacks.infra: STACK_FILES["infra"], env.stacks.vault: STACK_FILES["vault"]}
-    desired = desired_from_tree(env, root, lab)
     return [
         f"{files.get(stack, stack)}: {UNSET_WARNING.format(name=name)}"
         for stack, names in sorted(desired.unset.items())
@@ -81,34 +93,27 @@ def tree_warnings(env: Environment, root: Path, lab: bool) -> list[str]:
     ]
 
 
-def run_static(env: Environment, root: Path) -> list[Check]:
-    """The static pre-flight checks of the tree at ``root`` against the model's nodes."""
+def static_run(env: Environment, root: Path) -> tuple[Desired, list[Check]]:
+    """(the tree's :class:`Desired`, its static pre-flight checks against the model's nodes). Raises PlanError."""
     desired = desired_from_tree(env, root, lab=False)
     try:
-        return static_checks(desired, model_nodes(env), service_components(env), lambda c, s: minimum(env, c, s))
+        checks = static_checks(desired, model_nodes(env), service_components(env), lambda c, s: minimum(env, c, s))
     except ValueError as exc:  # a value the checks cannot read (e.g. a duration that is not Go syntax)
         raise PlanError(f"the rendered tree {root}: {exc}") from None
+    return desired, checks
 
 
 @dataclass
 class PlanRun:
     """Everything one plan run read and decided: ``desired`` (the specs a deploy applies, secret
     versions resolved against the live state), the secret ``rotations``, the ``plan``, the
-    pre-flight ``checks`` and the ``seconds`` of each part (see :func:`run_plan`)."""
+    pre-flight ``checks`` and the ``seconds`` of each part (see :func:`plan_run`)."""
 
     desired: Desired
     rotations: list[SecretRotation]
     plan: Plan
     checks: list[Check]
     seconds: dict[str, float]
-
-
-def run_plan(
-    env: Environment, root: Path, target_name: str, *, secrets_dir: Path | None = None
-) -> tuple[Plan, list[Check], dict[str, float]]:
-    """:func:`plan_run` as (plan, checks, seconds)."""
-    done = plan_run(env, root, target_name, secrets_dir=secrets_dir)
-    return done.plan, done.checks, done.seconds
 
 
 def plan_run(env: Environment, root: Path, target_name: str, *, secrets_dir: Path | None = None) -> PlanRun:
@@ -122,7 +127,8 @@ def plan_run(env: Environment, root: Path, target_name: str, *, secrets_dir: Pat
     (the comparison), ``preflight`` (the checks plus the snapshot they need). Raises PlanError.
     """
     lab = target_name == "swarm-lab"
-    desired_from_tree(env, root, lab, secrets_dir=secrets_dir)  # a bad tree or value file: before any engine
+    parsed = _parse_tree(env, root, lab)
+    resolve_versions(parsed, secrets_dir=secrets_dir)  # a bad tree or value file: before any engine
     components = service_components(env)
     try:
         target = swarm_lab_target(env) if target_name == "swarm-lab" else prod_target()
@@ -133,7 +139,7 @@ def plan_run(env: Environment, root: Path, target_name: str, *, secrets_dir: Pat
         snapshot = target.snapshot()
         read = time.monotonic() - began
         began = time.monotonic()
-        desired, rotations = desired_and_rotations(env, root, lab, secrets_dir=secrets_dir, snapshot=snapshot)
+        desired, rotations = resolve_versions(parsed, secrets_dir=secrets_dir, snapshot=snapshot)
         result = plan(desired, snapshot)
         result.secrets = secret_states(result.secrets, rotations)
         compared = time.monotonic() - began

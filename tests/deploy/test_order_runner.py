@@ -439,3 +439,56 @@ def test_a_refused_hand_over_before_a_rollback_is_reported_and_the_rollback_goes
     )  # fmt: skip
     assert "iklimco_redis-1" in result.rolled_back and "iklimco_grafana" in result.rolled_back
     assert any("hand-over from redis-1 failed" in e and "without a hand-over" in e for e in result.rollback_errors)
+
+
+def test_a_rollback_goes_on_past_errors_that_are_not_deploy_errors(env: Environment) -> None:
+    """A cluster API that refuses the connection (OSError) in the hand-over, an Engine error in one
+    service's rollback: each is one line in rollback_errors and every other service is rolled back."""
+    events: list[str] = []
+    seams = {"redis": FakeCluster("redis", ["redis-1", "redis-2", "redis-3"], "redis-3", events)}
+
+    def refused(member: str) -> None:
+        raise ConnectionRefusedError("secret-looking text")
+
+    class Failing(FakeApplier):
+        def apply(self, service: str) -> int:
+            if service == "iklimco_grafana":
+                seams["redis"].switchover = refused  # type: ignore[method-assign]
+            return super().apply(service)
+
+        def rollback(self, service: str) -> None:
+            super().rollback(service)
+            if service == "iklimco_redis-2":
+                raise RuntimeError("engine said no")
+
+    plan = _plan(*REDIS, "iklimco_grafana")
+    result = run_deploy(
+        env, plan, Failing(events, seams, "iklimco_grafana"), RecordingHooks(events), seams, lambda line: None,
+        order=order_services(env, plan.changed, service_components(env)), health=lambda c: (True, "ok"),
+    )  # fmt: skip
+    assert result.error == "iklimco_grafana: task failed"
+    assert [e for e in events if e.startswith("rollback")] == [f"rollback {s}" for s in (*REDIS, "iklimco_grafana")]
+    assert "iklimco_redis-2" not in result.rolled_back and "iklimco_grafana" in result.rolled_back
+    assert "iklimco_redis-2: rollback: unexpected RuntimeError" in result.rollback_errors
+    assert any("hand-over: unexpected ConnectionRefusedError" in e for e in result.rollback_errors)
+    assert not any("secret-looking" in e or "engine said" in e for e in result.rollback_errors)
+
+
+def test_a_leader_that_cannot_be_read_before_a_rollback_is_reported(env: Environment) -> None:
+    events: list[str] = []
+    seams = {"redis": FakeCluster("redis", ["redis-1", "redis-2", "redis-3"], "redis-3", events)}
+
+    class Blind(FakeApplier):
+        def apply(self, service: str) -> int:
+            if service == "iklimco_grafana":
+                seams["redis"].down.add(seams["redis"].lead)  # observe() names no leader now
+            return super().apply(service)
+
+    plan = _plan(*REDIS, "iklimco_grafana")
+    result = run_deploy(
+        env, plan, Blind(events, seams, "iklimco_grafana"), RecordingHooks(events), seams, lambda line: None,
+        order=order_services(env, plan.changed, service_components(env)), health=lambda c: (True, "ok"),
+    )  # fmt: skip
+    assert "iklimco_redis-1" in result.rolled_back
+    line = "redis: no leader named before redis-1's rollback (rolled back without a hand-over)"
+    assert line in result.rollback_errors

@@ -66,7 +66,7 @@ def test_a_duplicate_key_is_refused_with_file_line(tmp_path: Any) -> None:
     with pytest.raises(ValueError) as caught:
         stack_documents(tmp_path, env)
     where = f"{STACK_FILES['vault']}:{at + 2}:5"
-    assert str(caught.value) == f"{where}: duplicate key 'image' (docker stack deploy refuses it)"
+    assert str(caught.value) == f"{where}: duplicate key 'image' (which value counts is ambiguous)"
 
 
 def test_an_unset_variable_is_collected_and_blank() -> None:
@@ -129,8 +129,50 @@ def test_a_config_file_outside_the_tree_is_refused(tmp_path: Any) -> None:
     documents = {"s": {"configs": {"c": {"file": "../outside.conf"}}}}
     (tmp_path / "tree").mkdir()
     (tmp_path / "outside.conf").write_text("x")
-    with pytest.raises(ComposeError, match=r"^config file '../outside.conf' is outside the tree$"):
+    with pytest.raises(ComposeError, match=r"^config c: file '../outside.conf' is outside the tree$"):
         config_hashes(tmp_path / "tree", documents)
     documents["s"]["configs"]["c"]["file"] = "./inside.conf"
     (tmp_path / "tree" / "inside.conf").write_text("x")
     assert list(config_hashes(tmp_path / "tree", documents)) == ["./inside.conf"]
+
+
+def test_a_config_file_through_a_symlink_out_of_the_tree_or_not_regular_is_refused(tmp_path: Any) -> None:
+    import os
+
+    from iklim.plan.compose import config_hashes
+
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tmp_path / "outside.conf").write_text("x")
+    (tree / "link.conf").symlink_to(tmp_path / "outside.conf")
+    os.mkfifo(tree / "fifo.conf")
+    for name, why in (("link.conf", "is outside the tree"), ("fifo.conf", "is not a regular file")):
+        with pytest.raises(ComposeError, match=f"^config c: file './{name}' {why}$"):
+            config_hashes(tree, {"s": {"configs": {"c": {"file": f"./{name}"}}}})
+    (tree / "inner.conf").write_text("y")
+    (tree / "link-in.conf").symlink_to(tree / "inner.conf")  # a link that stays inside is fine
+    assert list(config_hashes(tree, {"s": {"configs": {"c": {"file": "./link-in.conf"}}}})) == ["./link-in.conf"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (lambda t: t.replace("\nconfigs:\n  ", "\nconfigs: [a, b]\nx-old-configs:\n  ", 1), "configs: not a mapping"),
+        (lambda t: t.replace("      - vault-1-data:/vault/file\n", "      - /scratch\n", 1),
+         "a field of an unexpected shape (IndexError"),
+        (lambda t: "x-a0: &a0 [" + ", ".join(["x"] * 10) + "]\n" + "".join(
+            f"x-a{n}: &a{n} [" + ", ".join([f"*a{n - 1}"] * 10) + "]\n" for n in range(1, 8)) + t,
+         "more than 1,000,000 values once its aliases are expanded"),
+    ],
+)  # fmt: skip
+def test_an_odd_shape_is_one_line_never_a_traceback(tmp_path: Any, edit: Any, words: str) -> None:
+    from iklim.plan.run import PlanError, desired_from_tree
+
+    env, path, _ = _stack_copy(tmp_path)
+    text = path.read_text()
+    assert "\nconfigs:\n  " in text and "      - vault-1-data:/vault/file\n" in text
+    path.write_text(edit(text))
+    for lab in (False, True):
+        with pytest.raises(PlanError) as caught:
+            desired_from_tree(env, tmp_path, lab)
+        assert words in str(caught.value) and "\n" not in str(caught.value)

@@ -268,24 +268,37 @@ def roll_back(
     rollback restarts it, its cluster's ``after_apply`` runs as after an apply (Vault: unseal the
     member, which comes back sealed; RabbitMQ: ``revive``). A member that leads its cluster when its
     turn comes hands over first (:func:`_hand_over_before_rollback`). ``members``: service ->
-    (cluster, its :class:`Member`). Returns (rolled back, errors one line each); never raises DeployError."""
+    (cluster, its :class:`Member`). Returns (rolled back, errors one line each); raises nothing
+    but KeyboardInterrupt: any error of one service (a cluster API that refuses the connection,
+    an Engine error) is reported and the next service is rolled back."""
     rolled: list[str] = []
     errors: list[str] = []
     for service in services:
         progress(f"roll back {service}")
+        error = _hand_over_before_rollback(service, services, rolled, members, handovers, progress)
+        if error:
+            errors.append(error)
         try:
-            error = _hand_over_before_rollback(service, services, rolled, members, handovers, progress)
-            if error:
-                errors.append(error)
             applier.rollback(service)
-            rolled.append(service)
-            cluster, item = members.get(service, ("", None))
-            handover = handovers.get(cluster)
-            if item is not None and item.restarts and handover is not None:
+        except Exception as exc:  # noqa: BLE001 - the rollback of the others must go on
+            errors.append(_error_line(service, "rollback", exc))
+            continue
+        rolled.append(service)
+        cluster, item = members.get(service, ("", None))
+        handover = handovers.get(cluster)
+        if item is not None and item.restarts and handover is not None:
+            try:
                 handover.after_apply(item.member)
-        except DeployError as exc:
-            errors.append(str(exc))
+            except Exception as exc:  # noqa: BLE001 - as above
+                errors.append(_error_line(service, "after its rollback", exc))
     return rolled, errors
+
+
+def _error_line(service: str, step: str, exc: Exception) -> str:
+    """A DeployError's own line; any other error by its type only (its text may carry a value)."""
+    if isinstance(exc, DeployError):
+        return str(exc)
+    return f"{service}: {step}: unexpected {type(exc).__name__}"
 
 
 def _hand_over_before_rollback(
@@ -300,24 +313,29 @@ def _hand_over_before_rollback(
     leader now (after the deploy's own hand-over, the leader is an updated member), hand the role
     over first, preferring a member already on its previous spec (rolled back, or never changed).
     Vault's active hands over on its own SIGTERM, and members by name have no leader: nothing to
-    do. A failed hand-over does not stop the rollback: the member then restarts as on a crash, and
-    the line returned says so ("" when nothing failed)."""
+    do. A failed hand-over, or a leader that cannot be read, does not stop the rollback: the
+    member then restarts as on a crash, and the line returned says so ("" when nothing failed)."""
     cluster, item = members.get(service, ("", None))
     handover = handovers.get(cluster)
     if item is None or not item.restarts or handover is None or handover.seam is None:
         return ""
-    if handover.releases_on_stop or handover.by_name is not None or handover.leader() != item.member:
+    if handover.releases_on_stop or handover.by_name is not None:
         return ""
-    previous = [
-        m.member
-        for s, (c, m) in members.items()
-        if c == cluster and s != service and (s not in services or s in rolled)
-    ]
+    leader = handover.leader()  # never raises: None when the cluster names none or cannot be read
+    if leader is None and cluster != "rabbitmq":  # RabbitMQ: the measured queue's, None without a workload
+        return f"{cluster}: no leader named before {item.member}'s rollback (rolled back without a hand-over)"
+    if leader != item.member:
+        return ""
+    pending = {m.member for s, (c, m) in members.items() if c == cluster and s in services and s not in rolled}
+    try:  # members on their previous spec: rolled back already, or never changed by this deploy
+        previous = [m for m in handover.seam.members() if m != item.member and m not in pending]
+    except Exception:  # noqa: BLE001 - a preference only
+        previous = []
     progress(f"{cluster}: hand over from {item.member} before its rollback")
     try:
         new = handover.hand_over(item.member, previous)
-    except DeployError as exc:
-        return f"{exc} (rolled back without a hand-over)"
+    except Exception as exc:  # noqa: BLE001 - the rollback goes on
+        return f"{_error_line(service, 'hand-over', exc)} (rolled back without a hand-over)"
     progress(f"{cluster}: {new} leads now")
     return ""
 

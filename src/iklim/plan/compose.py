@@ -27,7 +27,6 @@ Conversion rules (docker/cli convert/service.go, compose.go; compose file refere
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shlex
 from collections.abc import Mapping
@@ -258,7 +257,7 @@ def _replicas(deploy: Mapping[str, Any], mode: str, where: str) -> int | None:
     value = deploy.get("replicas")
     if mode == "global":
         if value is not None:
-            raise ComposeError(f"{where}: deploy.replicas: only for mode replicated (docker stack deploy refuses it)")
+            raise ComposeError(f"{where}: deploy.replicas: only for mode replicated (docker/cli refuses it)")
         return None
     if value is None:
         return 1
@@ -332,8 +331,8 @@ def desired_state(
                 raise ComposeError(f"{where}: not a mapping")
             try:
                 spec = service_spec(stack, key, service, document, where)
-            except ComposeError:
-                raise
+            except ComposeError as exc:
+                raise ComposeError(str(exc) if str(exc).startswith(where) else f"{where}: {exc}") from None
             except (AttributeError, TypeError, ValueError) as exc:  # a field of the wrong shape
                 raise ComposeError(f"{where}: {exc}") from None
             desired.services[name] = spec
@@ -348,15 +347,24 @@ def desired_state(
 def config_hashes(repo: Path, documents: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
     """The sha256 of every config ``file:`` of ``documents``, read relative to ``repo`` (as the CLI
     reads them from the first file's folder); raises OSError naming a missing file, ComposeError
-    for a path that leaves the tree (render never writes one: it would ship a file from elsewhere
-    on the manager as a config)."""
+    for a path that leaves the tree, by ``../``, an absolute path or a symbolic link (render never
+    writes one: it would ship a file from elsewhere on the manager as a config), or that is not a
+    regular file (a FIFO would block the read, a device never end it)."""
     data: dict[str, str] = {}
-    top = Path(os.path.normpath(repo.absolute()))
+    top = repo.resolve()
     for document in documents.values():
-        for declared in (document.get("configs") or {}).values():
+        configs = document.get("configs") or {}
+        if not isinstance(configs, Mapping):
+            raise ComposeError("configs: not a mapping")
+        for key, declared in configs.items():
+            if declared is not None and not isinstance(declared, Mapping):
+                raise ComposeError(f"config {key}: not a mapping")
             path = (declared or {}).get("file")
             if path and path not in data:
-                if not Path(os.path.normpath(top / str(path))).is_relative_to(top):  # lexical: ../, /abs
-                    raise ComposeError(f"config file {path!r} is outside the tree")
-                data[path] = hashlib.sha256((repo / path).read_bytes()).hexdigest()
+                real = (repo / str(path)).resolve()
+                if not real.is_relative_to(top):
+                    raise ComposeError(f"config {key}: file {path!r} is outside the tree")
+                if real.exists() and not real.is_file():
+                    raise ComposeError(f"config {key}: file {path!r} is not a regular file")
+                data[path] = hashlib.sha256(real.read_bytes()).hexdigest()
     return data

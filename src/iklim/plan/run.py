@@ -55,14 +55,23 @@ def desired_and_rotations(
 
 
 def _parse_tree(env: Environment, root: Path, lab: bool) -> Desired:
-    """The rendered stacks under ``root`` with their base secret names. Raises PlanError."""
+    """The rendered stacks under ``root`` with their base secret names. Raises PlanError, one line
+    (a field of an unexpected shape deep in a stack file is reported by its Python error's type
+    and text rather than as a traceback)."""
     try:
         documents = stack_documents(root, env)
         hashes = config_hashes(root, documents)
         overrides = lab_overrides(documents) if lab else None
         return desired_state(documents, hashes, os.environ, overrides)
-    except (OSError, ValueError, yaml.YAMLError, ComposeError, KeyError, TypeError) as exc:
-        raise PlanError(f"the rendered tree {root}: {exc}") from None
+    except (OSError, ValueError, yaml.YAMLError, ComposeError) as exc:
+        raise PlanError(f"the rendered tree {root}: {_one_line(str(exc))}") from None
+    except (KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
+        raise PlanError(f"the rendered tree {root}: a field of an unexpected shape ({type(exc).__name__}: "
+                        f"{_one_line(str(exc))})") from None  # fmt: skip
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split("\n"))
 
 
 def resolve_versions(

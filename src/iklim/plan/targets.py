@@ -102,8 +102,8 @@ def prod_target(environ: Mapping[str, str] | None = None) -> Target:
 
 
 def _strict_loader() -> type[Any]:
-    """A SafeLoader that refuses a duplicate mapping key, as ``docker stack deploy`` does (its YAML
-    parser: "mapping key ... already defined"); PyYAML would silently keep the last value."""
+    """A SafeLoader that refuses a duplicate mapping key: PyYAML would silently keep the last
+    value, and which one another YAML parser keeps is not something to rely on."""
     import yaml
 
     class StrictLoader(yaml.SafeLoader):
@@ -120,13 +120,31 @@ def _strict_loader() -> type[Any]:
                         None, None, "a mapping key that is not a scalar", key_node.start_mark
                     ) from None
                 if key in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key!r} (docker stack deploy refuses it)", key_node.start_mark
-                    )
+                    why = f"duplicate key {key!r} (which value counts is ambiguous)"
+                    raise yaml.constructor.ConstructorError(None, None, why, key_node.start_mark)
                 seen.add(key)
             return super().construct_mapping(node, deep=deep)
 
     return StrictLoader
+
+
+#: Values a stack file may hold with its YAML aliases expanded (the rendered stacks: about 10,000):
+#: a few nested aliases can otherwise stand for billions, which every later walk would visit.
+MAX_NODES = 1_000_000
+
+
+def _nodes(value: Any, limit: int = MAX_NODES) -> int:
+    """How many values ``value`` holds, aliases counted each time they are used (an alias that
+    contains itself counts without end); stops counting past ``limit``."""
+    count, stack = 0, [value]
+    while stack and count <= limit:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
 
 
 def stack_documents(repo: Path, env: Environment) -> dict[str, dict[str, Any]]:
@@ -147,6 +165,8 @@ def stack_documents(repo: Path, env: Environment) -> dict[str, dict[str, Any]]:
             mark = exc.problem_mark
             where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark is not None else file
             raise ValueError(f"{where}: {exc.problem or exc.context}") from None
+        if _nodes(document) > MAX_NODES:
+            raise ValueError(f"{file}: more than {MAX_NODES:,} values once its aliases are expanded")
         if not isinstance(document, dict):
             raise ValueError(f"{file}: not a compose file (its top level is not a mapping)")
         documents[names[kind]] = document

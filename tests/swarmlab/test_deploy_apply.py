@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,30 @@ def _versions() -> dict[str, int]:
         client.close()
 
 
+def _wait_clusters_healthy(timeout: float = 420.0) -> None:
+    """Until deploy's ``clusters-healthy`` pre-flight passes: ``swarm-lab up`` returns once every
+    task runs healthy, but a lab restarted on its kept data (every container killed) may still be
+    recovering its clusters then (a Patroni replica rejoining, a RabbitMQ node syncing). Read
+    with ``iklim deploy --format json`` and no ``--yes`` (no terminal: it stops after the plan)."""
+    deadline, last = time.monotonic() + timeout, ""
+    while True:
+        proc = subprocess.run(
+            [sys.executable, "-m", "iklim", "deploy", "--format", "json"],
+            capture_output=True, text=True, cwd=ROOT, env=ENV, stdin=subprocess.DEVNULL, timeout=300,
+        )  # fmt: skip
+        try:
+            checks = json.loads(proc.stdout)["plan"]["preflight"]
+            check = next(c for c in checks if c["name"] == "clusters-healthy")
+            if check["verdict"] == "pass":
+                return
+            last = f"{check['message']}: {check.get('details')}"
+        except (ValueError, KeyError, TypeError, StopIteration):
+            last = proc.stderr[-1500:]
+        if time.monotonic() > deadline:
+            pytest.fail(f"the clusters were not healthy {timeout:.0f} s after swarm-lab up: {last}")
+        time.sleep(10)
+
+
 @pytest.fixture(scope="module")
 def lab() -> Iterator[None]:
     """The lab as the tree deploys it; the unchanged tree is deployed again at the end (c)."""
@@ -82,6 +107,7 @@ def lab() -> Iterator[None]:
     # Swarm-lab test of a run on a machine whose lab is down or only half up (idempotent).
     up = subprocess.run([sys.executable, "-m", "iklim", "swarm-lab", "up"], capture_output=True, text=True, cwd=ROOT)
     assert up.returncode == 0, f"swarm-lab up failed:\n{up.stderr[-4000:]}"
+    _wait_clusters_healthy()
     if not _plan_empty():  # a previous run left the lab off the tree: bring it back first
         code, document, err = _deploy()
         assert code == 0, (document.get("error"), err[-2000:])

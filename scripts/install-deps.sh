@@ -12,9 +12,10 @@ cd "$(dirname "$0")/.."
 #   for `patroni --validate-config`), postgresql (the binaries Patroni's validator looks for), openssl.
 #   prometheus-alertmanager (amtool check-config on the rendered Alertmanager config; the lab runs it).
 #   iptables (the DOCKER-USER scripts run against the real iptables-restore in a network namespace).
+#   tcpdump (the capture that proves the Vault bootstrap sends no unseal key or token in clear).
 # shellcheck source=scripts/apt-ensure.sh
 . scripts/apt-ensure.sh
-apt_ensure nginx-light shellcheck prometheus prometheus-alertmanager etcd-server etcd-client postgresql openssl iptables
+apt_ensure nginx-light shellcheck prometheus prometheus-alertmanager etcd-server etcd-client postgresql openssl iptables tcpdump
 if ! command -v docker >/dev/null 2>&1; then
   apt_ensure docker.io  # only the client is used: `docker stack config` needs no daemon
 fi

@@ -152,9 +152,14 @@ def test_the_runbook_creates_exactly_the_secrets_the_components_declare() -> Non
     created = set(re.findall(r"^  ensure_secret (\S+) \d+$", runbook, re.M))
     assert created == declared
     assert "  ensure_secret mongodb_keyfile 756" in runbook
-    stacks = tree["docker-stack-infra_db-prod.yml"].content.decode()
-    mounted = set(re.findall(r"^  (\w+):\n    external: true", stacks, re.M))
-    assert mounted and mounted <= declared
+    imported = set(re.findall(r"^  ensure_file_secret (\S+)$", runbook, re.M))
+    files = {name for build in BUILDERS.values() for name in build(ENV).file_secrets}
+    assert imported == files | {"tls_ca_crt"}  # certificates and keys: imported from PKI_DIR, never generated
+    assert not imported & created
+    for name in ("docker-stack-infra_db-prod.yml", "docker-stack-vault.yml"):
+        stacks = tree[name].content.decode()
+        mounted = set(re.findall(r"^  (\w+):\n    external: true", stacks, re.M))
+        assert mounted and mounted <= declared | imported
 
 
 @pytest.mark.parametrize("entry", CATALOGUE, ids=lambda e: e.key)

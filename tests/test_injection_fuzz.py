@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -292,6 +293,15 @@ def _calls(log: Path) -> list[tuple[str, list[str]]]:
     return calls
 
 
+def _pki_placeholders(tree: Tree, folder: Path) -> Path:
+    """``folder`` holding an empty file for every ``ensure_file_secret`` of the runbook."""
+    folder.mkdir(mode=0o700)
+    runbook = tree["init-infra-prod.sh"].content.decode()
+    for name in re.findall(r"^  ensure_file_secret (\S+)$", runbook, re.M):
+        (folder / name).write_text("")
+    return folder
+
+
 def run_scripts(tree: Tree, work: Path) -> list[tuple[str, list[str]]]:
     """Write ``tree`` under ``work`` and run its changed scripts with stubs; return the stub calls."""
     root, bin_dir, log = work / "tree", work / "bin", work / "calls"
@@ -305,6 +315,9 @@ def run_scripts(tree: Tree, work: Path) -> list[tuple[str, list[str]]]:
         "HOME": str(work),
         "STUB_LOG": str(log),
         "SECRETS_DIR": str(work / "no-secrets"),
+        # The stubbed `iklim pki issue` writes nothing: the certificate files the runbook imports
+        # are placeholders here.
+        "PKI_DIR": str(_pki_placeholders(tree, work / "pki")),
         "LANG": "C.UTF-8",
         # The DOCKER-USER scripts install their applier and boot unit under this root, never
         # into this machine's /usr/local/sbin and /etc/systemd/system.
@@ -353,8 +366,10 @@ def assert_inert(env: Environment, tree: Tree, work: Path) -> None:
     labels = {(c[-1], c[c.index("--label-add") + 1]) for _, c in calls if c[:3] == ["docker", "node", "update"]}
     wanted = {(n.name, f"{k}={v}") for n in env.nodes for k, v in n.labels.items()}
     assert labels == wanted  # fresh stub nodes carry no label: every one is added, unchanged
-    bootstraps = [c for _, c in calls if c[0] == "iklim"]  # from the runbook, then on its own
+    bootstraps = [c for _, c in calls if c[:3] == ["iklim", "vault", "bootstrap"]]  # runbook, then alone
     assert len(bootstraps) == 2
+    pki = [c for _, c in calls if c[:2] == ["iklim", "pki"]]  # the placeholder CA folder has no ca.key
+    assert [c[2] for c in pki] == ["init", "issue"] and all(c[c.index("--dir") + 1].endswith("/pki") for c in pki)
     assert all(c[c.index("--keys-file") + 1] == env.services.vault.keys_file for c in bootstraps)
     volume = env.services.grafana.volume
     deploys = [grafana for grafana, c in calls if c[:3] == ["docker", "stack", "deploy"]]

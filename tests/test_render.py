@@ -174,9 +174,11 @@ def test_runbook_creates_exactly_the_secrets_the_stacks_use_before_deploying(pro
             used |= refs
     runbook = prod_tree["init-infra-prod.sh"].content.decode()
     ensured = set(re.findall(r"^  ensure_secret (\S+) \d+$", runbook, re.M))
-    assert ensured == used
+    imported = set(re.findall(r"^  ensure_file_secret (\S+)$", runbook, re.M))  # from PKI_DIR
+    assert ensured | imported == used and not ensured & imported
     main = runbook[runbook.index("\nmain() {\n") :]
-    assert main.index("\n  step_secrets\n") < main.index("\n  step_vault\n") < main.index("\n  step_infra\n")
+    steps = ("secrets", "pki", "vault", "infra")
+    assert sorted(steps, key=lambda s: main.index(f"\n  step_{s}\n")) == list(steps)
 
 
 def test_redis_sentinel_rabbitmq_publish_nothing(prod_tree: Tree) -> None:

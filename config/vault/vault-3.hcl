@@ -2,13 +2,15 @@
 ui            = true
 disable_mlock = true
 cluster_name  = "iklim-vault"
-api_addr      = "http://vault-3:8200"
+api_addr      = "https://vault-3:8200"
 cluster_addr  = "https://vault-3:8201"
 
 listener "tcp" {
   address         = "0.0.0.0:8200"
   cluster_address = "0.0.0.0:8201"
-  tls_disable     = true
+  tls_cert_file   = "/run/secrets/tls_vault_3_crt"
+  tls_key_file    = "/run/secrets/tls_vault_3_key"
+  tls_min_version = "tls12"
   telemetry {
     unauthenticated_metrics_access = true
   }
@@ -19,10 +21,12 @@ storage "raft" {
   node_id                = "vault-3"
   performance_multiplier = 1
   retry_join {
-    leader_api_addr = "http://vault-1:8200"
+    leader_api_addr     = "https://vault-1:8200"
+    leader_ca_cert_file = "/run/secrets/tls_ca_crt"
   }
   retry_join {
-    leader_api_addr = "http://vault-2:8200"
+    leader_api_addr     = "https://vault-2:8200"
+    leader_ca_cert_file = "/run/secrets/tls_ca_crt"
   }
 }
 

@@ -7,11 +7,15 @@
 #
 # Usage: init/vault/vault-bootstrap.sh [iklim vault bootstrap options]
 #   VAULT_KEYS_FILE  custody file (default: /root/iklim-vault/init.json)
+#   VAULT_CACERT     the CA the members' API certificates are verified with (default:
+#                    $PKI_DIR/tls_ca_crt; PKI_DIR default: /root/iklim-pki)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 readonly DEFAULT_VAULT_KEYS_FILE=/root/iklim-vault/init.json
 VAULT_KEYS_FILE="${VAULT_KEYS_FILE:-$DEFAULT_VAULT_KEYS_FILE}"
+PKI_DIR="${PKI_DIR:-/root/iklim-pki}"
+export VAULT_CACERT="${VAULT_CACERT:-$PKI_DIR/tls_ca_crt}"
 
 if ! command -v iklim >/dev/null 2>&1; then
   printf '==> %s\n' "iklim is not installed on this manager: pip install the iklim repository first" >&2

@@ -116,39 +116,54 @@ def test_another_clusters_choice_does_not_excuse(check_files: Runner) -> None:
     assert _mine(result) == [(3, "vault")]
 
 
-def _tree(tmp_path: Path, vault_choice: str) -> Path:
+def _tree(tmp_path: Path, choice: str) -> Path:
+    """The production tree with the model's etcd choice replaced by ``choice``."""
     root = tmp_path / "tree"
     shutil.copytree(REPO / "config", root / "config")
     for name in ("docker-stack-infra_db-prod.yml", "docker-stack-vault.yml"):
         shutil.copy(REPO / name, root / name)
     model = (REPO / "environments" / "prod.yaml").read_text()
-    pending = 'vault: {mode: plaintext, reason: "TLS wiring pending (issue 17)"}'
+    pending = 'etcd: {mode: plaintext, reason: "TLS wiring pending (issue 17)"}'
     assert pending in model
     (root / "environments").mkdir()
-    (root / "environments" / "prod.yaml").write_text(model.replace(pending, vault_choice, 1))
+    (root / "environments" / "prod.yaml").write_text(model.replace(pending, choice, 1))
     return root
 
 
+PENDING_ETCD = 'etcd: {mode: plaintext, reason: "TLS wiring pending (issue 17)"}'
+
+
 def test_the_production_tree_is_clean_and_says_why(tmp_path: Path) -> None:
-    root = _tree(tmp_path, 'vault: {mode: plaintext, reason: "TLS wiring pending (issue 17)"}')
+    root = _tree(tmp_path, PENDING_ETCD)
     result = CliRunner().invoke(cli, ["check", str(root)])
     assert result.exit_code == 0, result.output
-    assert (
-        "info plaintext-listener 3 finding(s) kept by the model: tls.clusters.vault: TLS wiring pending (issue 17)"
-        in result.output
-    )
+    assert "kept by the model: tls.clusters.etcd: TLS wiring pending (issue 17)" in result.output
+    assert "tls.clusters.vault" not in result.output  # production's Vault is on TLS: nothing to keep
 
 
 def test_the_production_tree_fails_once_the_model_asks_for_tls(tmp_path: Path) -> None:
-    root = _tree(tmp_path, "vault: {mode: tls}")
+    root = _tree(tmp_path, "etcd: {mode: tls}")
     result = CliRunner().invoke(cli, ["check", str(root)])
     assert result.exit_code == 1, result.output
     flagged = [line for line in result.output.splitlines() if " error plaintext-listener " in line]
-    assert len(flagged) == 3 and all("vault-" in line and "tls_disable" in line for line in flagged), flagged
+    assert flagged and all("vault" not in line for line in flagged), flagged
+
+
+def test_the_vault_files_fail_when_they_disable_tls(tmp_path: Path) -> None:
+    """Production's Vault configs are on TLS; a hand edit back to ``tls_disable`` is caught."""
+    root = _tree(tmp_path, PENDING_ETCD)
+    hcl = root / "config" / "vault" / "vault-2.hcl"
+    text = hcl.read_text()
+    assert "tls_cert_file" in text and "tls_disable" not in text
+    hcl.write_text(text.replace('  tls_min_version = "tls12"\n', "  tls_disable     = true\n"))
+    result = CliRunner().invoke(cli, ["check", str(root)])
+    assert result.exit_code == 1, result.output
+    flagged = [line for line in result.output.splitlines() if " error plaintext-listener " in line]
+    assert len(flagged) == 1 and "vault-2.hcl" in flagged[0], flagged
 
 
 def test_a_check_config_cannot_excuse(tmp_path: Path) -> None:
-    root = _tree(tmp_path, "vault: {mode: tls}")
-    (root / ".iklim-check.yaml").write_text("policy:\n  tls_plaintext: {vault: because}\n")
+    root = _tree(tmp_path, "etcd: {mode: tls}")
+    (root / ".iklim-check.yaml").write_text("policy:\n  tls_plaintext: {etcd: because}\n")
     result = CliRunner().invoke(cli, ["check", str(root)])
     assert result.exit_code == 2 and "tls_plaintext" in result.output + (result.stderr or ""), result.output

@@ -19,8 +19,10 @@ import redis
 from redis.sentinel import Sentinel
 
 from iklim.components.base import member_names
+from iklim.components.trust import ca_file
 from iklim.lab.context import LabContext
 from iklim.lab.orchestrator import components, up
+from iklim.vault.plan import member_urls
 
 
 def eventually(check: Any, timeout: float = 20.0, interval: float = 0.2) -> Any:
@@ -128,10 +130,15 @@ def _get(channel: Any, queue: str) -> tuple[Any, Any, bytes] | None:
     return (method, properties, body) if method else None
 
 
+def _vault_url(lab: LabContext, member: str) -> str:
+    return member_urls(lab.env, lab.target)[member]
+
+
 def _vault_role(lab: LabContext, member: str) -> int:
-    url = f"http://{lab.target.host(member)}:8200/v1/sys/health"
+    url = f"{_vault_url(lab, member)}/v1/sys/health"
+    context = ssl.create_default_context(cafile=ca_file(lab.env, lab.target, "vault"))
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
+        with urllib.request.urlopen(url, timeout=2, context=context) as response:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return exc.code
@@ -143,7 +150,8 @@ def test_vault_kv_written_and_read_through_a_standby(lab: LabContext) -> None:
     roles = {m: _vault_role(lab, m) for m in members}
     standbys = [m for m, code in roles.items() if code == 429]
     assert sorted(roles.values()) == [200, 429, 429], roles
-    client = hvac.Client(url=f"http://{lab.target.host(standbys[0])}:8200", token=token, timeout=5)
+    ca = ca_file(lab.env, lab.target, "vault")
+    client = hvac.Client(url=_vault_url(lab, standbys[0]), token=token, timeout=5, verify=ca)
     if "lab-kv/" not in client.sys.list_mounted_secrets_engines()["data"]:
         client.sys.enable_secrets_engine("kv", path="lab-kv", options={"version": "2"})
     value = uuid.uuid4().hex
@@ -151,7 +159,7 @@ def test_vault_kv_written_and_read_through_a_standby(lab: LabContext) -> None:
     eventually(
         lambda: client.secrets.kv.v2.create_or_update_secret("probe", secret={"value": value}, mount_point="lab-kv")
     )
-    other = hvac.Client(url=f"http://{lab.target.host(standbys[1])}:8200", token=token, timeout=5)
+    other = hvac.Client(url=_vault_url(lab, standbys[1]), token=token, timeout=5, verify=ca)
     # OpenBao standbys may serve reads from their own (raft-replicated) storage: allow for the lag.
     eventually(
         lambda: (

@@ -18,10 +18,12 @@ from typing import Any
 import jsonschema
 import pytest
 
+from iklim.components.trust import ca_file
 from iklim.lab.context import LabContext
 from iklim.lab.orchestrator import components
 from iklim.lab.probes import http_json
 from iklim.status.output import JSON_SCHEMA
+from iklim.vault.plan import member_urls
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "environments" / "prod.yaml"
@@ -147,7 +149,8 @@ def vault_standby(lab: LabContext) -> str:
 
     for i in (1, 2, 3):
         try:
-            http_json(f"http://{lab.target.host(f'vault-{i}')}:8200/v1/sys/health")
+            url = member_urls(lab.env, lab.target)[f"vault-{i}"]
+            http_json(f"{url}/v1/sys/health", ca_file=ca_file(lab.env, lab.target, "vault"))
         except urllib.error.HTTPError as exc:
             if exc.code == 429:
                 return f"vault-{i}"

@@ -50,6 +50,9 @@ class Contribution:
     files: dict[str, str] = field(default_factory=dict)
     volumes: list[str] = field(default_factory=list)
     secrets: list[str] = field(default_factory=list)
+    #: Docker secrets the runbook imports from the CA folder (``PKI_DIR``: ``iklim pki issue``'s
+    #: files) and never generates: certificates and their keys. ``tls_ca_crt`` is always imported.
+    file_secrets: list[str] = field(default_factory=list)
     secret_bytes: dict[str, int] = field(default_factory=dict)
     mounts: dict[str, list[Mount]] = field(default_factory=dict)
     secret_mounts: dict[str, list[SecretMount]] = field(default_factory=dict)

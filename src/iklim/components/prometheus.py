@@ -18,6 +18,7 @@ from iklim.components.base import (
     CONFIG_ROOT,
     Contribution,
     Mount,
+    SecretMount,
     header,
     healthcheck,
     member_names,
@@ -29,12 +30,15 @@ from iklim.components.grafana import HTTP_PORT as GRAFANA_PORT
 from iklim.components.ports import PROMETHEUS_PORT
 from iklim.components.rabbitmq import PROMETHEUS_PORT as RABBITMQ_METRICS
 from iklim.components.target import ProductionTarget, Target
+from iklim.components.trust import CA_SECRET, secret_path, tls_on
 from iklim.components.yamlout import dump_yaml
 from iklim.model.catalogue import CATALOGUE
 from iklim.model.ports import port_of
 from iklim.model.schema import Environment
 
 CONFIG_PATH = f"{CONFIG_ROOT}/prometheus/prometheus.yml"
+#: Prometheus's one member, as targets name its files.
+MEMBER = "prometheus-1"
 VOLUME = "prometheus-data"
 
 
@@ -74,7 +78,10 @@ def _apisix(env: Environment, target: Target) -> dict[str, Any]:
 def _vault(env: Environment, target: Target) -> dict[str, Any]:
     vault = env.services.vault
     hosts = _hosts(target, "vault", vault.members, vault.api_port)
-    return _static("vault", hosts, metrics_path="/v1/sys/metrics", params={"format": ["prometheus"]})
+    tls: dict[str, Any] = {}
+    if tls_on(env, "vault"):  # the members' API certificates name the overlay names scraped here
+        tls = {"scheme": "https", "tls_config": {"ca_file": secret_path(target, MEMBER, CA_SECRET)}}
+    return _static("vault", hosts, metrics_path="/v1/sys/metrics", params={"format": ["prometheus"]}, **tls)
 
 
 #: Catalogue key -> its scrape job (the registry of scrape jobs; a key without one declares why in
@@ -135,6 +142,8 @@ def contribute(env: Environment) -> Contribution:
     for key, text in rules.items():
         out.files[rule_path(key)] = text
         out.mounts["prometheus"].append(Mount(rule_path(key), mount_path(key)))
+    if any(tls_on(env, c) for c in ("vault",)):  # the scraped TLS clusters: Vault's API so far
+        out.secret_mounts["prometheus"] = [SecretMount(CA_SECRET, mode=0o444)]
     out.services["prometheus"] = {
         "image": spec.image,
         "command": [

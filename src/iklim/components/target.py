@@ -137,6 +137,10 @@ class Target(Protocol):
     def vault_keys_file(self) -> Path:
         """Where the Vault bootstrap keeps the init result (unseal keys, root token) by default."""
 
+    def pki_dir(self) -> Path:
+        """The environment CA's folder (``iklim pki``): the model's ``tls.pki_dir`` on the manager,
+        ``<root>/pki`` in the loopback lab."""
+
     def endpoint(self, member: str, port_name: str) -> Address:
         """How a tool outside the cluster (``status``, the Vault bootstrap) reaches ``member`` on
         its port called ``port_name`` (:func:`port_number`)."""
@@ -183,6 +187,9 @@ class ProductionTarget:
 
     def vault_keys_file(self) -> Path:
         return Path(self.env.services.vault.keys_file)
+
+    def pki_dir(self) -> Path:
+        return Path(self.env.tls.pki_dir)
 
     def endpoint(self, member: str, port_name: str) -> Address:
         family, _ = split_member(member)
@@ -234,6 +241,9 @@ class LabTarget:
 
     def vault_keys_file(self) -> Path:
         return self.root / "secrets" / "vault-init.json"
+
+    def pki_dir(self) -> Path:
+        return self.root / "pki"
 
     def node_address(self, node_name: str) -> str:
         node = self.env.node(node_name)

@@ -24,12 +24,13 @@ from urllib.parse import urlsplit
 import docker
 from docker.errors import DockerException
 
+from iklim.components.trust import verify
 from iklim.deploy.handover import MemberExec
 from iklim.drill.driver import DrillError
 from iklim.drill.labseams import SEAMS, Seam, SeamContext
 from iklim.drill.vaultseam import VaultSeam
 from iklim.model.schema import Environment
-from iklim.vault.plan import VaultPlan, vault_plan
+from iklim.vault.plan import VaultPlan, member_urls, vault_plan
 
 
 class SeatVaultSeam(VaultSeam):
@@ -38,7 +39,8 @@ class SeatVaultSeam(VaultSeam):
     def __init__(self, ctx: SeamContext, keys_file: Path) -> None:
         Seam.__init__(self, ctx)
         self.keys_file = keys_file
-        self.urls = {m: "http://{0.host}:{0.port}".format(ctx.target.endpoint(m, "api")) for m in self.members()}
+        self.urls = member_urls(ctx.env, ctx.target)
+        self.verify = verify(ctx.env, ctx.target, "vault")
 
     def _plan(self) -> VaultPlan:
         return vault_plan(self.ctx.env, self.ctx.target, self.keys_file)

@@ -41,6 +41,7 @@ from iklim.components.target import ProductionTarget
 from iklim.model.schema import Environment
 from iklim.status.swarmjob import CONSTRAINTS
 from iklim.swarmlab import paths
+from iklim.swarmlab.runbook import operator_environment
 
 #: The seat's Swarm service name and the label on it (value ``1``).
 SEAT_SERVICE = "iklim-drill-seat"
@@ -294,7 +295,7 @@ def run_in_seat(manager: docker.DockerClient, env: Environment, argv: Sequence[s
     previous: dict[int, Any] = {}
     try:
         resolv = seat_resolv(seat.pid)
-        environ = dict(os.environ, **{SEAT_PID_VARIABLE: str(seat.pid)})
+        environ = {**operator_environment(), **os.environ, SEAT_PID_VARIABLE: str(seat.pid)}
         child = subprocess.Popen(seat_argv(seat.pid, resolv, argv), env=environ, start_new_session=True)
 
         def forward(signum: int, frame: FrameType | None) -> None:

@@ -25,10 +25,12 @@ entry; restarting that member clears it.
 from __future__ import annotations
 
 import json
+import ssl
 import urllib.request
 from typing import Any
 
 from iklim.components.base import member_names
+from iklim.components.trust import verify
 from iklim.drill.driver import DrillError, Observation
 from iklim.drill.labplanned import stop_gracefully
 from iklim.drill.labseams import PROBE_TIMEOUT, Seam
@@ -38,7 +40,7 @@ from iklim.lab.context import LabContext
 from iklim.vault.bootstrap import unseal
 from iklim.vault.custody import CustodyError
 from iklim.vault.errors import BootstrapError
-from iklim.vault.plan import VaultPlan, lab_plan
+from iklim.vault.plan import VaultPlan, lab_plan, member_urls
 
 #: Seconds a SIGTERM'ed active may take to seal and exit (production's stop_grace_period is 30 s).
 STOP_WAIT_S = 30.0
@@ -53,14 +55,16 @@ class VaultSeam(Seam):
     def __init__(self, ctx: LabContext) -> None:
         super().__init__(ctx)
         self.lab = ctx  # the lab's own context: its root and supervisor (a lab-only seam)
-        self.urls = {m: "http://{0.host}:{0.port}".format(ctx.target.endpoint(m, "api")) for m in self.members()}
+        self.urls = member_urls(ctx.env, ctx.target)
+        self.verify = verify(ctx.env, ctx.target, "vault")
 
     def members(self) -> list[str]:
         return member_names("vault", self.ctx.env.services.vault.members)
 
     def _leader_of(self, url: str) -> dict[str, Any] | None:
         try:
-            with urllib.request.urlopen(f"{url}/v1/sys/leader", timeout=PROBE_TIMEOUT) as response:
+            context = ssl.create_default_context(cafile=self.verify) if isinstance(self.verify, str) else None
+            with urllib.request.urlopen(f"{url}/v1/sys/leader", timeout=PROBE_TIMEOUT, context=context) as response:
                 answer: dict[str, Any] = json.loads(response.read())
         except (OSError, ValueError):
             return None
@@ -90,7 +94,7 @@ class VaultSeam(Seam):
         mounts = self.ctx.env.services.vault.day_one.kv_mounts
         if not mounts:
             raise DrillError("vault: the model mounts no KV v2 engine (services.vault.day_one.kv_mounts)")
-        return VaultWorkload(list(self.urls.values()), self._token(), mounts[0], run_id)
+        return VaultWorkload(list(self.urls.values()), self._token(), mounts[0], run_id, verify=self.verify)
 
     def _token(self) -> str:
         """The lab's root token from its custody file (never printed)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -22,13 +23,15 @@ def tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def http_json(url: str, auth: tuple[str, str] | None = None, timeout: float = 2.0) -> Any:
-    """GET ``url`` and decode JSON; raises OSError (including HTTPError) on failure."""
+def http_json(url: str, auth: tuple[str, str] | None = None, timeout: float = 2.0, ca_file: str | None = None) -> Any:
+    """GET ``url`` and decode JSON; an ``https`` URL is verified with ``ca_file`` (else the system's
+    CAs). Raises OSError (including HTTPError, and ssl's errors) on failure."""
     request = urllib.request.Request(url)
     if auth:
         token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
-    with urllib.request.urlopen(request, timeout=timeout) as response:
+    context = ssl.create_default_context(cafile=ca_file) if ca_file and url.startswith("https://") else None
+    with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
         return json.loads(response.read() or b"null")
 
 

@@ -13,6 +13,32 @@ from collections.abc import Sequence
 #: The production model, relative to the repository root (POSIX separators).
 DEFAULT_ENV = "environments/prod.yaml"
 
+#: The environment CA certificate's Docker secret and file name in the CA folder (issue 17).
+CA_SECRET = "tls_ca_crt"
+#: Where Swarm mounts a service's secrets (https://docs.docker.com/engine/swarm/secrets/).
+SECRETS_DIR = "/run/secrets"
+#: The environment variable each cluster's own clients read for their CA file (Vault's CLI:
+#: https://developer.hashicorp.com/vault/docs/commands#vault_cacert).
+CA_VARIABLES = {"vault": "VAULT_CACERT"}
+
+
+def resolve_ca(default: str, production: bool, cluster: str) -> str:
+    """The CA file a client of ``cluster`` verifies with; first match wins:
+
+    1. the cluster's variable of :data:`CA_VARIABLES` when set (``VAULT_CACERT``);
+    2. in production, ``/run/secrets/tls_ca_crt`` when it exists (a tool in a container that
+       mounts the CA secret: the status job);
+    3. ``default``: the target's CA folder's ``tls_ca_crt`` (the model's ``tls.pki_dir`` on the
+       manager, ``<root>/pki`` in the loopback lab).
+    """
+    variable = CA_VARIABLES.get(cluster)
+    if variable and os.environ.get(variable):
+        return os.environ[variable]
+    mounted = f"{SECRETS_DIR}/{CA_SECRET}"
+    if production and os.path.isfile(mounted):
+        return mounted
+    return default
+
 
 def find_upward(paths: Sequence[str], relative: str, stop_at_git: bool = False) -> str | None:
     """``relative`` in the first of ``paths``'s folder (the folder itself when it is one, ``.``

@@ -83,14 +83,18 @@ class OverlayClusters(_Strict):
 class Tls(_Strict):
     """Certificate lifetimes (days) and each cluster's choice.
 
-    ``ca_validity_days``: the environment CA; ``cert_validity_days``: each member certificate (it
-    cannot outlive the CA); ``renew_before_days``: a certificate expiring within this many days is
-    due for renewal (less than its validity, or every issue would renew it). Those two relations
+    ``pki_dir``: the CA folder on the manager (absolute path, no blanks); ``ca_validity_days``: the
+    environment CA; ``cert_validity_days``: each member certificate (it cannot outlive the CA);
+    ``renew_before_days``: a certificate expiring within this many days is due for renewal (less
+    than its validity, or every issue would renew it). Those two relations
     are checked in :func:`lifetime_problems` so each error points at its own key.
     """
 
     ca_validity_days: Days
     cert_validity_days: Days
+    #: The CA folder on the manager (``iklim pki init --dir``; the runbook's ``PKI_DIR`` default):
+    #: where a client on the manager finds ``tls_ca_crt`` when ``VAULT_CACERT`` is not set.
+    pki_dir: Annotated[str, Field(pattern=r"^/[\x21-\x7E]*$")] = "/root/iklim-pki"
     renew_before_days: Days
     clusters: TlsClusters
     overlay: OverlayClusters

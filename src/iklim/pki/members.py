@@ -27,10 +27,11 @@ CN to a user under ``--client-cert-auth``): ``patroni`` and ``apisix``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, ip_address
 
 from iklim.components.base import member_names
-from iklim.components.target import ProductionTarget, node_of
+from iklim.components.target import ProductionTarget, Target, node_of
+from iklim.components.trust import secret_names
 from iklim.model.schema import Environment
 
 LOOPBACK_NAMES = ("localhost",)
@@ -69,41 +70,51 @@ class Member:
     clusters: tuple[str, ...]
 
     @property
-    def secret_stem(self) -> str:
-        """The Docker secret name stem: ``tls_etcd_1`` (secrets ``tls_etcd_1_crt`` / ``_key``)."""
-        return "tls_" + self.name.replace("-", "_")
-
-    @property
     def crt_name(self) -> str:
-        return self.secret_stem + "_crt"
+        """The certificate's Docker secret (and file) name: ``tls_etcd_1_crt``."""
+        return secret_names(self.name)[0]
 
     @property
     def key_name(self) -> str:
-        return self.secret_stem + "_key"
+        """The key's Docker secret (and file) name: ``tls_etcd_1_key``."""
+        return secret_names(self.name)[1]
 
 
 def _unique(values: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(values))
 
 
-def members(env: Environment) -> list[Member]:
+def _is_ip(text: str) -> bool:
+    try:
+        ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def members(env: Environment, target: Target | None = None) -> list[Member]:
     """Every certificate the environment needs, servers first, in catalogue order.
 
-    Raises KeyError when a member's node is not among the model's nodes (a validated model
-    never does: :mod:`iklim.model.semantics` checks it).
+    ``target``: whose addresses the names are (production by default; the loopback lab's
+    :class:`~iklim.components.target.LabTarget` gives each member its 127.0.x.y address, so the
+    lab runs the same certificate code with lab addresses). Raises KeyError when a member's node
+    is not among the model's nodes (a validated model never does: :mod:`iklim.model.semantics`
+    checks it).
     """
-    target = ProductionTarget(env)
+    target = target or ProductionTarget(env)
     found: list[Member] = []
     for section, clusters in SERVER_FAMILIES:
         spec = getattr(env.services, section)
         for name in member_names(section, spec.members):
             node = node_of(env, name)
-            ips = [env.node(node).private_ip] if node is not None else []
+            host = target.host(name)
+            published = target.endpoint(name, spec.ports[0].name).host if spec.ports else host
+            ips = [IPv4Address(a) for a in (published, host) if node is not None or a == host if _is_ip(a)]
             found.append(
                 Member(
                     name=name,
-                    common_name=target.host(name),
-                    dns=_unique([target.host(name), name, *LOOPBACK_NAMES]),
+                    common_name=host,
+                    dns=_unique([*([] if _is_ip(host) else [host]), name, *LOOPBACK_NAMES]),
                     ips=tuple(dict.fromkeys([*ips, *LOOPBACK_IPS])),
                     server=True,
                     client=section != "vault",
@@ -115,9 +126,9 @@ def members(env: Environment) -> list[Member]:
     return found
 
 
-def member(env: Environment, name: str) -> Member:
+def member(env: Environment, name: str, target: Target | None = None) -> Member:
     """The member called ``name``; LookupError naming the known members otherwise."""
-    every = members(env)
+    every = members(env, target)
     for candidate in every:
         if candidate.name == name:
             return candidate

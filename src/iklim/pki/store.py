@@ -22,10 +22,11 @@ import os
 import secrets
 from pathlib import Path
 
+from iklim.model.paths import CA_SECRET
 from iklim.pki.ca import Pem, PkiError
 
 CA_KEY = "ca.key"
-CA_CERT = "tls_ca_crt"
+CA_CERT = CA_SECRET
 KEY_MODE = 0o600
 CERT_MODE = 0o644
 

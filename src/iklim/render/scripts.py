@@ -10,6 +10,7 @@ from iklim.components import mongodb
 from iklim.components.base import PASSWORD_BYTES, Contribution, header
 from iklim.components.quoting import sh, sh_comment
 from iklim.components.target import node_of
+from iklim.components.trust import CA_SECRET
 from iklim.model.paths import DEFAULT_ENV
 from iklim.model.ports import port_of
 from iklim.model.schema import Environment, Placement, VolumeKind
@@ -34,6 +35,13 @@ def secret_sizes(parts: Sequence[Contribution]) -> list[tuple[str, int]]:
             if sizes.setdefault(name, size) != size:
                 raise ValueError(f"secret {name!r} is declared with {sizes[name]} and {size} bytes")
     return sorted(sizes.items(), key=lambda item: (item[1] == PASSWORD_BYTES, item[0]))
+
+
+def file_secrets(parts: Sequence[Contribution]) -> list[str]:
+    """The CA certificate, then every certificate and key the components mount (each once, sorted):
+    the secrets the runbook imports from ``PKI_DIR`` (``Contribution.file_secrets``)."""
+    names = sorted({name for part in parts for name in part.file_secrets} - {CA_SECRET})
+    return [CA_SECRET, *names]
 
 
 def storagebox_folders(env: Environment) -> list[str]:
@@ -79,6 +87,10 @@ def runbook(env: Environment, parts: Sequence[Contribution]) -> str:
         db_docker_user_script=sh(DOCKER_USER_PATHS[Placement.DB]),
         app_docker_user_script=sh(DOCKER_USER_PATHS[Placement.SERVICE]),
         secret_calls="\n".join(f"  ensure_secret {sh(name)} {sh(size)}" for name, size in secret_sizes(parts)),
+        pki_dir=sh(env.tls.pki_dir),
+        pki_dir_comment=sh_comment(env.tls.pki_dir),
+        model=sh(DEFAULT_ENV),
+        file_secret_calls="\n".join(f"  ensure_file_secret {sh(name)}" for name in file_secrets(parts)),
         vault_stack_file=sh(STACK_FILES["vault"]),
         infra_stack_file=sh(STACK_FILES["infra"]),
         vault_bootstrap=sh(VAULT_BOOTSTRAP_PATH),
@@ -110,5 +122,7 @@ def vault_bootstrap(env: Environment) -> str:
         header=header("#").rstrip("\n"),
         keys_file_comment=sh_comment(keys_file),
         keys_file=sh(keys_file),
+        pki_dir=sh(env.tls.pki_dir),
+        pki_dir_comment=sh_comment(env.tls.pki_dir),
         model=sh(DEFAULT_ENV),
     )

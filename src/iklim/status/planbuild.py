@@ -15,6 +15,7 @@ from typing import Any
 
 from iklim.components.mongodb import EXPORTER_USER
 from iklim.components.target import Target, make_target
+from iklim.components.trust import CA_SECRET, tls_on
 from iklim.model.catalogue import CATALOGUE
 from iklim.model.loader import load_environment
 from iklim.model.schema import Environment
@@ -60,9 +61,14 @@ def endpoints(env: Environment, target: Target, key: str) -> tuple[Endpoint, ...
     return tuple(out)
 
 
-def _settings(env: Environment) -> dict[str, dict[str, Any]]:
+def _settings(env: Environment, target: Target) -> dict[str, dict[str, Any]]:
     svc = env.services
     return {
+        "vault": {
+            "tls": tls_on(env, "vault"),
+            "ca_default": str(target.pki_dir() / CA_SECRET),
+            "production": target.name == "prod",
+        },
         "patroni": {
             "scope": svc.patroni.scope,
             "max_replica_lag_bytes": svc.patroni.max_replica_lag_bytes,
@@ -84,7 +90,7 @@ def build_plan(env_path: str | Path, target: str, root: str = "") -> Plan:
 def plan_of(env: Environment, target: str, root: str = "") -> Plan:
     """As :func:`build_plan`, from a loaded model."""
     where = make_target(env, target, root)
-    settings = _settings(env)
+    settings = _settings(env, where)
     return Plan(
         target,
         root,

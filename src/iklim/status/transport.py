@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
@@ -40,8 +41,11 @@ class Transport(Protocol):
         timeout: float,
         headers: Mapping[str, str] | None = None,
         body: Any = None,
+        ca_file: str | None = None,
     ) -> HttpReply:
-        """One HTTP request; JSON ``body`` is encoded. Any status is a reply, not an error."""
+        """One HTTP request; JSON ``body`` is encoded. Any status is a reply, not an error.
+        With ``ca_file``: over TLS, the server's certificate verified with that CA and naming
+        ``host`` (a ProbeError when it does not)."""
 
     def redis(self, host: str, port: int, commands: Sequence[Sequence[str]], *, timeout: float) -> list[RespValue]:
         """Send ``commands`` pipelined on one connection; one reply (maybe an error value) each."""
@@ -66,7 +70,29 @@ def basic_auth(user: str, password: str) -> dict[str, str]:
     return {"Authorization": f"Basic {token}"}
 
 
-def _describe(exc: BaseException) -> str:
+_TLS_CONTEXTS: dict[str, Any] = {}
+_TLS_LOCK = threading.Lock()
+
+
+def _tls_context(ca_file: str) -> Any:
+    """An ``ssl.SSLContext`` that trusts only ``ca_file`` and checks the host name (one per file;
+    ``ssl`` is imported only when a TLS endpoint is asked). OSError when the file is missing."""
+    with _TLS_LOCK:
+        if ca_file not in _TLS_CONTEXTS:
+            import ssl
+
+            _TLS_CONTEXTS[ca_file] = ssl.create_default_context(cafile=ca_file)
+        return _TLS_CONTEXTS[ca_file]
+
+
+def _describe(exc: BaseException, ca_file: str | None = None) -> str:
+    reason = getattr(exc, "reason", None)
+    if type(exc).__name__ == "SSLCertVerificationError":
+        return f"TLS: certificate not trusted ({getattr(exc, 'verify_message', reason)})"
+    if type(exc).__name__.startswith("SSL"):
+        return f"TLS: {reason or type(exc).__name__}"
+    if isinstance(exc, FileNotFoundError) and ca_file and exc.filename in (None, ca_file):
+        return f"CA file {ca_file} missing"
     if isinstance(exc, TimeoutError) or type(exc).__name__ == "timeout":
         return "timed out"
     if isinstance(exc, ConnectionRefusedError):
@@ -125,6 +151,7 @@ class NetTransport:
         timeout: float,
         headers: Mapping[str, str] | None = None,
         body: Any = None,
+        ca_file: str | None = None,
     ) -> HttpReply:
         import socket
 
@@ -141,11 +168,13 @@ class NetTransport:
             lines += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
         request = ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
         try:
-            with socket.create_connection((host, port), timeout=max(timeout, 0.001)) as sock:
+            context = _tls_context(ca_file) if ca_file else None
+            with socket.create_connection((host, port), timeout=max(timeout, 0.001)) as raw_sock:
+                sock = context.wrap_socket(raw_sock, server_hostname=host) if context else raw_sock
                 sock.sendall(request)
                 status, raw = read_http_response(sock.makefile("rb"))
         except (OSError, ValueError, EOFError) as exc:
-            raise ProbeError(f"{host}:{port}: {_describe(exc)}") from None
+            raise ProbeError(f"{host}:{port}: {_describe(exc, ca_file)}") from None
         text = raw.decode(errors="replace")
         try:
             decoded = json.loads(text) if text else None

@@ -203,6 +203,8 @@ def logs_command(env_path: str, service: str, tail: int) -> None:
 def shell_command(env_path: str, node: str, command: tuple[str, ...]) -> None:
     """Run a shell (or COMMAND) in NODE's network, UTS and mount namespaces with DOCKER_HOST set to its engine.
 
+    PKI_DIR and VAULT_CACERT default to the lab's CA (the runbook's), as on an operator's login.
+
     \b
     NODE: a hostname (iklim-db-01) or a private address (10.0.2.11).
     Examples:
@@ -211,6 +213,7 @@ def shell_command(env_path: str, node: str, command: tuple[str, ...]) -> None:
       iklim swarm-lab shell iklim-app-01 -- iklim status --target prod --on-overlay
     """
     from iklim.swarmlab.nodes import LabError, dockerd_pid, node_by_name
+    from iklim.swarmlab.runbook import operator_environment
 
     try:
         target = node_by_name(_nodes(env_path), node)
@@ -220,7 +223,7 @@ def shell_command(env_path: str, node: str, command: tuple[str, ...]) -> None:
     if pid is None:
         _fail(f"{target.hostname} is not running: iklim swarm-lab up")
     argv = list(command) or [os.environ.get("SHELL", "/bin/bash")]
-    env = dict(os.environ, DOCKER_HOST=target.docker_host)
+    env = {**operator_environment(), **os.environ, "DOCKER_HOST": target.docker_host}
     os.execvpe("nsenter", ["nsenter", f"--target={pid}", "--net", "--uts", "--mount", "--", *argv], env)
 
 

@@ -30,6 +30,9 @@ NODES = STATE / "nodes"
 #: The runbook's documented inputs in the lab: ``SECRETS_DIR``, ``VAULT_KEYS_FILE``.
 SECRETS_DIR = STATE / "secrets"
 VAULT_KEYS_FILE = STATE / "vault" / "init.json"
+#: The runbook's ``PKI_DIR`` in the lab: the environment CA (``iklim pki init``) and the member
+#: certificates, production's names and addresses (the lab's nodes carry them).
+PKI_DIR = STATE / "pki"
 #: Mounted at ``/mnt/storagebox`` inside every node's mount namespace (the shared StorageBox).
 STORAGEBOX = STATE / "storagebox"
 #: Per-node folders that a production server has to itself (``HOSTS/<hostname>/...``, see nodefs).

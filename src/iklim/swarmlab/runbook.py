@@ -5,7 +5,8 @@ The script runs from the repository root inside ``iklim-app-01``'s network, UTS 
 
 - ``PATH``: the lab shims first (:mod:`.shims`: ``ssh`` enters a node, ``docker`` adds the override);
 - ``DOCKER_HOST``: the manager's engine socket;
-- ``SECRETS_DIR``, ``VAULT_KEYS_FILE``: folders under :data:`.paths.STATE`; ``GRAFANA_DATA_DIR`` keeps
+- ``SECRETS_DIR``, ``VAULT_KEYS_FILE``, ``PKI_DIR`` (the CA, made by the runbook's ``iklim pki
+  init``): folders under :data:`.paths.STATE`; ``GRAFANA_DATA_DIR`` keeps
   the runbook's default, inside ``/mnt/storagebox`` (the lab's shared StorageBox, bind-mounted).
 
 Everything else (``PYTHONPATH`` included, so ``iklim`` is the tree under test) is inherited.
@@ -17,15 +18,23 @@ import os
 import subprocess
 from pathlib import Path
 
+from iklim.model.paths import CA_SECRET
 from iklim.swarmlab import paths
 from iklim.swarmlab.nodes import LabError, LabNode, Progress, dockerd_pid
 
 RUNBOOK = "init-infra-prod.sh"
 
 
+def operator_environment() -> dict[str, str]:
+    """What an operator's login on the lab's manager has set: the CA folder (``PKI_DIR``) and the
+    CA every Vault client verifies with (``VAULT_CACERT``, as ``init/vault/vault-bootstrap.sh``
+    sets it). Given to the runbook, ``swarm-lab shell`` and commands run in the drill seat."""
+    return {"PKI_DIR": str(paths.PKI_DIR), "VAULT_CACERT": str(paths.PKI_DIR / CA_SECRET)}
+
+
 def runbook_environment(manager: LabNode) -> dict[str, str]:
     """The runbook's environment in the lab (see the module docstring); creates the input folders."""
-    for folder in (paths.SECRETS_DIR, paths.VAULT_KEYS_FILE.parent):
+    for folder in (paths.SECRETS_DIR, paths.VAULT_KEYS_FILE.parent, paths.PKI_DIR):
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o700)
     env = dict(os.environ)
@@ -35,6 +44,7 @@ def runbook_environment(manager: LabNode) -> dict[str, str]:
         SECRETS_DIR=str(paths.SECRETS_DIR),
         VAULT_KEYS_FILE=str(paths.VAULT_KEYS_FILE),
     )
+    env.update(operator_environment())
     return env
 
 

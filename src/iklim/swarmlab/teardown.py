@@ -181,8 +181,9 @@ def leftovers(nodes: list[LabNode], builder: bool = True) -> list[str]:
 
 
 def wipe_state() -> None:
-    """Delete the lab's state (node data roots, secrets, Vault keys, logs, shims, overrides), not the image cache."""
-    for path in (paths.NODES, paths.SECRETS_DIR, paths.VAULT_KEYS_FILE.parent,
+    """Delete the lab's state (node data roots, secrets, Vault keys, the CA, logs, shims, overrides),
+    not the image cache."""
+    for path in (paths.NODES, paths.SECRETS_DIR, paths.VAULT_KEYS_FILE.parent, paths.PKI_DIR,
                  paths.STORAGEBOX, paths.HOSTS, paths.SHIM_DIR, paths.OVERRIDES, paths.LOGS):  # fmt: skip
         shutil.rmtree(path, ignore_errors=True)
     (paths.STATE / "daemon.json").unlink(missing_ok=True)

@@ -6,6 +6,9 @@
 # Usage: ./init-infra-prod.sh
 #   SECRETS_DIR       files named after Docker secrets to import; a secret without a file is
 #                     generated at random and never printed (default: /root/iklim-secrets)
+#   PKI_DIR           the environment CA folder, 0700, never in the repository (default:
+#                     @@pki_dir_comment@@): `iklim pki init` creates the CA there once, `iklim pki
+#                     issue --all` the member certificates; the tls_* files become Docker secrets
 #   GRAFANA_DATA_DIR  Grafana's StorageBox data path (default: @@grafana_dir_comment@@)
 #   SSH_USER          user for the per-node steps over SSH (default: root)
 #   FORCE_DEPLOY=1    redeploy the stacks even when unchanged and converged
@@ -15,6 +18,8 @@ cd "$(dirname "$0")"
 readonly INFRA_STACK=@@infra_stack@@ VAULT_STACK=@@vault_stack@@ OVERLAY=@@overlay@@
 readonly DEFAULT_GRAFANA_DATA_DIR=@@grafana_dir@@
 SECRETS_DIR="${SECRETS_DIR:-/root/iklim-secrets}"
+PKI_DIR="${PKI_DIR:-@@pki_dir@@}"
+export PKI_DIR
 SSH_USER="${SSH_USER:-root}"
 GRAFANA_DATA_DIR="${GRAFANA_DATA_DIR:-$DEFAULT_GRAFANA_DATA_DIR}"
 export GRAFANA_DATA_DIR
@@ -97,6 +102,33 @@ step_secrets() {
 @@secret_calls@@
 }
 
+ensure_file_secret() {
+  # A certificate or key: imported from PKI_DIR, never generated. Docker secrets are immutable:
+  # a renewed certificate reaches the services through `iklim deploy --secrets-dir "$PKI_DIR"`.
+  local name=$1
+  if docker secret inspect "$name" >/dev/null 2>&1; then return; fi
+  if [ ! -f "$PKI_DIR/$name" ]; then
+    log "secret $name: $PKI_DIR/$name missing (iklim pki issue --dir \"$PKI_DIR\" --all)"
+    exit 1
+  fi
+  docker secret create "$name" "$PKI_DIR/$name" >/dev/null
+  log "secret $name imported from $PKI_DIR"
+}
+
+step_pki() {
+  # The environment CA, created once here on the manager (offline from Vault, which needs its
+  # certificate before it exists); its key stays in PKI_DIR (0600) and is never a Docker secret.
+  if ! command -v iklim >/dev/null 2>&1; then
+    log "iklim is not installed on this manager: pip install the iklim repository first"
+    exit 1
+  fi
+  if [ ! -e "$PKI_DIR/ca.key" ]; then
+    iklim pki init --env @@model@@ --dir "$PKI_DIR" | sed 's/^/    /'
+  fi
+  iklim pki issue --env @@model@@ --dir "$PKI_DIR" --all | sed 's/^/    /'
+@@file_secret_calls@@
+}
+
 stack_converged() {
   # Every service of the stack file exists in the stack (none removed by hand) and none has an
   # update paused or rolled back.
@@ -160,6 +192,7 @@ main() {
   step_host_firewall
   step_storagebox
   step_secrets
+  step_pki
   step_vault
   step_infra
   step_mongodb_replica_set

@@ -6,6 +6,7 @@ saying what went wrong in words; no secret is ever part of a message.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import hvac
@@ -25,19 +26,43 @@ class VaultAnswerError(VaultError):
 NOT_HTTP = ("BadStatusLine", "LineTooLong", "UnknownProtocol", "InvalidHeader", "HeaderParsingError")
 
 
-class VaultMember:
-    """One member's API: ``name`` (``vault-1``) at ``url``, with an optional token."""
+#: OpenSSL's reasons (inside requests' SSLError) -> words for the operator.
+TLS_REASONS = (
+    ("CERTIFICATE_VERIFY_FAILED", "the member's certificate is not signed by the CA file"),
+    ("WRONG_VERSION_NUMBER", "the member does not speak TLS"),
+    ("doesn't match", "the member's certificate does not name the address dialled"),
+    ("TLSV1_ALERT_UNKNOWN_CA", "the member refused this client's certificate"),
+)
 
-    def __init__(self, name: str, url: str, token: str | None = None, timeout: float = 5.0) -> None:
-        self.name, self.url = name, url
-        self._client = hvac.Client(url=url, token=token, timeout=timeout)
+
+def tls_reason(exc: BaseException) -> str:
+    """One line saying why a TLS handshake failed (never the certificate's contents)."""
+    text = repr(exc)
+    return next((words for key, words in TLS_REASONS if key in text), "handshake refused")
+
+
+class VaultMember:
+    """One member's API: ``name`` (``vault-1``) at ``url``, with an optional token; ``verify``
+    is requests' (the CA file an ``https`` URL is verified with; True for the system's CAs)."""
+
+    def __init__(
+        self, name: str, url: str, token: str | None = None, timeout: float = 5.0, verify: str | bool = True
+    ) -> None:
+        self.name, self.url, self.verify = name, url, verify
+        self._client = hvac.Client(url=url, token=token, timeout=timeout, verify=verify)
 
     def with_token(self, token: str, timeout: float = 10.0) -> VaultMember:
-        return VaultMember(self.name, self.url, token, timeout)
+        return VaultMember(self.name, self.url, token, timeout, self.verify)
 
     def _call(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.url.startswith("https://") and isinstance(self.verify, str) and not os.path.isfile(self.verify):
+            raise VaultError(
+                f"{self.name} ({self.url}): CA file {self.verify} missing (set VAULT_CACERT, or 'iklim pki init' first)"
+            )
         try:
             return call(*args, **kwargs)
+        except requests.exceptions.SSLError as exc:
+            raise VaultError(f"{self.name} ({self.url}): TLS failed: {tls_reason(exc)}") from None
         except requests.ConnectionError as exc:
             if any(word in repr(exc) for word in NOT_HTTP):
                 raise self._malformed(what, "not HTTP") from None
@@ -102,7 +127,14 @@ class VaultMember:
         self._call("unseal reset", self._client.sys.submit_unseal_key, reset=True)
 
     def join(self, leader_url: str) -> None:
-        self._call("raft join", self._client.sys.join_raft_cluster, leader_url)
+        """``sys/storage/raft/join`` to the leader at ``leader_url``; an ``https`` leader is
+        verified with this client's CA file, sent as ``leader_ca_cert`` (the joining member dials
+        the leader itself: https://developer.hashicorp.com/vault/api-docs/system/storage/raft)."""
+        ca = None
+        if leader_url.startswith("https://") and isinstance(self.verify, str) and os.path.isfile(self.verify):
+            with open(self.verify, encoding="ascii") as handle:
+                ca = handle.read()
+        self._call("raft join", self._client.sys.join_raft_cluster, leader_url, leader_ca_cert=ca)
 
     def get(self, path: str) -> dict[str, Any]:
         return self._object(f"GET {path}", self._call(f"GET {path}", self._client.adapter.get, path))

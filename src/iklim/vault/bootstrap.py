@@ -78,10 +78,8 @@ def ensure_initialised(plan: VaultPlan, state: ClusterState, progress: Progress)
             "move it away before initialising this one"
         )
     plan.custody.prove_writable()  # the shares exist only in init's answer: refuse if they cannot be kept
-    first_name, first_url = plan.members[0]
-    result = VaultMember(first_name, first_url, timeout=120).initialize(
-        plan.shares, plan.threshold, list(plan.pgp_keys) or None
-    )
+    first_name = plan.members[0][0]
+    result = plan.member(first_name, timeout=120).initialize(plan.shares, plan.threshold, list(plan.pgp_keys) or None)
     plan.custody.save_init(result)  # durable, or rescued to a named 0600 file: never lost
     progress(
         f"init: initialised {first_name} ({plan.shares} shares, threshold {plan.threshold}); "
@@ -230,7 +228,7 @@ def status_lines(plan: VaultPlan) -> tuple[list[str], bool]:
     active = state.active
     if active is None:
         return [*lines, "leader: none"], False
-    leader = VaultMember(active.name, plan.url(active.name), token)
+    leader = plan.member(active.name, token)
     try:
         auto = leader.data("/v1/sys/storage/raft/autopilot/state")
     except VaultAnswerError as exc:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from iklim.components.base import member_names
 from iklim.components.target import LabTarget, ProductionTarget, Target
+from iklim.components.trust import scheme, verify
 from iklim.model.schema import Environment, VaultDayOne
 from iklim.vault.api import VaultMember
 from iklim.vault.custody import KeyCustody
@@ -23,15 +24,30 @@ class VaultPlan:
     stabilization_s: int
     day_one: VaultDayOne
     custody: KeyCustody
+    #: requests' ``verify``: the CA file when the model puts Vault on TLS (:mod:`iklim.components.trust`).
+    verify: str | bool = True
 
     def clients(self, timeout: float = 10.0) -> list[VaultMember]:
-        return [VaultMember(name, url, timeout=timeout) for name, url in self.members]
+        return [VaultMember(name, url, timeout=timeout, verify=self.verify) for name, url in self.members]
+
+    def member(self, name: str, token: str | None = None, timeout: float = 5.0) -> VaultMember:
+        """The client of member ``name`` (KeyError when it is not a member)."""
+        return VaultMember(name, self.url(name), token, timeout, self.verify)
 
     def url(self, name: str) -> str:
         return dict(self.members)[name]
 
 
-def _plan(env: Environment, urls: list[tuple[str, str]], keys_file: Path) -> VaultPlan:
+def member_urls(env: Environment, target: Target) -> dict[str, str]:
+    """member -> its API URL as ``target`` reaches it: ``https://`` when the model puts Vault on
+    TLS (``tls.clusters.vault``), never a fallback to ``http://``."""
+    names = member_names("vault", env.services.vault.members)
+    return {
+        name: "{0}://{1.host}:{1.port}".format(scheme(env, "vault"), target.endpoint(name, "api")) for name in names
+    }
+
+
+def _plan(env: Environment, urls: list[tuple[str, str]], keys_file: Path, verify: str | bool = True) -> VaultPlan:
     spec = env.services.vault
     return VaultPlan(
         members=tuple(urls),
@@ -41,15 +57,15 @@ def _plan(env: Environment, urls: list[tuple[str, str]], keys_file: Path) -> Vau
         stabilization_s=spec.autopilot_stabilization_s,
         day_one=spec.day_one,
         custody=KeyCustody(keys_file, pgp=bool(spec.pgp_keys)),
+        verify=verify,
     )
 
 
 def vault_plan(env: Environment, target: Target, keys_file: Path | None = None) -> VaultPlan:
     """The members as ``target`` reaches their ``api`` port, and the custody file (``keys_file``,
     else the target's: the model's ``keys_file`` in production, the lab's secrets folder)."""
-    names = member_names("vault", env.services.vault.members)
-    urls = [(name, "http://{0.host}:{0.port}".format(target.endpoint(name, "api"))) for name in names]
-    return _plan(env, urls, keys_file or target.vault_keys_file())
+    urls = list(member_urls(env, target).items())
+    return _plan(env, urls, keys_file or target.vault_keys_file(), verify(env, target, "vault"))
 
 
 def lab_plan(env: Environment, root: Path, keys_file: Path | None = None, target: LabTarget | None = None) -> VaultPlan:

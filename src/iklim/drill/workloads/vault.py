@@ -42,14 +42,19 @@ from iklim.drill.workloads.base import Client, Workload
 FOLDER = "iklim-drill"
 #: Words of a Vault error that did nothing: a sealed member, a standby with no active to forward to.
 NOT_APPLIED = ("vault is sealed", "active cluster node not found")
+#: OpenSSL's words for a handshake that failed before any request byte was sent.
+HANDSHAKE_FAILURES = ("CERTIFICATE_VERIFY_FAILED", "WRONG_VERSION_NUMBER", "handshake")
 
 
 def _never_connected(exc: requests.RequestException) -> bool:
     """The request never reached a server: a refused connection, a name that does not resolve, a
-    connect timeout (urllib3 wraps these in ``NewConnectionError`` / ``ConnectTimeoutError``)."""
+    connect timeout (urllib3 wraps these in ``NewConnectionError`` / ``ConnectTimeoutError``), or a
+    TLS handshake that failed (the request is sent only after the handshake verified the member)."""
     if isinstance(exc, requests.ConnectTimeout):
         return True
     text = repr(exc)
+    if isinstance(exc, requests.exceptions.SSLError):
+        return any(word in text for word in HANDSHAKE_FAILURES)
     return isinstance(exc, requests.ConnectionError) and ("NewConnectionError" in text or "ConnectTimeout" in text)
 
 
@@ -60,8 +65,17 @@ class VaultClient(Client):
     redirect and the last status code (hvac's exceptions name the URL asked, not the one answered).
     """
 
-    def __init__(self, urls: Sequence[str], start: int, token: str, mount: str, folder: str, timeout: float) -> None:
-        self.urls, self.index, self.token = list(urls), start % len(urls), token
+    def __init__(
+        self,
+        urls: Sequence[str],
+        start: int,
+        token: str,
+        mount: str,
+        folder: str,
+        timeout: float,
+        verify: str | bool = True,
+    ) -> None:
+        self.urls, self.index, self.token, self.verify = list(urls), start % len(urls), token, verify
         self.mount, self.folder, self.timeout = mount, folder, timeout
         self.redirected, self.status = False, 0
         self.client = self._connect()
@@ -72,8 +86,11 @@ class VaultClient(Client):
 
     def _connect(self) -> hvac.Client:
         session = requests.Session()
+        session.verify = self.verify  # hvac takes a given session's verify over its own argument
         session.hooks["response"].append(self._seen)
-        return hvac.Client(url=self.urls[self.index], token=self.token, timeout=self.timeout, session=session)
+        return hvac.Client(
+            url=self.urls[self.index], token=self.token, timeout=self.timeout, session=session, verify=self.verify
+        )
 
     def _rotate(self) -> None:
         self.client.adapter.close()
@@ -111,20 +128,23 @@ class VaultClient(Client):
 
 class VaultWorkload(Workload):
     """``urls``: every member's API URL (``http://127.0.3.1:8200``); ``token``: a token that may
-    write and list ``<mount>/*/iklim-drill/*``; ``mount``: a KV v2 mount; ``timeout`` seconds."""
+    write and list ``<mount>/*/iklim-drill/*``; ``mount``: a KV v2 mount; ``timeout`` seconds;
+    ``verify``: requests' (the CA file of ``https`` members)."""
 
     name = "vault"
 
-    def __init__(self, urls: Sequence[str], token: str, mount: str, run_id: str, timeout: float = 1.0) -> None:
+    def __init__(
+        self, urls: Sequence[str], token: str, mount: str, run_id: str, timeout: float = 1.0, verify: str | bool = True
+    ) -> None:
         if not urls:
             raise ValueError("no Vault members")
-        self.urls, self.token, self.mount, self.timeout = list(urls), token, mount, timeout
+        self.urls, self.token, self.mount, self.timeout, self.verify = list(urls), token, mount, timeout, verify
         self.folder = f"{FOLDER}/{run_id}"
         self._started = 0
         self._lock = threading.Lock()
 
     def _hvac(self, url: str, timeout: float = 5.0) -> hvac.Client:
-        return hvac.Client(url=url, token=self.token, timeout=timeout)
+        return hvac.Client(url=url, token=self.token, timeout=timeout, verify=self.verify)
 
     def active_url(self) -> str:
         """The API URL of the member that says it is active (``GET /v1/sys/leader``: ``is_self``, or
@@ -151,7 +171,7 @@ class VaultWorkload(Workload):
     def client(self) -> Client:
         with self._lock:
             start, self._started = self._started, self._started + 1
-        return VaultClient(self.urls, start, self.token, self.mount, self.folder, self.timeout)
+        return VaultClient(self.urls, start, self.token, self.mount, self.folder, self.timeout, self.verify)
 
     def final_read(self) -> list[str]:
         """Every value of this run, read from the active node (8 readers in parallel)."""

@@ -17,11 +17,14 @@ import hvac
 import requests
 
 from iklim.components.base import member_names
+from iklim.components.trust import CA_SECRET, secret_names, tls_on, verify
 from iklim.components.vault import vault_hcl
 from iklim.lab.components.base import LabComponent
 from iklim.lab.context import LabContext, write_private
+from iklim.lab.pkifiles import lab_pki, place
 from iklim.lab.probes import wait_for
 from iklim.lab.supervisor import ProcessSpec
+from iklim.vault.plan import member_urls
 
 
 def bao_binary() -> str | None:
@@ -47,14 +50,18 @@ class OpenBaoLab(LabComponent):
         return ctx.root / "secrets" / "vault-init.json"
 
     def client(self, ctx: LabContext, member: str, token: str | None = None, timeout: float = 5) -> hvac.Client:
-        port = ctx.env.services.vault.api_port
-        return hvac.Client(url=f"http://{ctx.target.host(member)}:{port}", token=token, timeout=timeout)
+        url = member_urls(ctx.env, ctx.target)[member]
+        return hvac.Client(url=url, token=token, timeout=timeout, verify=verify(ctx.env, ctx.target, "vault"))
 
     def processes(self, ctx: LabContext) -> list[ProcessSpec]:
         binary = bao_binary() or "bao"
         specs = []
+        if tls_on(ctx.env, "vault"):
+            lab_pki(ctx)
         for member in self.members(ctx):
             folder = ctx.member_dir(member)
+            if tls_on(ctx.env, "vault"):
+                place(ctx, member, [CA_SECRET, *secret_names(member)])
             write_private(folder / "vault.hcl", vault_hcl(ctx.env, ctx.target, member))
             env = {"HOME": str(folder), "BAO_DISABLE_MLOCK": "true"}
             specs.append(ProcessSpec(member, (binary, "server", f"-config={folder / 'vault.hcl'}"), folder, env))

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from iklim.model.paths import resolve_ca
 from iklim.status.plan import ComponentPlan, Endpoint
 from iklim.status.report import Report
 from iklim.status.secrets import Secrets
@@ -44,10 +45,16 @@ class ProbeContext:
         body: Any = None,
         timeout: float | None = None,
     ) -> HttpReply:
-        """One request; ``timeout`` caps this call below the probe's remaining time."""
+        """One request; ``timeout`` caps this call below the probe's remaining time. A component
+        whose plan settings say ``tls`` is asked over TLS, verified with its CA file
+        (:func:`iklim.model.paths.resolve_ca`)."""
         limit = self.remaining() if timeout is None else min(timeout, self.remaining())
+        settings = self.plan.settings
+        tls: dict[str, str] = {}
+        if settings.get("tls"):
+            tls["ca_file"] = resolve_ca(str(settings["ca_default"]), bool(settings.get("production")), self.plan.name)
         return self.transport.http(
-            method, endpoint.host, endpoint.port, path, timeout=limit, headers=headers, body=body
+            method, endpoint.host, endpoint.port, path, timeout=limit, headers=headers, body=body, **tls
         )
 
     def first_answer(

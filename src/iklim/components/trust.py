@@ -1,0 +1,58 @@
+"""How a member serves TLS and how a client trusts it, derived from the model's ``tls`` section
+(issue 17). The one place that says which scheme a cluster's API speaks, where a member's
+certificate and key are mounted, and which CA file a client verifies against.
+
+Member files are Docker secrets, named as :mod:`iklim.pki.store` writes them (``tls_ca_crt``,
+``tls_vault_1_crt``, ``tls_vault_1_key``), mounted under ``/run/secrets`` in production and at
+:meth:`~iklim.components.target.Target.path` of that path in the loopback lab.
+
+A client's CA file: :func:`iklim.model.paths.resolve_ca` (stdlib only, so ``iklim status``
+uses it on its hot path).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from iklim.model.paths import CA_SECRET, SECRETS_DIR, resolve_ca
+
+if TYPE_CHECKING:
+    from iklim.components.target import Target
+    from iklim.model.schema import Environment
+
+__all__ = ["CA_SECRET", "SECRETS_DIR", "ca_file", "scheme", "secret_names", "secret_path", "tls_on", "verify"]
+
+
+def tls_on(env: Environment, cluster: str) -> bool:
+    """Whether the model puts ``cluster`` (a key of ``tls.clusters``) on TLS."""
+    return str(getattr(env.tls.clusters, cluster).mode) == "tls"
+
+
+def scheme(env: Environment, cluster: str) -> str:
+    """``https`` when ``cluster`` is on TLS, else ``http``."""
+    return "https" if tls_on(env, cluster) else "http"
+
+
+def secret_names(member: str) -> tuple[str, str]:
+    """(certificate, key) Docker secret names of ``member``: ``tls_vault_1_crt``, ``tls_vault_1_key``
+    (the names :attr:`iklim.pki.members.Member.crt_name` gives)."""
+    stem = "tls_" + member.replace("-", "_")
+    return stem + "_crt", stem + "_key"
+
+
+def secret_path(target: Target, member: str, name: str) -> str:
+    """Where ``member`` reads the secret file ``name`` on ``target``."""
+    return target.path(member, f"{SECRETS_DIR}/{name}")
+
+
+def ca_file(env: Environment, target: Target, cluster: str) -> str:
+    """The CA file a client of ``cluster`` on ``target`` verifies with (:func:`resolve_ca`)."""
+    default = str(Path(target.pki_dir()) / CA_SECRET)
+    return resolve_ca(default, target.name == "prod", cluster)
+
+
+def verify(env: Environment, target: Target, cluster: str) -> str | bool:
+    """``requests``' ``verify`` for a client of ``cluster``: the CA file when it is on TLS, else
+    True (no TLS is spoken, nothing to verify)."""
+    return ca_file(env, target, cluster) if tls_on(env, cluster) else True

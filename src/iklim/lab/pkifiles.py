@@ -1,0 +1,66 @@
+"""The loopback lab's certificates: the production certificate code with the lab's addresses.
+
+:func:`lab_pki` creates the lab's own CA once under ``<root>/pki`` (the lab target's
+:meth:`~iklim.components.target.LabTarget.pki_dir`) and issues every member of
+:func:`iklim.pki.members.members` for the lab target (127.0.x.y names), exactly as
+``iklim pki init`` / ``iklim pki issue --all`` do on the manager; a current certificate is kept.
+:func:`place` copies a member's Docker secrets to where the lab member reads them: the lab path
+of ``/run/secrets/<name>`` (:func:`iklim.components.trust.secret_path`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from iklim.components.trust import secret_path
+from iklim.lab.context import LabContext
+from iklim.pki import store
+from iklim.pki.ca import create_ca, issue
+from iklim.pki.members import members
+from iklim.pki.renewal import reason_to_issue
+
+
+def lab_pki(ctx: LabContext) -> Path:
+    """The lab's CA folder, with the CA and every member certificate current; returns it.
+
+    Serialised by a lock file (components start in parallel). Raises
+    :class:`~iklim.pki.ca.PkiError` or OSError naming the file.
+    """
+    folder = ctx.target.pki_dir()
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(ctx.root / ".pki.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        env, now = ctx.env, datetime.now(UTC)
+        if not (folder / store.CA_KEY).exists():
+            store.save_ca(folder, create_ca(f"iklim {env.name} lab CA", env.tls.ca_validity_days, now))
+        ca = store.load_ca(folder)
+        for one in members(env, ctx.target):
+            cert, key = folder / one.crt_name, folder / one.key_name
+            why = reason_to_issue(
+                one,
+                cert.read_bytes() if cert.exists() else None,
+                key.read_bytes() if key.exists() else None,
+                ca.cert,
+                env.tls.renew_before_days,
+                now,
+            )
+            if why is not None:
+                store.save_member(folder, one.crt_name, one.key_name, issue(one, ca, env.tls.cert_validity_days, now))
+    return folder
+
+
+def place(ctx: LabContext, member: str, names: list[str]) -> None:
+    """Copy the CA-folder files ``names`` (Docker secret names) to ``member``'s lab
+    ``/run/secrets``; keys (``*_key``) 0600, the rest 0644. OSError naming a missing file."""
+    folder = ctx.target.pki_dir()
+    for name in names:
+        path = Path(secret_path(ctx.target, member, name))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_name(f".{name}.tmp")
+        shutil.copyfile(folder / name, temp)
+        os.chmod(temp, 0o600 if name.endswith("_key") else 0o644)
+        os.replace(temp, path)

@@ -1,0 +1,188 @@
+"""Vault on TLS on the real Swarm lab (issue 17): the production stack, certificates issued by the
+runbook's ``iklim pki`` with production's names and addresses, delivered as Docker secrets.
+
+From the first manager's namespaces (where the runbook and an operator run), every member's API
+on its node's private address verifies against the environment CA; a plaintext client and a
+client trusting another CA are refused. A capture on the manager (tcpdump on every interface)
+while a restarted member is unsealed by ``init/vault/vault-bootstrap.sh`` holds no unseal share
+and no root token in clear, though it does hold a plaintext request sent as a control.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from iklim.model.loader import load_environment
+from iklim.swarmlab import paths
+from iklim.swarmlab.nodes import dockerd_pid, lab_nodes, node_by_name
+
+pytestmark = pytest.mark.swarmlab
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = load_environment(ROOT / "environments/prod.yaml")
+MANAGER = next(n.name for n in ENV.nodes if n.swarm_role == "manager")
+PORT = ENV.services.vault.api_port
+VAULT_IPS = [str(ENV.node(node).private_ip) for node in ENV.services.vault.nodes]
+
+#: Run in the manager's namespaces: per member, a verified TLS request, a plaintext one, and one
+#: trusting another CA (argv: CA file, other CA file, port, addresses...).
+CLIENT = r"""
+import json, ssl, sys, urllib.request, urllib.error
+ca, other, port, *hosts = sys.argv[1:]
+out = {}
+for host in hosts:
+    row = {}
+    url = f"https://{host}:{port}/v1/sys/health?standbyok=true"
+    try:
+        with urllib.request.urlopen(url, timeout=5, context=ssl.create_default_context(cafile=ca)) as r:
+            row["verified"] = json.loads(r.read())["initialized"]
+    except Exception as exc:
+        row["verified"] = repr(exc)
+    try:
+        urllib.request.urlopen(f"http://{host}:{port}/v1/sys/health", timeout=5)
+        row["plaintext"] = "answered"
+    except urllib.error.HTTPError as exc:
+        row["plaintext"] = [exc.code, exc.read().decode(errors="replace")]
+    except Exception as exc:
+        row["plaintext"] = repr(exc)
+    try:
+        urllib.request.urlopen(url, timeout=5, context=ssl.create_default_context(cafile=other))
+        row["other_ca"] = "answered"
+    except Exception as exc:
+        row["other_ca"] = type(exc).__name__ + ": " + str(getattr(exc, "reason", exc))
+    out[host] = row
+print(json.dumps(out))
+"""
+
+
+def _manager_pid() -> int:
+    pid = dockerd_pid(node_by_name(lab_nodes(ENV), MANAGER))
+    assert pid is not None, f"{MANAGER} is not running"
+    return pid
+
+
+def _in_manager(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """``argv`` in the manager's network, UTS and mount namespaces (``swarm-lab shell``)."""
+    shell = [sys.executable, "-m", "iklim", "swarm-lab", "shell", MANAGER, "--"]
+    return subprocess.run([*shell, *argv], capture_output=True, text=True, cwd=ROOT, timeout=300, **kwargs)  # type: ignore[call-overload, no-any-return]
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[docker.DockerClient]:
+    up = subprocess.run([sys.executable, "-m", "iklim", "swarm-lab", "up"], capture_output=True, text=True)
+    assert up.returncode == 0, f"swarm-lab up failed:\n{up.stderr[-4000:]}"
+    manager = docker.DockerClient(base_url=f"unix://{paths.RUN}/{MANAGER}.sock")
+    yield manager
+    manager.close()
+
+
+def _other_ca(tmp_path: Path) -> Path:
+    from datetime import UTC, datetime
+
+    from iklim.pki.ca import create_ca
+
+    path = tmp_path / "other_ca.crt"
+    path.write_bytes(create_ca(f"iklim {ENV.name} internal CA", 30, datetime.now(UTC)).cert)
+    return path
+
+
+def test_the_vault_services_mount_their_certificates_as_docker_secrets(lab: docker.DockerClient) -> None:
+    for i in (1, 2, 3):
+        spec = lab.services.get(f"{ENV.stacks.vault}_vault-{i}").attrs["Spec"]["TaskTemplate"]["ContainerSpec"]
+        mounted = {ref["File"]["Name"]: ref["File"]["Mode"] for ref in spec.get("Secrets", [])}
+        assert mounted == {"tls_ca_crt": 0o444, f"tls_vault_{i}_crt": 0o444, f"tls_vault_{i}_key": 0o400}, mounted
+        assert spec["Env"] and f"VAULT_ADDR=https://127.0.0.1:{PORT}" in spec["Env"]
+    assert {s.name for s in lab.secrets.list()} >= {"tls_ca_crt", "tls_vault_1_key"}
+    assert not any(s.name == "ca.key" or "ca_key" in s.name for s in lab.secrets.list())  # the CA key stays put
+
+
+def test_every_member_verifies_and_plaintext_or_wrong_ca_clients_are_refused(
+    lab: docker.DockerClient, tmp_path: Path
+) -> None:
+    other = _other_ca(tmp_path)
+    ca = paths.PKI_DIR / "tls_ca_crt"
+    run = _in_manager([sys.executable, "-c", CLIENT, str(ca), str(other), str(PORT), *VAULT_IPS])
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = json.loads(run.stdout)
+    for host in VAULT_IPS:
+        row = rows[host]
+        assert row["verified"] is True, (host, row)
+        assert row["plaintext"][0] == 400 and "HTTPS server" in row["plaintext"][1], (host, row)
+        assert row["other_ca"].startswith("URLError") and "CERTIFICATE_VERIFY_FAILED" in row["other_ca"], (host, row)
+
+
+def _vault_healthy() -> subprocess.CompletedProcess[str]:
+    keys = str(paths.VAULT_KEYS_FILE)
+    model = str(ROOT / "environments/prod.yaml")
+    argv = ["vault", "status", "--target", "prod", "--keys-file", keys, "--env", model]
+    return _in_manager([sys.executable, "-m", "iklim", *argv])
+
+
+def test_a_capture_of_an_unseal_on_the_manager_holds_no_share_and_no_token(
+    lab: docker.DockerClient, tmp_path: Path
+) -> None:
+    capture = tmp_path / "unseal.pcap"
+    tcpdump = subprocess.Popen(
+        [
+            "nsenter",
+            f"--target={_manager_pid()}",
+            "--net",
+            "tcpdump",
+            "-i",
+            "any",
+            "-U",
+            "-s",
+            "0",
+            "-w",
+            str(capture),
+            f"tcp port {PORT}",
+        ],  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    marker = f"iklim-plaintext-marker-{time.monotonic_ns()}"
+    try:
+        time.sleep(1.0)
+        service = lab.services.get(f"{ENV.stacks.vault}_vault-2")
+        old = {t["ID"] for t in service.tasks()}
+        service.force_update()  # a new task: it starts sealed, as after a node reboot
+        deadline = time.monotonic() + 180
+        while not re.search(r"^vault-2\s+sealed", _vault_healthy().stdout, re.M):
+            assert time.monotonic() < deadline, "vault-2's new task never answered sealed"
+            time.sleep(2)
+        assert any(t["ID"] not in old for t in service.tasks())
+        keys = {**os.environ, "VAULT_KEYS_FILE": str(paths.VAULT_KEYS_FILE)}
+        bootstrap = _in_manager(["bash", str(ROOT / "init/vault/vault-bootstrap.sh")], env=keys)
+        assert bootstrap.returncode == 0, bootstrap.stderr[-2000:]
+        # its unseal shares went over the private network now (not "already unsealed")
+        assert re.search(r": vault-2 unsealed$", bootstrap.stderr, re.M), bootstrap.stderr[-2000:]
+        url = f"http://{VAULT_IPS[0]}:{PORT}/v1/{marker}"
+        control = f"import urllib.request as u\ntry: u.urlopen({url!r}, timeout=5)\nexcept Exception: pass"
+        _in_manager([sys.executable, "-c", control])
+        time.sleep(1.0)
+    finally:
+        tcpdump.send_signal(signal.SIGINT)
+        _, err = tcpdump.communicate(timeout=15)
+    data = capture.read_bytes()
+    assert b"packets captured" in err and len(data) > 10_000, err
+    assert marker.encode() in data, "the capture does not see plaintext: it would prove nothing"
+    assert b"\x16\x03\x01" in data or b"\x16\x03\x03" in data  # TLS handshake records
+    custody = json.loads(paths.VAULT_KEYS_FILE.read_text())
+    secrets = [*custody["keys"], *custody["keys_base64"], custody["root_token"]]
+    leaked = [s[:6] + "..." for s in secrets if s.encode() in data]
+    assert not leaked, f"secrets in clear in the capture: {leaked}"
+    healthy = _vault_healthy()
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr[-2000:]
+    roles = sorted(line.split()[1] for line in healthy.stdout.splitlines() if line.startswith("vault-"))
+    assert roles == ["active", "standby", "standby"], healthy.stdout

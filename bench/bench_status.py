@@ -5,7 +5,13 @@ it is not. Every executable is resolved to its real path (no pyenv shim in front
 and each is run --runs times after one warm-up (the warm-up also fills the status plan cache);
 the median is reported. Usage:
     python bench/bench_status.py [--root .lab] [--runs 7]
+    python bench/bench_status.py --tls-vs-plaintext [--runs 15]
 Targets (issue 6): iklim status <= 0.4 s, and >= 5x faster than the vendor sequence.
+
+``--tls-vs-plaintext`` (issue 17: the sweep stays within 10 % of its plaintext time) brings up two
+labs in turn under ``.lab-bench-*`` (the same addresses: never both at once): one from the model
+with Vault kept plaintext, one from the model as it is (Vault on TLS), measures ``iklim status``
+on each, then takes each down and wipes it. Three rounds, alternating, median of the medians.
 """
 
 from __future__ import annotations
@@ -49,11 +55,67 @@ def median_of(runs: int, argv: list[str], env: dict[str, str] | None = None) -> 
     return statistics.median(t for t, _ in results), max(code for _, code in results)
 
 
+PLAINTEXT_VAULT = 'vault: {mode: plaintext, reason: "bench: the plaintext baseline"}'
+
+
+def _lab_sweep(iklim: str, model: Path, root: Path, runs: int) -> float:
+    """Bring a lab up from ``model`` under ``root``, the median ``iklim status`` time, down and wiped."""
+    common = ["--env", str(model), "--root", str(root)]
+    subprocess.run([iklim, "lab", "up", *common], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    try:
+        argv = [iklim, "status", *common]
+        deadline = time.monotonic() + 60
+        while subprocess.run(argv, capture_output=True).returncode != 0 and time.monotonic() < deadline:
+            time.sleep(1)
+        seconds, code = median_of(runs, argv)
+        if code != 0:
+            sys.exit(f"iklim status exited {code} on {root}")
+        return seconds
+    finally:
+        subprocess.run([iklim, "lab", "down", *common, "--wipe"], cwd=REPO, check=False, stdout=subprocess.DEVNULL)
+
+
+def tls_vs_plaintext(runs: int) -> None:
+    """The status sweep with Vault on TLS against the same sweep with Vault plaintext."""
+    iklim = real("iklim")
+    text = (REPO / "environments" / "prod.yaml").read_text()
+    tls_line = next(line.strip() for line in text.splitlines() if line.strip().startswith("vault: {mode: tls}"))
+    plain_model = REPO / ".lab-bench-plaintext.yaml"
+    plain_model.write_text(text.replace(tls_line.split("#")[0].strip(), PLAINTEXT_VAULT, 1))
+    figures: dict[str, list[float]] = {"plaintext": [], "tls": []}
+    try:
+        for round_ in range(3):
+            for name, model in (("plaintext", plain_model), ("tls", REPO / "environments" / "prod.yaml")):
+                seconds = _lab_sweep(iklim, model, REPO / f".lab-bench-{name}", runs)
+                figures[name].append(seconds)
+                print(f"round {round_ + 1}: vault {name:<9} iklim status {seconds:6.3f} s", flush=True)
+    finally:
+        plain_model.unlink(missing_ok=True)
+    plain, tls = statistics.median(figures["plaintext"]), statistics.median(figures["tls"])
+    change = (tls - plain) / plain * 100
+    print(f"\nmedian of 3 rounds x median of {runs} runs, {os.cpu_count()} CPUs")
+    print(f"iklim status, Vault plaintext  {plain:6.3f} s")
+    print(f"iklim status, Vault on TLS     {tls:6.3f} s  ({change:+.1f} %)")
+    print(f"target: within 10 % of plaintext: {'met' if change <= 10 else 'MISSED'}")
+
+
+def _bao_environment(root: Path) -> dict[str, str]:
+    """``bao status``'s address and CA: https with the lab's CA once the model puts Vault on TLS."""
+    ca = root / "pki" / "tls_ca_crt"
+    if ca.exists():
+        return {"BAO_ADDR": "https://127.0.3.1:8200", "BAO_CACERT": str(ca)}
+    return {"BAO_ADDR": "http://127.0.3.1:8200"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--root", default=".lab")
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--tls-vs-plaintext", action="store_true", help="issue 17's comparison (two labs in turn)")
     args = parser.parse_args()
+    if args.tls_vs_plaintext:
+        tls_vs_plaintext(args.runs)
+        return
     root = (REPO / args.root).resolve()
     iklim = real("iklim")
     if not (root / "components.json").exists():
@@ -80,7 +142,7 @@ def main() -> None:
             ["/usr/lib/rabbitmq/bin/rabbitmq-diagnostics", "-n", "rabbitmq-1@localhost", "check_running"],
             base | {"HOME": str(root / "rabbitmq-1")},
         ),
-        ("bao status", [bao(), "status"], base | {"BAO_ADDR": "http://127.0.3.1:8200"}),
+        ("bao status", [bao(), "status"], base | _bao_environment(root)),
     ]
     status_argv = [iklim, "status", "--root", str(root)]
     deadline = time.monotonic() + 60  # a fresh lab: Prometheus needs a scrape round to see every target up

@@ -114,3 +114,14 @@ def test_a_rolled_back_rotation_puts_the_old_value_back_and_skips_only_the_block
     assert hooks.undo() == []
     assert ctx.secret("rabbitmq_admin_password") == "old-rabbitmq_admin_password"
     assert calls[2:] == [("rabbit", "old-rabbitmq_admin_password"), ("role", "old-postgres_replication_password")]
+
+
+def test_a_member_certificate_renewal_is_a_restart_but_a_new_ca_is_refused(tmp_path: Path) -> None:
+    """Issue 17: a member's certificate and key are read when its container starts (a renewal is
+    a new version and the member's restart); the CA is trusted by every member and client."""
+    env = load_environment(ROOT / "environments" / "prod.yaml")
+    renewal = [_rotation("tls_vault_2_crt", tmp_path), _rotation("tls_vault_2_key", tmp_path)]
+    hooks = SecretRotationHooks(env, object(), renewal)  # type: ignore[arg-type]
+    hooks.before_cluster("vault", ["vault_vault-2"])  # nothing to do inside the engine
+    with pytest.raises(DeployError, match="no rotation procedure for tls_ca_crt"):
+        SecretRotationHooks(env, object(), [_rotation("tls_ca_crt", tmp_path)])  # type: ignore[arg-type]

@@ -186,3 +186,53 @@ def test_a_capture_of_an_unseal_on_the_manager_holds_no_share_and_no_token(
     assert healthy.returncode == 0, healthy.stdout + healthy.stderr[-2000:]
     roles = sorted(line.split()[1] for line in healthy.stdout.splitlines() if line.startswith("vault-"))
     assert roles == ["active", "standby", "standby"], healthy.stdout
+
+
+#: Run in the manager's namespaces: the serial number of the certificate a member serves.
+SERIAL = r"""
+import socket, ssl, sys
+ca, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+context = ssl.create_default_context(cafile=ca)
+with socket.create_connection((host, port), timeout=5) as raw, context.wrap_socket(raw, server_hostname=host) as tls:
+    print(tls.getpeercert()["serialNumber"])
+"""
+
+
+def _served_serial(host: str) -> str:
+    run = _in_manager([sys.executable, "-c", SERIAL, str(paths.PKI_DIR / "tls_ca_crt"), host, str(PORT)])
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run.stdout.strip()
+
+
+def _file_serial(name: str) -> str:
+    from cryptography import x509
+
+    return f"{x509.load_pem_x509_certificate((paths.PKI_DIR / name).read_bytes()).serial_number:X}"
+
+
+def test_a_renewed_member_certificate_rolls_out_through_deploy(lab: docker.DockerClient, tmp_path: Path) -> None:
+    """`iklim pki issue` re-issues vault-3's pair; `iklim deploy --secrets-dir` with just those two
+    files makes new secret versions and restarts vault-3 alone, in Vault's deploy order (unsealed
+    after its restart), and vault-3 then serves the new certificate."""
+    model = str(ROOT / "environments/prod.yaml")
+    cli = [sys.executable, "-m", "iklim"]
+    issued = subprocess.run(
+        [*cli, "pki", "issue", "--env", model, "--dir", str(paths.PKI_DIR), "--member", "vault-3", "--force"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert issued.returncode == 0, issued.stderr
+    assert _served_serial(VAULT_IPS[2]) != _file_serial("tls_vault_3_crt")  # not served yet
+    stage = tmp_path / "renewal"
+    stage.mkdir(mode=0o700)
+    for name in ("tls_vault_3_crt", "tls_vault_3_key"):
+        (stage / name).write_bytes((paths.PKI_DIR / name).read_bytes())
+    deploy = subprocess.run(
+        [*cli, "deploy", "--env", model, "--secrets-dir", str(stage), "--yes", "--no-settle", "--format", "json"],
+        capture_output=True, text=True, timeout=900, cwd=ROOT,
+    )  # fmt: skip
+    assert deploy.returncode == 0, deploy.stderr[-3000:]
+    report = json.loads(deploy.stdout)
+    assert report["applied"] == [f"{ENV.stacks.vault}_vault-3"], report["applied"]
+    assert _served_serial(VAULT_IPS[2]) == _file_serial("tls_vault_3_crt")
+    healthy = _vault_healthy()
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr[-2000:]

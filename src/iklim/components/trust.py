@@ -21,7 +21,17 @@ if TYPE_CHECKING:
     from iklim.components.target import Target
     from iklim.model.schema import Environment
 
-__all__ = ["CA_SECRET", "SECRETS_DIR", "ca_file", "scheme", "secret_names", "secret_path", "tls_on", "verify"]
+__all__ = [
+    "CA_SECRET",
+    "SECRETS_DIR",
+    "ca_file",
+    "is_member_tls_secret",
+    "scheme",
+    "secret_names",
+    "secret_path",
+    "tls_on",
+    "verify",
+]
 
 
 def tls_on(env: Environment, cluster: str) -> bool:
@@ -39,6 +49,14 @@ def secret_names(member: str) -> tuple[str, str]:
     (the names :attr:`iklim.pki.members.Member.crt_name` gives)."""
     stem = "tls_" + member.replace("-", "_")
     return stem + "_crt", stem + "_key"
+
+
+def is_member_tls_secret(name: str) -> bool:
+    """Whether ``name`` is a member's certificate or key (``tls_vault_2_crt``), not the CA's: a
+    member reads both when its container starts, so a new version and a restart of the member is
+    its whole renewal. The CA is not one: its change needs every member and client to trust both
+    CAs first."""
+    return name.startswith("tls_") and name.endswith(("_crt", "_key")) and name != CA_SECRET
 
 
 def secret_path(target: Target, member: str, name: str) -> str:

@@ -72,6 +72,7 @@ from iklim.components.patroni import member_config
 from iklim.components.rabbitmq import ADMIN_PASSWORD as RABBIT_PASSWORD
 from iklim.components.redis import PASSWORD as REDIS_PASSWORD
 from iklim.components.target import Target
+from iklim.components.trust import is_member_tls_secret
 from iklim.deploy import rotationsteps as steps
 from iklim.deploy.api import DeployError, Hooks
 from iklim.deploy.secretversions import SecretRotation
@@ -105,6 +106,13 @@ class RotationContext(Protocol):
     def target(self) -> Target: ...
 
     def secret(self, name: str) -> str: ...
+
+
+def restart_only(base: str) -> bool:
+    """Whether a restart of the mounting services is the whole rotation of secret ``base``:
+    :data:`RESTART_ONLY`, or a member's TLS certificate or key (a renewal, issue 17:
+    :func:`iklim.components.trust.is_member_tls_secret`; the CA itself is not)."""
+    return base in RESTART_ONLY or is_member_tls_secret(base)
 
 
 def password(value: bytes) -> str:
@@ -155,11 +163,12 @@ class SecretRotationHooks(Hooks):
         changes: Sequence[SecretRotation],
         progress: Callable[[str], None] = lambda line: None,
     ) -> None:
-        unknown = sorted(c.base for c in changes if c.base not in CLUSTER_OF and c.base not in RESTART_ONLY)
+        unknown = sorted(c.base for c in changes if c.base not in CLUSTER_OF and not restart_only(c.base))
         if unknown:
             raise DeployError(
                 f"no rotation procedure for {', '.join(unknown)} (the engines keep it beyond the container); "
-                f"rotatable: {', '.join(sorted({*CLUSTER_OF, *RESTART_ONLY}))}"
+                f"rotatable: {', '.join(sorted({*CLUSTER_OF, *RESTART_ONLY}))}, "
+                "member certificates and keys (tls_*_crt, tls_*_key)"
             )
         self.env, self.ctx, self.progress = env, ctx, progress
         self.changes = {c.base: c for c in changes if c.base in CLUSTER_OF}

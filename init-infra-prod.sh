@@ -123,15 +123,24 @@ step_secrets() {
 }
 
 ensure_file_secret() {
-  # A certificate or key: imported from PKI_DIR, never generated. Docker secrets are immutable:
-  # a renewed certificate reaches the services through `iklim deploy --secrets-dir "$PKI_DIR"`.
-  local name=$1
-  if docker secret inspect "$name" >/dev/null 2>&1; then return; fi
+  # A certificate or key: imported from PKI_DIR, never generated, labelled with its content's
+  # sha256 (10 digits, as iklim deploy names a secret's versions). Docker secrets are immutable: a
+  # file re-issued since (a renewal by `iklim pki issue`) is only reported here; it reaches the
+  # services by `iklim deploy --secrets-dir FOLDER` with the re-issued pair copied into FOLDER.
+  local name=$1 digest current
   if [ ! -f "$PKI_DIR/$name" ]; then
     log "secret $name: $PKI_DIR/$name missing (iklim pki issue --dir \"$PKI_DIR\" --all)"
     exit 1
   fi
-  docker secret create "$name" "$PKI_DIR/$name" >/dev/null
+  digest=$(sha256sum "$PKI_DIR/$name" | cut -c1-10)
+  if docker secret inspect "$name" >/dev/null 2>&1; then
+    current=$(docker secret inspect -f '{{index .Spec.Labels "org.iklim.sha256"}}' "$name" 2>/dev/null || true)
+    if [ "$current" != "$digest" ] && ! docker secret inspect "${name}_$digest" >/dev/null 2>&1; then
+      log "secret $name: $PKI_DIR/$name is not the version deployed: roll it out with iklim deploy --secrets-dir (README: TLS, renewal)"
+    fi
+    return
+  fi
+  docker secret create --label "org.iklim.sha256=$digest" "$name" "$PKI_DIR/$name" >/dev/null
   log "secret $name imported from $PKI_DIR"
 }
 

@@ -116,12 +116,44 @@ def test_a_rolled_back_rotation_puts_the_old_value_back_and_skips_only_the_block
     assert calls[2:] == [("rabbit", "old-rabbitmq_admin_password"), ("role", "old-postgres_replication_password")]
 
 
+def _pair(tmp_path: Path, member: str) -> list[SecretRotation]:
+    """A real pair of ``member`` issued by a fresh CA, as value files."""
+    from datetime import UTC, datetime
+
+    from iklim.pki.ca import create_ca, issue
+    from iklim.pki.members import member as member_of
+
+    env = load_environment(ROOT / "environments" / "prod.yaml")
+    now = datetime.now(UTC)
+    one = member_of(env, member)
+    pem = issue(one, create_ca("test CA", 30, now), 10, now)
+    out = []
+    for base, data in ((one.crt_name, pem.cert), (one.key_name, pem.key)):
+        (tmp_path / base).write_bytes(data)
+        out.append(SecretRotation(base, f"{base}_0123456789", tmp_path / base, ("vault_a",), True, "vault"))
+    return out
+
+
 def test_a_member_certificate_renewal_is_a_restart_but_a_new_ca_is_refused(tmp_path: Path) -> None:
     """Issue 17: a member's certificate and key are read when its container starts (a renewal is
     a new version and the member's restart); the CA is trusted by every member and client."""
     env = load_environment(ROOT / "environments" / "prod.yaml")
-    renewal = [_rotation("tls_vault_2_crt", tmp_path), _rotation("tls_vault_2_key", tmp_path)]
-    hooks = SecretRotationHooks(env, object(), renewal)  # type: ignore[arg-type]
+    hooks = SecretRotationHooks(env, object(), _pair(tmp_path, "vault-2"))  # type: ignore[arg-type]
     hooks.before_cluster("vault", ["vault_vault-2"])  # nothing to do inside the engine
     with pytest.raises(DeployError, match="no rotation procedure for tls_ca_crt"):
         SecretRotationHooks(env, object(), [_rotation("tls_ca_crt", tmp_path)])  # type: ignore[arg-type]
+
+
+def test_a_renewal_needs_both_files_of_a_matching_pair(tmp_path: Path) -> None:
+    env = load_environment(ROOT / "environments" / "prod.yaml")
+    (tmp_path / "a").mkdir()
+    crt, key = _pair(tmp_path / "a", "vault-2")
+    with pytest.raises(DeployError, match="tls_vault_2_crt and tls_vault_2_key renew together"):
+        SecretRotationHooks(env, object(), [crt])  # type: ignore[arg-type]
+    (tmp_path / "b").mkdir()
+    _, other_key = _pair(tmp_path / "b", "vault-2")
+    with pytest.raises(DeployError, match="tls_vault_2_key is not the key of tls_vault_2_crt"):
+        SecretRotationHooks(env, object(), [crt, other_key])  # type: ignore[arg-type]
+    crt.source.write_bytes(b"garbage, not a certificate\n")
+    with pytest.raises(DeployError, match="tls_vault_2_crt: not a PEM certificate"):
+        SecretRotationHooks(env, object(), [crt, key])  # type: ignore[arg-type]

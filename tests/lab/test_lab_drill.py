@@ -87,15 +87,20 @@ def test_openbao_active_kill_loses_no_acknowledged_write(lab: LabContext) -> Non
     """SIGKILL of the active node: a standby takes the Raft lead and becomes active; the writers on
     the standbys are forwarded to it. The heal restarts the member, which comes back sealed, and
     unseals it: every member serves again (the old active as a standby)."""
+    import ssl
     import urllib.error
     import urllib.request
+
+    from iklim.components.trust import ca_file
+    from iklim.vault.plan import member_urls
 
     begin = time.monotonic()
     result = _drill(lab, "vault")
     assert result.recovery.election is not None, "the survivors named a new active"
-    api = lab.target.endpoint(result.member, "api")
+    url = member_urls(lab.env, lab.target)[result.member]  # https: the model puts Vault on TLS
+    context = ssl.create_default_context(cafile=ca_file(lab.env, lab.target, "vault"))
     try:
-        with urllib.request.urlopen(f"http://{api.host}:{api.port}/v1/sys/health", timeout=5) as answer:
+        with urllib.request.urlopen(f"{url}/v1/sys/health", timeout=5, context=context) as answer:
             state = answer.status
     except urllib.error.HTTPError as exc:
         state = exc.code

@@ -23,6 +23,7 @@ import requests
 from iklim.components.trust import ca_file
 from iklim.drill.history import Refused
 from iklim.drill.workloads.vault import VaultWorkload
+from iklim.model.tlswords import ADDRESS_NOT_NAMED, tls_reason
 from iklim.pki.ca import create_ca
 from iklim.status.transport import NetTransport, ProbeError
 from iklim.vault.api import VaultError, VaultMember
@@ -68,8 +69,9 @@ def test_each_member_presents_a_certificate_for_its_address_only(vault_cluster: 
                 assert time.monotonic() < deadline, f"{host}:{PORT} never listened"
                 time.sleep(0.2)
         other_name = f"{PREFIX}.{i % 3 + 1}"  # a name this member's certificate lacks
-        with socket.create_connection((host, PORT), timeout=2) as raw, pytest.raises(ssl.SSLCertVerificationError):
+        with socket.create_connection((host, PORT), timeout=2) as raw, pytest.raises(ssl.SSLCertVerificationError) as e:
             context.wrap_socket(raw, server_hostname=other_name)
+        assert tls_reason(e.value) == ADDRESS_NOT_NAMED  # not "not signed by the CA file"
 
 
 def test_verified_clients_work_and_plaintext_or_wrong_ca_clients_are_refused(
@@ -90,13 +92,17 @@ def test_verified_clients_work_and_plaintext_or_wrong_ca_clients_are_refused(
         hvac.Client(url=url, verify=other, timeout=5).sys.read_health_status(method="GET")
     with pytest.raises(VaultError, match="TLS failed: the member's certificate is not signed by the CA file"):
         VaultMember("vault-1", url, timeout=5, verify=other).health()
+    with pytest.raises(ProbeError, match="CA file .*: No such file or directory"):
+        NetTransport().http(
+            "GET", f"{PREFIX}.1", PORT, "/v1/sys/health", timeout=5, ca_file=str(tmp_path / "absent.crt")
+        )
     with pytest.raises(VaultError, match="CA file .* missing"):
         VaultMember("vault-1", url, timeout=5, verify=str(tmp_path / "absent.crt")).health()
     # the status probes' transport
     transport = NetTransport()
     reply = transport.http("GET", f"{PREFIX}.1", PORT, "/v1/sys/health", timeout=5, ca_file=ca)
     assert reply.status in (200, 429) and reply.body["initialized"] is True
-    with pytest.raises(ProbeError, match="TLS: certificate not trusted"):
+    with pytest.raises(ProbeError, match="TLS failed: the member's certificate is not signed by the CA file"):
         transport.http("GET", f"{PREFIX}.1", PORT, "/v1/sys/health", timeout=5, ca_file=other)
     assert transport.http("GET", f"{PREFIX}.1", PORT, "/v1/sys/health", timeout=5).status == 400
     # the drill and deploy --measure writer (its own requests session: verify set on it too)

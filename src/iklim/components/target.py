@@ -189,6 +189,7 @@ class ProductionTarget:
         return Path(self.env.services.vault.keys_file)
 
     def pki_dir(self) -> Path:
+        """The model's ``tls.pki_dir``: the CA folder on the manager."""
         return Path(self.env.tls.pki_dir)
 
     def endpoint(self, member: str, port_name: str) -> Address:
@@ -243,6 +244,7 @@ class LabTarget:
         return self.root / "secrets" / "vault-init.json"
 
     def pki_dir(self) -> Path:
+        """``<root>/pki``: the loopback lab's own CA (:mod:`iklim.lab.pkifiles`)."""
         return self.root / "pki"
 
     def node_address(self, node_name: str) -> str:

@@ -75,8 +75,9 @@ from iklim.components.target import Target
 from iklim.components.trust import is_member_tls_secret
 from iklim.deploy import rotationsteps as steps
 from iklim.deploy.api import DeployError, Hooks
-from iklim.deploy.secretversions import SecretRotation
+from iklim.deploy.secretversions import SecretRotation, SecretVersionError
 from iklim.model.schema import Environment
+from iklim.pki.ca import PkiError, load_cert, load_key, matches
 
 #: Base secret -> the cluster whose roll carries out its rotation (the runner's cluster keys).
 CLUSTER_OF = {
@@ -113,6 +114,28 @@ def restart_only(base: str) -> bool:
     :data:`RESTART_ONLY`, or a member's TLS certificate or key (a renewal, issue 17:
     :func:`iklim.components.trust.is_member_tls_secret`; the CA itself is not)."""
     return base in RESTART_ONLY or is_member_tls_secret(base)
+
+
+def certificate_pairs(changes: Sequence[SecretRotation]) -> None:
+    """Refuse a member certificate renewal that would not start: the certificate without its key
+    (or the reverse), a file that is not PEM, or a key that is not the certificate's
+    (``iklim pki issue`` writes both; copying one of them is the mistake this catches).
+
+    Raises :class:`DeployError` naming the member's secrets, never their contents.
+    """
+    tls = {c.base: c for c in changes if is_member_tls_secret(c.base)}
+    for stem in sorted({base.rsplit("_", 1)[0] for base in tls}):
+        crt, key = tls.get(f"{stem}_crt"), tls.get(f"{stem}_key")
+        if crt is None or key is None:
+            raise DeployError(
+                f"{stem}_crt and {stem}_key renew together: give both files (iklim pki issue writes both)"
+            )
+        try:
+            fits = matches(load_cert(crt.value(), crt.base), load_key(key.value(), key.base))
+        except (PkiError, SecretVersionError) as exc:
+            raise DeployError(str(exc)) from None
+        if not fits:
+            raise DeployError(f"{key.base} is not the key of {crt.base} (re-issue the pair: iklim pki issue --force)")
 
 
 def password(value: bytes) -> str:
@@ -170,6 +193,7 @@ class SecretRotationHooks(Hooks):
                 f"rotatable: {', '.join(sorted({*CLUSTER_OF, *RESTART_ONLY}))}, "
                 "member certificates and keys (tls_*_crt, tls_*_key)"
             )
+        certificate_pairs(changes)  # a renewal: both files of each pair, and they match
         self.env, self.ctx, self.progress = env, ctx, progress
         self.changes = {c.base: c for c in changes if c.base in CLUSTER_OF}
         for change in self.changes.values():  # refused before anything changed, not mid-roll

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -61,6 +60,9 @@ def place(ctx: LabContext, member: str, names: list[str]) -> None:
         path = Path(secret_path(ctx.target, member, name))
         path.parent.mkdir(parents=True, exist_ok=True)
         temp = path.with_name(f".{name}.tmp")
-        shutil.copyfile(folder / name, temp)
-        os.chmod(temp, 0o600 if name.endswith("_key") else 0o644)
+        temp.unlink(missing_ok=True)
+        mode = 0o600 if name.endswith("_key") else 0o644
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)  # never wider than mode
+        with os.fdopen(fd, "wb") as handle:
+            handle.write((folder / name).read_bytes())
         os.replace(temp, path)

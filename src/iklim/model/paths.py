@@ -28,7 +28,8 @@ def resolve_ca(default: str, production: bool, cluster: str) -> str:
     1. the cluster's variable of :data:`CA_VARIABLES` when set (``VAULT_CACERT``);
     2. in production, ``/run/secrets/tls_ca_crt`` when it exists (a tool in a container that
        mounts the CA secret: the status job);
-    3. ``default``: the target's CA folder's ``tls_ca_crt`` (the model's ``tls.pki_dir`` on the
+    3. in production, ``$PKI_DIR/tls_ca_crt`` when ``PKI_DIR`` is set (the runbook's CA folder);
+    4. ``default``: the target's CA folder's ``tls_ca_crt`` (the model's ``tls.pki_dir`` on the
        manager, ``<root>/pki`` in the loopback lab).
     """
     variable = CA_VARIABLES.get(cluster)
@@ -37,6 +38,8 @@ def resolve_ca(default: str, production: bool, cluster: str) -> str:
     mounted = f"{SECRETS_DIR}/{CA_SECRET}"
     if production and os.path.isfile(mounted):
         return mounted
+    if production and os.environ.get("PKI_DIR"):
+        return os.path.join(os.environ["PKI_DIR"], CA_SECRET)
     return default
 
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
+from iklim.model.tlswords import tls_reason
 from iklim.status.resp import RespValue
 
 
@@ -85,14 +86,9 @@ def _tls_context(ca_file: str) -> Any:
         return _TLS_CONTEXTS[ca_file]
 
 
-def _describe(exc: BaseException, ca_file: str | None = None) -> str:
-    reason = getattr(exc, "reason", None)
-    if type(exc).__name__ == "SSLCertVerificationError":
-        return f"TLS: certificate not trusted ({getattr(exc, 'verify_message', reason)})"
+def _describe(exc: BaseException) -> str:
     if type(exc).__name__.startswith("SSL"):
-        return f"TLS: {reason or type(exc).__name__}"
-    if isinstance(exc, FileNotFoundError) and ca_file and exc.filename in (None, ca_file):
-        return f"CA file {ca_file} missing"
+        return f"TLS failed: {tls_reason(exc)}"
     if isinstance(exc, TimeoutError) or type(exc).__name__ == "timeout":
         return "timed out"
     if isinstance(exc, ConnectionRefusedError):
@@ -169,12 +165,17 @@ class NetTransport:
         request = ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
         try:
             context = _tls_context(ca_file) if ca_file else None
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            why = tls_reason(exc) if type(exc).__name__.startswith("SSL") else getattr(exc, "strerror", None)
+            raise ProbeError(f"{host}:{port}: CA file {ca_file}: {why or type(exc).__name__}") from None
+        try:
             with socket.create_connection((host, port), timeout=max(timeout, 0.001)) as raw_sock:
                 sock = context.wrap_socket(raw_sock, server_hostname=host) if context else raw_sock
-                sock.sendall(request)
-                status, raw = read_http_response(sock.makefile("rb"))
+                with sock:  # wrap_socket detaches raw_sock: close the TLS socket itself
+                    sock.sendall(request)
+                    status, raw = read_http_response(sock.makefile("rb"))
         except (OSError, ValueError, EOFError) as exc:
-            raise ProbeError(f"{host}:{port}: {_describe(exc, ca_file)}") from None
+            raise ProbeError(f"{host}:{port}: {_describe(exc)}") from None
         text = raw.decode(errors="replace")
         try:
             decoded = json.loads(text) if text else None

@@ -12,6 +12,8 @@ from typing import Any
 import hvac
 import requests
 
+from iklim.model.tlswords import tls_reason
+
 
 class VaultError(Exception):
     """A member is unreachable or refused a request; the message names it."""
@@ -24,21 +26,6 @@ class VaultAnswerError(VaultError):
 
 #: http.client's words for a peer that answered, but not with HTTP (inside requests' ConnectionError).
 NOT_HTTP = ("BadStatusLine", "LineTooLong", "UnknownProtocol", "InvalidHeader", "HeaderParsingError")
-
-
-#: OpenSSL's reasons (inside requests' SSLError) -> words for the operator.
-TLS_REASONS = (
-    ("CERTIFICATE_VERIFY_FAILED", "the member's certificate is not signed by the CA file"),
-    ("WRONG_VERSION_NUMBER", "the member does not speak TLS"),
-    ("doesn't match", "the member's certificate does not name the address dialled"),
-    ("TLSV1_ALERT_UNKNOWN_CA", "the member refused this client's certificate"),
-)
-
-
-def tls_reason(exc: BaseException) -> str:
-    """One line saying why a TLS handshake failed (never the certificate's contents)."""
-    text = repr(exc)
-    return next((words for key, words in TLS_REASONS if key in text), "handshake refused")
 
 
 class VaultMember:
@@ -57,7 +44,8 @@ class VaultMember:
     def _call(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
         if self.url.startswith("https://") and isinstance(self.verify, str) and not os.path.isfile(self.verify):
             raise VaultError(
-                f"{self.name} ({self.url}): CA file {self.verify} missing (set VAULT_CACERT, or 'iklim pki init' first)"
+                f"{self.name} ({self.url}): CA file {self.verify} missing or not a file "
+                "(set VAULT_CACERT or PKI_DIR, or 'iklim pki init' first)"
             )
         try:
             return call(*args, **kwargs)

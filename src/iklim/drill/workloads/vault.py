@@ -37,13 +37,12 @@ from hvac import exceptions as hvac_errors
 
 from iklim.drill.history import Indeterminate, Refused
 from iklim.drill.workloads.base import Client, Workload
+from iklim.model.tlswords import HANDSHAKE_FAILURES
 
 #: Where the drill's secrets live under the KV v2 mount (one folder per run).
 FOLDER = "iklim-drill"
 #: Words of a Vault error that did nothing: a sealed member, a standby with no active to forward to.
 NOT_APPLIED = ("vault is sealed", "active cluster node not found")
-#: OpenSSL's words for a handshake that failed before any request byte was sent.
-HANDSHAKE_FAILURES = ("CERTIFICATE_VERIFY_FAILED", "WRONG_VERSION_NUMBER", "handshake")
 
 
 def _never_connected(exc: requests.RequestException) -> bool:

@@ -55,6 +55,8 @@ def median_of(runs: int, argv: list[str], env: dict[str, str] | None = None) -> 
     return statistics.median(t for t, _ in results), max(code for _, code in results)
 
 
+#: Seconds a fresh lab is left to settle before it is measured.
+SETTLE_S = 20
 PLAINTEXT_VAULT = 'vault: {mode: plaintext, reason: "bench: the plaintext baseline"}'
 
 
@@ -67,6 +69,7 @@ def _lab_sweep(iklim: str, model: Path, root: Path, runs: int) -> float:
         deadline = time.monotonic() + 60
         while subprocess.run(argv, capture_output=True).returncode != 0 and time.monotonic() < deadline:
             time.sleep(1)
+        time.sleep(SETTLE_S)  # both labs measured equally settled (RabbitMQ, Prometheus start-up work)
         seconds, code = median_of(runs, argv)
         if code != 0:
             sys.exit(f"iklim status exited {code} on {root}")

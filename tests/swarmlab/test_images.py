@@ -345,6 +345,30 @@ def _unescape(value: object) -> object:
     return value
 
 
+def _tls_file(tmp: Path, name: str) -> bytes:
+    """The bytes of TLS secret ``name`` (``tls_ca_crt``, ``tls_vault_1_crt``/``_key``) from a CA
+    folder under ``tmp``, made once with ``iklim pki``'s code for the production model."""
+    from datetime import UTC, datetime
+
+    from iklim.model.loader import load_environment
+    from iklim.pki import store
+    from iklim.pki.ca import create_ca, issue
+    from iklim.pki.members import members
+
+    folder = tmp / "pki"
+    if not (folder / store.CA_KEY).exists():
+        env, now = (
+            load_environment(Path(__file__).resolve().parents[2] / "environments" / "prod.yaml"),
+            datetime.now(UTC),
+        )
+        folder.mkdir(mode=0o700, exist_ok=True)
+        store.save_ca(folder, create_ca("test CA", 30, now))
+        ca = store.load_ca(folder)
+        for one in members(env):
+            store.save_member(folder, one.crt_name, one.key_name, issue(one, ca, 10, now))
+    return (folder / name).read_bytes()
+
+
 def _start(
     client: docker.DockerClient, rendered_dir: Path, stack_file: str, name: str, hosts: dict[str, str], tmp: Path
 ) -> tuple[object, list[str]]:
@@ -358,7 +382,10 @@ def _start(
         sname = secret if isinstance(secret, str) else secret["source"]
         target = sname if isinstance(secret, str) else secret.get("target", sname)
         path = tmp / f"secret-{name}-{sname}"
-        path.write_text(f"lab-{sname}-value")
+        if sname.startswith("tls_"):  # a certificate, key or the CA: real ones, as the runbook imports
+            path.write_bytes(_tls_file(tmp, sname))
+        else:
+            path.write_text(f"lab-{sname}-value")
         volumes[str(path)] = {"bind": f"/run/secrets/{target}", "mode": "ro"}
     named: list[str] = []
     for spec in svc.get("volumes", []):

@@ -156,6 +156,12 @@ step_pki() {
   fi
   iklim pki issue --env environments/prod.yaml --dir "$PKI_DIR" --all | sed 's/^/    /'
   ensure_file_secret tls_ca_crt
+  ensure_file_secret tls_patroni_1_crt
+  ensure_file_secret tls_patroni_1_key
+  ensure_file_secret tls_patroni_2_crt
+  ensure_file_secret tls_patroni_2_key
+  ensure_file_secret tls_patroni_3_crt
+  ensure_file_secret tls_patroni_3_key
   ensure_file_secret tls_vault_1_crt
   ensure_file_secret tls_vault_1_key
   ensure_file_secret tls_vault_2_crt

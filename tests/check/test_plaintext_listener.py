@@ -37,6 +37,7 @@ PATRONI = (
 CERT = "  certfile: /run/secrets/c\n  keyfile: /run/secrets/k\n"
 HTTPS = "  protocol: https\n  cacert: /run/secrets/ca\n"
 SSL_ON = "  parameters:\n    ssl: 'on'\n"
+HBA = "  pg_hba:\n    - local all all peer\n    - hostssl all all 10.0.1.0/24 scram-sha-256\n    - {rule}\n"
 
 
 def patroni(cert: str = CERT, protocol: str = HTTPS, ssl: str = SSL_ON) -> str:
@@ -79,6 +80,25 @@ CASES = [
     ("patroni no certfile", {"config/patroni/p.yml": patroni(cert="")}, [(2, "patroni_api")]),
     ("patroni ssl missing", {"config/patroni/p.yml": patroni(ssl="")}, [(10, "postgresql")]),
     ("patroni ssl off", {"config/patroni/p.yml": patroni(ssl="  parameters:\n    ssl: 'off'\n")}, [(13, "postgresql")]),
+    (
+        "patroni hostssl only",
+        {"config/patroni/p.yml": patroni(ssl=SSL_ON + HBA.format(rule="hostssl all all 10.0.2.0/24 scram-sha-256"))},
+        [],
+    ),
+    (
+        "patroni host rule admits plaintext",
+        {"config/patroni/p.yml": patroni(ssl=SSL_ON + HBA.format(rule="host all all 10.0.2.0/24 scram-sha-256"))},
+        [(17, "postgresql")],
+    ),
+    (
+        "patroni ssl off and a host rule: one finding",
+        {
+            "config/patroni/p.yml": patroni(
+                ssl="  parameters:\n    ssl: 'off'\n" + HBA.format(rule="host all all x md5")
+            )
+        },
+        [(13, "postgresql")],
+    ),
 ]
 
 

@@ -19,7 +19,7 @@ import redis
 from redis.sentinel import Sentinel
 
 from iklim.components.base import member_names
-from iklim.components.trust import ca_file
+from iklim.components.trust import ca_file, libpq_tls
 from iklim.lab.context import LabContext
 from iklim.lab.orchestrator import components, up
 from iklim.vault.plan import member_urls
@@ -58,6 +58,7 @@ def test_patroni_row_written_on_leader_is_read_on_both_replicas(lab: LabContext)
             dbname="postgres",
             connect_timeout=3,
             autocommit=True,
+            **libpq_tls(lab.env, lab.target),  # verify-full with the lab CA
         )
 
     with connect(leader) as conn:

@@ -129,7 +129,8 @@ def test_output_never_contains_a_secret(lab: LabContext) -> None:
 
 
 def patroni_replica(lab: LabContext) -> str:
-    cluster = http_json(f"http://{lab.target.host('patroni-1')}:8008/cluster")
+    patroni = next(c for c in components() if c.name == "patroni")
+    cluster: Any = patroni.cluster(lab)  # type: ignore[attr-defined]  # https with the lab CA
     return str(next(m["name"] for m in cluster["members"] if m["role"] != "leader"))
 
 

@@ -108,11 +108,13 @@ def _pg_login(ctx: Any, member: str, password: str) -> str:
     """``ok``, ``refused`` (password authentication failed) or the error's class, for a replication connection."""
     import psycopg
 
+    from iklim.components.trust import libpq_tls
+
     address = ctx.target.endpoint(member, "postgres")
     try:
         psycopg.connect(
             host=address.host, port=address.port, user="replicator", password=password,
-            dbname="replication", replication="true", connect_timeout=5,
+            dbname="replication", replication="true", connect_timeout=5, **libpq_tls(ctx.env, ctx.target),
         ).close()  # fmt: skip
         return "ok"
     except psycopg.OperationalError as exc:

@@ -23,15 +23,14 @@ from pathlib import Path
 import docker
 import pytest
 
-from iklim.model.loader import load_environment
 from iklim.swarmlab import paths
 from iklim.swarmlab.nodes import dockerd_pid, lab_nodes, node_by_name
+from tests.tlscapture import assert_no_secret_in_clear
+
+from .manager import ENV, MANAGER, ROOT, in_manager, other_ca  # noqa: TID252
 
 pytestmark = pytest.mark.swarmlab
 
-ROOT = Path(__file__).resolve().parents[2]
-ENV = load_environment(ROOT / "environments/prod.yaml")
-MANAGER = next(n.name for n in ENV.nodes if n.swarm_role == "manager")
 PORT = ENV.services.vault.api_port
 VAULT_IPS = [str(ENV.node(node).private_ip) for node in ENV.services.vault.nodes]
 
@@ -72,12 +71,6 @@ def _manager_pid() -> int:
     return pid
 
 
-def _in_manager(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    """``argv`` in the manager's network, UTS and mount namespaces (``swarm-lab shell``)."""
-    shell = [sys.executable, "-m", "iklim", "swarm-lab", "shell", MANAGER, "--"]
-    return subprocess.run([*shell, *argv], capture_output=True, text=True, cwd=ROOT, timeout=300, **kwargs)  # type: ignore[call-overload, no-any-return]
-
-
 @pytest.fixture(scope="module")
 def lab() -> Iterator[docker.DockerClient]:
     up = subprocess.run([sys.executable, "-m", "iklim", "swarm-lab", "up"], capture_output=True, text=True)
@@ -85,16 +78,6 @@ def lab() -> Iterator[docker.DockerClient]:
     manager = docker.DockerClient(base_url=f"unix://{paths.RUN}/{MANAGER}.sock")
     yield manager
     manager.close()
-
-
-def _other_ca(tmp_path: Path) -> Path:
-    from datetime import UTC, datetime
-
-    from iklim.pki.ca import create_ca
-
-    path = tmp_path / "other_ca.crt"
-    path.write_bytes(create_ca(f"iklim {ENV.name} internal CA", 30, datetime.now(UTC)).cert)
-    return path
 
 
 def test_the_vault_services_mount_their_certificates_as_docker_secrets(lab: docker.DockerClient) -> None:
@@ -110,9 +93,9 @@ def test_the_vault_services_mount_their_certificates_as_docker_secrets(lab: dock
 def test_every_member_verifies_and_plaintext_or_wrong_ca_clients_are_refused(
     lab: docker.DockerClient, tmp_path: Path
 ) -> None:
-    other = _other_ca(tmp_path)
+    other = other_ca(tmp_path)
     ca = paths.PKI_DIR / "tls_ca_crt"
-    run = _in_manager([sys.executable, "-c", CLIENT, str(ca), str(other), str(PORT), *VAULT_IPS])
+    run = in_manager([sys.executable, "-c", CLIENT, str(ca), str(other), str(PORT), *VAULT_IPS])
     assert run.returncode == 0, run.stderr[-2000:]
     rows = json.loads(run.stdout)
     for host in VAULT_IPS:
@@ -126,7 +109,7 @@ def _vault_healthy() -> subprocess.CompletedProcess[str]:
     keys = str(paths.VAULT_KEYS_FILE)
     model = str(ROOT / "environments/prod.yaml")
     argv = ["vault", "status", "--target", "prod", "--keys-file", keys, "--env", model]
-    return _in_manager([sys.executable, "-m", "iklim", *argv])
+    return in_manager([sys.executable, "-m", "iklim", *argv])
 
 
 def test_a_capture_of_an_unseal_on_the_manager_holds_no_share_and_no_token(
@@ -170,25 +153,20 @@ def test_a_capture_of_an_unseal_on_the_manager_holds_no_share_and_no_token(
             time.sleep(2)
         assert any(t["ID"] not in old for t in service.tasks())
         keys = {**os.environ, "VAULT_KEYS_FILE": str(paths.VAULT_KEYS_FILE)}
-        bootstrap = _in_manager(["bash", str(ROOT / "init/vault/vault-bootstrap.sh")], env=keys)
+        bootstrap = in_manager(["bash", str(ROOT / "init/vault/vault-bootstrap.sh")], env=keys)
         assert bootstrap.returncode == 0, bootstrap.stderr[-2000:]
         # its unseal shares went over the private network now (not "already unsealed")
         assert re.search(r": vault-2 unsealed$", bootstrap.stderr, re.M), bootstrap.stderr[-2000:]
         url = f"http://{VAULT_IPS[0]}:{PORT}/v1/{marker}"
         control = f"import urllib.request as u\ntry: u.urlopen({url!r}, timeout=5)\nexcept Exception: pass"
-        _in_manager([sys.executable, "-c", control])
+        in_manager([sys.executable, "-c", control])
         time.sleep(1.0)
     finally:
         tcpdump.send_signal(signal.SIGINT)
         _, err = tcpdump.communicate(timeout=15)
-    data = capture.read_bytes()
-    assert b"packets captured" in err and len(data) > 10_000, err
-    assert marker.encode() in data, "the capture does not see plaintext: it would prove nothing"
-    assert b"\x16\x03\x01" in data or b"\x16\x03\x03" in data  # TLS handshake records
     custody = json.loads(paths.VAULT_KEYS_FILE.read_text())
     secrets = [*custody["keys"], *custody["keys_base64"], custody["root_token"]]
-    leaked = [s[:6] + "..." for s in secrets if s.encode() in data]
-    assert not leaked, f"secrets in clear in the capture: {leaked}"
+    assert_no_secret_in_clear(capture.read_bytes(), err, marker, secrets, least=10_000)
     healthy = _vault_healthy()
     assert healthy.returncode == 0, healthy.stdout + healthy.stderr[-2000:]
     roles = sorted(line.split()[1] for line in healthy.stdout.splitlines() if line.startswith("vault-"))
@@ -206,7 +184,7 @@ with socket.create_connection((host, port), timeout=5) as raw, context.wrap_sock
 
 
 def _served_serial(host: str) -> str:
-    run = _in_manager([sys.executable, "-c", SERIAL, str(paths.PKI_DIR / "tls_ca_crt"), host, str(PORT)])
+    run = in_manager([sys.executable, "-c", SERIAL, str(paths.PKI_DIR / "tls_ca_crt"), host, str(PORT)])
     assert run.returncode == 0, run.stderr[-2000:]
     return run.stdout.strip()
 

@@ -15,8 +15,9 @@ SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "busybox"})
 _PREFIXES = frozenset(
     {"exec", "do", "then", "else", "elif", "if", "while", "until", "!", "nohup", "env", "time", "command"}
 )
-#: Programs that run their next non-option word as the program, after a user argument.
-_SWITCH_USER = frozenset({"gosu", "su-exec", "chpst", "tini", "dumb-init"})
+#: Programs that run their next non-option word as the program (after a user argument for gosu and
+#: su-exec); an official image's ``docker-entrypoint.sh`` execs its arguments the same way.
+_SWITCH_USER = frozenset({"gosu", "su-exec", "chpst", "tini", "dumb-init", "docker-entrypoint.sh"})
 _SEPARATORS = re.compile(r"&&|\|\||\$\(|[;&|\n(){}`]")
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 #: Bound on the script text read per service (characters): a program name is near the start.

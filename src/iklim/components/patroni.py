@@ -19,6 +19,7 @@ from iklim.components.base import (
 )
 from iklim.components.etcd import client_endpoints
 from iklim.components.target import ProductionTarget, Target
+from iklim.components.trust import CA_SECRET, SECRETS_DIR, scheme, secret_names, secret_path, tls_on
 from iklim.components.yamlout import dump_yaml
 from iklim.model.ports import port_of
 from iklim.model.schema import Environment, Patroni
@@ -30,6 +31,40 @@ SECRETS = {
     "PATRONI_RESTAPI_PASSWORD": "patroni_restapi_password",
 }
 CONFIG_TARGET = "/etc/patroni/patroni.yml"
+#: The image's ``postgres`` user (Debian's and the official image's uid 999), which must own the key:
+#: PostgreSQL refuses a key file readable by others unless root owns it
+#: (https://www.postgresql.org/docs/16/ssl-tcp.html#SSL-SETUP).
+POSTGRES_UID = "999"
+
+
+def _ssl_parameters(target: Target, name: str) -> dict[str, Any]:
+    """PostgreSQL's server TLS (``ssl = on``, the member certificate and key, TLS 1.2 or later):
+    local parameters, reloadable (https://www.postgresql.org/docs/16/runtime-config-connection.html#RUNTIME-CONFIG-CONNECTION-SSL)."""
+    crt, key = secret_names(name)
+    return {
+        "ssl": "on",
+        "ssl_cert_file": secret_path(target, name, crt),
+        "ssl_key_file": secret_path(target, name, key),
+        "ssl_min_protocol_version": "TLSv1.2",
+    }
+
+
+def _restapi_tls(target: Target, name: str) -> dict[str, str]:
+    """Patroni's REST API on TLS with the member certificate; ``cafile`` is also what Patroni and
+    patronictl verify other members' APIs with when ``ctl.cacert`` is unset
+    (https://patroni.readthedocs.io/en/latest/yaml_configuration.html#rest-api)."""
+    crt, key = secret_names(name)
+    return {
+        "certfile": secret_path(target, name, crt),
+        "keyfile": secret_path(target, name, key),
+        "cafile": secret_path(target, name, CA_SECRET),
+    }
+
+
+def _hba(tls: bool, rules: list[str]) -> list[str]:
+    """``host`` rules as ``hostssl`` when PostgreSQL is on TLS: a connection without TLS then
+    matches no rule and is refused, loopback ones included (Patroni's own connections use TLS too)."""
+    return [("hostssl" + r[4:]) if tls and r.startswith("host ") else r for r in rules]
 
 
 def member_config(env: Environment, target: Target, name: str) -> dict[str, Any]:
@@ -42,6 +77,8 @@ def member_config(env: Environment, target: Target, name: str) -> dict[str, Any]
     data_root = spec.volume.target if spec.volume else "/home/postgres/pgdata"
     host, listen = target.host(name), target.listen(name)
     rest, postgres = port_of(spec, "patroni-api"), port_of(spec, "postgres")
+    pg_tls, api_tls = tls_on(env, "postgresql"), tls_on(env, "patroni_api")
+    client_ssl = {"sslmode": "verify-full", "sslrootcert": secret_path(target, name, CA_SECRET)} if pg_tls else {}
     trusted: list[str] = []
     for network in (env.overlay.subnet, env.network.app_subnet, env.network.db_subnet):
         mapped = target.trusted_cidr(network)
@@ -54,6 +91,7 @@ def member_config(env: Environment, target: Target, name: str) -> dict[str, Any]
         "restapi": {
             "listen": f"{listen}:{rest}",
             "connect_address": f"{host}:{rest}",
+            **(_restapi_tls(target, name) if api_tls else {}),
         },
         "etcd3": {"hosts": ",".join(client_endpoints(env, target)), "protocol": "http"},
         "bootstrap": {
@@ -87,25 +125,33 @@ def member_config(env: Environment, target: Target, name: str) -> dict[str, Any]
             "data_dir": target.data_dir(name, f"{data_root}/pg{spec.postgres_major}"),
             "bin_dir": target.postgres_bin_dir(spec.postgres_major),
             "pgpass": target.path(name, "/tmp/pgpass"),
-            "parameters": {"unix_socket_directories": target.path(name, "/var/run/postgresql")},
-            "authentication": {
-                "superuser": {"username": "postgres"},
-                "replication": {"username": "replicator"},
-                "rewind": {"username": "rewind_user"},
+            "parameters": {
+                "unix_socket_directories": target.path(name, "/var/run/postgresql"),
+                **(_ssl_parameters(target, name) if pg_tls else {}),
             },
-            "pg_hba": [
-                "local all all peer",
-                # Patroni's own connections go to localhost over TCP: as the superuser (post_bootstrap,
-                # heartbeat) and, on a replica, as the replication user (local timeline/LSN check).
-                # Without these a Swarm bootstrap fails "no pg_hba.conf entry for host 127.0.0.1"
-                # and renames the data dir to *.failed (found in the Swarm lab).
-                "host all postgres 127.0.0.1/32 scram-sha-256",
-                "host all postgres ::1/128 scram-sha-256",
-                "host replication replicator 127.0.0.1/32 scram-sha-256",
-                "host replication replicator ::1/128 scram-sha-256",
-                *(f"host replication replicator {net} scram-sha-256" for net in trusted),
-                *(f"host all all {net} scram-sha-256" for net in trusted),
-            ],
+            # Patroni's connections (local as superuser, a replica's to its primary, pg_rewind's to
+            # the source) verify the server as every client does: the CA and the name dialled.
+            "authentication": {
+                "superuser": {"username": "postgres", **client_ssl},
+                "replication": {"username": "replicator", **client_ssl},
+                "rewind": {"username": "rewind_user", **client_ssl},
+            },
+            "pg_hba": _hba(
+                pg_tls,
+                [
+                    "local all all peer",
+                    # Patroni's own connections go to localhost over TCP: as the superuser (post_bootstrap,
+                    # heartbeat) and, on a replica, as the replication user (local timeline/LSN check).
+                    # Without these a Swarm bootstrap fails "no pg_hba.conf entry for host 127.0.0.1"
+                    # and renames the data dir to *.failed (found in the Swarm lab).
+                    "host all postgres 127.0.0.1/32 scram-sha-256",
+                    "host all postgres ::1/128 scram-sha-256",
+                    "host replication replicator 127.0.0.1/32 scram-sha-256",
+                    "host replication replicator ::1/128 scram-sha-256",
+                    *(f"host replication replicator {net} scram-sha-256" for net in trusted),
+                    *(f"host all all {net} scram-sha-256" for net in trusted),
+                ],
+            ),
         },
         "tags": {"nofailover": False, "noloadbalance": False, "clonefrom": False, "nosync": False},
     }
@@ -124,10 +170,16 @@ def contribute(env: Environment) -> Contribution:
         out.files[path] = render_config(env, ProductionTarget(env), service)
         out.mounts[service] = [Mount(path, CONFIG_TARGET)]
         out.secret_mounts[service] = [SecretMount(s) for s in sorted(SECRETS.values())]
+        if tls_on(env, "postgresql") or tls_on(env, "patroni_api"):
+            crt, key = secret_names(service)
+            out.file_secrets += [crt, key]
+            out.secret_mounts[service] += [
+                SecretMount(CA_SECRET, mode=0o444),
+                SecretMount(crt, uid=POSTGRES_UID, mode=0o444),
+                SecretMount(key, uid=POSTGRES_UID, mode=0o400),
+            ]
         volume = f"{service}-data"
         out.volumes.append(volume)
-        rest = port_of(spec, "patroni-api")
-        probe = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{rest}/liveness', timeout=3)"
         out.services[service] = {
             "image": spec.image,
             "hostname": service,
@@ -138,11 +190,23 @@ def contribute(env: Environment) -> Contribution:
             "volumes": [f"{volume}:{spec.volume.target if spec.volume else '/home/postgres/pgdata'}"],
             "networks": overlay(env),
             "ports": host_ports(spec.ports),
-            "healthcheck": healthcheck(["CMD", "python3", "-c", probe], start_period="120s"),
+            "healthcheck": healthcheck(["CMD", "python3", "-c", _liveness_probe(env)], start_period="120s"),
             "stop_grace_period": "60s",
             "deploy": restart_after_ttl(pinned_deploy(spec.placement, node), spec.ttl + spec.loop_wait),
         }
     return out
+
+
+def _liveness_probe(env: Environment) -> str:
+    """The container healthcheck's Python: Patroni's ``/liveness`` on loopback (the certificate
+    names 127.0.0.1), verified with the mounted CA when the REST API is on TLS."""
+    url = f"{scheme(env, 'patroni_api')}://127.0.0.1:{port_of(env.services.patroni, 'patroni-api')}/liveness"
+    if not tls_on(env, "patroni_api"):
+        return f"import urllib.request; urllib.request.urlopen('{url}', timeout=3)"
+    return (
+        "import ssl, urllib.request; urllib.request.urlopen("
+        f"'{url}', timeout=3, context=ssl.create_default_context(cafile='{SECRETS_DIR}/{CA_SECRET}'))"
+    )
 
 
 #: The keys of Patroni's dynamic configuration the model owns (``bootstrap.dcs`` is written to

@@ -75,23 +75,33 @@ def _apisix(env: Environment, target: Target) -> dict[str, Any]:
     }
 
 
+def _tls(env: Environment, target: Target, cluster: str) -> dict[str, Any]:
+    """A scrape job's TLS keys for a member of the TLS ``cluster`` (``tls.clusters``): https,
+    verified with the environment CA (Prometheus's ``tls_config.ca_file``); empty when the model
+    keeps it plaintext. The members' certificates name the overlay names scraped here."""
+    if not tls_on(env, cluster):
+        return {}
+    return {"scheme": "https", "tls_config": {"ca_file": secret_path(target, MEMBER, CA_SECRET)}}
+
+
 def _vault(env: Environment, target: Target) -> dict[str, Any]:
     vault = env.services.vault
     hosts = _hosts(target, "vault", vault.members, vault.api_port)
-    tls: dict[str, Any] = {}
-    if tls_on(env, "vault"):  # the members' API certificates name the overlay names scraped here
-        tls = {"scheme": "https", "tls_config": {"ca_file": secret_path(target, MEMBER, CA_SECRET)}}
+    tls = _tls(env, target, "vault")
     return _static("vault", hosts, metrics_path="/v1/sys/metrics", params={"format": ["prometheus"]}, **tls)
+
+
+def _patroni(env: Environment, target: Target) -> dict[str, Any]:
+    spec = env.services.patroni
+    hosts = _hosts(target, "patroni", spec.members, port_of(spec, "patroni-api"))
+    return _static("patroni", hosts, **_tls(env, target, "patroni_api"))
 
 
 #: Catalogue key -> its scrape job (the registry of scrape jobs; a key without one declares why in
 #: the catalogue's ``absent["scrape"]``). Jobs are rendered in catalogue order.
 JOBS: dict[str, Job] = {
     "etcd": lambda env, target: _static("etcd", client_endpoints(env, target)),
-    "patroni": lambda env, target: _static(
-        "patroni",
-        _hosts(target, "patroni", env.services.patroni.members, port_of(env.services.patroni, "patroni-api")),
-    ),
+    "patroni": _patroni,
     "mongodb": lambda env, target: _static(
         "mongodb", _hosts(target, mongodb.EXPORTER, env.services.mongodb.members, mongodb.EXPORTER_PORT)
     ),
@@ -132,6 +142,12 @@ def scrape_config(
     return config
 
 
+def needs_ca(config: dict[str, Any]) -> bool:
+    """Whether a scrape config (:func:`scrape_config`) has a job that verifies with the environment
+    CA, so Prometheus must mount ``tls_ca_crt``: derived from the jobs, never listed twice."""
+    return any(job.get("scheme") == "https" for job in config["scrape_configs"])
+
+
 def contribute(env: Environment) -> Contribution:
     spec = env.services.prometheus
     out = Contribution(volumes=[VOLUME])
@@ -142,7 +158,7 @@ def contribute(env: Environment) -> Contribution:
     for key, text in rules.items():
         out.files[rule_path(key)] = text
         out.mounts["prometheus"].append(Mount(rule_path(key), mount_path(key)))
-    if any(tls_on(env, c) for c in ("vault",)):  # the scraped TLS clusters: Vault's API so far
+    if needs_ca(config):
         out.secret_mounts["prometheus"] = [SecretMount(CA_SECRET, mode=0o444)]
     out.services["prometheus"] = {
         "image": spec.image,

@@ -63,18 +63,47 @@ def rabbitmq_conf(env: Environment, target: Target, member: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: How long a blank member waits for the seed before booting anyway (seconds): 5 s steps.
+SEED_WAIT_S = 300
+
+
+def wait_for_seed(member: str, seed: str) -> str:
+    """The start command's wait (``sh``, ``$$``-escaped for the stack): a blank member other than
+    ``seed`` (no ``mnesia`` folder of its own yet) boots only once ``seed`` answers
+    ``rabbitmq-diagnostics ping``, for at most :data:`SEED_WAIT_S`; empty for the seed itself.
+
+    Why: with classic peer discovery a blank node that reaches none of its listed peers boots as a
+    cluster of its own (https://www.rabbitmq.com/docs/cluster-formation). On Swarm a peer is
+    reachable only once its task is healthy (the service's VIP has no backend before), so three
+    blank members started together can form two clusters; found on a fresh Swarm lab:
+    rabbitmq-3 formed its own while rabbitmq-1 and -2 clustered. Waiting for one fixed seed makes
+    the formation deterministic. A member with data restarts at once (it knows its cluster), and
+    the wait ends anyway so a lost seed cannot keep the others down. The CLI reads the cookie the
+    command installed under ``HOME=/var/lib/rabbitmq``.
+    """
+    if member == seed:
+        return ""
+    ping = f"HOME=/var/lib/rabbitmq rabbitmq-diagnostics -q -n rabbit@{seed} ping >/dev/null 2>&1"
+    steps = SEED_WAIT_S // 5
+    return (
+        f"if [ ! -d /var/lib/rabbitmq/mnesia/rabbit@{member} ]; then "
+        f"i=0; until {ping} || [ $$i -ge {steps} ]; do sleep 5; i=$$((i+1)); done; fi; "
+    )
+
+
 def contribute(env: Environment) -> Contribution:
     spec = env.services.rabbitmq
     out = Contribution(secrets=[COOKIE, ADMIN_PASSWORD])
     names = member_names("rabbitmq", spec.members)
     out.files[CONF_PATH] = rabbitmq_conf(env, ProductionTarget(env), names[0])
     out.files[PLUGINS_PATH] = "[rabbitmq_management,rabbitmq_prometheus].\n"
-    start = (
-        f"install -m 0400 -o rabbitmq -g rabbitmq /run/secrets/{COOKIE} /var/lib/rabbitmq/.erlang.cookie; "
-        f'export RABBITMQ_DEFAULT_PASS="$$(cat /run/secrets/{ADMIN_PASSWORD})"; '
-        "exec docker-entrypoint.sh rabbitmq-server"
-    )
     for service, node in zip(names, spec.nodes, strict=True):
+        start = (
+            f"install -m 0400 -o rabbitmq -g rabbitmq /run/secrets/{COOKIE} /var/lib/rabbitmq/.erlang.cookie; "
+            f'export RABBITMQ_DEFAULT_PASS="$$(cat /run/secrets/{ADMIN_PASSWORD})"; '
+            f"{wait_for_seed(service, names[0])}"
+            "exec docker-entrypoint.sh rabbitmq-server"
+        )
         volume = f"{service}-data"
         out.volumes.append(volume)
         out.mounts[service] = [

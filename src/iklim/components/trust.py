@@ -13,11 +13,13 @@ uses it on its hot path).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from iklim.model.paths import CA_SECRET, SECRETS_DIR, resolve_ca
 
 if TYPE_CHECKING:
+    import ssl
+
     from iklim.components.target import Target
     from iklim.model.schema import Environment
 
@@ -26,9 +28,11 @@ __all__ = [
     "SECRETS_DIR",
     "ca_file",
     "is_member_tls_secret",
+    "libpq_tls",
     "scheme",
     "secret_names",
     "secret_path",
+    "ssl_context",
     "tls_on",
     "verify",
 ]
@@ -74,3 +78,24 @@ def verify(env: Environment, target: Target, cluster: str) -> str | bool:
     """``requests``' ``verify`` for a client of ``cluster``: the CA file when it is on TLS, else
     True (no TLS is spoken, nothing to verify)."""
     return ca_file(env, target, cluster) if tls_on(env, cluster) else True
+
+
+def ssl_context(env: Environment, target: Target, cluster: str) -> ssl.SSLContext | None:
+    """A client ``ssl.SSLContext`` for ``cluster`` that trusts only its CA file and checks the host
+    name (urllib's ``context=``); None when the cluster is plaintext. Raises OSError (an
+    ``ssl.SSLError`` among them) naming nothing when the CA file cannot be read: callers add it."""
+    if not tls_on(env, cluster):
+        return None
+    import ssl  # only a TLS client pays for it
+
+    return ssl.create_default_context(cafile=ca_file(env, target, cluster))
+
+
+def libpq_tls(env: Environment, target: Target) -> dict[str, Any]:
+    """libpq's keywords for a client of PostgreSQL on ``target``: ``sslmode=verify-full`` (the
+    server's certificate signed by the CA and naming the host dialled) with ``sslrootcert`` the CA
+    file, when the model puts ``postgresql`` on TLS; empty when it keeps it plaintext
+    (https://www.postgresql.org/docs/16/libpq-ssl.html#LIBPQ-SSL-PROTECTION)."""
+    if not tls_on(env, "postgresql"):
+        return {}
+    return {"sslmode": "verify-full", "sslrootcert": ca_file(env, target, "postgresql")}

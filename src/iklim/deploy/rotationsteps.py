@@ -21,6 +21,7 @@ from psycopg import sql
 from iklim.components.base import member_names
 from iklim.components.patroni import SECRETS as PATRONI_SECRETS
 from iklim.components.target import Target
+from iklim.components.trust import libpq_tls
 from iklim.deploy.api import DeployError
 from iklim.drill.driver import DrillError
 from iklim.drill.labplanned import http_json
@@ -53,7 +54,7 @@ def _primary(ctx: StepContext) -> psycopg.Connection[Any]:
     endpoints = [(a.host, a.port) for a in (ctx.target.endpoint(m, "postgres") for m in members)]
     secret = ctx.secret(PATRONI_SECRETS["PATRONI_SUPERUSER_PASSWORD"])
     try:
-        return psycopg.connect(**conninfo(endpoints, SUPERUSER, secret, 5))
+        return psycopg.connect(**conninfo(endpoints, SUPERUSER, secret, 5, libpq_tls(ctx.env, ctx.target)))
     except psycopg.Error as exc:
         raise DeployError(f"patroni: no primary accepts the superuser: {type(exc).__name__}") from None
 

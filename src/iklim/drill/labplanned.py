@@ -24,6 +24,7 @@ import contextlib
 import json
 import os
 import signal
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -36,14 +37,19 @@ import redis as redis_client
 from iklim.components.patroni import SECRETS as PATRONI_SECRETS
 from iklim.components.redis import PASSWORD as REDIS_PASSWORD
 from iklim.components.target import Target
+from iklim.components.trust import scheme, ssl_context
 from iklim.drill.driver import DrillError
 from iklim.lab.components.patroni import REST_USER as PATRONI_REST_USER
 from iklim.lab.context import LabContext
+from iklim.model.schema import Environment
 
 
 class ClusterContext(Protocol):
     """What the planned calls need of a target (the lab's context, the Swarm lab's seat):
     its addressing and its secrets."""
+
+    @property
+    def env(self) -> Environment: ...
 
     @property
     def target(self) -> Target: ...
@@ -65,16 +71,18 @@ def http_json(
     body: dict[str, Any] | None = None,
     auth: tuple[str, str] | None = None,
     t: float = 60,
+    context: ssl.SSLContext | None = None,
 ) -> Any:
-    """One JSON request; the decoded answer (text when not JSON). Raises :class:`DrillError` with
-    the server's words on an HTTP error, OSError when unreachable."""
+    """One JSON request; the decoded answer (text when not JSON); an https ``url`` is verified
+    with ``context``. Raises :class:`DrillError` with the server's words on an HTTP error, OSError
+    (ssl's errors among them) when unreachable."""
     headers = {"Content-Type": "application/json"}
     if auth:
         headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, headers=headers, method=method)
     try:
-        with urllib.request.urlopen(request, timeout=t) as response:
+        with urllib.request.urlopen(request, timeout=t, context=context) as response:
             text = response.read().decode()
     except urllib.error.HTTPError as exc:
         words = exc.read().decode(errors="replace").strip()[:200]
@@ -98,11 +106,19 @@ def etcd_move_leader(leader: tuple[str, int], target: tuple[str, int], member: s
 
 
 def patroni_api(
-    ctx: ClusterContext, member: str, path: str, method: str = "GET", body: dict[str, Any] | None = None
+    ctx: ClusterContext,
+    member: str,
+    path: str,
+    method: str = "GET",
+    body: dict[str, Any] | None = None,
+    t: float = 60,
 ) -> Any:
+    """One call to ``member``'s Patroni REST API (https verified with the CA when the model puts
+    ``patroni_api`` on TLS), as the REST user; :func:`http_json`'s answer and errors."""
     api = ctx.target.endpoint(member, "patroni-api")
     auth = (PATRONI_REST_USER, ctx.secret(PATRONI_SECRETS["PATRONI_RESTAPI_PASSWORD"]))
-    return http_json(f"http://{api.host}:{api.port}{path}", method, body, auth)
+    url = f"{scheme(ctx.env, 'patroni_api')}://{api.host}:{api.port}{path}"
+    return http_json(url, method, body, auth, t, ssl_context(ctx.env, ctx.target, "patroni_api"))
 
 
 def _lag(member: dict[str, Any]) -> int:

@@ -23,6 +23,7 @@ from iklim.components.base import member_names
 from iklim.components.rabbitmq import ADMIN_PASSWORD as RABBIT_PASSWORD
 from iklim.components.redis import PASSWORD as REDIS_PASSWORD
 from iklim.components.target import Target
+from iklim.components.trust import libpq_tls
 from iklim.drill import labplanned as planned
 from iklim.drill.driver import DrillError, Observation
 from iklim.drill.workloads.base import Workload
@@ -164,11 +165,11 @@ class PatroniSeam(Seam):
         for member in self.members():
             if member == old_leader:
                 continue  # a dead member cannot vouch for itself; ask the survivors
-            api = self.ctx.target.endpoint(member, "patroni-api")
             try:
-                with urllib.request.urlopen(f"http://{api.host}:{api.port}/cluster", timeout=PROBE_TIMEOUT) as r:
-                    cluster: dict[str, Any] = json.loads(r.read())
-            except (OSError, ValueError):
+                cluster: dict[str, Any] = planned.patroni_api(self.ctx, member, "/cluster", t=PROBE_TIMEOUT)
+            except (OSError, ValueError, DrillError):
+                continue
+            if not isinstance(cluster, dict):
                 continue
             leaders = [m for m in cluster.get("members", []) if m.get("role") in ("leader", "standby_leader")]
             running = [str(m["name"]) for m in leaders if m.get("state") == "running"]
@@ -205,7 +206,8 @@ class PatroniSeam(Seam):
 
     def workload(self, run_id: str) -> Workload:
         endpoints = [(a.host, a.port) for a in (self.ctx.target.endpoint(m, "postgres") for m in self.members())]
-        return PatroniWorkload(endpoints, "postgres", self.ctx.secret("postgres_superuser_password"), run_id)
+        password = self.ctx.secret("postgres_superuser_password")
+        return PatroniWorkload(endpoints, "postgres", password, run_id, libpq_tls(self.ctx.env, self.ctx.target))
 
 
 class RedisSeam(Seam):

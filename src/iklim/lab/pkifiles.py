@@ -18,9 +18,9 @@ from pathlib import Path
 from iklim.components.trust import secret_path
 from iklim.lab.context import LabContext
 from iklim.pki import store
-from iklim.pki.ca import create_ca, issue
+from iklim.pki.ca import create_ca
 from iklim.pki.members import members
-from iklim.pki.renewal import reason_to_issue
+from iklim.pki.renewal import ensure_issued
 
 
 def lab_pki(ctx: LabContext) -> Path:
@@ -38,17 +38,7 @@ def lab_pki(ctx: LabContext) -> Path:
             store.save_ca(folder, create_ca(f"iklim {env.name} lab CA", env.tls.ca_validity_days, now))
         ca = store.load_ca(folder)
         for one in members(env, ctx.target):
-            cert, key = folder / one.crt_name, folder / one.key_name
-            why = reason_to_issue(
-                one,
-                cert.read_bytes() if cert.exists() else None,
-                key.read_bytes() if key.exists() else None,
-                ca.cert,
-                env.tls.renew_before_days,
-                now,
-            )
-            if why is not None:
-                store.save_member(folder, one.crt_name, one.key_name, issue(one, ca, env.tls.cert_validity_days, now))
+            ensure_issued(folder, one, ca, env.tls.cert_validity_days, env.tls.renew_before_days, now)
     return folder
 
 

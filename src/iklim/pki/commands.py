@@ -18,9 +18,9 @@ from iklim.model.commands import load_or_exit
 from iklim.model.paths import DEFAULT_ENV
 from iklim.model.schema import Environment
 from iklim.pki import store
-from iklim.pki.ca import PkiError, create_ca, info, issue
+from iklim.pki.ca import PkiError, create_ca, info
 from iklim.pki.members import Member, member, members
-from iklim.pki.renewal import reason_to_issue
+from iklim.pki.renewal import ensure_issued, existing, reason_to_issue
 
 _ENV = click.option("--env", "env_path", default=DEFAULT_ENV, show_default=True, help="The environment model.")
 _DIR = click.option(
@@ -74,11 +74,6 @@ def init_command(env_path: str, folder: Path) -> None:
     click.echo(f"created the CA: {folder / store.CA_CERT} (key {folder / store.CA_KEY}, mode 0600)")
 
 
-def _existing(folder: Path, name: str) -> bytes | None:
-    path = folder / name
-    return store.read(path) if path.exists() or path.is_symlink() else None
-
-
 @pki_command.command("issue")
 @_ENV
 @_DIR
@@ -105,13 +100,11 @@ def issue_command(env_path: str, folder: Path, names: tuple[str, ...], every: bo
         store.prepare(folder)
         now = _now()
         for one in chosen:
-            cert, key = _existing(folder, one.crt_name), _existing(folder, one.key_name)
-            why = "forced" if force else reason_to_issue(one, cert, key, ca.cert, env.tls.renew_before_days, now)
+            why = ensure_issued(folder, one, ca, env.tls.cert_validity_days, env.tls.renew_before_days, now, force)
             if why is None:
                 click.echo(f"{one.name}: current, kept")
-                continue
-            store.save_member(folder, one.crt_name, one.key_name, issue(one, ca, env.tls.cert_validity_days, now))
-            click.echo(f"{one.name}: issued ({why}): {one.crt_name}, {one.key_name}")
+            else:
+                click.echo(f"{one.name}: issued ({why}): {one.crt_name}, {one.key_name}")
     except (PkiError, LookupError) as exc:
         _fail(str(exc.args[0]) if isinstance(exc, LookupError) else str(exc))
     except OSError as exc:
@@ -124,12 +117,12 @@ def _row(env: Environment, one: Member, folder: Path | None, now: datetime) -> t
     line = f"{one.name:<20} CN={one.common_name:<9} {usage:<13} {names}"
     if folder is None:
         return line, True
-    cert = _existing(folder, one.crt_name)
+    cert = existing(folder, one.crt_name)
     if cert is None:
         return f"{line}\n{'':<20} not issued", False
     details = info(cert, str(folder / one.crt_name))
-    ca = _existing(folder, store.CA_CERT) or b""
-    why = reason_to_issue(one, cert, _existing(folder, one.key_name), ca, env.tls.renew_before_days, now)
+    ca = existing(folder, store.CA_CERT) or b""
+    why = reason_to_issue(one, cert, existing(folder, one.key_name), ca, env.tls.renew_before_days, now)
     state = "current" if why is None else f"re-issue: {why}"
     return f"{line}\n{'':<20} expires {details.not_after:%Y-%m-%d %H:%M} UTC, {state}", why is None
 

@@ -61,15 +61,26 @@ def endpoints(env: Environment, target: Target, key: str) -> tuple[Endpoint, ...
     return tuple(out)
 
 
+#: Catalogue key -> the TLS cluster (``tls.clusters``) its probe's endpoints serve.
+TLS_CLUSTER = {"vault": "vault", "patroni": "patroni_api"}
+
+
+def _tls(env: Environment, target: Target, key: str) -> dict[str, Any]:
+    """The probe context's TLS settings for catalogue entry ``key``
+    (:meth:`iklim.status.probes.base.ProbeContext.http`)."""
+    return {
+        "tls": tls_on(env, TLS_CLUSTER[key]),
+        "ca_default": str(target.pki_dir() / CA_SECRET),
+        "production": target.name == "prod",
+    }
+
+
 def _settings(env: Environment, target: Target) -> dict[str, dict[str, Any]]:
     svc = env.services
     return {
-        "vault": {
-            "tls": tls_on(env, "vault"),
-            "ca_default": str(target.pki_dir() / CA_SECRET),
-            "production": target.name == "prod",
-        },
+        "vault": _tls(env, target, "vault"),
         "patroni": {
+            **_tls(env, target, "patroni"),
             "scope": svc.patroni.scope,
             "max_replica_lag_bytes": svc.patroni.max_replica_lag_bytes,
             "synchronous_mode": svc.patroni.synchronous_mode,

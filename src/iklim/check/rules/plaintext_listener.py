@@ -12,6 +12,8 @@ Patroni's leader key in etcd, PostgreSQL replication). Flagged, by the model's c
   is http) or ``http://`` hosts (https://etcd.io/docs/v3.5/op-guide/security/);
 - ``postgresql``: a Patroni config whose ``postgresql.parameters.ssl`` (or the bootstrap DCS's)
   is not ``on``: PostgreSQL's default is off (https://www.postgresql.org/docs/16/ssl-tcp.html);
+  or, with ssl on, a ``pg_hba`` rule of type ``host``, which also admits a client without TLS
+  (``hostssl`` admits only TLS: https://www.postgresql.org/docs/16/auth-pg-hba-conf.html);
 - ``patroni_api``: a Patroni ``restapi`` without ``certfile`` (nor ``PATRONI_RESTAPI_CERTFILE``
   on a Patroni service): the REST API then serves plain HTTP.
 
@@ -198,6 +200,12 @@ def _patroni(docs: Documents, policy: Policy) -> Iterator[Finding]:
             pos = where.at("ssl") if where is not None else data.kpos.get("postgresql", data.pos)
             shown = "is missing (PostgreSQL's default is off)" if where is None else f"is {where.get('ssl')!r}"
             yield _finding(policy, "postgresql", path, pos, f"PostgreSQL ssl {shown}")
+            continue
+        hba = get_list(get_map(data, "postgresql"), "pg_hba")
+        for index, rule in enumerate(hba or []):
+            if str(rule).split()[:1] == ["host"]:
+                words = f"pg_hba rule {str(rule)!r} admits a client without TLS: use hostssl"
+                yield _finding(policy, "postgresql", path, hba.at(index) if hba else data.pos, words)
 
 
 def check(docs: Documents, policy: Policy) -> Iterator[Finding]:

@@ -11,7 +11,7 @@ duplicated row would show in the final read.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -23,9 +23,17 @@ from iklim.drill.workloads.base import Client, Workload
 TABLE = "iklim_drill"
 
 
-def conninfo(endpoints: Sequence[tuple[str, int]], user: str, password: str, timeout: int) -> dict[str, Any]:
-    """libpq keyword arguments reaching whichever member is the primary now."""
+def conninfo(
+    endpoints: Sequence[tuple[str, int]],
+    user: str,
+    password: str,
+    timeout: int,
+    tls: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """libpq keyword arguments reaching whichever member is the primary now; ``tls``: the TLS
+    keywords (:func:`iklim.components.trust.libpq_tls`: ``sslmode=verify-full`` and the CA)."""
     return {
+        **(tls or {}),
         "host": ",".join(h for h, _ in endpoints),
         "port": ",".join(str(p) for _, p in endpoints),
         "user": user,
@@ -77,8 +85,15 @@ class PatroniClient(Client):
 class PatroniWorkload(Workload):
     name = "patroni"
 
-    def __init__(self, endpoints: Sequence[tuple[str, int]], user: str, password: str, run_id: str) -> None:
-        self.params = conninfo(endpoints, user, password, timeout=1)
+    def __init__(
+        self,
+        endpoints: Sequence[tuple[str, int]],
+        user: str,
+        password: str,
+        run_id: str,
+        tls: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.params = conninfo(endpoints, user, password, timeout=1, tls=tls)
         self.run_id = run_id
 
     def _read_params(self) -> dict[str, Any]:

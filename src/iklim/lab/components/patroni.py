@@ -12,9 +12,11 @@ from pathlib import Path
 
 from iklim.components.base import member_names
 from iklim.components.patroni import SECRETS, member_config
+from iklim.components.trust import CA_SECRET, ca_file, scheme, secret_names, tls_on
 from iklim.components.yamlout import dump_yaml
 from iklim.lab.components.base import LabComponent
 from iklim.lab.context import LabContext, write_private
+from iklim.lab.pkifiles import lab_pki, place
 from iklim.lab.probes import http_json, wait_for
 from iklim.lab.supervisor import ProcessSpec
 
@@ -47,7 +49,12 @@ class PatroniLab(LabComponent):
         env = {var: ctx.secret(secret) for var, secret in SECRETS.items()}
         env["PATRONI_RESTAPI_USERNAME"] = REST_USER
         specs = []
+        tls = tls_on(ctx.env, "postgresql") or tls_on(ctx.env, "patroni_api")
+        if tls:
+            lab_pki(ctx)
         for member in self.members(ctx):
+            if tls:  # before the chown below: the key must be the lab user's (PostgreSQL checks)
+                place(ctx, member, [CA_SECRET, *secret_names(member)])
             config = member_config(ctx.env, ctx.target, member)
             folder = ctx.target.member_dir(member)
             for key in ("pgpass",):
@@ -64,7 +71,9 @@ class PatroniLab(LabComponent):
         for member in self.members(ctx):
             try:
                 api = ctx.target.endpoint(member, "patroni-api")
-                data: dict[str, object] = http_json(f"http://{api.host}:{api.port}/cluster", timeout=1)
+                url = f"{scheme(ctx.env, 'patroni_api')}://{api.host}:{api.port}/cluster"
+                ca = ca_file(ctx.env, ctx.target, "patroni_api")
+                data: dict[str, object] = http_json(url, timeout=1, ca_file=ca)
                 return data
             except OSError:
                 continue

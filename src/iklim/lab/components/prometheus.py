@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 
 from iklim.components.alerts import rule_files
-from iklim.components.prometheus import scrape_config
-from iklim.components.trust import CA_SECRET, tls_on
+from iklim.components.prometheus import needs_ca, scrape_config
+from iklim.components.trust import CA_SECRET
 from iklim.components.yamlout import dump_yaml
 from iklim.lab.components.base import LabComponent
 from iklim.lab.context import LabContext, write_private
@@ -34,10 +34,10 @@ class PrometheusLab(LabComponent):
         for key, text in rules.items():
             write_private(folder / "rules" / f"{key}.yml", text, mode=0o644)
             paths.append(str(folder / "rules" / f"{key}.yml"))
-        if "vault" in self.scraped and tls_on(ctx.env, "vault"):  # the CA its vault job verifies with
+        config = scrape_config(ctx.env, ctx.target, available=self.scraped, rule_paths=paths)
+        if needs_ca(config):
             lab_pki(ctx)
             place(ctx, MEMBER, [CA_SECRET])
-        config = scrape_config(ctx.env, ctx.target, available=self.scraped, rule_paths=paths)
         write_private(folder / "prometheus.yml", dump_yaml(config), mode=0o644)
         argv = (
             shutil.which("prometheus") or "prometheus",

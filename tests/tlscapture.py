@@ -14,7 +14,7 @@ def assert_no_secret_in_clear(
     """Fail unless ``data`` (a pcap file's bytes, at least ``least`` bytes) holds the plaintext
     control ``marker``, TLS handshake records, and none of ``secrets`` (named by a 6-character
     prefix only, so a failure prints no secret)."""
-    assert "packets captured" in tcpdump_stderr and len(data) > least, tcpdump_stderr
+    assert b"packets captured" in tcpdump_stderr and len(data) > least, tcpdump_stderr
     assert marker.encode() in data, "the capture does not see plaintext: it would prove nothing"
     assert b"\x16\x03\x01" in data or b"\x16\x03\x03" in data  # TLS handshake records
     leaked = [s[:6] + "..." for s in secrets if s.encode() in data]

@@ -27,6 +27,11 @@ from iklim.drill.workloads.base import Workload
 FAULTS: tuple[str, ...] = ("kill", "stop", "pause", "isolate", "etcd-leader", "switchover")
 #: Faults whose clock starts when the hand-over is requested (the request blocks until done).
 PLANNED: tuple[str, ...] = ("switchover",)
+#: Faults whose clock starts when they are requested, not when the request returns: the planned
+#: hand-overs, and ``stop``, which waits for the member to exit while the member stops serving at
+#: once (Patroni terminates every session on SIGTERM, then spends seconds on its shutdown checkpoint
+#: and on handing the leader key over; measured from the exit, that outage fell before the fault).
+CLOCK_AT_REQUEST: tuple[str, ...] = (*PLANNED, "stop")
 
 
 #: The clusters with an intentionally unsafe configuration (``--unsafe-config``, with ``isolate``)

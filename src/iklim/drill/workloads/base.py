@@ -10,6 +10,7 @@ when its outcome is unknown.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -26,6 +27,11 @@ class Client(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    def connect(self) -> None:  # noqa: B027 - optional: most clients connect on their first write
+        """Open the connection ahead of the first write, so set-up (a TLS handshake, an
+        authentication, trying each host for the primary) is not paid inside the measured rate.
+        Never raises: a failure is left for the first write to report."""
 
 
 class Workload(ABC):
@@ -54,11 +60,16 @@ class Writers:
         self.workload, self.history, self.run_id = workload, history, run_id
         self.period = workers / rate
         self._stop = threading.Event()
+        self._ready = threading.Barrier(workers + 1)
         self._threads = [threading.Thread(target=self._loop, args=(w,), daemon=True) for w in range(workers)]
 
-    def start(self) -> None:
+    def start(self, ready_timeout: float = 10.0) -> None:
+        """Start the writers once each has its client connected (:meth:`Client.connect`), or after
+        ``ready_timeout`` seconds: the rate is then measured from the first scheduled write."""
         for thread in self._threads:
             thread.start()
+        with contextlib.suppress(threading.BrokenBarrierError):
+            self._ready.wait(ready_timeout)
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop writing and wait for the threads (an op in flight completes or times out)."""
@@ -69,6 +80,9 @@ class Writers:
     def _loop(self, worker: int) -> None:
         client = self.workload.client()
         try:
+            client.connect()
+            with contextlib.suppress(threading.BrokenBarrierError):
+                self._ready.wait()
             n, next_at = 0, time.monotonic()
             while not self._stop.is_set():
                 value = f"{self.run_id}-{worker}-{n}"

@@ -55,6 +55,10 @@ class PatroniClient(Client):
         self.params, self.run_id = params, run_id
         self.conn: psycopg.Connection[Any] | None = None
 
+    def connect(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            self.conn = psycopg.connect(**self.params)
+
     def write(self, value: str) -> None:
         if self.conn is None or self.conn.closed:
             try:

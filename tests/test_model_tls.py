@@ -25,8 +25,11 @@ def _problems(text: str) -> list[str]:
 
 
 def test_production_puts_vault_on_tls_and_keeps_the_rest_plaintext_with_its_reason(prod_env: Environment) -> None:
-    assert prod_env.tls.clusters.vault.mode == "tls"
-    pending = [c for c in TLS_CLUSTERS if c != "vault"]
+    on_tls = ("vault", "postgresql", "patroni_api")
+    for name in on_tls:
+        assert getattr(prod_env.tls.clusters, name).mode == "tls", name
+    pending = [c for c in TLS_CLUSTERS if c not in on_tls]
+    assert pending == ["etcd"]
     assert prod_env.tls.plaintext() == dict.fromkeys(pending, "TLS wiring pending (issue 17)")
     for name in OVERLAY_CLUSTERS:
         choice = getattr(prod_env.tls.overlay, name)
@@ -46,7 +49,7 @@ CASES = [
     (f"etcd: {PENDING}", 'etcd: {mode: tls, reason: "x y z"}', "tls.clusters.etcd", "etcd: {mode", "only for"),
     ("vault: {mode: tls}", "vault: {mode: tcp}", "tls.clusters.vault.mode", "vault: {mode", "'tls' or 'plaintext'"),
     (
-        f"postgresql: {PENDING}",
+        "postgresql: {mode: tls}",
         'postgresql: {mode: plaintext, reason: ""}',
         "tls.clusters.postgresql.reason",
         "postgresql: {",
@@ -76,8 +79,8 @@ CASES = [
         "missing",
     ),
     (
-        f"patroni_api: {PENDING}",
-        'patroni_api: {mode: plaintext, reason: "r r", port: 8008}',
+        "patroni_api: {mode: tls}",
+        "patroni_api: {mode: tls, port: 8008}",
         "tls.clusters.patroni_api.port",
         "patroni_api: {",
         "unknown key",

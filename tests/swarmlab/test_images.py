@@ -9,6 +9,7 @@ takes a few minutes; warm, the cache makes ``ensure_images`` build nothing.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -369,6 +370,25 @@ def _tls_file(tmp: Path, name: str) -> bytes:
     return (folder / name).read_bytes()
 
 
+def _secret_mounts(svc: dict[str, object], name: str, tmp: Path) -> dict[str, dict[str, str]]:
+    """Bind mounts standing in for the service's Docker secrets: a lab value for a password, real
+    files for ``tls_*``, each with the owner and mode the stack's long syntax asks for (as Swarm
+    sets them; PostgreSQL refuses a key file readable by others)."""
+    volumes: dict[str, dict[str, str]] = {}
+    for secret in svc.get("secrets", []):  # type: ignore[attr-defined]
+        spec = {"source": secret} if isinstance(secret, str) else secret
+        sname = spec["source"]
+        path = tmp / f"secret-{name}-{sname}"
+        if sname.startswith("tls_"):  # a certificate, key or the CA: real ones, as the runbook imports
+            path.write_bytes(_tls_file(tmp, sname))
+        else:
+            path.write_text(f"lab-{sname}-value")
+        os.chown(path, int(spec.get("uid", 0)), int(spec.get("gid", 0)))
+        path.chmod(int(spec.get("mode", 0o444)))
+        volumes[str(path)] = {"bind": f"/run/secrets/{spec.get('target', sname)}", "mode": "ro"}
+    return volumes
+
+
 def _start(
     client: docker.DockerClient, rendered_dir: Path, stack_file: str, name: str, hosts: dict[str, str], tmp: Path
 ) -> tuple[object, list[str]]:
@@ -378,15 +398,7 @@ def _start(
     for cfg in svc.get("configs", []):
         source = rendered_dir / stack["configs"][cfg["source"]]["file"]
         volumes[str(source)] = {"bind": cfg["target"], "mode": "ro"}
-    for secret in svc.get("secrets", []):
-        sname = secret if isinstance(secret, str) else secret["source"]
-        target = sname if isinstance(secret, str) else secret.get("target", sname)
-        path = tmp / f"secret-{name}-{sname}"
-        if sname.startswith("tls_"):  # a certificate, key or the CA: real ones, as the runbook imports
-            path.write_bytes(_tls_file(tmp, sname))
-        else:
-            path.write_text(f"lab-{sname}-value")
-        volumes[str(path)] = {"bind": f"/run/secrets/{target}", "mode": "ro"}
+    volumes.update(_secret_mounts(svc, name, tmp))
     named: list[str] = []
     for spec in svc.get("volumes", []):
         source, target = spec.split(":")[:2]
@@ -490,10 +502,7 @@ def test_patroni_bootstraps_with_the_rendered_config(
         volumes: dict[str, dict[str, str]] = {}
         for cfg in svc["configs"]:
             volumes[str(rendered_dir / stack["configs"][cfg["source"]]["file"])] = {"bind": cfg["target"], "mode": "ro"}
-        for secret in svc["secrets"]:
-            path = tmp_path / secret
-            path.write_text(f"lab-{secret}-value")
-            volumes[str(path)] = {"bind": f"/run/secrets/{secret}", "mode": "ro"}
+        volumes.update(_secret_mounts(svc, "patroni-1", tmp_path))
         volumes["iklim-images-test-patroni-data"] = {"bind": "/home/postgres/pgdata", "mode": "rw"}
         patroni = client.containers.run(
             svc["image"], _unescape(svc["command"]), volumes=volumes,

@@ -48,6 +48,13 @@ def probe(firewall: Path | None = None) -> dict[str, object]:
     return report
 
 
+def states(report: dict[str, object]) -> list[str]:
+    """The differing cells with the state each one had (the assertion message of a failure)."""
+    rows = report["differences"]
+    assert isinstance(rows, list)
+    return [f"{r['source']} -> {r['target']}:{r['port']} {r['state']}" for r in rows]
+
+
 def diffs(report: dict[str, object]) -> set[Key]:
     rows = report["differences"]
     assert isinstance(rows, list)
@@ -133,17 +140,21 @@ def test_probe_equals_the_model_cell_by_cell(lab: list[LabNode]) -> None:
 def test_deleting_the_app_subnet_etcd_rule_changes_no_packet(lab: list[LabNode], tmp_path: Path) -> None:
     """Hetzner firewalls filter the public interface only, where no private source ever arrives:
     the rule's loss shows in ``iklim check`` (unit test), not in a single packet."""
-    assert diffs(probe(_mutated(tmp_path, "etcd"))) == set()
+    report = probe(_mutated(tmp_path, "etcd"))
+    assert diffs(report) == set(), states(report)
 
 
 def test_widening_a_db_port_is_held_by_docker_user(lab: list[LabNode], tmp_path: Path) -> None:
-    assert diffs(probe(_mutated(tmp_path, "widen"))) == set()
+    report = probe(_mutated(tmp_path, "widen"))
+    assert diffs(report) == set(), states(report)
 
 
 def test_dropping_docker_user_opens_the_db_ports_to_the_private_network(no_docker_user: None) -> None:
-    assert diffs(probe()) == _guarded_private()
+    report = probe()
+    assert diffs(report) == _guarded_private(), states(report)
 
 
 def test_both_open_postgres_to_the_world(no_docker_user: None, tmp_path: Path) -> None:
     public_sources = ["internet", "operator", *DB_NODES, *APP_NODES, "overlay", "other-overlay"]
-    assert diffs(probe(_mutated(tmp_path, "widen"))) == _guarded_private() | _postgres_public(public_sources)
+    report = probe(_mutated(tmp_path, "widen"))
+    assert diffs(report) == _guarded_private() | _postgres_public(public_sources), states(report)

@@ -10,6 +10,7 @@ inside a private network namespace so ``127.0.0.1:<peer port>`` is the member's 
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -95,3 +96,25 @@ def test_apisix_healthcheck_uses_an_endpoint_of_the_pinned_version() -> None:
     control = config["apisix"]["control"]
     assert config["apisix"]["enable_control"] is True
     assert f"http://127.0.0.1:{control['port']}/v1/schema" in test
+
+
+def _seconds(value: object) -> int:
+    text = str(value)
+    assert text.endswith("s") and text[:-1].isdigit(), text
+    return int(text[:-1])
+
+
+@pytest.mark.parametrize("name", ["rabbitmq-2", "rabbitmq-3"])
+def test_a_blank_rabbitmq_members_seed_wait_fits_its_healthcheck_window(name: str) -> None:
+    """The wait for the seed (a deadline in the start command) plus a boot of 30 s ends before
+    Swarm would call the waiting task unhealthy (start_period + retries x interval) and replace it."""
+    service = _service(name)
+    command = " ".join(str(part) for part in service["command"])  # type: ignore[attr-defined]
+    found = re.search(r"end=\$\$\(\(\$\$\(date \+%s\)\+(\d+)\)\)", command)
+    assert found, command
+    assert "-t 5" in command and "-n rabbit@rabbitmq-1 ping" in command
+    health = service["healthcheck"]
+    assert isinstance(health, dict)
+    window = _seconds(health["start_period"]) + int(health["retries"]) * _seconds(health["interval"])
+    assert int(found.group(1)) + 30 <= window, (found.group(1), window)
+    assert "mnesia" not in " ".join(str(p) for p in _service("rabbitmq-1")["command"])  # type: ignore[attr-defined]

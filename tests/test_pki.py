@@ -240,3 +240,25 @@ def test_a_second_issue_keeps_current_certificates_and_repairs_a_broken_pair(tmp
     assert (folder / store.CA_KEY).read_bytes() == before[store.CA_KEY]
     forced = _run("issue", "--dir", str(folder), "--member", "vault-1", "--force")
     assert _said(forced) == ["vault-1: issued (forced): tls_vault_1_crt, tls_vault_1_key"]
+
+
+def test_a_tls_client_names_the_ca_file_it_cannot_use(
+    prod_env: Environment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``trust.ssl_context``: a missing or non-PEM CA file is an OSError that names the file."""
+    from iklim.components.target import ProductionTarget
+    from iklim.components.trust import ssl_context
+
+    monkeypatch.setenv("PKI_DIR", str(tmp_path))
+    monkeypatch.delenv("VAULT_CACERT", raising=False)
+    ca = tmp_path / "tls_ca_crt"
+    target = ProductionTarget(prod_env)
+    if Path("/run/secrets/tls_ca_crt").exists():  # production's own file comes first
+        pytest.fail("this machine has /run/secrets/tls_ca_crt: the test cannot point the client elsewhere")
+    with pytest.raises(OSError, match=f"CA file {ca}: No such file"):
+        ssl_context(prod_env, target, "patroni_api")
+    ca.write_text("not a certificate\n")
+    with pytest.raises(OSError, match=f"CA file {ca}: .*no certificate"):
+        ssl_context(prod_env, target, "patroni_api")
+    ca.write_bytes(create_ca("t", 1, datetime.now(UTC)).cert)
+    assert ssl_context(prod_env, target, "patroni_api") is not None

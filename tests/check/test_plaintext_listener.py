@@ -37,6 +37,10 @@ PATRONI = (
 CERT = "  certfile: /run/secrets/c\n  keyfile: /run/secrets/k\n"
 HTTPS = "  protocol: https\n  cacert: /run/secrets/ca\n"
 SSL_ON = "  parameters:\n    ssl: 'on'\n"
+DCS_HBA = (
+    "bootstrap:\n  dcs:\n    postgresql:\n      pg_hba:\n        - hostssl all all 10.0.1.0/24 md5\n        - {rule}\n"
+)
+AUTH = "  authentication:\n    replication:\n      username: r\n      sslmode: {mode}\n"
 HBA = "  pg_hba:\n    - local all all peer\n    - hostssl all all 10.0.1.0/24 scram-sha-256\n    - {rule}\n"
 
 
@@ -98,6 +102,31 @@ CASES = [
             )
         },
         [(13, "postgresql")],
+    ),
+    (
+        "patroni hostnossl rule",
+        {"config/patroni/p.yml": patroni(ssl=SSL_ON + HBA.format(rule="hostnossl all all 10.0.2.0/24 md5"))},
+        [(17, "postgresql")],
+    ),
+    (
+        "patroni bootstrap dcs host rule",
+        {"config/patroni/p.yml": patroni(ssl=SSL_ON) + DCS_HBA.format(rule="host all all 10.0.2.0/24 md5")},
+        [(19, "postgresql")],
+    ),
+    (
+        "patroni replication verify-full",
+        {"config/patroni/p.yml": patroni(ssl=SSL_ON + AUTH.format(mode="verify-full"))},
+        [],
+    ),
+    (
+        "patroni replication sslmode require",
+        {"config/patroni/p.yml": patroni(ssl=SSL_ON + AUTH.format(mode="require"))},
+        [(17, "postgresql")],
+    ),
+    (
+        "patroni replication without sslmode (libpq prefer)",
+        {"config/patroni/p.yml": patroni(ssl=SSL_ON + "  authentication:\n    replication:\n      username: r\n")},
+        [(15, "postgresql")],
     ),
 ]
 

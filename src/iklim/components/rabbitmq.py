@@ -63,14 +63,21 @@ def rabbitmq_conf(env: Environment, target: Target, member: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-#: How long a blank member waits for the seed before booting anyway (seconds): 5 s steps.
-SEED_WAIT_S = 300
+#: How long a blank member waits for the seed before booting anyway (seconds). With the boot that
+#: follows it must fit the healthcheck's window (``start_period`` :data:`START_PERIOD_S` plus five
+#: failed probes 10 s apart), or Swarm replaces the waiting task and the wait starts over.
+SEED_WAIT_S = 90
+#: The healthcheck's ``start_period`` (seconds): the seed wait plus a boot fit before the retries.
+START_PERIOD_S = 90
+#: Seconds one ``rabbitmq-diagnostics ping`` of the seed may take (its default is 60).
+PING_TIMEOUT_S = 5
 
 
 def wait_for_seed(member: str, seed: str) -> str:
     """The start command's wait (``sh``, ``$$``-escaped for the stack): a blank member other than
     ``seed`` (no ``mnesia`` folder of its own yet) boots only once ``seed`` answers
-    ``rabbitmq-diagnostics ping``, for at most :data:`SEED_WAIT_S`; empty for the seed itself.
+    ``rabbitmq-diagnostics ping``, for at most :data:`SEED_WAIT_S` by the clock (each ping at most
+    :data:`PING_TIMEOUT_S`); empty for the seed itself.
 
     Why: with classic peer discovery a blank node that reaches none of its listed peers boots as a
     cluster of its own (https://www.rabbitmq.com/docs/cluster-formation). On Swarm a peer is
@@ -83,11 +90,11 @@ def wait_for_seed(member: str, seed: str) -> str:
     """
     if member == seed:
         return ""
-    ping = f"HOME=/var/lib/rabbitmq rabbitmq-diagnostics -q -n rabbit@{seed} ping >/dev/null 2>&1"
-    steps = SEED_WAIT_S // 5
+    ping = f"HOME=/var/lib/rabbitmq rabbitmq-diagnostics -q -t {PING_TIMEOUT_S} -n rabbit@{seed} ping >/dev/null 2>&1"
     return (
         f"if [ ! -d /var/lib/rabbitmq/mnesia/rabbit@{member} ]; then "
-        f"i=0; until {ping} || [ $$i -ge {steps} ]; do sleep 5; i=$$((i+1)); done; fi; "
+        f"end=$$(($$(date +%s)+{SEED_WAIT_S})); "
+        f"until {ping} || [ $$(date +%s) -ge $$end ]; do sleep 5; done; fi; "
     )
 
 
@@ -118,7 +125,9 @@ def contribute(env: Environment) -> Contribution:
             "command": shell(start),
             "volumes": [f"{volume}:{spec.volume.target if spec.volume else '/var/lib/rabbitmq'}"],
             "networks": overlay(env, CLIENT_ALIAS),
-            "healthcheck": healthcheck(["CMD", "rabbitmq-diagnostics", "-q", "ping"], start_period="90s"),
+            "healthcheck": healthcheck(
+                ["CMD", "rabbitmq-diagnostics", "-q", "ping"], start_period=f"{START_PERIOD_S}s"
+            ),
             "stop_grace_period": "60s",
             "deploy": pinned_deploy(spec.placement, node),
         }

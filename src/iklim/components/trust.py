@@ -82,13 +82,18 @@ def verify(env: Environment, target: Target, cluster: str) -> str | bool:
 
 def ssl_context(env: Environment, target: Target, cluster: str) -> ssl.SSLContext | None:
     """A client ``ssl.SSLContext`` for ``cluster`` that trusts only its CA file and checks the host
-    name (urllib's ``context=``); None when the cluster is plaintext. Raises OSError (an
-    ``ssl.SSLError`` among them) naming nothing when the CA file cannot be read: callers add it."""
+    name (urllib's ``context=``); None when the cluster is plaintext. Raises OSError naming the
+    CA file when it cannot be read or holds no certificate (``ssl.SSLError`` for the latter)."""
     if not tls_on(env, cluster):
         return None
     import ssl  # only a TLS client pays for it
 
-    return ssl.create_default_context(cafile=ca_file(env, target, cluster))
+    cafile = ca_file(env, target, cluster)
+    try:
+        return ssl.create_default_context(cafile=cafile)
+    except OSError as exc:  # FileNotFoundError, PermissionError, ssl.SSLError (not PEM)
+        why = exc.strerror or getattr(exc, "reason", None) or str(exc)
+        raise OSError(f"CA file {cafile}: {why}") from None
 
 
 def libpq_tls(env: Environment, target: Target) -> dict[str, Any]:

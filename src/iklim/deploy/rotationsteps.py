@@ -55,8 +55,9 @@ def _primary(ctx: StepContext) -> psycopg.Connection[Any]:
     secret = ctx.secret(PATRONI_SECRETS["PATRONI_SUPERUSER_PASSWORD"])
     try:
         return psycopg.connect(**conninfo(endpoints, SUPERUSER, secret, 5, libpq_tls(ctx.env, ctx.target)))
-    except psycopg.Error as exc:
-        raise DeployError(f"patroni: no primary accepts the superuser: {type(exc).__name__}") from None
+    except psycopg.Error as exc:  # libpq's last line says why (TLS, pg_hba, auth); never a password
+        why = ([ln for ln in str(exc).splitlines() if ln.strip() and not ln[0].isspace()] or [""])[-1][:200]
+        raise DeployError(f"patroni: no primary accepts the superuser: {type(exc).__name__}: {why}") from None
 
 
 def patroni_alter_role(ctx: StepContext, user: str, new: str, progress: Progress) -> None:

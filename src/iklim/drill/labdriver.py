@@ -60,9 +60,11 @@ class LabDriver(Driver):
         return tuple(self.seams)
 
     def leader(self, cluster: str) -> str:
-        observed = self._seam(cluster).observe(None)
+        seam = self._seam(cluster)
+        observed = seam.observe(None)
         if observed.leader is None:
-            raise DrillError(f"{cluster}: no leader named by the cluster's API (is the lab up and healthy?)")
+            why = f"; last error {seam.last_error}" if seam.last_error else ""
+            raise DrillError(f"{cluster}: no leader named by the cluster's API (is the lab up and healthy?){why}")
         return observed.leader
 
     def observe(self, cluster: str, old_leader: str) -> Observation:

@@ -59,6 +59,9 @@ class Seam(ABC):
 
     def __init__(self, ctx: SeamContext) -> None:
         self.ctx = ctx
+        #: Why the last :meth:`observe` asked no member successfully (a refused handshake, an
+        #: unreadable CA file), "" when it did: the drill names it when no leader is found.
+        self.last_error = ""
 
     @abstractmethod
     def members(self) -> list[str]: ...
@@ -162,12 +165,14 @@ class PatroniSeam(Seam):
         return member_names("patroni", self.ctx.env.services.patroni.members)
 
     def observe(self, old_leader: str | None) -> Observation:
+        self.last_error = ""
         for member in self.members():
             if member == old_leader:
                 continue  # a dead member cannot vouch for itself; ask the survivors
             try:
                 cluster: dict[str, Any] = planned.patroni_api(self.ctx, member, "/cluster", t=PROBE_TIMEOUT)
-            except (OSError, ValueError, DrillError):
+            except (OSError, ValueError, DrillError) as exc:
+                self.last_error = f"{member}: {exc}"
                 continue
             if not isinstance(cluster, dict):
                 continue

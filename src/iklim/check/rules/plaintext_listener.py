@@ -12,8 +12,12 @@ Patroni's leader key in etcd, PostgreSQL replication). Flagged, by the model's c
   is http) or ``http://`` hosts (https://etcd.io/docs/v3.5/op-guide/security/);
 - ``postgresql``: a Patroni config whose ``postgresql.parameters.ssl`` (or the bootstrap DCS's)
   is not ``on``: PostgreSQL's default is off (https://www.postgresql.org/docs/16/ssl-tcp.html);
-  or, with ssl on, a ``pg_hba`` rule of type ``host``, which also admits a client without TLS
-  (``hostssl`` admits only TLS: https://www.postgresql.org/docs/16/auth-pg-hba-conf.html);
+  or, with ssl on, a ``pg_hba`` rule (in ``postgresql`` or ``bootstrap.dcs.postgresql``) of type
+  ``host``, which also admits a client without TLS, or ``hostnossl``, which admits only those
+  (``hostssl`` admits only TLS: https://www.postgresql.org/docs/16/auth-pg-hba-conf.html), or
+  a connection Patroni makes itself (``postgresql.authentication.<user>``, for replication,
+  rewind and its superuser) whose ``sslmode`` is not ``verify-full``/``verify-ca`` (libpq's
+  default ``prefer`` falls back to plaintext);
 - ``patroni_api``: a Patroni ``restapi`` without ``certfile`` (nor ``PATRONI_RESTAPI_CERTFILE``
   on a Patroni service): the REST API then serves plain HTTP.
 
@@ -107,6 +111,8 @@ _ETCD_URL_VARS = (
 _ETCD_URL_FLAG = re.compile(r"^--(listen|advertise|initial-advertise)-(client|peer)-urls=|^--initial-cluster=")
 _PLAIN_URL = re.compile(r"http://(?!(?:127\.[0-9.]+|localhost|\[::1\])(?::|/|,|$))[^\s,]+")
 _ON = {"on", "true", "yes", "1"}
+#: libpq sslmodes that check the server's certificate (https://www.postgresql.org/docs/16/libpq-ssl.html).
+_VERIFYING = ("verify-full", "verify-ca")
 
 
 def _plain_urls(value: Any) -> list[str]:
@@ -201,11 +207,28 @@ def _patroni(docs: Documents, policy: Policy) -> Iterator[Finding]:
             shown = "is missing (PostgreSQL's default is off)" if where is None else f"is {where.get('ssl')!r}"
             yield _finding(policy, "postgresql", path, pos, f"PostgreSQL ssl {shown}")
             continue
-        hba = get_list(get_map(data, "postgresql"), "pg_hba")
+        yield from _postgresql_tls(path, data, policy)
+
+
+def _postgresql_tls(path: str, data: YMap, policy: Policy) -> Iterator[Finding]:
+    """With ssl on: ``host``/``hostnossl`` pg_hba rules (local and the bootstrap DCS's), and
+    Patroni's own connections (``postgresql.authentication.*``) that do not verify the server."""
+    dcs_pg = get_map(get_map(get_map(data, "bootstrap"), "dcs"), "postgresql")
+    for hba in (get_list(get_map(data, "postgresql"), "pg_hba"), get_list(dcs_pg, "pg_hba")):
         for index, rule in enumerate(hba or []):
-            if str(rule).split()[:1] == ["host"]:
-                words = f"pg_hba rule {str(rule)!r} admits a client without TLS: use hostssl"
-                yield _finding(policy, "postgresql", path, hba.at(index) if hba else data.pos, words)
+            kind = str(rule).split()[:1]
+            if hba is not None and kind in (["host"], ["hostnossl"]):
+                admits = "a client without TLS" if kind == ["host"] else "only clients without TLS"
+                words = f"pg_hba rule {str(rule)!r} admits {admits}: use hostssl"
+                yield _finding(policy, "postgresql", path, hba.at(index), words)
+    auth = get_map(get_map(data, "postgresql"), "authentication")
+    for user, spec in (auth or {}).items():
+        if auth is not None and isinstance(spec, YMap):
+            mode = str(spec.get("sslmode", "prefer"))  # libpq's default
+            if mode not in _VERIFYING:
+                pos = spec.at("sslmode") if "sslmode" in spec else auth.kpos.get(user, spec.pos)
+                words = f"Patroni's {user} connection has sslmode={mode}: it does not verify the server"
+                yield _finding(policy, "postgresql", path, pos, words)
 
 
 def check(docs: Documents, policy: Policy) -> Iterator[Finding]:

@@ -1,0 +1,40 @@
+"""A drill that cannot ask Patroni's REST API says why: the seam keeps the last error (here an
+unreadable CA file, found before any connection is made) and the driver's leader lookup names it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from iklim.components.target import LabTarget
+from iklim.drill.driver import DrillError
+from iklim.drill.labdriver import LabDriver
+from iklim.drill.labseams import PatroniSeam
+from iklim.model.schema import Environment
+
+
+@dataclass(frozen=True)
+class _Context:
+    env: Environment
+    target: LabTarget
+
+    def secret(self, name: str) -> str:
+        return f"lab-{name}"
+
+
+def test_a_missing_ca_file_is_named_when_no_leader_is_found(
+    prod_env: Environment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert prod_env.tls.clusters.patroni_api.mode == "tls"
+    monkeypatch.delenv("VAULT_CACERT", raising=False)
+    monkeypatch.delenv("PKI_DIR", raising=False)
+    ctx = _Context(prod_env, LabTarget(prod_env, tmp_path))  # <root>/pki holds no CA
+    seam = PatroniSeam(ctx)
+    assert seam.observe(None).leader is None
+    assert f"{tmp_path / 'pki' / 'tls_ca_crt'}: No such file" in seam.last_error
+    driver = LabDriver.__new__(LabDriver)  # only the seams: no lab processes are touched
+    driver.seams = {"patroni": seam}
+    with pytest.raises(DrillError, match=r"patroni: no leader named .*last error patroni-\d: CA file .*tls_ca_crt"):
+        driver.leader("patroni")

@@ -24,7 +24,7 @@ def _problems(text: str) -> list[str]:
     return [str(p) for p in caught.value.problems]
 
 
-def test_production_puts_vault_on_tls_and_keeps_the_rest_plaintext_with_its_reason(prod_env: Environment) -> None:
+def test_production_puts_all_but_etcd_on_tls_and_keeps_etcd_plaintext_with_its_reason(prod_env: Environment) -> None:
     on_tls = ("vault", "postgresql", "patroni_api")
     for name in on_tls:
         assert getattr(prod_env.tls.clusters, name).mode == "tls", name

@@ -114,6 +114,30 @@ CASES = [
         [(19, "postgresql")],
     ),
     (
+        "patroni hostnossl reject refuses plaintext",
+        {"config/patroni/p.yml": patroni(ssl=SSL_ON + HBA.format(rule="hostnossl all all 0.0.0.0/0 reject"))},
+        [],
+    ),
+    (
+        "patroni hostnogssenc rule",
+        {"config/patroni/p.yml": patroni(ssl=SSL_ON + HBA.format(rule="hostnogssenc all all 10.0.2.0/24 md5"))},
+        [(17, "postgresql")],
+    ),
+    (
+        "patroni bootstrap pg_hba host rule",
+        {"config/patroni/p.yml": patroni(ssl=SSL_ON) + "bootstrap:\n  pg_hba:\n    - host all all 10.0.2.0/24 md5\n"},
+        [(16, "postgresql")],
+    ),
+    (
+        "patroni sslmode weakened by PATRONI_REPLICATION_SSLMODE",
+        {
+            "config/patroni/p.yml": patroni(ssl=SSL_ON + AUTH.format(mode="verify-full")),
+            "stack.yml": "services:\n  patroni-1:\n    image: patroni\n    environment:\n"
+            "      PATRONI_REPLICATION_SSLMODE: require\n",
+        },
+        [(17, "postgresql")],
+    ),
+    (
         "patroni replication verify-full",
         {"config/patroni/p.yml": patroni(ssl=SSL_ON + AUTH.format(mode="verify-full"))},
         [],

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from iklim.components.target import LabTarget
+from iklim.drill import labseams
 from iklim.drill.driver import DrillError
 from iklim.drill.labdriver import LabDriver
 from iklim.drill.labseams import PatroniSeam
@@ -38,3 +39,22 @@ def test_a_missing_ca_file_is_named_when_no_leader_is_found(
     driver.seams = {"patroni": seam}
     with pytest.raises(DrillError, match=r"patroni: no leader named .*last error patroni-\d: CA file .*tls_ca_crt"):
         driver.leader("patroni")
+
+
+def test_the_error_is_forgotten_once_a_member_answers(
+    prod_env: Environment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member that answers (here: no leader in its list) clears an earlier member's error."""
+    seam = PatroniSeam(_Context(prod_env, LabTarget(prod_env, tmp_path)))
+    answers: list[object] = [OSError("patroni-1 down"), {"members": []}, {"members": []}]
+
+    def fake_api(ctx: object, member: str, path: str, t: float = 0) -> object:  # FAKE: no REST API runs here
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(labseams.planned, "patroni_api", fake_api)
+    observed = seam.observe(None)
+    assert observed.leader is None and observed.suspected
+    assert seam.last_error == ""

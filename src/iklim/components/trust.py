@@ -82,8 +82,8 @@ def verify(env: Environment, target: Target, cluster: str) -> str | bool:
 
 def ssl_context(env: Environment, target: Target, cluster: str) -> ssl.SSLContext | None:
     """A client ``ssl.SSLContext`` for ``cluster`` that trusts only its CA file and checks the host
-    name (urllib's ``context=``); None when the cluster is plaintext. Raises OSError naming the
-    CA file when it cannot be read or holds no certificate (``ssl.SSLError`` for the latter)."""
+    name (urllib's ``context=``); None when the cluster is plaintext. Raises a plain OSError
+    naming the CA file when it cannot be read or holds no certificate."""
     if not tls_on(env, cluster):
         return None
     import ssl  # only a TLS client pays for it

@@ -10,6 +10,7 @@ the step, never a value.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -49,15 +50,34 @@ class StepContext(Protocol):
 # --- PostgreSQL (Patroni) ------------------------------------------------------------------------
 
 
+def libpq_reasons(exc: psycopg.Error) -> str:
+    """``exc``'s reason for each host libpq tried (``host: reason; ...``, distinct reasons, in
+    its order), or its first line when it names no host; libpq never puts a password in it.
+
+    psycopg 3 lists every attempt of a multi-host conninfo as ``- host: 'h', port: ...: <why>``
+    (https://www.psycopg.org/psycopg3/docs/api/connections.html#psycopg.Connection.connect)."""
+    text = str(exc)
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        attempt = re.match(r"- host: '([^']*)'.*?: connection (?:failed|is bad): (.*)$", line)
+        if attempt:
+            why = attempt.group(2)
+            why = why.split(" failed: ", 1)[1] if why.startswith("connection to server at ") else why
+            found.setdefault(f"{attempt.group(1)}: {why.strip()}", "")
+    if found:
+        return "; ".join(found)
+    first = (text.strip().splitlines() or [type(exc).__name__])[0]
+    return first.removeprefix("connection failed: ")
+
+
 def _primary(ctx: StepContext) -> psycopg.Connection[Any]:
     members = member_names("patroni", ctx.env.services.patroni.members)
     endpoints = [(a.host, a.port) for a in (ctx.target.endpoint(m, "postgres") for m in members)]
     secret = ctx.secret(PATRONI_SECRETS["PATRONI_SUPERUSER_PASSWORD"])
     try:
         return psycopg.connect(**conninfo(endpoints, SUPERUSER, secret, 5, libpq_tls(ctx.env, ctx.target)))
-    except psycopg.Error as exc:  # libpq's last line says why (TLS, pg_hba, auth); never a password
-        why = ([ln for ln in str(exc).splitlines() if ln.strip() and not ln[0].isspace()] or [""])[-1][:200]
-        raise DeployError(f"patroni: no primary accepts the superuser: {type(exc).__name__}: {why}") from None
+    except psycopg.Error as exc:
+        raise DeployError(f"patroni: no primary accepts the superuser: {libpq_reasons(exc)}") from None
 
 
 def patroni_alter_role(ctx: StepContext, user: str, new: str, progress: Progress) -> None:

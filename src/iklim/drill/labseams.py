@@ -174,6 +174,7 @@ class PatroniSeam(Seam):
             except (OSError, ValueError, DrillError) as exc:
                 self.last_error = f"{member}: {exc}"
                 continue
+            self.last_error = ""  # a member answered: whatever it says is the observation
             if not isinstance(cluster, dict):
                 continue
             leaders = [m for m in cluster.get("members", []) if m.get("role") in ("leader", "standby_leader")]

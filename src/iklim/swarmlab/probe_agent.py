@@ -83,8 +83,9 @@ def connect(host: str, port: int, timeout: float) -> tuple[str, float]:
     return state, round((time.monotonic() - began) * 1000, 1)
 
 
-#: Seconds an HTTPS target has, once its TCP connection is made, for the TLS handshake and the
-#: status line (the connection itself has the request's ``timeout``): reachability is the TCP
+#: Seconds an HTTPS target has, once its TCP connection is made, for each of the TLS handshake,
+#: the request and the status line (the socket's timeout: per step, not one deadline for the
+#: exchange; the connection itself has the request's ``timeout``): reachability is the TCP
 #: handshake's question; the answer passes through nginx and its upstream, and a loaded lab
 #: (two cores, six engines, the agents' own TLS) can take more than one second to give it.
 ANSWER_S = 5.0

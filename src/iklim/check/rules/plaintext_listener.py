@@ -12,12 +12,13 @@ Patroni's leader key in etcd, PostgreSQL replication). Flagged, by the model's c
   is http) or ``http://`` hosts (https://etcd.io/docs/v3.5/op-guide/security/);
 - ``postgresql``: a Patroni config whose ``postgresql.parameters.ssl`` (or the bootstrap DCS's)
   is not ``on``: PostgreSQL's default is off (https://www.postgresql.org/docs/16/ssl-tcp.html);
-  or, with ssl on, a ``pg_hba`` rule (in ``postgresql`` or ``bootstrap.dcs.postgresql``) of type
-  ``host``, which also admits a client without TLS, or ``hostnossl``, which admits only those
-  (``hostssl`` admits only TLS: https://www.postgresql.org/docs/16/auth-pg-hba-conf.html), or
-  a connection Patroni makes itself (``postgresql.authentication.<user>``, for replication,
-  rewind and its superuser) whose ``sslmode`` is not ``verify-full``/``verify-ca`` (libpq's
-  default ``prefer`` falls back to plaintext);
+  or, with ssl on, a ``pg_hba`` rule (in ``postgresql``, ``bootstrap.dcs.postgresql`` or
+  ``bootstrap``) of type ``host`` or ``hostnogssenc``, which also admit a client without TLS, or
+  ``hostnossl``, which admits only those, unless its method is ``reject`` (``hostssl`` admits
+  only TLS: https://www.postgresql.org/docs/16/auth-pg-hba-conf.html), or a connection Patroni
+  makes itself (``postgresql.authentication.<user>`` or ``PATRONI_<USER>_SSLMODE``, for
+  replication, rewind and its superuser) whose ``sslmode`` is not ``verify-full``/``verify-ca``
+  (libpq's default ``prefer`` falls back to plaintext);
 - ``patroni_api``: a Patroni ``restapi`` without ``certfile`` (nor ``PATRONI_RESTAPI_CERTFILE``
   on a Patroni service): the REST API then serves plain HTTP.
 
@@ -207,28 +208,45 @@ def _patroni(docs: Documents, policy: Policy) -> Iterator[Finding]:
             shown = "is missing (PostgreSQL's default is off)" if where is None else f"is {where.get('ssl')!r}"
             yield _finding(policy, "postgresql", path, pos, f"PostgreSQL ssl {shown}")
             continue
-        yield from _postgresql_tls(path, data, policy)
+        yield from _postgresql_tls(path, data, policy, env)
 
 
-def _postgresql_tls(path: str, data: YMap, policy: Policy) -> Iterator[Finding]:
-    """With ssl on: ``host``/``hostnossl`` pg_hba rules (local and the bootstrap DCS's), and
-    Patroni's own connections (``postgresql.authentication.*``) that do not verify the server."""
-    dcs_pg = get_map(get_map(get_map(data, "bootstrap"), "dcs"), "postgresql")
-    for hba in (get_list(get_map(data, "postgresql"), "pg_hba"), get_list(dcs_pg, "pg_hba")):
+#: pg_hba connection types that admit a TCP client without TLS (``hostnossl``, ``hostnogssenc``:
+#: only or also such clients; https://www.postgresql.org/docs/16/auth-pg-hba-conf.html).
+_PLAIN_HBA = {"host": "a client without TLS", "hostnossl": "only clients without TLS",
+              "hostnogssenc": "a client without TLS"}  # fmt: skip
+
+
+def _postgresql_tls(path: str, data: YMap, policy: Policy, env: dict[str, str]) -> Iterator[Finding]:
+    """With ssl on: pg_hba rules of a :data:`_PLAIN_HBA` type that do not ``reject`` (in
+    ``postgresql``, ``bootstrap.dcs.postgresql`` and ``bootstrap``, which Patroni writes when the
+    first has none), and Patroni's own connections (``postgresql.authentication.<user>``, or its
+    ``PATRONI_<USER>_SSLMODE`` variable, which wins) that do not verify the server."""
+    bootstrap = get_map(data, "bootstrap")
+    dcs_pg = get_map(get_map(bootstrap, "dcs"), "postgresql")
+    for hba in (
+        get_list(get_map(data, "postgresql"), "pg_hba"),
+        get_list(dcs_pg, "pg_hba"),
+        get_list(bootstrap, "pg_hba"),
+    ):
         for index, rule in enumerate(hba or []):
-            kind = str(rule).split()[:1]
-            if hba is not None and kind in (["host"], ["hostnossl"]):
-                admits = "a client without TLS" if kind == ["host"] else "only clients without TLS"
-                words = f"pg_hba rule {str(rule)!r} admits {admits}: use hostssl"
-                yield _finding(policy, "postgresql", path, hba.at(index), words)
+            words = str(rule).split()
+            admits = _PLAIN_HBA.get(words[0]) if words else None
+            if hba is not None and admits and "reject" not in words[3:]:
+                yield _finding(
+                    policy, "postgresql", path, hba.at(index), f"pg_hba rule {str(rule)!r} admits {admits}: use hostssl"
+                )
     auth = get_map(get_map(data, "postgresql"), "authentication")
     for user, spec in (auth or {}).items():
-        if auth is not None and isinstance(spec, YMap):
-            mode = str(spec.get("sslmode", "prefer"))  # libpq's default
-            if mode not in _VERIFYING:
-                pos = spec.at("sslmode") if "sslmode" in spec else auth.kpos.get(user, spec.pos)
-                words = f"Patroni's {user} connection has sslmode={mode}: it does not verify the server"
-                yield _finding(policy, "postgresql", path, pos, words)
+        if auth is None or not isinstance(spec, YMap):
+            continue
+        variable = f"PATRONI_{str(user).upper()}_SSLMODE"
+        mode = env.get(variable, str(spec.get("sslmode", "prefer")))  # libpq's default: prefer
+        if mode not in _VERIFYING:
+            pos = spec.at("sslmode") if "sslmode" in spec else auth.kpos.get(user, spec.pos)
+            said = f"{variable}={mode}" if variable in env else f"sslmode={mode}"
+            message = f"Patroni's {user} connection has {said}: it does not verify the server"
+            yield _finding(policy, "postgresql", path, pos, message)
 
 
 def check(docs: Documents, policy: Policy) -> Iterator[Finding]:

@@ -8,6 +8,7 @@ endpoint and the failure, never a credential: headers and AUTH arguments are not
 from __future__ import annotations
 
 import base64
+import io
 import json
 import threading
 from collections.abc import Mapping, Sequence
@@ -77,13 +78,43 @@ _TLS_LOCK = threading.Lock()
 
 def _tls_context(ca_file: str) -> Any:
     """An ``ssl.SSLContext`` that trusts only ``ca_file`` and checks the host name (one per file;
-    ``ssl`` is imported only when a TLS endpoint is asked). OSError when the file is missing."""
+    ``ssl`` is imported only when a TLS endpoint is asked). OSError when the file is missing.
+
+    TLS 1.2 at most (ECDHE with AES-GCM or ChaCha20, Python's defaults; every member accepts it:
+    Vault ``tls_min_version tls12``), for speed, with :class:`_AckingReader`: Patroni's REST API
+    (Python's ``http.server``, Nagle's algorithm on) writes a reply's head and body as separate
+    segments, and holds the second until the first is acknowledged, which a client in delayed-ACK
+    mode (as the TLS handshake leaves it) does ~40 ms later. TLS 1.3 adds the server's session
+    tickets after the handshake, which the client cannot acknowledge at once. Measured on the
+    loopback lab: ``GET /cluster`` 48 ms over TLS 1.3, 48 ms over TLS 1.2, 3.6 ms over TLS 1.2
+    with the immediate acknowledgement (median of 12)."""
     with _TLS_LOCK:
         if ca_file not in _TLS_CONTEXTS:
             import ssl
 
-            _TLS_CONTEXTS[ca_file] = ssl.create_default_context(cafile=ca_file)
+            context = ssl.create_default_context(cafile=ca_file)
+            context.maximum_version = ssl.TLSVersion.TLSv1_2
+            _TLS_CONTEXTS[ca_file] = context
         return _TLS_CONTEXTS[ca_file]
+
+
+class _AckingReader(io.RawIOBase):
+    """A socket's bytes, each received segment acknowledged at once (Linux ``TCP_QUICKACK``, which
+    the kernel clears again: set after every read; tcp(7)), so a server that waits for the ACK
+    of its previous segment before sending the next (Nagle) need not wait out the delayed ACK."""
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self._option = getattr(__import__("socket"), "TCP_QUICKACK", None)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count: int = self._sock.recv_into(buffer)
+        if self._option is not None:
+            self._sock.setsockopt(6, self._option, 1)  # 6: IPPROTO_TCP
+        return count
 
 
 def _describe(exc: BaseException) -> str:
@@ -173,7 +204,8 @@ class NetTransport:
                 sock = context.wrap_socket(raw_sock, server_hostname=host) if context else raw_sock
                 with sock:  # wrap_socket detaches raw_sock: close the TLS socket itself
                     sock.sendall(request)
-                    status, raw = read_http_response(sock.makefile("rb"))
+                    stream = io.BufferedReader(_AckingReader(sock)) if context else sock.makefile("rb")
+                    status, raw = read_http_response(stream)
         except (OSError, ValueError, EOFError) as exc:
             raise ProbeError(f"{host}:{port}: {_describe(exc)}") from None
         text = raw.decode(errors="replace")

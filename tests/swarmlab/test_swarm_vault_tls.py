@@ -183,16 +183,18 @@ with socket.create_connection((host, port), timeout=5) as raw, context.wrap_sock
 """
 
 
-def _served_serial(host: str) -> str:
+def _served_serial(host: str) -> int:
+    """The serial as a number: Python prints it in hex with a leading zero kept (``0D5B...``)."""
     run = in_manager([sys.executable, "-c", SERIAL, str(paths.PKI_DIR / "tls_ca_crt"), host, str(PORT)])
     assert run.returncode == 0, run.stderr[-2000:]
-    return run.stdout.strip()
+    return int(run.stdout.strip(), 16)
 
 
-def _file_serial(name: str) -> str:
+def _file_serial(name: str) -> int:
     from cryptography import x509
 
-    return f"{x509.load_pem_x509_certificate((paths.PKI_DIR / name).read_bytes()).serial_number:X}"
+    serial: int = x509.load_pem_x509_certificate((paths.PKI_DIR / name).read_bytes()).serial_number
+    return serial
 
 
 def test_a_renewed_member_certificate_rolls_out_through_deploy(lab: docker.DockerClient, tmp_path: Path) -> None:

@@ -167,7 +167,13 @@ def test_a_capture_of_an_unseal_on_the_manager_holds_no_share_and_no_token(
     custody = json.loads(paths.VAULT_KEYS_FILE.read_text())
     secrets = [*custody["keys"], *custody["keys_base64"], custody["root_token"]]
     assert_no_secret_in_clear(capture.read_bytes(), err, marker, secrets, least=10_000)
+    # Raft autopilot counts the re-joined voter healthy only after its stabilisation time (10 s by
+    # default: developer.hashicorp.com/vault/docs/concepts/integrated-storage/autopilot): wait for it.
+    deadline = time.monotonic() + 90
     healthy = _vault_healthy()
+    while healthy.returncode != 0 and time.monotonic() < deadline:
+        time.sleep(2)
+        healthy = _vault_healthy()
     assert healthy.returncode == 0, healthy.stdout + healthy.stderr[-2000:]
     roles = sorted(line.split()[1] for line in healthy.stdout.splitlines() if line.startswith("vault-"))
     assert roles == ["active", "standby", "standby"], healthy.stdout

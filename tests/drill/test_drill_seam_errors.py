@@ -58,3 +58,18 @@ def test_the_error_is_forgotten_once_a_member_answers(
     observed = seam.observe(None)
     assert observed.leader is None and observed.suspected
     assert seam.last_error == ""
+
+
+def test_every_seam_shares_the_error_record(
+    prod_env: Environment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """etcd's seam keeps its last member's error through the same :meth:`Seam._asked` (FAKE
+    status call: no etcd runs here), so the driver can name it for any cluster."""
+
+    def refused(url: str, timeout: float) -> object:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(labseams, "_post_json", refused)
+    seam = labseams.EtcdSeam(_Context(prod_env, LabTarget(prod_env, tmp_path)))
+    assert seam.observe(None).leader is None
+    assert seam.last_error == f"{seam.members()[-1]}: [Errno 111] Connection refused"

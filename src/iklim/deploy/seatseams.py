@@ -45,10 +45,10 @@ class SeatVaultSeam(VaultSeam):
     def _plan(self) -> VaultPlan:
         return vault_plan(self.ctx.env, self.ctx.target, self.keys_file)
 
-    def _leader_of(self, url: str) -> dict[str, Any] | None:
+    def _leader_of(self, member: str, url: str) -> dict[str, Any] | None:
         """``sys/leader`` with the ``leader_address`` a standby names (the active's ``api_addr``,
         ``http://vault-N:8200``: its overlay name) put in this seam's addressing."""
-        answer = super()._leader_of(url)
+        answer = super()._leader_of(member, url)
         address = str((answer or {}).get("leader_address") or "")
         host = urlsplit(address).hostname or ""
         if answer is not None and host in self.urls:

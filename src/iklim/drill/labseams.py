@@ -60,8 +60,12 @@ class Seam(ABC):
     def __init__(self, ctx: SeamContext) -> None:
         self.ctx = ctx
         #: Why the last :meth:`observe` asked no member successfully (a refused handshake, an
-        #: unreadable CA file), "" when it did: the drill names it when no leader is found.
+        #: unreadable CA file), "" when one answered: the drill names it when no leader is found.
         self.last_error = ""
+
+    def _asked(self, member: str, error: BaseException | None = None) -> None:
+        """Record one ask of :meth:`observe`: an error names the member, an answer clears it."""
+        self.last_error = f"{member}: {error}" if error is not None else ""
 
     @abstractmethod
     def members(self) -> list[str]: ...
@@ -132,12 +136,15 @@ class EtcdSeam(Seam):
         self.ids: dict[str, str] = {}  # member id -> name, kept: a dead leader is still named by id
 
     def observe(self, old_leader: str | None) -> Observation:
+        self.last_error = ""
         named: list[str] = []
         for member, (host, port) in zip(self.members(), self._endpoints(), strict=True):
             try:
                 status = _post_json(f"http://{host}:{port}/v3/maintenance/status", PROBE_TIMEOUT)
-            except (OSError, ValueError):
+            except (OSError, ValueError) as exc:
+                self._asked(member, exc)
                 continue
+            self._asked(member)
             self.ids[str(status.get("header", {}).get("member_id", ""))] = member
             named.append(str(status.get("leader", "0")))
         leaders = {self.ids.get(n) for n in named if n != "0"}
@@ -172,9 +179,9 @@ class PatroniSeam(Seam):
             try:
                 cluster: dict[str, Any] = planned.patroni_api(self.ctx, member, "/cluster", t=PROBE_TIMEOUT)
             except (OSError, ValueError, DrillError) as exc:
-                self.last_error = f"{member}: {exc}"
+                self._asked(member, exc)
                 continue
-            self.last_error = ""  # a member answered: whatever it says is the observation
+            self._asked(member)  # it answered: whatever it says is the observation
             if not isinstance(cluster, dict):
                 continue
             leaders = [m for m in cluster.get("members", []) if m.get("role") in ("leader", "standby_leader")]
@@ -233,14 +240,17 @@ class RedisSeam(Seam):
         }
         masters: set[str | None] = set()  # the master each answering Sentinel names
         suspected = False
+        self.last_error = ""
         for host, port in self._sentinels():
             client = redis_client.Redis(host, port, socket_timeout=PROBE_TIMEOUT, socket_connect_timeout=PROBE_TIMEOUT)
             try:
                 state: dict[str, Any] = client.sentinel_master(service)  # type: ignore[assignment]
-            except redis_client.RedisError:
+            except redis_client.RedisError as exc:
+                self._asked(f"sentinel {host}:{port}", exc)
                 continue
             finally:
                 client.close()
+            self._asked(f"sentinel {host}:{port}")
             masters.add(by_address.get((str(state["ip"]), int(state["port"]))))
             flags = str(state.get("flags", ""))
             suspected = suspected or "s_down" in flags or "o_down" in flags
@@ -299,6 +309,7 @@ class RabbitSeam(Seam):
             return Observation(None)
         nodes = {self.ctx.target.erlang_node(m): m for m in self.members()}
         auth = base64.b64encode(f"{RABBIT_USER}:{self.ctx.secret(RABBIT_PASSWORD)}".encode()).decode()
+        self.last_error = ""
         for member in self.members():
             if member == old_leader:
                 continue
@@ -309,8 +320,10 @@ class RabbitSeam(Seam):
             try:
                 with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT * 2) as response:
                     queue: dict[str, Any] = json.loads(response.read())
-            except (OSError, ValueError):
+            except (OSError, ValueError) as exc:
+                self._asked(member, exc)
                 continue
+            self._asked(member)
             leader = nodes.get(str(queue.get("leader", "")))
             online = [nodes.get(str(n)) for n in queue.get("online", [])]
             return Observation(leader, suspected=old_leader is not None and old_leader not in online)

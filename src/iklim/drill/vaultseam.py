@@ -61,13 +61,15 @@ class VaultSeam(Seam):
     def members(self) -> list[str]:
         return member_names("vault", self.ctx.env.services.vault.members)
 
-    def _leader_of(self, url: str) -> dict[str, Any] | None:
+    def _leader_of(self, member: str, url: str) -> dict[str, Any] | None:
         try:
             context = ssl.create_default_context(cafile=self.verify) if isinstance(self.verify, str) else None
             with urllib.request.urlopen(f"{url}/v1/sys/leader", timeout=PROBE_TIMEOUT, context=context) as response:
                 answer: dict[str, Any] = json.loads(response.read())
-        except (OSError, ValueError):
+        except (OSError, ValueError) as exc:
+            self._asked(member, exc)
             return None
+        self._asked(member)
         return answer
 
     def observe(self, old_leader: str | None) -> Observation:
@@ -75,10 +77,11 @@ class VaultSeam(Seam):
         member cannot vouch for itself; before the fault every member is asked)."""
         by_address = {url.rstrip("/"): m for m, url in self.urls.items()}
         named: list[str | None] = []
+        self.last_error = ""
         for member, url in self.urls.items():
             if member == old_leader:
                 continue
-            answer = self._leader_of(url)
+            answer = self._leader_of(member, url)
             if answer is None:
                 continue
             if answer.get("is_self"):

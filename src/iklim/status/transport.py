@@ -104,8 +104,11 @@ class _AckingReader(io.RawIOBase):
     of its previous segment before sending the next (Nagle) need not wait out the delayed ACK."""
 
     def __init__(self, sock: Any) -> None:
+        import socket  # loaded already: the caller opened ``sock``
+
         self._sock = sock
-        self._option = getattr(__import__("socket"), "TCP_QUICKACK", None)
+        self._level = socket.IPPROTO_TCP
+        self._option = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 
     def readable(self) -> bool:
         return True
@@ -113,7 +116,7 @@ class _AckingReader(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         count: int = self._sock.recv_into(buffer)
         if self._option is not None:
-            self._sock.setsockopt(6, self._option, 1)  # 6: IPPROTO_TCP
+            self._sock.setsockopt(self._level, self._option, 1)
         return count
 
 

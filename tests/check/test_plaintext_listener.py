@@ -119,6 +119,21 @@ CASES = [
         [],
     ),
     (
+        "patroni hostnossl reject with an address and mask",
+        {"config/patroni/p.yml": patroni(ssl=SSL_ON + HBA.format(rule="hostnossl all all 0.0.0.0 0.0.0.0 reject"))},
+        [],
+    ),
+    (
+        "patroni host rule whose comment says reject",
+        {"config/patroni/p.yml": patroni(ssl=SSL_ON + HBA.format(rule="host all all 10.0.0.0/16 md5  # reject later"))},
+        [(17, "postgresql")],
+    ),
+    (
+        "patroni host rule for a host named reject",
+        {"config/patroni/p.yml": patroni(ssl=SSL_ON + HBA.format(rule="host all all reject md5"))},
+        [(17, "postgresql")],
+    ),
+    (
         "patroni hostnogssenc rule",
         {"config/patroni/p.yml": patroni(ssl=SSL_ON + HBA.format(rule="hostnogssenc all all 10.0.2.0/24 md5"))},
         [(17, "postgresql")],

@@ -73,3 +73,22 @@ def test_every_seam_shares_the_error_record(
     seam = labseams.EtcdSeam(_Context(prod_env, LabTarget(prod_env, tmp_path)))
     assert seam.observe(None).leader is None
     assert seam.last_error == f"{seam.members()[-1]}: [Errno 111] Connection refused"
+
+
+def test_an_answer_keeps_the_error_clear_whatever_the_order(
+    prod_env: Environment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two members answer (no leader yet) and the last one fails: the cluster is electing, not
+    unreachable, so no member's error is reported (FAKE status calls)."""
+    answers: list[object] = [{"leader": "0"}, {"leader": "0"}, OSError("etcd-3 down")]
+
+    def status(url: str, timeout: float) -> object:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(labseams, "_post_json", status)
+    seam = labseams.EtcdSeam(_Context(prod_env, LabTarget(prod_env, tmp_path)))
+    assert seam.observe(None).leader is None
+    assert seam.last_error == ""

@@ -61,11 +61,18 @@ class Seam(ABC):
         self.ctx = ctx
         #: Why the last :meth:`observe` asked no member successfully (a refused handshake, an
         #: unreadable CA file), "" when one answered: the drill names it when no leader is found.
-        self.last_error = ""
+        self.last_error, self._answered = "", False
 
     def _asked(self, member: str, error: BaseException | None = None) -> None:
-        """Record one ask of :meth:`observe`: an error names the member, an answer clears it."""
-        self.last_error = f"{member}: {error}" if error is not None else ""
+        """Record one ask of :meth:`observe`: an answer clears :attr:`last_error` for the rest of
+        this observation (whatever the order members are asked in); an error names the member
+        only while no member has answered. Each ``observe`` starts by setting ``last_error = ""``
+        and ``_answered = False``."""
+        if error is None:
+            self._answered = True
+            self.last_error = ""
+        elif not self._answered:
+            self.last_error = f"{member}: {error}"
 
     @abstractmethod
     def members(self) -> list[str]: ...
@@ -136,7 +143,7 @@ class EtcdSeam(Seam):
         self.ids: dict[str, str] = {}  # member id -> name, kept: a dead leader is still named by id
 
     def observe(self, old_leader: str | None) -> Observation:
-        self.last_error = ""
+        self.last_error, self._answered = "", False
         named: list[str] = []
         for member, (host, port) in zip(self.members(), self._endpoints(), strict=True):
             try:
@@ -172,7 +179,7 @@ class PatroniSeam(Seam):
         return member_names("patroni", self.ctx.env.services.patroni.members)
 
     def observe(self, old_leader: str | None) -> Observation:
-        self.last_error = ""
+        self.last_error, self._answered = "", False
         for member in self.members():
             if member == old_leader:
                 continue  # a dead member cannot vouch for itself; ask the survivors
@@ -240,7 +247,7 @@ class RedisSeam(Seam):
         }
         masters: set[str | None] = set()  # the master each answering Sentinel names
         suspected = False
-        self.last_error = ""
+        self.last_error, self._answered = "", False
         for host, port in self._sentinels():
             client = redis_client.Redis(host, port, socket_timeout=PROBE_TIMEOUT, socket_connect_timeout=PROBE_TIMEOUT)
             try:
@@ -309,7 +316,7 @@ class RabbitSeam(Seam):
             return Observation(None)
         nodes = {self.ctx.target.erlang_node(m): m for m in self.members()}
         auth = base64.b64encode(f"{RABBIT_USER}:{self.ctx.secret(RABBIT_PASSWORD)}".encode()).decode()
-        self.last_error = ""
+        self.last_error, self._answered = "", False
         for member in self.members():
             if member == old_leader:
                 continue

@@ -77,7 +77,7 @@ class VaultSeam(Seam):
         member cannot vouch for itself; before the fault every member is asked)."""
         by_address = {url.rstrip("/"): m for m, url in self.urls.items()}
         named: list[str | None] = []
-        self.last_error = ""
+        self.last_error, self._answered = "", False
         for member, url in self.urls.items():
             if member == old_leader:
                 continue

@@ -217,6 +217,22 @@ _PLAIN_HBA = {"host": "a client without TLS", "hostnossl": "only clients without
               "hostnogssenc": "a client without TLS"}  # fmt: skip
 
 
+def _hba_method(words: list[str]) -> str:
+    """The auth method of a host-type pg_hba rule split into words (``type database user address
+    [mask] method [options]``: a bare IP address is followed by its mask), "" when missing."""
+    import ipaddress
+
+    at = 4
+    if len(words) > 5:
+        try:
+            ipaddress.ip_address(words[3])
+            ipaddress.ip_address(words[4])
+            at = 5
+        except ValueError:
+            pass
+    return words[at] if len(words) > at else ""
+
+
 def _postgresql_tls(path: str, data: YMap, policy: Policy, env: dict[str, str]) -> Iterator[Finding]:
     """With ssl on: pg_hba rules of a :data:`_PLAIN_HBA` type that do not ``reject`` (in
     ``postgresql``, ``bootstrap.dcs.postgresql`` and ``bootstrap``, which Patroni writes when the
@@ -230,9 +246,9 @@ def _postgresql_tls(path: str, data: YMap, policy: Policy, env: dict[str, str]) 
         get_list(bootstrap, "pg_hba"),
     ):
         for index, rule in enumerate(hba or []):
-            words = str(rule).split()
+            words = str(rule).split("#", 1)[0].split()  # PostgreSQL: "#" starts a comment
             admits = _PLAIN_HBA.get(words[0]) if words else None
-            if hba is not None and admits and "reject" not in words[3:]:
+            if hba is not None and admits and _hba_method(words) != "reject":
                 yield _finding(
                     policy, "postgresql", path, hba.at(index), f"pg_hba rule {str(rule)!r} admits {admits}: use hostssl"
                 )

@@ -65,8 +65,8 @@ def test_every_member_of_the_model_gets_the_names_its_clients_use(prod_env: Envi
         for i, node in enumerate(spec.nodes, start=1):
             ip = str(prod_env.node(node).private_ip)
             expected[f"{section}-{i}"] = ({f"{section}-{i}", "localhost"}, {ip, "127.0.0.1"})
-    expected["patroni-etcd-client"] = (set(), set())
-    expected["apisix-etcd-client"] = (set(), set())
+    for client in ("patroni-etcd-client", "apisix-etcd-client", "prometheus-etcd-client", "iklim-etcd-client"):
+        expected[client] = (set(), set())
     assert set(found) == set(expected)
     for name, (dns, ips) in expected.items():
         assert set(found[name].dns) == dns, name
@@ -143,7 +143,7 @@ def test_show_lists_names_and_expiry_without_keys(issued: tuple[Path, list[Resul
     _, outputs = issued
     shown = outputs[-1].output
     assert "etcd-1" in shown and "etcd-01, etcd-1, localhost, 10.0.2.11, 127.0.0.1" in shown
-    assert shown.count(", current") == 11 and "expires" in shown
+    assert shown.count(", current") == 13 and "expires" in shown  # 9 members, 4 etcd clients
 
 
 # -- refusals ----------------------------------------------------------------------------------
@@ -227,7 +227,7 @@ def test_a_second_issue_keeps_current_certificates_and_repairs_a_broken_pair(tmp
     assert _run("issue", "--dir", str(folder), "--all").exit_code == 0
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     again = _run("issue", "--dir", str(folder), "--all")
-    assert again.exit_code == 0 and again.output.count("current, kept") == 11
+    assert again.exit_code == 0 and again.output.count("current, kept") == 13
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     # an interrupted renewal: etcd-2's key replaced, its certificate not
     (folder / "tls_etcd_2_key").write_bytes(before["tls_etcd_1_key"])
@@ -235,7 +235,7 @@ def test_a_second_issue_keeps_current_certificates_and_repairs_a_broken_pair(tmp
     assert show.exit_code == 1 and "re-issue: key and certificate do not match" in show.output
     repair = _run("issue", "--dir", str(folder), "--all")
     assert "etcd-2: issued (key and certificate do not match)" in repair.output
-    assert repair.output.count("current, kept") == 10
+    assert repair.output.count("current, kept") == 12
     assert (folder / "tls_etcd_2_crt").read_bytes() != before["tls_etcd_2_crt"]
     assert (folder / store.CA_KEY).read_bytes() == before[store.CA_KEY]
     forced = _run("issue", "--dir", str(folder), "--member", "vault-1", "--force")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from iklim.components.base import (
     Contribution,
+    SecretMount,
     healthcheck,
     host_ports,
     member_names,
@@ -11,31 +12,57 @@ from iklim.components.base import (
     pinned_deploy,
 )
 from iklim.components.target import ProductionTarget, Target
+from iklim.components.trust import CA_SECRET, SECRETS_DIR, scheme, secret_names, secret_path, tls_on
 from iklim.model.ports import port_of
 from iklim.model.schema import Environment
 
 
 def client_endpoints(env: Environment, target: Target | None = None) -> list[str]:
     """``host:port`` (the model's ``client`` port) of every member: in production the overlay
-    aliases APISIX and Patroni use."""
+    aliases APISIX and Patroni use (their scheme: :func:`iklim.components.trust.scheme` of
+    ``etcd``)."""
     plan = target or ProductionTarget(env)
     client = port_of(env.services.etcd, "client")
     return [f"{plan.host(m)}:{client}" for m in member_names("etcd", env.services.etcd.members)]
 
 
+def _tls_settings(target: Target, member: str) -> dict[str, str]:
+    """Client and peer transport security with the member certificate, each side requiring a
+    certificate signed by the environment CA (``--client-cert-auth``, ``--peer-client-cert-auth``:
+    https://etcd.io/docs/v3.5/op-guide/security/). A peer's certificate names its addresses, and
+    etcd accepts a peer only when the address it connects from is one of them or one its DNS
+    names resolve to (same page, "Notes for TLS authentication"): in production the members
+    therefore use ``endpoint_mode: dnsrr`` (a name resolves to the task's address, not a VIP)."""
+    crt, key = (secret_path(target, member, n) for n in secret_names(member))
+    ca = secret_path(target, member, CA_SECRET)
+    return {
+        "ETCD_CERT_FILE": crt,
+        "ETCD_KEY_FILE": key,
+        "ETCD_TRUSTED_CA_FILE": ca,
+        "ETCD_CLIENT_CERT_AUTH": "true",
+        "ETCD_PEER_CERT_FILE": crt,
+        "ETCD_PEER_KEY_FILE": key,
+        "ETCD_PEER_TRUSTED_CA_FILE": ca,
+        "ETCD_PEER_CLIENT_CERT_AUTH": "true",
+    }
+
+
 def member_settings(env: Environment, target: Target, member: str) -> dict[str, str]:
-    """One member's etcd settings as ``ETCD_*`` variables (production container or lab process)."""
+    """One member's etcd settings as ``ETCD_*`` variables (production container or lab process);
+    with TLS (the model's ``tls.clusters.etcd``) every URL is ``https`` and :func:`_tls_settings`
+    adds the certificate files."""
     spec = env.services.etcd
     host, listen = target.host(member), target.listen(member)
     client, peer = port_of(spec, "client"), port_of(spec, "peer")
-    cluster = ",".join(f"{target.host(m)}=http://{target.host(m)}:{peer}" for m in member_names("etcd", spec.members))
+    s = scheme(env, "etcd")
+    cluster = ",".join(f"{target.host(m)}={s}://{target.host(m)}:{peer}" for m in member_names("etcd", spec.members))
     return {
         "ETCD_NAME": host,
         "ETCD_DATA_DIR": target.data_dir(member, spec.volume.target if spec.volume else "/etcd-data"),
-        "ETCD_LISTEN_CLIENT_URLS": f"http://{listen}:{client}",
-        "ETCD_ADVERTISE_CLIENT_URLS": f"http://{host}:{client}",
-        "ETCD_LISTEN_PEER_URLS": f"http://{listen}:{peer}",
-        "ETCD_INITIAL_ADVERTISE_PEER_URLS": f"http://{host}:{peer}",
+        "ETCD_LISTEN_CLIENT_URLS": f"{s}://{listen}:{client}",
+        "ETCD_ADVERTISE_CLIENT_URLS": f"{s}://{host}:{client}",
+        "ETCD_LISTEN_PEER_URLS": f"{s}://{listen}:{peer}",
+        "ETCD_INITIAL_ADVERTISE_PEER_URLS": f"{s}://{host}:{peer}",
         "ETCD_INITIAL_CLUSTER": cluster,
         "ETCD_INITIAL_CLUSTER_STATE": "new",
         "ETCD_HEARTBEAT_INTERVAL": str(spec.heartbeat_interval_ms),
@@ -43,10 +70,11 @@ def member_settings(env: Environment, target: Target, member: str) -> dict[str, 
         "ETCD_AUTO_COMPACTION_MODE": "periodic",
         "ETCD_AUTO_COMPACTION_RETENTION": "1h",
         "ETCD_QUOTA_BACKEND_BYTES": str(4 * 1024**3),
+        **(_tls_settings(target, member) if tls_on(env, "etcd") else {}),
     }
 
 
-def liveness_check(env: Environment) -> list[str]:
+def liveness_check(env: Environment, member: str = "etcd-1") -> list[str]:
     """The member's Docker healthcheck: ``etcdctl endpoint status`` on its own PEER port.
 
     Shape: a compose ``CMD`` list. It must pass before the cluster has quorum. Swarm publishes a
@@ -61,13 +89,20 @@ def liveness_check(env: Environment) -> list[str]:
     check says "this member's server runs and answers", never "the cluster has quorum" (that is
     ``iklim status``'s and Prometheus's job). The pinned image (quay.io/coreos/etcd v3.5, built
     ``FROM gcr.io/distroless/static``) has no shell and no HTTP client, only ``etcd``,
-    ``etcdctl`` and ``etcdutl``, hence ``etcdctl``.
+    ``etcdctl`` and ``etcdutl``, hence ``etcdctl``. With TLS the member presents its own
+    certificate (a client and server certificate naming 127.0.0.1) and verifies the listener with
+    the CA.
     """
     peer = port_of(env.services.etcd, "peer")
+    tls: list[str] = []
+    if tls_on(env, "etcd"):
+        crt, key = secret_names(member)
+        tls = [f"--cacert={SECRETS_DIR}/{CA_SECRET}", f"--cert={SECRETS_DIR}/{crt}", f"--key={SECRETS_DIR}/{key}"]
     return [
         "CMD",
         "etcdctl",
-        f"--endpoints=http://127.0.0.1:{peer}",
+        f"--endpoints={scheme(env, 'etcd')}://127.0.0.1:{peer}",
+        *tls,
         "--dial-timeout=2s",
         "--command-timeout=3s",
         "endpoint",
@@ -80,9 +115,20 @@ def contribute(env: Environment) -> Contribution:
     out = Contribution()
     target = ProductionTarget(env)
     data_dir = spec.volume.target if spec.volume else "/etcd-data"
+    tls = tls_on(env, "etcd")
     for service, alias, node in zip(member_names("etcd", spec.members), spec.aliases, spec.nodes, strict=True):
         volume = f"{service}-data"
         out.volumes.append(volume)
+        deploy = pinned_deploy(spec.placement, node)
+        if tls:  # _tls_settings: a peer's name must resolve to its task's address
+            crt, key = secret_names(service)
+            out.file_secrets += [crt, key]
+            out.secret_mounts[service] = [
+                SecretMount(CA_SECRET, mode=0o444),
+                SecretMount(crt, mode=0o444),
+                SecretMount(key, mode=0o400),
+            ]
+            deploy["endpoint_mode"] = "dnsrr"
         out.services[service] = {
             "image": spec.image,
             "hostname": alias,
@@ -93,8 +139,8 @@ def contribute(env: Environment) -> Contribution:
             "volumes": [f"{volume}:{data_dir}"],
             "networks": overlay(env, alias),
             "ports": host_ports(spec.ports),
-            "healthcheck": healthcheck(liveness_check(env)),
+            "healthcheck": healthcheck(liveness_check(env, service)),
             "stop_grace_period": "30s",
-            "deploy": pinned_deploy(spec.placement, node),
+            "deploy": deploy,
         }
     return out

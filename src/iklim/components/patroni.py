@@ -61,6 +61,25 @@ def _restapi_tls(target: Target, name: str) -> dict[str, str]:
     }
 
 
+#: The member certificate Patroni presents to etcd (:data:`iklim.pki.members.ETCD_CLIENTS`).
+ETCD_CLIENT = "patroni-etcd-client"
+
+
+def _etcd3(env: Environment, target: Target, name: str) -> dict[str, str]:
+    """Patroni's etcd3 DCS section: the members' client endpoints and, with etcd on TLS, ``https``
+    with the CA and Patroni's own client certificate (etcd requires one: ``--client-cert-auth``;
+    https://patroni.readthedocs.io/en/latest/yaml_configuration.html#etcdv3)."""
+    section = {"hosts": ",".join(client_endpoints(env, target)), "protocol": scheme(env, "etcd")}
+    if tls_on(env, "etcd"):
+        crt, key = secret_names(ETCD_CLIENT)
+        section |= {
+            "cacert": secret_path(target, name, CA_SECRET),
+            "cert": secret_path(target, name, crt),
+            "key": secret_path(target, name, key),
+        }
+    return section
+
+
 def _hba(tls: bool, rules: list[str]) -> list[str]:
     """``host`` rules as ``hostssl`` when PostgreSQL is on TLS: a connection without TLS then
     matches no rule and is refused, loopback ones included (Patroni's own connections use TLS too)."""
@@ -93,7 +112,7 @@ def member_config(env: Environment, target: Target, name: str) -> dict[str, Any]
             "connect_address": f"{host}:{rest}",
             **(_restapi_tls(target, name) if api_tls else {}),
         },
-        "etcd3": {"hosts": ",".join(client_endpoints(env, target)), "protocol": "http"},
+        "etcd3": _etcd3(env, target, name),
         "bootstrap": {
             "dcs": {
                 "ttl": spec.ttl,
@@ -170,14 +189,19 @@ def contribute(env: Environment) -> Contribution:
         out.files[path] = render_config(env, ProductionTarget(env), service)
         out.mounts[service] = [Mount(path, CONFIG_TARGET)]
         out.secret_mounts[service] = [SecretMount(s) for s in sorted(SECRETS.values())]
-        if tls_on(env, "postgresql") or tls_on(env, "patroni_api"):
-            crt, key = secret_names(service)
-            out.file_secrets += [crt, key]
-            out.secret_mounts[service] += [
-                SecretMount(CA_SECRET, mode=0o444),
-                SecretMount(crt, uid=POSTGRES_UID, mode=0o444),
-                SecretMount(key, uid=POSTGRES_UID, mode=0o400),
-            ]
+        if tls_on(env, "postgresql") or tls_on(env, "patroni_api") or tls_on(env, "etcd"):
+            out.secret_mounts[service].append(SecretMount(CA_SECRET, mode=0o444))
+        for owner, on in (
+            (service, tls_on(env, "postgresql") or tls_on(env, "patroni_api")),
+            (ETCD_CLIENT, tls_on(env, "etcd")),
+        ):
+            if on:
+                crt, key = secret_names(owner)
+                out.file_secrets += [crt, key]
+                out.secret_mounts[service] += [
+                    SecretMount(crt, uid=POSTGRES_UID, mode=0o444),
+                    SecretMount(key, uid=POSTGRES_UID, mode=0o400),
+                ]
         volume = f"{service}-data"
         out.volumes.append(volume)
         out.services[service] = {

@@ -30,7 +30,7 @@ from iklim.components.grafana import HTTP_PORT as GRAFANA_PORT
 from iklim.components.ports import PROMETHEUS_PORT
 from iklim.components.rabbitmq import PROMETHEUS_PORT as RABBITMQ_METRICS
 from iklim.components.target import ProductionTarget, Target
-from iklim.components.trust import CA_SECRET, secret_path, tls_on
+from iklim.components.trust import CA_SECRET, secret_names, secret_path, tls_on
 from iklim.components.yamlout import dump_yaml
 from iklim.model.catalogue import CATALOGUE
 from iklim.model.ports import port_of
@@ -75,13 +75,25 @@ def _apisix(env: Environment, target: Target) -> dict[str, Any]:
     }
 
 
-def _tls(env: Environment, target: Target, cluster: str) -> dict[str, Any]:
+#: The client certificate Prometheus presents to etcd (:data:`iklim.pki.members.ETCD_CLIENTS`):
+#: etcd serves ``/metrics`` on its client listener, behind ``--client-cert-auth``.
+ETCD_CLIENT = "prometheus-etcd-client"
+#: The prom/prometheus image's user (``USER nobody``), owner of the mounted client key.
+PROMETHEUS_UID = "65534"
+
+
+def _tls(env: Environment, target: Target, cluster: str, client: str | None = None) -> dict[str, Any]:
     """A scrape job's TLS keys for a member of the TLS ``cluster`` (``tls.clusters``): https,
-    verified with the environment CA (Prometheus's ``tls_config.ca_file``); empty when the model
+    verified with the environment CA (Prometheus's ``tls_config.ca_file``) and, with ``client``,
+    presenting that member's client certificate (``cert_file``/``key_file``); empty when the model
     keeps it plaintext. The members' certificates name the overlay names scraped here."""
     if not tls_on(env, cluster):
         return {}
-    return {"scheme": "https", "tls_config": {"ca_file": secret_path(target, MEMBER, CA_SECRET)}}
+    config = {"ca_file": secret_path(target, MEMBER, CA_SECRET)}
+    if client is not None:
+        crt, key = secret_names(client)
+        config |= {"cert_file": secret_path(target, MEMBER, crt), "key_file": secret_path(target, MEMBER, key)}
+    return {"scheme": "https", "tls_config": config}
 
 
 def _vault(env: Environment, target: Target) -> dict[str, Any]:
@@ -100,7 +112,9 @@ def _patroni(env: Environment, target: Target) -> dict[str, Any]:
 #: Catalogue key -> its scrape job (the registry of scrape jobs; a key without one declares why in
 #: the catalogue's ``absent["scrape"]``). Jobs are rendered in catalogue order.
 JOBS: dict[str, Job] = {
-    "etcd": lambda env, target: _static("etcd", client_endpoints(env, target)),
+    "etcd": lambda env, target: _static(
+        "etcd", client_endpoints(env, target), **_tls(env, target, "etcd", ETCD_CLIENT)
+    ),
     "patroni": _patroni,
     "mongodb": lambda env, target: _static(
         "mongodb", _hosts(target, mongodb.EXPORTER, env.services.mongodb.members, mongodb.EXPORTER_PORT)
@@ -148,6 +162,18 @@ def needs_ca(config: dict[str, Any]) -> bool:
     return any(job.get("scheme") == "https" for job in config["scrape_configs"])
 
 
+def tls_files(config: dict[str, Any]) -> list[str]:
+    """The Docker secret names (file names) every job's ``tls_config`` reads, CA first: what
+    Prometheus must mount, derived from the jobs."""
+    names = {
+        path.rsplit("/", 1)[-1]
+        for job in config["scrape_configs"]
+        for path in job.get("tls_config", {}).values()
+        if isinstance(path, str)
+    }
+    return sorted(names, key=lambda n: (n != CA_SECRET, n))
+
+
 def contribute(env: Environment) -> Contribution:
     spec = env.services.prometheus
     out = Contribution(volumes=[VOLUME])
@@ -158,8 +184,14 @@ def contribute(env: Environment) -> Contribution:
     for key, text in rules.items():
         out.files[rule_path(key)] = text
         out.mounts["prometheus"].append(Mount(rule_path(key), mount_path(key)))
-    if needs_ca(config):
-        out.secret_mounts["prometheus"] = [SecretMount(CA_SECRET, mode=0o444)]
+    mounts = []
+    for name in tls_files(config):
+        private = name.endswith("_key")
+        mounts.append(SecretMount(name, uid=PROMETHEUS_UID if private else None, mode=0o400 if private else 0o444))
+        if name != CA_SECRET:
+            out.file_secrets.append(name)
+    if mounts:
+        out.secret_mounts["prometheus"] = mounts
     out.services["prometheus"] = {
         "image": spec.image,
         "command": [

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from iklim.model.paths import CA_SECRET, SECRETS_DIR, resolve_ca
+from iklim.model.paths import CA_SECRET, SECRETS_DIR, TOOL_ETCD_CLIENT, resolve_ca, tool_etcd_client
 
 if TYPE_CHECKING:
     import ssl
@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 __all__ = [
     "CA_SECRET",
     "SECRETS_DIR",
+    "TOOL_ETCD_CLIENT",
     "ca_file",
+    "etcd_client_files",
     "is_member_tls_secret",
     "libpq_tls",
     "scheme",
@@ -74,6 +76,16 @@ def ca_file(env: Environment, target: Target, cluster: str) -> str:
     return resolve_ca(default, target.name == "prod", cluster)
 
 
+def etcd_client_files(env: Environment, target: Target) -> tuple[str, str] | None:
+    """(certificate, key) files the tool presents to etcd on ``target`` (its own client
+    certificate, :data:`TOOL_ETCD_CLIENT`, :func:`iklim.model.paths.tool_etcd_client`), or None
+    when the model keeps etcd plaintext. etcd with ``--client-cert-auth`` refuses a TLS client
+    without one (https://etcd.io/docs/v3.5/op-guide/security/)."""
+    if not tls_on(env, "etcd"):
+        return None
+    return tool_etcd_client(str(target.pki_dir()), target.name == "prod")
+
+
 def verify(env: Environment, target: Target, cluster: str) -> str | bool:
     """``requests``' ``verify`` for a client of ``cluster``: the CA file when it is on TLS, else
     True (no TLS is spoken, nothing to verify)."""
@@ -82,18 +94,27 @@ def verify(env: Environment, target: Target, cluster: str) -> str | bool:
 
 def ssl_context(env: Environment, target: Target, cluster: str) -> ssl.SSLContext | None:
     """A client ``ssl.SSLContext`` for ``cluster`` that trusts only its CA file and checks the host
-    name (urllib's ``context=``); None when the cluster is plaintext. Raises a plain OSError
-    naming the CA file when it cannot be read or holds no certificate."""
+    name (urllib's ``context=``); for ``etcd`` it also presents the tool's client certificate
+    (:func:`etcd_client_files`). None when the cluster is plaintext. Raises a plain OSError
+    naming the file when the CA, certificate or key cannot be read."""
     if not tls_on(env, cluster):
         return None
     import ssl  # only a TLS client pays for it
 
     cafile = ca_file(env, target, cluster)
     try:
-        return ssl.create_default_context(cafile=cafile)
+        context = ssl.create_default_context(cafile=cafile)
     except OSError as exc:  # FileNotFoundError, PermissionError, ssl.SSLError (not PEM)
         why = exc.strerror or getattr(exc, "reason", None) or str(exc)
         raise OSError(f"CA file {cafile}: {why}") from None
+    pair = etcd_client_files(env, target) if cluster == "etcd" else None
+    if pair is not None:
+        try:
+            context.load_cert_chain(*pair)
+        except OSError as exc:
+            why = exc.strerror or getattr(exc, "reason", None) or str(exc)
+            raise OSError(f"client certificate {pair[0]}: {why}") from None
+    return context
 
 
 def libpq_tls(env: Environment, target: Target) -> dict[str, Any]:

@@ -20,6 +20,10 @@ SECRETS_DIR = "/run/secrets"
 #: The environment variable each cluster's own clients read for their CA file (Vault's CLI:
 #: https://developer.hashicorp.com/vault/docs/commands#vault_cacert).
 CA_VARIABLES = {"vault": "VAULT_CACERT"}
+#: The tool's own etcd client certificate's member name (``iklim status``, the drills, deploy's
+#: hand-over): etcd refuses a client without a certificate signed by the environment CA
+#: (``--client-cert-auth``, https://etcd.io/docs/v3.5/op-guide/security/).
+TOOL_ETCD_CLIENT = "iklim-etcd-client"
 
 
 def resolve_ca(default: str, production: bool, cluster: str) -> str:
@@ -35,12 +39,32 @@ def resolve_ca(default: str, production: bool, cluster: str) -> str:
     variable = CA_VARIABLES.get(cluster)
     if variable and os.environ.get(variable):
         return os.environ[variable]
-    mounted = f"{SECRETS_DIR}/{CA_SECRET}"
+    return _resolve(default, production, CA_SECRET)
+
+
+def _resolve(default: str, production: bool, name: str) -> str:
+    mounted = f"{SECRETS_DIR}/{name}"
     if production and os.path.isfile(mounted):
         return mounted
     if production and os.environ.get("PKI_DIR"):
-        return os.path.join(os.environ["PKI_DIR"], CA_SECRET)
+        return os.path.join(os.environ["PKI_DIR"], name)
     return default
+
+
+def resolve_pki_file(default_dir: str, production: bool, name: str) -> str:
+    """Where a tool finds the CA-folder file ``name`` (a Docker secret name: ``tls_ca_crt``,
+    ``tls_iklim_etcd_client_key``); first match wins: in production ``/run/secrets/<name>`` when
+    it exists (the status job mounts it), then ``$PKI_DIR/<name>`` when ``PKI_DIR`` is set (the
+    runbook's CA folder), else ``<default_dir>/<name>`` (the target's CA folder)."""
+    return _resolve(os.path.join(default_dir, name), production, name)
+
+
+def tool_etcd_client(default_dir: str, production: bool) -> tuple[str, str]:
+    """(certificate, key) files of :data:`TOOL_ETCD_CLIENT` for a tool's etcd requests
+    (:func:`resolve_pki_file` for each)."""
+    stem = "tls_" + TOOL_ETCD_CLIENT.replace("-", "_")
+    crt, key = (resolve_pki_file(default_dir, production, f"{stem}_{kind}") for kind in ("crt", "key"))
+    return crt, key
 
 
 def find_upward(paths: Sequence[str], relative: str, stop_at_git: bool = False) -> str | None:

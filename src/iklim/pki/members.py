@@ -21,7 +21,10 @@ makes itself; its API certificate is a server certificate
 (https://developer.hashicorp.com/vault/docs/configuration/listener/tcp#tls_cert_file).
 
 etcd's clients get client-only certificates whose CN is the etcd user they act as (etcd maps the
-CN to a user under ``--client-cert-auth``): ``patroni`` and ``apisix``.
+CN to a user under ``--client-cert-auth`` once authentication is enabled): ``patroni`` (Patroni's
+etcd3 DCS), ``apisix`` (APISIX and its Dashboard), ``prometheus`` (the etcd scrape job: etcd serves
+``/metrics`` on its client listener, behind the same certificate check) and ``iklim`` (the tool's
+own requests: ``iklim status``, the drills, deploy's hand-over; :data:`iklim.model.paths.TOOL_ETCD_CLIENT`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from ipaddress import IPv4Address, ip_address
 from iklim.components.base import member_names
 from iklim.components.target import ProductionTarget, Target, node_of
 from iklim.components.trust import secret_names
+from iklim.model.paths import TOOL_ETCD_CLIENT
 from iklim.model.schema import Environment
 
 LOOPBACK_NAMES = ("localhost",)
@@ -48,6 +52,8 @@ SERVER_FAMILIES: tuple[tuple[str, tuple[str, ...]], ...] = (
 ETCD_CLIENTS: tuple[tuple[str, str, str], ...] = (
     ("patroni-etcd-client", "patroni", "patroni"),
     ("apisix-etcd-client", "apisix", "apisix"),
+    ("prometheus-etcd-client", "prometheus", "prometheus"),
+    (TOOL_ETCD_CLIENT, "iklim", "tooling"),
 )
 
 

@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from iklim.components.base import member_names
-from iklim.components.patroni import SECRETS, member_config
+from iklim.components.patroni import ETCD_CLIENT, SECRETS, member_config
 from iklim.components.trust import CA_SECRET, ca_file, scheme, secret_names, tls_on
 from iklim.components.yamlout import dump_yaml
 from iklim.lab.components.base import LabComponent
@@ -50,11 +50,14 @@ class PatroniLab(LabComponent):
         env["PATRONI_RESTAPI_USERNAME"] = REST_USER
         specs = []
         tls = tls_on(ctx.env, "postgresql") or tls_on(ctx.env, "patroni_api")
-        if tls:
+        etcd_tls = tls_on(ctx.env, "etcd")
+        if tls or etcd_tls:
             lab_pki(ctx)
         for member in self.members(ctx):
-            if tls:  # before the chown below: the key must be the lab user's (PostgreSQL checks)
-                place(ctx, member, [CA_SECRET, *secret_names(member)])
+            # before the chown below: the keys must be the lab user's (PostgreSQL checks)
+            names = [*(secret_names(member) if tls else ()), *(secret_names(ETCD_CLIENT) if etcd_tls else ())]
+            if names:
+                place(ctx, member, [CA_SECRET, *names])
             config = member_config(ctx.env, ctx.target, member)
             folder = ctx.target.member_dir(member)
             for key in ("pgpass",):

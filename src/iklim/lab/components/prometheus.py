@@ -5,8 +5,7 @@ from __future__ import annotations
 import shutil
 
 from iklim.components.alerts import rule_files
-from iklim.components.prometheus import needs_ca, scrape_config
-from iklim.components.trust import CA_SECRET
+from iklim.components.prometheus import needs_ca, scrape_config, tls_files
 from iklim.components.yamlout import dump_yaml
 from iklim.lab.components.base import LabComponent
 from iklim.lab.context import LabContext, write_private
@@ -37,7 +36,7 @@ class PrometheusLab(LabComponent):
         config = scrape_config(ctx.env, ctx.target, available=self.scraped, rule_paths=paths)
         if needs_ca(config):
             lab_pki(ctx)
-            place(ctx, MEMBER, [CA_SECRET])
+            place(ctx, MEMBER, tls_files(config))
         write_private(folder / "prometheus.yml", dump_yaml(config), mode=0o644)
         argv = (
             shutil.which("prometheus") or "prometheus",

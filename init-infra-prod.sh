@@ -156,12 +156,26 @@ step_pki() {
   fi
   iklim pki issue --env environments/prod.yaml --dir "$PKI_DIR" --all | sed 's/^/    /'
   ensure_file_secret tls_ca_crt
+  ensure_file_secret tls_apisix_etcd_client_crt
+  ensure_file_secret tls_apisix_etcd_client_key
+  ensure_file_secret tls_etcd_1_crt
+  ensure_file_secret tls_etcd_1_key
+  ensure_file_secret tls_etcd_2_crt
+  ensure_file_secret tls_etcd_2_key
+  ensure_file_secret tls_etcd_3_crt
+  ensure_file_secret tls_etcd_3_key
+  ensure_file_secret tls_iklim_etcd_client_crt
+  ensure_file_secret tls_iklim_etcd_client_key
   ensure_file_secret tls_patroni_1_crt
   ensure_file_secret tls_patroni_1_key
   ensure_file_secret tls_patroni_2_crt
   ensure_file_secret tls_patroni_2_key
   ensure_file_secret tls_patroni_3_crt
   ensure_file_secret tls_patroni_3_key
+  ensure_file_secret tls_patroni_etcd_client_crt
+  ensure_file_secret tls_patroni_etcd_client_key
+  ensure_file_secret tls_prometheus_etcd_client_crt
+  ensure_file_secret tls_prometheus_etcd_client_key
   ensure_file_secret tls_vault_1_crt
   ensure_file_secret tls_vault_1_key
   ensure_file_secret tls_vault_2_crt

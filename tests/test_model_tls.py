@@ -12,6 +12,8 @@ from iklim.model.tls import OVERLAY_CLUSTERS, TLS_CLUSTERS
 
 PROD_TEXT = (Path(__file__).resolve().parent.parent / "environments" / "prod.yaml").read_text()
 PENDING = '{mode: plaintext, reason: "TLS wiring pending (issue 17)"}'
+#: Production's etcd choice as prod.yaml spells it; tests swap it for a plaintext choice.
+ON_TLS = "{mode: tls}"
 
 
 def _line(text: str, needle: str) -> int:
@@ -24,29 +26,26 @@ def _problems(text: str) -> list[str]:
     return [str(p) for p in caught.value.problems]
 
 
-def test_production_puts_all_but_etcd_on_tls_and_keeps_etcd_plaintext_with_its_reason(prod_env: Environment) -> None:
-    on_tls = ("vault", "postgresql", "patroni_api")
-    for name in on_tls:
+def test_production_puts_every_private_network_cluster_on_tls(prod_env: Environment) -> None:
+    for name in TLS_CLUSTERS:
         assert getattr(prod_env.tls.clusters, name).mode == "tls", name
-    pending = [c for c in TLS_CLUSTERS if c not in on_tls]
-    assert pending == ["etcd"]
-    assert prod_env.tls.plaintext() == dict.fromkeys(pending, "TLS wiring pending (issue 17)")
+    assert prod_env.tls.plaintext() == {}
     for name in OVERLAY_CLUSTERS:
         choice = getattr(prod_env.tls.overlay, name)
         assert choice.overlay_encrypted is False and "issue 17" in choice.reason
 
 
-def test_tls_mode_needs_no_reason() -> None:
-    text = PROD_TEXT.replace(f"etcd: {PENDING}", "etcd: {mode: tls}", 1)
+def test_a_plaintext_choice_with_its_reason_is_listed() -> None:
+    text = PROD_TEXT.replace(f"etcd: {ON_TLS}", f"etcd: {PENDING}", 1)
     env = parse_environment(text, "prod.yaml")
-    assert env.tls.clusters.etcd.mode == "tls"
-    assert "etcd" not in env.tls.plaintext()
+    assert env.tls.clusters.etcd.mode == "plaintext"
+    assert env.tls.plaintext() == {"etcd": "TLS wiring pending (issue 17)"}
 
 
 CASES = [
     # (replace this, with this, the key the error names, text on the error's line, message part)
-    (f"etcd: {PENDING}", "etcd: {mode: plaintext}", "tls.clusters.etcd", "etcd: {mode", "needs a reason"),
-    (f"etcd: {PENDING}", 'etcd: {mode: tls, reason: "x y z"}', "tls.clusters.etcd", "etcd: {mode", "only for"),
+    (f"etcd: {ON_TLS}", "etcd: {mode: plaintext}", "tls.clusters.etcd", "etcd: {mode", "needs a reason"),
+    (f"etcd: {ON_TLS}", 'etcd: {mode: tls, reason: "x y z"}', "tls.clusters.etcd", "etcd: {mode", "only for"),
     ("vault: {mode: tls}", "vault: {mode: tcp}", "tls.clusters.vault.mode", "vault: {mode", "'tls' or 'plaintext'"),
     (
         "postgresql: {mode: tls}",

@@ -140,15 +140,15 @@ def test_changing_a_port_changes_every_consumer(tmp_path: Path, component: str, 
 
 
 def test_the_issue_example_etcd_client_2479(tmp_path: Path) -> None:
-    """The issue's reproducer: etcd client 2379 -> 2479 moves etcd, APISIX and exactly one DB
-    firewall rule; the healthcheck asks the peer port (it must pass before quorum), so it stays."""
+    """The issue's reproducer: etcd client 2379 -> 2479 moves etcd, its healthcheck (a TLS
+    client on the member's own client port), APISIX and exactly one DB firewall rule."""
     text = _with_port(PROD_TEXT, "etcd", "client", 2379, 2479)
     tree = _tree(parse_environment(text, "prod.yaml"))
     stack = tree[STACK]
-    assert "ETCD_LISTEN_CLIENT_URLS: http://0.0.0.0:2479" in stack
-    assert "ETCD_ADVERTISE_CLIENT_URLS: http://etcd-01:2479" in stack
-    assert "--endpoints=http://127.0.0.1:2380" in stack and "2379" not in stack
-    assert "http://etcd-03:2479" in tree["config/apisix/config.yaml"]
+    assert "ETCD_LISTEN_CLIENT_URLS: https://0.0.0.0:2479" in stack
+    assert "ETCD_ADVERTISE_CLIENT_URLS: https://etcd-01:2479" in stack
+    assert "--endpoints=https://127.0.0.1:2479" in stack and "2379" not in stack
+    assert "https://etcd-03:2479" in tree["config/apisix/config.yaml"]
     firewall = tree[FIREWALL]
     assert firewall.count('port        = "2479"') == 1 and "2379" not in firewall
     assert "tcp/2479" in tree[DB_DOCKER_USER]

@@ -211,42 +211,63 @@ def _tree(tmp_path: Path, choice: str) -> Path:
     for name in ("docker-stack-infra_db-prod.yml", "docker-stack-vault.yml"):
         shutil.copy(REPO / name, root / name)
     model = (REPO / "environments" / "prod.yaml").read_text()
-    pending = 'etcd: {mode: plaintext, reason: "TLS wiring pending (issue 17)"}'
-    assert pending in model
+    assert TLS_ETCD in model
     (root / "environments").mkdir()
-    (root / "environments" / "prod.yaml").write_text(model.replace(pending, choice, 1))
+    (root / "environments" / "prod.yaml").write_text(model.replace(TLS_ETCD, choice, 1))
     return root
 
 
+TLS_ETCD = "etcd: {mode: tls}"
 PENDING_ETCD = 'etcd: {mode: plaintext, reason: "TLS wiring pending (issue 17)"}'
 
 
-def test_the_production_tree_is_clean_and_says_why(tmp_path: Path) -> None:
+def _patroni_etcd_over_http(root: Path) -> None:
+    """A hand edit of one Patroni config back to plain HTTP towards etcd."""
+    config = root / "config" / "patroni" / "patroni-1.yml"
+    text = config.read_text()
+    assert "  protocol: https\n" in text
+    config.write_text(text.replace("  protocol: https\n", "  protocol: http\n", 1))
+
+
+def _flagged(output: str) -> list[str]:
+    return [line for line in output.splitlines() if " error plaintext-listener " in line]
+
+
+def test_the_production_tree_is_clean_with_every_cluster_on_tls(tmp_path: Path) -> None:
+    root = _tree(tmp_path, TLS_ETCD)
+    result = CliRunner().invoke(cli, ["check", str(root)])
+    assert result.exit_code == 0, result.output
+    assert "kept by the model" not in result.output and "plaintext-listener" not in result.output
+
+
+def test_a_hand_edit_back_to_plaintext_etcd_fails(tmp_path: Path) -> None:
+    root = _tree(tmp_path, TLS_ETCD)
+    _patroni_etcd_over_http(root)
+    result = CliRunner().invoke(cli, ["check", str(root)])
+    assert result.exit_code == 1, result.output
+    flagged = _flagged(result.output)
+    assert len(flagged) == 1 and "patroni-1.yml" in flagged[0] and "etcd" in flagged[0], flagged
+
+
+def test_the_models_plaintext_choice_excuses_it_with_its_reason(tmp_path: Path) -> None:
     root = _tree(tmp_path, PENDING_ETCD)
+    _patroni_etcd_over_http(root)
     result = CliRunner().invoke(cli, ["check", str(root)])
     assert result.exit_code == 0, result.output
     assert "kept by the model: tls.clusters.etcd: TLS wiring pending (issue 17)" in result.output
     assert "tls.clusters.vault" not in result.output  # production's Vault is on TLS: nothing to keep
 
 
-def test_the_production_tree_fails_once_the_model_asks_for_tls(tmp_path: Path) -> None:
-    root = _tree(tmp_path, "etcd: {mode: tls}")
-    result = CliRunner().invoke(cli, ["check", str(root)])
-    assert result.exit_code == 1, result.output
-    flagged = [line for line in result.output.splitlines() if " error plaintext-listener " in line]
-    assert flagged and all("vault" not in line for line in flagged), flagged
-
-
 def test_the_vault_files_fail_when_they_disable_tls(tmp_path: Path) -> None:
     """Production's Vault configs are on TLS; a hand edit back to ``tls_disable`` is caught."""
-    root = _tree(tmp_path, PENDING_ETCD)
+    root = _tree(tmp_path, TLS_ETCD)
     hcl = root / "config" / "vault" / "vault-2.hcl"
     text = hcl.read_text()
     assert "tls_cert_file" in text and "tls_disable" not in text
     hcl.write_text(text.replace('  tls_min_version = "tls12"\n', "  tls_disable     = true\n"))
     result = CliRunner().invoke(cli, ["check", str(root)])
     assert result.exit_code == 1, result.output
-    flagged = [line for line in result.output.splitlines() if " error plaintext-listener " in line]
+    flagged = _flagged(result.output)
     assert len(flagged) == 1 and "vault-2.hcl" in flagged[0], flagged
 
 

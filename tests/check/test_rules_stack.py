@@ -356,6 +356,36 @@ CASES: list[tuple[str, str, dict[str, str], list[int]]] = [
         [],
     ),
     (
+        "etcd-peers-by-address-client-status",
+        "healthcheck-quorum",
+        {
+            "stack.yml": ETCD_HC
+            + '["CMD", "etcdctl", "--endpoints=https://127.0.0.1:2379", "endpoint", "status"]\n'
+            + "    environment:\n      ETCD_INITIAL_CLUSTER: a=https://10.0.2.11:2380,b=https://10.0.2.12:2380\n"
+        },
+        [],
+    ),
+    (
+        "etcd-one-peer-by-name-client-status",
+        "healthcheck-quorum",
+        {
+            "stack.yml": ETCD_HC
+            + '["CMD", "etcdctl", "--endpoints=https://127.0.0.1:2379", "endpoint", "status"]\n'
+            + "    environment:\n      ETCD_INITIAL_CLUSTER: a=https://10.0.2.11:2380,b=https://etcd-02:2380\n"
+        },
+        [5],
+    ),
+    (
+        "etcd-peers-by-address-flag",
+        "healthcheck-quorum",
+        {
+            "stack.yml": ETCD_HC
+            + '["CMD", "etcdctl", "endpoint", "health"]\n'
+            + '    command: ["etcd", "--initial-cluster=a=https://[fd00::1]:2380,b=https://10.0.2.12:2380"]\n'
+        },
+        [],
+    ),
+    (
         "etcd-moved-peer-port",
         "healthcheck-quorum",
         {

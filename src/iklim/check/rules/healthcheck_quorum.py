@@ -13,6 +13,11 @@ service discovery publishes healthy tasks only (docs.docker.com/engine/swarm/net
 serves clients after ``ReadyNotify`` (etcd ``server/embed/etcd.go``, ``serveClients``); seen on
 the Swarm lab.
 
+A member whose ``ETCD_INITIAL_CLUSTER`` (or ``--initial-cluster``) addresses every peer by IP
+address does not wait for any name, so its healthcheck may need quorum: that is how a cluster
+with peer TLS is built, since etcd answers gRPC on a TLS peer listener only behind a second TLS
+layer that no client speaks (``components/etcd.py``, ``peer_address``).
+
 Failing example::
 
     services:
@@ -28,10 +33,21 @@ Passing example::
         image: quay.io/coreos/etcd:v3.5.17
         healthcheck:
           test: ["CMD", "etcdctl", "--endpoints=http://127.0.0.1:2380", "endpoint", "status"]
+
+Passing example::
+
+    services:
+      etcd-1:
+        image: quay.io/coreos/etcd:v3.5.17
+        environment:
+          ETCD_INITIAL_CLUSTER: etcd-01=https://10.0.2.11:2380,etcd-02=https://10.0.2.12:2380
+        healthcheck:
+          test: ["CMD", "etcdctl", "--endpoints=https://127.0.0.1:2379", "endpoint", "status"]
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterator
 
@@ -72,6 +88,31 @@ def _peer_port(ref_spec: object) -> str:
     return found.group(1) if found else _DEFAULT_PEER_PORT
 
 
+_PEER_HOST = re.compile(r"=\s*[a-z]+://(\[[^\]]*\]|[^:/,\s]+)")
+
+
+def _peers_by_address(ref_spec: object) -> bool:
+    """Whether the member's initial cluster names every peer by IP address (no name to wait for)."""
+    text = ""
+    for name, value, _raw, _pos in environment(ref_spec) if isinstance(ref_spec, YMap) else ():
+        if name == "ETCD_INITIAL_CLUSTER" and value is not None:
+            text = str(value)
+    if not text:
+        command = get_list(ref_spec, "command")
+        found = re.search(r"--initial-cluster[= ](\S+)", " ".join(str(c) for c in command or []))
+        text = found.group(1) if found else ""
+    hosts = _PEER_HOST.findall(text)
+    return bool(hosts) and all(_is_address(h.strip("[]")) for h in hosts)
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _problem(test: str, peer: str) -> str | None:
     """Why ``test`` needs quorum, or None."""
     found = _NEEDS_QUORUM.search(test)
@@ -95,7 +136,7 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
         if ref.kind != "etcd":
             continue
         healthcheck = get_map(ref.spec, "healthcheck")
-        if healthcheck is None:
+        if healthcheck is None or _peers_by_address(ref.spec):
             continue
         why = _problem(_test_text(healthcheck), _peer_port(ref.spec))
         if why:

@@ -83,12 +83,11 @@ def test_etcd_moves_the_leadership_to_an_updated_member_that_answers(monkeypatch
     seam = _Seam(["etcd-1", "etcd-2", "etcd-3"], "etcd-2")
     moved: list[tuple[str, str]] = []
     handover = h.EtcdHandover("etcd", seam)
-    monkeypatch.setattr(h.EtcdHandover, "_endpoint", lambda self, m: (m, 2379))
     monkeypatch.setattr(h.EtcdHandover, "_answers", lambda self, m: m != "etcd-3")
 
-    def move(leader: tuple[str, int], target: tuple[str, int], member: str) -> None:
-        moved.append((member, target[0]))
-        seam.lead = target[0]
+    def move(ctx: object, member: str, target: str) -> None:
+        moved.append((member, target))
+        seam.lead = target
 
     monkeypatch.setattr(h.planned, "etcd_move_leader", move)
     assert handover.hand_over("etcd-2", ["etcd-3", "etcd-1"]) == "etcd-1"  # etcd-3 does not answer

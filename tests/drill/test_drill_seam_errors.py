@@ -66,10 +66,13 @@ def test_every_seam_shares_the_error_record(
     """etcd's seam keeps its last member's error through the same :meth:`Seam._asked` (FAKE
     status call: no etcd runs here), so the driver can name it for any cluster."""
 
-    def refused(url: str, timeout: float) -> object:
+    def refused(
+        ctx: object, member: str, path: str, body: object = None, t: float = 0, context: object = None
+    ) -> object:
         raise ConnectionRefusedError(111, "Connection refused")
 
-    monkeypatch.setattr(labseams, "_post_json", refused)
+    monkeypatch.setattr(labseams.planned, "etcd_api", refused)
+    monkeypatch.setattr(labseams.EtcdSeam, "_tls", lambda self: None)
     seam = labseams.EtcdSeam(_Context(prod_env, LabTarget(prod_env, tmp_path)))
     assert seam.observe(None).leader is None
     assert seam.last_error == f"{seam.members()[-1]}: [Errno 111] Connection refused"
@@ -82,13 +85,16 @@ def test_an_answer_keeps_the_error_clear_whatever_the_order(
     unreachable, so no member's error is reported (FAKE status calls)."""
     answers: list[object] = [{"leader": "0"}, {"leader": "0"}, OSError("etcd-3 down")]
 
-    def status(url: str, timeout: float) -> object:
+    def status(
+        ctx: object, member: str, path: str, body: object = None, t: float = 0, context: object = None
+    ) -> object:
         answer = answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
         return answer
 
-    monkeypatch.setattr(labseams, "_post_json", status)
+    monkeypatch.setattr(labseams.planned, "etcd_api", status)
+    monkeypatch.setattr(labseams.EtcdSeam, "_tls", lambda self: None)
     seam = labseams.EtcdSeam(_Context(prod_env, LabTarget(prod_env, tmp_path)))
     assert seam.observe(None).leader is None
     assert seam.last_error == ""

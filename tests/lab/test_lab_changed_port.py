@@ -63,7 +63,7 @@ def test_lab_is_healthy_with_the_etcd_client_port_changed() -> None:
         # Prometheus scrapes etcd on the new port only (its scrape job is the rendered one).
         active = http_json("http://127.0.2.2:9090/api/v1/targets?state=active", timeout=2)["data"]["activeTargets"]
         etcd = sorted(str(t["scrapeUrl"]) for t in active if t["labels"]["job"] == "etcd")
-        assert etcd == [f"http://127.0.1.{n}:{NEW}/metrics" for n in (1, 2, 3)], etcd
+        assert etcd == [f"https://127.0.1.{n}:{NEW}/metrics" for n in (1, 2, 3)], etcd
         # `iklim status` asks the new port and finds etcd (and Patroni through it) healthy.
         argv = [sys.executable, "-m", "iklim", "status", "--env", str(model), "--root", str(ctx.root)]
         argv += ["--target", "lab", "--format", "json", "--component", "etcd", "--component", "patroni"]

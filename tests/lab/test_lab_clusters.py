@@ -19,7 +19,7 @@ import redis
 from redis.sentinel import Sentinel
 
 from iklim.components.base import member_names
-from iklim.components.trust import ca_file, libpq_tls
+from iklim.components.trust import ca_file, libpq_tls, scheme, ssl_context
 from iklim.lab.context import LabContext
 from iklim.lab.orchestrator import components, up
 from iklim.vault.plan import member_urls
@@ -173,12 +173,13 @@ def test_vault_kv_written_and_read_through_a_standby(lab: LabContext) -> None:
 
 
 def _etcd(lab: LabContext, member: str, path: str, payload: dict[str, str]) -> dict[str, Any]:
+    client = lab.target.endpoint(member, "client")
     request = urllib.request.Request(
-        f"http://{lab.target.host(member)}:2379/v3/{path}",
+        f"{scheme(lab.env, 'etcd')}://{client.host}:{client.port}/v3/{path}",
         data=json.dumps(payload).encode(),
         headers={"Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request, timeout=3) as response:
+    with urllib.request.urlopen(request, timeout=3, context=ssl_context(lab.env, lab.target, "etcd")) as response:
         data: dict[str, Any] = json.loads(response.read())
     return data
 

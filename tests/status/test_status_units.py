@@ -279,6 +279,8 @@ class FakeTransport:
         timeout: float,
         headers: Mapping[str, str] | None = None,
         body: Any = None,
+        ca_file: str | None = None,
+        client_cert: tuple[str, str] | None = None,
     ) -> HttpReply:
         self.seen_headers.append(dict(headers or {}))
         if (host, port, path) not in self.answers:

@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from iklim.model.loader import load_environment
+from iklim.model.paths import TOOL_ETCD_CLIENT_SECRETS
 from iklim.model.ports import port_of
 from iklim.swarmlab import paths
 
@@ -127,27 +128,36 @@ def test_every_task_runs_where_its_constraints_allow(lab: docker.DockerClient) -
 
 
 def test_etcd_formed_one_leader_and_apisix_prefix_writable_through_aliases(lab: docker.DockerClient) -> None:
+    """etcd on TLS (issue 17): a client on the overlay verifies each member by its alias with the
+    environment CA and presents a CA-signed client certificate (the tool's); without one it is
+    refused."""
     port = port_of(ENV.services.etcd, "client")
-    endpoints = ",".join(f"http://{alias}:{port}" for alias in ENV.services.etcd.aliases)
+    endpoints = ",".join(f"https://{alias}:{port}" for alias in ENV.services.etcd.aliases)
     host, _ = _running_task(lab, "etcd-1")
     image = ENV.services.etcd.image
     prefix = ENV.services.apisix.etcd_prefix
+    crt, key = TOOL_ETCD_CLIENT_SECRETS
+    tls = ["--cacert=/pki/tls_ca_crt", f"--cert=/pki/{crt}", f"--key=/pki/{key}"]
 
     def run(args: list[str]) -> str:
-        out = _engine(host).containers.run(image, args, network=OVERLAY, remove=True)
+        out = _engine(host).containers.run(
+            image, args, network=OVERLAY, remove=True, volumes={str(paths.PKI_DIR): {"bind": "/pki", "mode": "ro"}}
+        )
         return bytes(out).decode()
 
     status = _eventually(
         "etcd status through the aliases",
-        lambda: run(["etcdctl", f"--endpoints={endpoints}", "endpoint", "status", "-w", "json"]),
+        lambda: run(["etcdctl", f"--endpoints={endpoints}", *tls, "endpoint", "status", "-w", "json"]),
     )
     members = yaml.safe_load(status)
     assert len(members) == 3
     leaders = {m["Status"]["leader"] for m in members}
     assert len(leaders) == 1 and 0 not in leaders, members
-    key = f"{prefix}/iklim-acceptance"
-    run(["etcdctl", f"--endpoints={endpoints}", "put", key, "written-through-aliases"])
-    assert "written-through-aliases" in run(["etcdctl", f"--endpoints={endpoints}", "get", key])
+    key_name = f"{prefix}/iklim-acceptance"
+    run(["etcdctl", f"--endpoints={endpoints}", *tls, "put", key_name, "written-through-aliases"])
+    assert "written-through-aliases" in run(["etcdctl", f"--endpoints={endpoints}", *tls, "get", key_name])
+    with pytest.raises(docker.errors.ContainerError):  # verified server, no client certificate
+        run(["etcdctl", f"--endpoints={endpoints}", tls[0], "--command-timeout=5s", "get", key_name])
 
 
 def _patroni_members(lab: docker.DockerClient) -> list[dict[str, Any]]:

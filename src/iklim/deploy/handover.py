@@ -139,15 +139,10 @@ class Handover:
 
 
 class EtcdHandover(Handover):
-    def _endpoint(self, member: str) -> tuple[str, int]:
-        assert self.seam is not None
-        address = self.seam.ctx.target.endpoint(member, "client")
-        return address.host, address.port
-
     def _answers(self, member: str) -> bool:
-        host, port = self._endpoint(member)
+        assert self.seam is not None
         try:
-            planned.http_json(f"http://{host}:{port}/v3/maintenance/status", "POST", {}, t=PROBE_TIMEOUT * 3)
+            planned.etcd_api(self.seam.ctx, member, "/v3/maintenance/status", t=PROBE_TIMEOUT * 3)
         except (OSError, DrillError, ValueError):
             return False
         return True
@@ -159,7 +154,7 @@ class EtcdHandover(Handover):
         target = next((m for m in ranked if self._answers(m)), None)
         if target is None:
             raise DrillError(f"no healthy member to move the leadership of {leader} to")
-        planned.etcd_move_leader(self._endpoint(leader), self._endpoint(target), leader)
+        planned.etcd_move_leader(self.seam.ctx, leader, target)
 
 
 def _lag(member: dict[str, Any]) -> int | None:

@@ -93,14 +93,32 @@ def http_json(
         return text
 
 
-def etcd_move_leader(leader: tuple[str, int], target: tuple[str, int], member: str) -> None:
-    """Move etcd's leadership from ``member`` (client endpoint ``leader``) to the member serving
-    ``target`` (its id read from its own ``maintenance/status``)."""
+def etcd_api(
+    ctx: ClusterContext,
+    member: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    t: float = 5.0,
+    context: ssl.SSLContext | None = None,
+) -> Any:
+    """One ``POST`` to ``member``'s etcd v3 JSON gateway on its client port: https verified with
+    the CA and presenting the tool's client certificate when the model puts ``etcd`` on TLS
+    (``context``, else :func:`~iklim.components.trust.ssl_context`'s); :func:`http_json`'s answer
+    and errors (OSError naming the file when the CA or the certificate cannot be read)."""
+    api = ctx.target.endpoint(member, "client")
+    url = f"{scheme(ctx.env, 'etcd')}://{api.host}:{api.port}{path}"
+    if context is None:
+        context = ssl_context(ctx.env, ctx.target, "etcd")
+    return http_json(url, "POST", body or {}, t=t, context=context)
+
+
+def etcd_move_leader(ctx: ClusterContext, member: str, target: str) -> None:
+    """Move etcd's leadership from ``member`` (the leader) to ``target`` (its id read from its
+    own ``maintenance/status``); DrillError naming the step when it fails."""
     try:
-        status = http_json(f"http://{target[0]}:{target[1]}/v3/maintenance/status", "POST", {}, t=5.0)
+        status = etcd_api(ctx, target, "/v3/maintenance/status")
         target_id = str(status["header"]["member_id"])
-        url = f"http://{leader[0]}:{leader[1]}/v3/maintenance/transfer-leadership"
-        http_json(url, "POST", {"targetID": target_id}, t=30.0)
+        etcd_api(ctx, member, "/v3/maintenance/transfer-leadership", {"targetID": target_id}, t=30.0)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DrillError(f"etcd: move-leader from {member} failed: {type(exc).__name__}: {exc}") from None
 

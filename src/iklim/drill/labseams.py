@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import urllib.request
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -23,7 +24,7 @@ from iklim.components.base import member_names
 from iklim.components.rabbitmq import ADMIN_PASSWORD as RABBIT_PASSWORD
 from iklim.components.redis import PASSWORD as REDIS_PASSWORD
 from iklim.components.target import Target
-from iklim.components.trust import libpq_tls
+from iklim.components.trust import libpq_tls, ssl_context
 from iklim.drill import labplanned as planned
 from iklim.drill.driver import DrillError, Observation
 from iklim.drill.workloads.base import Workload
@@ -121,14 +122,6 @@ class Seam(ABC):
     def workload(self, run_id: str) -> Workload: ...
 
 
-def _post_json(url: str, timeout: float, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    payload = json.dumps(body or {}).encode()
-    request = urllib.request.Request(url, data=payload, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        data: dict[str, Any] = json.loads(response.read() or b"{}")
-    return data
-
-
 class EtcdSeam(Seam):
     component = "etcd"
 
@@ -141,17 +134,28 @@ class EtcdSeam(Seam):
     def __init__(self, ctx: SeamContext) -> None:
         super().__init__(ctx)
         self.ids: dict[str, str] = {}  # member id -> name, kept: a dead leader is still named by id
+        self._context: ssl.SSLContext | None = None
+
+    def _tls(self) -> ssl.SSLContext | None:
+        """The client TLS context (CA and the tool's client certificate), built once; None when
+        the model keeps etcd plaintext. OSError naming the file when one cannot be read."""
+        if self._context is None:
+            self._context = ssl_context(self.ctx.env, self.ctx.target, "etcd")
+        return self._context
 
     def observe(self, old_leader: str | None) -> Observation:
         self.last_error, self._answered = "", False
         named: list[str] = []
-        for member, (host, port) in zip(self.members(), self._endpoints(), strict=True):
+        for member in self.members():
             try:
-                status = _post_json(f"http://{host}:{port}/v3/maintenance/status", PROBE_TIMEOUT)
-            except (OSError, ValueError) as exc:
+                context = self._tls()
+                status = planned.etcd_api(self.ctx, member, "/v3/maintenance/status", t=PROBE_TIMEOUT, context=context)
+            except (OSError, ValueError, DrillError) as exc:
                 self._asked(member, exc)
                 continue
             self._asked(member)
+            if not isinstance(status, dict):
+                continue
             self.ids[str(status.get("header", {}).get("member_id", ""))] = member
             named.append(str(status.get("leader", "0")))
         leaders = {self.ids.get(n) for n in named if n != "0"}
@@ -164,12 +168,11 @@ class EtcdSeam(Seam):
     def switchover(self, member: str) -> None:
         """etcd's ``move-leader`` (``/v3/maintenance/transfer-leadership`` on the leader) to the
         first other member (etcd.io/docs/v3.4/op-guide/maintenance; the call returns once moved)."""
-        ends = dict(zip(self.members(), self._endpoints(), strict=True))
         target = next(m for m in self.members() if m != member)
-        planned.etcd_move_leader(ends[member], ends[target], member)
+        planned.etcd_move_leader(self.ctx, member, target)
 
     def workload(self, run_id: str) -> Workload:
-        return EtcdWorkload(self._endpoints(), run_id)
+        return EtcdWorkload(self._endpoints(), run_id, context=self._tls())
 
 
 class PatroniSeam(Seam):

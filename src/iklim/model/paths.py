@@ -24,6 +24,8 @@ CA_VARIABLES = {"vault": "VAULT_CACERT"}
 #: hand-over): etcd refuses a client without a certificate signed by the environment CA
 #: (``--client-cert-auth``, https://etcd.io/docs/v3.5/op-guide/security/).
 TOOL_ETCD_CLIENT = "iklim-etcd-client"
+#: The Docker secrets (and CA-folder files) of :data:`TOOL_ETCD_CLIENT`: (certificate, key).
+TOOL_ETCD_CLIENT_SECRETS = tuple(f"tls_{TOOL_ETCD_CLIENT.replace('-', '_')}_{kind}" for kind in ("crt", "key"))
 
 
 def resolve_ca(default: str, production: bool, cluster: str) -> str:
@@ -62,8 +64,7 @@ def resolve_pki_file(default_dir: str, production: bool, name: str) -> str:
 def tool_etcd_client(default_dir: str, production: bool) -> tuple[str, str]:
     """(certificate, key) files of :data:`TOOL_ETCD_CLIENT` for a tool's etcd requests
     (:func:`resolve_pki_file` for each)."""
-    stem = "tls_" + TOOL_ETCD_CLIENT.replace("-", "_")
-    crt, key = (resolve_pki_file(default_dir, production, f"{stem}_{kind}") for kind in ("crt", "key"))
+    crt, key = (resolve_pki_file(default_dir, production, name) for name in TOOL_ETCD_CLIENT_SECRETS)
     return crt, key
 
 

@@ -62,22 +62,28 @@ def endpoints(env: Environment, target: Target, key: str) -> tuple[Endpoint, ...
 
 
 #: Catalogue key -> the TLS cluster (``tls.clusters``) its probe's endpoints serve.
-TLS_CLUSTER = {"vault": "vault", "patroni": "patroni_api"}
+TLS_CLUSTER = {"vault": "vault", "patroni": "patroni_api", "etcd": "etcd"}
+#: Catalogue keys whose members ask a client certificate (etcd's ``--client-cert-auth``): the
+#: probe presents the tool's own (``iklim-etcd-client``).
+CLIENT_CERT = frozenset({"etcd"})
 
 
 def _tls(env: Environment, target: Target, key: str) -> dict[str, Any]:
     """The probe context's TLS settings for catalogue entry ``key``
     (:meth:`iklim.status.probes.base.ProbeContext.http`)."""
+    on = tls_on(env, TLS_CLUSTER[key])
     return {
-        "tls": tls_on(env, TLS_CLUSTER[key]),
+        "tls": on,
         "ca_default": str(target.pki_dir() / CA_SECRET),
         "production": target.name == "prod",
+        **({"client_cert": True} if on and key in CLIENT_CERT else {}),
     }
 
 
 def _settings(env: Environment, target: Target) -> dict[str, dict[str, Any]]:
     svc = env.services
     return {
+        "etcd": _tls(env, target, "etcd"),
         "vault": _tls(env, target, "vault"),
         "patroni": {
             **_tls(env, target, "patroni"),

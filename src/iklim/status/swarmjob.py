@@ -23,7 +23,7 @@ import docker
 from docker.errors import APIError, DockerException, NotFound
 from docker.types import ConfigReference, RestartPolicy, SecretReference, ServiceMode
 
-from iklim.model.paths import CA_SECRET
+from iklim.model.paths import CA_SECRET, TOOL_ETCD_CLIENT_SECRETS
 from iklim.status.secrets import PRODUCTION_VARIABLES, EnvironmentSecrets
 
 #: Label on everything a status job creates (value: the job's service name).
@@ -142,6 +142,9 @@ class StatusJob:
                 env.append(f"{PRODUCTION_VARIABLES[name][0]}_FILE=/run/secrets/{name}")
         if CA_SECRET in existing:  # the environment CA: /run/secrets/tls_ca_crt (resolve_ca's 2nd place)
             refs.append(SecretReference(existing[CA_SECRET], CA_SECRET, CA_SECRET, JOB_USER, JOB_USER, 0o444))
+        for name in TOOL_ETCD_CLIENT_SECRETS:  # the tool's etcd client certificate (tool_etcd_client's 1st place)
+            if name in existing:
+                refs.append(SecretReference(existing[name], name, name, JOB_USER, JOB_USER, 0o400))
         token = EnvironmentSecrets(self.environ).get("vault_token")
         if token:
             self._secret = self.client.secrets.create(

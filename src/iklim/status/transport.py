@@ -44,10 +44,12 @@ class Transport(Protocol):
         headers: Mapping[str, str] | None = None,
         body: Any = None,
         ca_file: str | None = None,
+        client_cert: tuple[str, str] | None = None,
     ) -> HttpReply:
         """One HTTP request; JSON ``body`` is encoded. Any status is a reply, not an error.
         With ``ca_file``: over TLS, the server's certificate verified with that CA and naming
-        ``host`` (a ProbeError when it does not)."""
+        ``host`` (a ProbeError when it does not); with ``client_cert`` (certificate, key files)
+        too, that certificate is presented (etcd's ``--client-cert-auth``)."""
 
     def redis(self, host: str, port: int, commands: Sequence[Sequence[str]], *, timeout: float) -> list[RespValue]:
         """Send ``commands`` pipelined on one connection; one reply (maybe an error value) each."""
@@ -72,13 +74,15 @@ def basic_auth(user: str, password: str) -> dict[str, str]:
     return {"Authorization": f"Basic {token}"}
 
 
-_TLS_CONTEXTS: dict[str, Any] = {}
+_TLS_CONTEXTS: dict[tuple[str, tuple[str, str] | None], Any] = {}
 _TLS_LOCK = threading.Lock()
 
 
-def _tls_context(ca_file: str) -> Any:
-    """An ``ssl.SSLContext`` that trusts only ``ca_file`` and checks the host name (one per file;
-    ``ssl`` is imported only when a TLS endpoint is asked). OSError when the file is missing.
+def _tls_context(ca_file: str, client_cert: tuple[str, str] | None = None) -> Any:
+    """An ``ssl.SSLContext`` that trusts only ``ca_file``, checks the host name and presents
+    ``client_cert`` (certificate, key files) when given (one per pair; ``ssl`` is imported only
+    when a TLS endpoint is asked). OSError (ssl.SSLError among them) when a file is missing or
+    not PEM.
 
     TLS 1.2 at most (ECDHE with AES-GCM or ChaCha20, Python's defaults; every member accepts it:
     Vault ``tls_min_version tls12``), for speed, with :class:`_AckingReader`: Patroni's REST API
@@ -89,13 +93,16 @@ def _tls_context(ca_file: str) -> Any:
     loopback lab: ``GET /cluster`` 48 ms over TLS 1.3, 48 ms over TLS 1.2, 3.6 ms over TLS 1.2
     with the immediate acknowledgement (median of 12)."""
     with _TLS_LOCK:
-        if ca_file not in _TLS_CONTEXTS:
+        key = (ca_file, client_cert)
+        if key not in _TLS_CONTEXTS:
             import ssl
 
             context = ssl.create_default_context(cafile=ca_file)
             context.maximum_version = ssl.TLSVersion.TLSv1_2
-            _TLS_CONTEXTS[ca_file] = context
-        return _TLS_CONTEXTS[ca_file]
+            if client_cert is not None:
+                context.load_cert_chain(*client_cert)
+            _TLS_CONTEXTS[key] = context
+        return _TLS_CONTEXTS[key]
 
 
 class _AckingReader(io.RawIOBase):
@@ -182,6 +189,7 @@ class NetTransport:
         headers: Mapping[str, str] | None = None,
         body: Any = None,
         ca_file: str | None = None,
+        client_cert: tuple[str, str] | None = None,
     ) -> HttpReply:
         import socket
 
@@ -198,10 +206,11 @@ class NetTransport:
             lines += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
         request = ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
         try:
-            context = _tls_context(ca_file) if ca_file else None
+            context = _tls_context(ca_file, client_cert) if ca_file else None
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             why = tls_reason(exc) if type(exc).__name__.startswith("SSL") else getattr(exc, "strerror", None)
-            raise ProbeError(f"{host}:{port}: CA file {ca_file}: {why or type(exc).__name__}") from None
+            files = f"CA file {ca_file}" + (f" or client certificate {client_cert[0]}" if client_cert else "")
+            raise ProbeError(f"{host}:{port}: {files}: {why or type(exc).__name__}") from None
         try:
             with socket.create_connection((host, port), timeout=max(timeout, 0.001)) as raw_sock:
                 sock = context.wrap_socket(raw_sock, server_hostname=host) if context else raw_sock

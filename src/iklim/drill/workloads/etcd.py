@@ -1,9 +1,11 @@
 """etcd: one ``put`` per value through the v3 JSON gateway, as Patroni's etcd3 DCS and APISIX use it.
 
 Keys are ``<prefix><value>``; the final read is a linearizable range over the prefix. Endpoints are
-tried in order; a refused connection moves the client to the next one (the write was never sent:
-``fail``). Any error after the request was sent (a timeout, a reset, an etcd error such as
-"request timed out" or "leader changed") may or may not have been applied: ``info``.
+tried in order; a refused connection, or a refused TLS handshake, moves the client to the next one
+(the write was never sent: ``fail``). With an ``ssl.SSLContext`` (the model puts etcd on TLS) every
+request is https, the member's certificate verified and the tool's client certificate presented.
+Any error after the request was sent (a timeout, a reset, an etcd error such as "request timed
+out" or "leader changed") may or may not have been applied: ``info``.
 Source: etcd API guide, gRPC gateway (etcd.io/docs/v3.4/dev-guide/api_grpc_gateway/).
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import ssl
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,16 +34,25 @@ def _prefix_end(prefix: str) -> str:
     return base64.b64encode(raw[:-1] + bytes([raw[-1] + 1])).decode()
 
 
+def _connection(host: str, port: int, timeout: float, context: ssl.SSLContext | None) -> http.client.HTTPConnection:
+    """An unopened connection to ``host:port``: https with ``context``, else plain HTTP."""
+    if context is not None:
+        return http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
+    return http.client.HTTPConnection(host, port, timeout=timeout)
+
+
 class EtcdClient(Client):
-    def __init__(self, endpoints: Sequence[Endpoint], prefix: str, timeout: float) -> None:
-        self.endpoints, self.prefix, self.timeout = list(endpoints), prefix, timeout
+    def __init__(
+        self, endpoints: Sequence[Endpoint], prefix: str, timeout: float, context: ssl.SSLContext | None = None
+    ) -> None:
+        self.endpoints, self.prefix, self.timeout, self.context = list(endpoints), prefix, timeout, context
         self.index = 0
         self.conn: http.client.HTTPConnection | None = None
 
     def _connect(self) -> http.client.HTTPConnection:
         if self.conn is None:
             host, port = self.endpoints[self.index]
-            conn = http.client.HTTPConnection(host, port, timeout=self.timeout)
+            conn = _connection(host, port, self.timeout, self.context)
             try:
                 conn.connect()
             except OSError as exc:
@@ -81,15 +93,17 @@ class EtcdClient(Client):
 class EtcdWorkload(Workload):
     name = "etcd"
 
-    def __init__(self, endpoints: Sequence[Endpoint], run_id: str, timeout: float = 1.0) -> None:
-        self.endpoints, self.timeout = list(endpoints), timeout
+    def __init__(
+        self, endpoints: Sequence[Endpoint], run_id: str, timeout: float = 1.0, context: ssl.SSLContext | None = None
+    ) -> None:
+        self.endpoints, self.timeout, self.context = list(endpoints), timeout, context
         self.prefix = f"/iklim-drill/{run_id}/"
 
     def setup(self) -> None:
         self._post("/v3/kv/range", {"key": _b64(self.prefix), "count_only": True})
 
     def client(self) -> Client:
-        return EtcdClient(self.endpoints, self.prefix, self.timeout)
+        return EtcdClient(self.endpoints, self.prefix, self.timeout, self.context)
 
     def final_read(self) -> list[str]:
         body = {"key": _b64(self.prefix), "range_end": _prefix_end(self.prefix)}
@@ -100,7 +114,7 @@ class EtcdWorkload(Workload):
         """POST to the first endpoint that answers 200; raises OSError naming the last failure."""
         last = "no endpoints"
         for host, port in self.endpoints:
-            conn = http.client.HTTPConnection(host, port, timeout=10)
+            conn = _connection(host, port, 10, self.context)
             try:
                 conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
                 response = conn.getresponse()

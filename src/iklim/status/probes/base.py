@@ -8,13 +8,14 @@ returns an immutable snapshot of what it saw; ``evaluate`` is pure and turns tha
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from iklim.model.paths import resolve_ca
+from iklim.model.paths import resolve_ca, tool_etcd_client
 from iklim.status.plan import ComponentPlan, Endpoint
 from iklim.status.report import Report
 from iklim.status.secrets import Secrets
@@ -47,12 +48,16 @@ class ProbeContext:
     ) -> HttpReply:
         """One request; ``timeout`` caps this call below the probe's remaining time. A component
         whose plan settings say ``tls`` is asked over TLS, verified with its CA file
-        (:func:`iklim.model.paths.resolve_ca`)."""
+        (:func:`iklim.model.paths.resolve_ca`); with ``client_cert`` too, the tool's client
+        certificate from the same folder is presented (:func:`iklim.model.paths.tool_etcd_client`)."""
         limit = self.remaining() if timeout is None else min(timeout, self.remaining())
         settings = self.plan.settings
-        tls: dict[str, str] = {}
+        tls: dict[str, Any] = {}
         if settings.get("tls"):
-            tls["ca_file"] = resolve_ca(str(settings["ca_default"]), bool(settings.get("production")), self.plan.name)
+            production = bool(settings.get("production"))
+            tls["ca_file"] = resolve_ca(str(settings["ca_default"]), production, self.plan.name)
+            if settings.get("client_cert"):
+                tls["client_cert"] = tool_etcd_client(os.path.dirname(str(settings["ca_default"])), production)
         return self.transport.http(
             method, endpoint.host, endpoint.port, path, timeout=limit, headers=headers, body=body, **tls
         )

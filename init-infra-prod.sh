@@ -36,11 +36,26 @@ fi
 log() { printf '==> %s\n' "$*" >&2; }
 on_node() { local ip=$1; shift; ssh -o BatchMode=yes "$SSH_USER@$ip" "$@"; }
 
+# The model's tls.overlay choice: 1 = IPsec (ESP, AES-GCM) between the nodes for every container
+# on the overlay (`--opt encrypted`; Docker's managers rotate its keys), empty = plaintext VXLAN.
+readonly OVERLAY_ENCRYPTED=1
+
 step_overlay() {
-  if docker network inspect "$OVERLAY" >/dev/null 2>&1; then log "overlay $OVERLAY exists"; return; fi
-  log "creating attachable overlay $OVERLAY (MTU 1400)"
+  local opts
+  if opts=$(docker network inspect --format '{{json .Options}}' "$OVERLAY" 2>/dev/null); then
+    log "overlay $OVERLAY exists"
+    case "$opts" in
+      *'"encrypted"'*) [ -n "$OVERLAY_ENCRYPTED" ] || log "WARNING: $OVERLAY is encrypted; the model says plaintext" ;;
+      *) [ -z "$OVERLAY_ENCRYPTED" ] || log "WARNING: $OVERLAY is NOT encrypted but the model says --opt encrypted:" \
+           "an overlay's options cannot change; remove both stacks and the network, then run this again" ;;
+    esac
+    return
+  fi
+  local encrypted=()
+  if [ -n "$OVERLAY_ENCRYPTED" ]; then encrypted=(--opt encrypted); fi
+  log "creating attachable overlay $OVERLAY (MTU 1400${OVERLAY_ENCRYPTED:+, encrypted})"
   docker network create --driver overlay --attachable --subnet 10.20.0.0/16 \
-    --opt com.docker.network.driver.mtu=1400 "$OVERLAY" >/dev/null
+    --opt com.docker.network.driver.mtu=1400 ${encrypted[@]+"${encrypted[@]}"} "$OVERLAY" >/dev/null
 }
 
 label_node() {

@@ -31,8 +31,8 @@ def test_production_puts_every_private_network_cluster_on_tls(prod_env: Environm
         assert getattr(prod_env.tls.clusters, name).mode == "tls", name
     assert prod_env.tls.plaintext() == {}
     for name in OVERLAY_CLUSTERS:
-        choice = getattr(prod_env.tls.overlay, name)
-        assert choice.overlay_encrypted is False and "issue 17" in choice.reason
+        assert getattr(prod_env.tls.overlay, name).overlay_encrypted is True, name
+    assert prod_env.tls.overlay.encrypted()
 
 
 def test_a_plaintext_choice_with_its_reason_is_listed() -> None:
@@ -71,11 +71,18 @@ CASES = [
     ),
     ("  ca_validity_days: 3650", "  ca_validity_days: true", "tls.ca_validity_days", "ca_validity_days:", "integer"),
     (
-        'redis: {overlay_encrypted: false, reason: "TLS wiring pending (issue 17)"}',
-        "redis: {overlay_encrypted: false}",
+        'redis: {overlay_encrypted: true, reason: "one switch for every overlay-only service; app clients unchanged"}',
+        "redis: {overlay_encrypted: true}",
         "tls.overlay.redis.reason",
         "redis: {overlay",
         "missing",
+    ),
+    (
+        "rabbitmq: {overlay_encrypted: true,",
+        "rabbitmq: {overlay_encrypted: false,",
+        "tls.overlay.rabbitmq.overlay_encrypted",
+        "rabbitmq: {overlay",
+        "share one overlay network",
     ),
     (
         "patroni_api: {mode: tls}",
@@ -103,3 +110,34 @@ def test_a_model_without_tls_is_refused() -> None:
     end = PROD_TEXT.index("\nservices:\n")
     problems = _problems(PROD_TEXT[:start] + PROD_TEXT[end:])
     assert any("missing key 'tls'" in p for p in problems), problems
+
+
+def test_the_runbook_creates_the_overlay_as_the_model_chose(tmp_path: Path) -> None:
+    """The rendered ``step_overlay`` run by bash against a FAKE ``docker`` that records its
+    arguments: ``--opt encrypted`` with the production choice, none when the three say false."""
+    import os
+    import subprocess
+
+    from iklim.render.tree import render_tree
+
+    plain = PROD_TEXT
+    for name in OVERLAY_CLUSTERS:
+        plain = plain.replace(f"{name}: {{overlay_encrypted: true,", f"{name}: {{overlay_encrypted: false,", 1)
+    fake = tmp_path / "bin" / "docker"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/bash\n[ "$1 $2" = "network inspect" ] && exit 1\necho "$@" >> "$CALLS"\n')
+    fake.chmod(0o755)
+    seen = {}
+    for label, text in (("encrypted", PROD_TEXT), ("plain", plain)):
+        runbook = render_tree(parse_environment(text, "prod.yaml"))["init-infra-prod.sh"].content.decode()
+        functions = runbook[runbook.index("log() {") : runbook.index("label_node() {")]
+        head = runbook[: runbook.index("log() {")]
+        readonly = "\n".join(line for line in head.splitlines() if line.startswith("readonly "))
+        calls = tmp_path / f"{label}.calls"
+        script = f"set -euo pipefail\n{readonly}\n{functions}\nstep_overlay\n"
+        env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "CALLS": str(calls)}
+        done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        seen[label] = calls.read_text()
+    assert seen["encrypted"].startswith("network create") and "--opt encrypted" in seen["encrypted"]
+    assert seen["plain"].startswith("network create") and "encrypted" not in seen["plain"]

@@ -57,6 +57,14 @@ def test_promtool_accepts_prometheus_config(rendered_dir: Path, tmp_path: Path) 
     config = yaml.safe_load((rendered_dir / "config/prometheus/prometheus.yml").read_text())
     assert config["rule_files"], "prometheus.yml lists no rule file"
     config["rule_files"] = [str(rendered_dir / mounted[path]) for path in config["rule_files"]]
+    secrets = {s["target"] for s in stack["services"]["prometheus"].get("secrets", [])}
+    for job in config["scrape_configs"]:  # the TLS files are Docker secrets: stand-ins at the same names
+        tls = job.get("tls_config", {})
+        for key in ("ca_file", "cert_file", "key_file"):
+            if key in tls:
+                assert tls[key] in secrets or tls[key].split("/")[-1] in secrets, (job["job_name"], tls[key])
+                tls[key] = str(tmp_path / tls[key].split("/")[-1])
+                Path(tls[key]).write_text("stand-in\n")
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     result = run("promtool", "check", "config", str(tmp_path / "prometheus.yml"))
     assert result.returncode == 0, result.stdout + result.stderr

@@ -17,7 +17,7 @@ from iklim.model.ports import port_problems
 from iklim.model.schema import DB_COMPONENTS, QUORUM_COMPONENTS, Component, Environment, Placement
 from iklim.model.seedfacts import seed_problems
 from iklim.model.timings import timing_problems
-from iklim.model.tls import lifetime_problems
+from iklim.model.tls import lifetime_problems, overlay_problems
 
 Loc = tuple[str | int, ...]
 Found = Iterator[tuple[Loc, str]]
@@ -148,4 +148,5 @@ def semantic_problems(env: Environment) -> list[tuple[Loc, str]]:
         *port_problems(env),
         *seed_problems(env),
         *lifetime_problems(env.tls),
+        *overlay_problems(env.tls),
     ]

@@ -79,6 +79,11 @@ class OverlayClusters(_Strict):
     sentinel: OverlayTls
     rabbitmq: OverlayTls
 
+    def encrypted(self) -> bool:
+        """Whether the one overlay they share is created with ``--opt encrypted`` (the three
+        agree: :func:`overlay_problems`)."""
+        return all(getattr(self, name).overlay_encrypted for name in OVERLAY_CLUSTERS)
+
 
 class Tls(_Strict):
     """Certificate lifetimes (days) and each cluster's choice.
@@ -126,3 +131,18 @@ def lifetime_problems(tls: Tls) -> list[tuple[tuple[str, ...], str]]:
             )
         )
     return found
+
+
+def overlay_problems(tls: Tls) -> list[tuple[tuple[str, ...], str]]:
+    """(key path, message) when the overlay-only clusters disagree on ``overlay_encrypted``: they
+    share one overlay network, which is encrypted for every container on it or for none."""
+    first = OVERLAY_CLUSTERS[0]
+    want = getattr(tls.overlay, first).overlay_encrypted
+    return [
+        (
+            ("tls", "overlay", name, "overlay_encrypted"),
+            f"overlay_encrypted must match {first}'s ({str(want).lower()}): the clusters share one overlay network",
+        )
+        for name in OVERLAY_CLUSTERS[1:]
+        if getattr(tls.overlay, name).overlay_encrypted != want
+    ]

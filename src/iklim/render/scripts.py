@@ -74,6 +74,7 @@ def runbook(env: Environment, parts: Sequence[Contribution]) -> str:
         overlay=sh(env.overlay.name),
         overlay_subnet=sh(env.overlay.subnet),
         mtu=str(env.overlay.mtu),  # an int from 1280 to 1450: never needs quoting
+        overlay_encrypted="1" if env.tls.overlay.encrypted() else "",
         label_calls="\n".join(
             f"  label_node {sh(n.name)} {sh(key)} {sh(value)}"
             for n in env.nodes

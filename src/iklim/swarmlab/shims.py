@@ -63,10 +63,25 @@ def docker_shim(real: str) -> str:
     """The text of the ``docker`` shim that calls ``real`` (an absolute path)."""
     return f"""#!/bin/bash
 # Swarm lab only (iklim.swarmlab.shims): `docker stack deploy -c FILE` also gets the lab override
-# of FILE (endpoint_mode dnsrr; 0 replicas where no image exists here) right after it.
+# of FILE (endpoint_mode dnsrr; 0 replicas where no image exists here) right after it, and
+# `docker network create` loses `--opt encrypted` (this kernel has no ESP transform: an encrypted
+# overlay would carry nothing between the nodes).
 set -euo pipefail
 real={shlex.quote(real)}
 overrides={shlex.quote(str(paths.OVERRIDES))}
+if [ "${{1:-}}" = network ] && [ "${{2:-}}" = create ]; then
+  out=(network create); shift 2
+  while [ $# -gt 0 ]; do
+    if [ "$1" = --opt ] && [ "${{2:-}}" = encrypted ]; then
+      echo "swarm lab: --opt encrypted dropped (no ESP in this kernel)" >&2; shift 2
+    elif [ "$1" = --opt=encrypted ]; then
+      echo "swarm lab: --opt encrypted dropped (no ESP in this kernel)" >&2; shift
+    else
+      out+=("$1"); shift
+    fi
+  done
+  exec "$real" "${{out[@]}}"
+fi
 if [ "${{1:-}}" = stack ] && [ "${{2:-}}" = deploy ]; then
   out=(stack deploy); shift 2
   while [ $# -gt 0 ]; do

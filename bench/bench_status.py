@@ -10,7 +10,7 @@ Targets (issue 6): iklim status <= 0.4 s, and >= 5x faster than the vendor seque
 
 ``--tls-vs-plaintext`` (issue 17: the sweep stays within 10 % of its plaintext time) brings up two
 labs in turn under ``.lab-bench-*`` (the same addresses: never both at once): one from the model
-with every ``{mode: tls}`` cluster made plaintext, one from the model as it is (Vault, PostgreSQL
+with every ``{mode: tls}`` cluster made plaintext, one from the model as it is (Vault, etcd, PostgreSQL
 and Patroni's API on TLS), measures ``iklim status``
 on each, then takes each down and wipes it. Three rounds, alternating, median of the medians.
 """

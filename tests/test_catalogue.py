@@ -152,7 +152,7 @@ def test_the_runbook_creates_exactly_the_secrets_the_components_declare() -> Non
     created = set(re.findall(r"^  ensure_secret (\S+) \d+$", runbook, re.M))
     assert created == declared
     assert "  ensure_secret mongodb_keyfile 756" in runbook
-    imported = set(re.findall(r"^  ensure_file_secret (\S+)$", runbook, re.M))
+    imported = set(re.findall(r"^  ensure_(?:file|job)_secret (\w+)$", runbook, re.M))
     files = {name for build in BUILDERS.values() for name in build(ENV).file_secrets}
     assert imported == files | {"tls_ca_crt"}  # certificates and keys: imported from PKI_DIR, never generated
     assert not imported & created

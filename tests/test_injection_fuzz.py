@@ -294,10 +294,10 @@ def _calls(log: Path) -> list[tuple[str, list[str]]]:
 
 
 def _pki_placeholders(tree: Tree, folder: Path) -> Path:
-    """``folder`` holding an empty file for every ``ensure_file_secret`` of the runbook."""
+    """``folder`` holding an empty file for every ``ensure_file_secret``/``ensure_job_secret`` of the runbook."""
     folder.mkdir(mode=0o700)
     runbook = tree["init-infra-prod.sh"].content.decode()
-    for name in re.findall(r"^  ensure_file_secret (\S+)$", runbook, re.M):
+    for name in re.findall(r"^  ensure_(?:file|job)_secret (\w+)$", runbook, re.M):
         (folder / name).write_text("")
     return folder
 

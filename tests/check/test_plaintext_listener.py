@@ -25,6 +25,14 @@ VAULT_TLS = (
     '  tls_cert_file = "/run/secrets/c"\n  tls_key_file = "/run/secrets/k"\n}\n'
 )
 ETCD_ENV = "services:\n  etcd-1:\n    image: quay.io/coreos/etcd:v3.5.17\n    environment:\n      {var}: {url}\n"
+ETCD_TLS = (
+    "services:\n  etcd-1:\n    image: quay.io/coreos/etcd:v3.5.17\n    environment:\n"
+    "      ETCD_LISTEN_CLIENT_URLS: https://0.0.0.0:2379\n{auth}"
+)
+ETCD_SPLIT = (
+    "services:\n  etcd-1:\n    image: quay.io/coreos/etcd:v3.5.17\n    command:\n"
+    "      - etcd\n      - --listen-client-urls\n      - {url}\n{more}"
+)
 ETCD_CMD = (
     "services:\n  etcd-1:\n    image: quay.io/coreos/etcd:v3.5.17\n    command:\n"
     "      - /usr/local/bin/etcd\n      - --advertise-client-urls={url}\n"
@@ -59,9 +67,9 @@ CASES = [
         [(5, "etcd")],
     ),
     (
-        "etcd env https",
+        "etcd env https, no client cert auth: flagged at the service",
         {"stack.yml": ETCD_ENV.format(var="ETCD_ADVERTISE_CLIENT_URLS", url="https://etcd-01:2379")},
-        [],
+        [(3, "etcd")],
     ),
     (
         "etcd env loopback",
@@ -75,9 +83,40 @@ CASES = [
     ),
     ("etcd other var", {"stack.yml": ETCD_ENV.format(var="ETCD_NAME", url="http://x")}, []),
     ("etcd flag http", {"stack.yml": ETCD_CMD.format(url="http://etcd-01:2379")}, [(6, "etcd")]),
-    ("etcd flag https", {"stack.yml": ETCD_CMD.format(url="https://etcd-01:2379")}, []),
+    ("etcd flag https, no client cert auth", {"stack.yml": ETCD_CMD.format(url="https://etcd-01:2379")}, [(3, "etcd")]),
+    (
+        "etcd https with client cert auth",
+        {"stack.yml": ETCD_TLS.format(auth="      ETCD_CLIENT_CERT_AUTH: 'true'\n")},
+        [],
+    ),
+    ("etcd https without client cert auth", {"stack.yml": ETCD_TLS.format(auth="")}, [(3, "etcd")]),
+    (
+        "etcd https with client cert auth false",
+        {"stack.yml": ETCD_TLS.format(auth="      ETCD_CLIENT_CERT_AUTH: 'false'\n")},
+        [(6, "etcd")],
+    ),
+    (
+        "etcd flag and value apart, http",
+        {"stack.yml": ETCD_SPLIT.format(url="http://0.0.0.0:2379", more="")},
+        [(6, "etcd")],
+    ),
+    (
+        "etcd flag and value apart, https with --client-cert-auth",
+        {"stack.yml": ETCD_SPLIT.format(url="https://0.0.0.0:2379", more="      - --client-cert-auth\n")},
+        [],
+    ),
+    (
+        "etcd http-only client listener",
+        {"stack.yml": ETCD_ENV.format(var="ETCD_LISTEN_CLIENT_HTTP_URLS", url="http://0.0.0.0:2380")},
+        [(5, "etcd")],
+    ),
     ("apisix http", {"config/apisix/config.yaml": APISIX.format(url="http://etcd-01:2379")}, [(4, "etcd")]),
     ("apisix https", {"config/apisix/config.yaml": APISIX.format(url="https://etcd-01:2379")}, []),
+    (
+        "apisix does not verify etcd",
+        {"config/apisix/config.yaml": APISIX.format(url="https://etcd-01:2379") + "    tls:\n      verify: false\n"},
+        [(7, "etcd")],
+    ),
     ("patroni all tls", {"config/patroni/p.yml": patroni()}, []),
     ("patroni etcd default http", {"config/patroni/p.yml": patroni(protocol="")}, [(6, "etcd")]),
     ("patroni etcd http", {"config/patroni/p.yml": patroni(protocol="  protocol: http\n")}, [(8, "etcd")]),
@@ -256,6 +295,20 @@ def test_the_models_plaintext_choice_excuses_it_with_its_reason(tmp_path: Path) 
     assert result.exit_code == 0, result.output
     assert "kept by the model: tls.clusters.etcd: TLS wiring pending (issue 17)" in result.output
     assert "tls.clusters.vault" not in result.output  # production's Vault is on TLS: nothing to keep
+
+
+def test_a_hand_edit_dropping_client_certificate_auth_fails(tmp_path: Path) -> None:
+    """Production's etcd members ask for a CA-signed client certificate; removing that from one
+    member is caught at that member."""
+    root = _tree(tmp_path, TLS_ETCD)
+    stack = root / "docker-stack-infra_db-prod.yml"
+    text = stack.read_text()
+    assert text.count("ETCD_CLIENT_CERT_AUTH: 'true'\n") == 3, "the production members ask for client certificates"
+    stack.write_text(text.replace("ETCD_CLIENT_CERT_AUTH: 'true'\n", "ETCD_CLIENT_CERT_AUTH: 'false'\n", 1))
+    result = CliRunner().invoke(cli, ["check", str(root)])
+    assert result.exit_code == 1, result.output
+    flagged = _flagged(result.output)
+    assert len(flagged) == 1 and "etcd-1" in flagged[0] and "ETCD_CLIENT_CERT_AUTH" in flagged[0], flagged
 
 
 def test_the_vault_files_fail_when_they_disable_tls(tmp_path: Path) -> None:

@@ -221,7 +221,7 @@ def test_rabbitmq(client: docker.DockerClient) -> None:
     assert "log.console = true" in out
 
 
-def test_prometheus_reads_the_rendered_config(client: docker.DockerClient, rendered_dir: Path) -> None:
+def test_prometheus_reads_the_rendered_config(client: docker.DockerClient, rendered_dir: Path, tmp_path: Path) -> None:
     ref = "prom/prometheus:v2.55.1"
     cfg = config(client, ref)
     assert cfg["Entrypoint"] == ["/bin/prometheus"] and cfg["User"] == "65534:65534"
@@ -234,6 +234,9 @@ def test_prometheus_reads_the_rendered_config(client: docker.DockerClient, rende
         # the alerting rules, where the stack mounts them (rule_files names them)
         str(rendered_dir / "config/prometheus/rules"): {"bind": "/etc/prometheus/rules", "mode": "ro"},
     }
+    # the TLS files its scrape jobs name (the CA, its etcd client pair): its Docker secrets
+    stack = yaml.safe_load((rendered_dir / "docker-stack-infra_db-prod.yml").read_text())
+    mount.update(_secret_mounts(stack["services"]["prometheus"], "prometheus", tmp_path))
     out = run(
         client,
         ref,
@@ -486,14 +489,24 @@ def test_patroni_bootstraps_with_the_rendered_config(
     client: docker.DockerClient, rendered_dir: Path, tmp_path: Path
 ) -> None:
     """The project's Patroni image, run as the stack runs patroni-1, initialises PostgreSQL as the
-    leader against a one-member etcd (the stand-in) sharing its loopback, and passes its healthcheck."""
+    leader against a one-member etcd (the stand-in) sharing its loopback, and passes its healthcheck.
+    The etcd member speaks TLS with etcd-1's certificate (which names etcd-01) and asks for a
+    CA-signed client certificate, as the stack's members do: Patroni reaches it with its own."""
     names = ("etcd-01", "etcd-02", "etcd-03", "patroni-1")
+    etcd_files = {}
+    for secret in ("tls_ca_crt", "tls_etcd_1_crt", "tls_etcd_1_key"):
+        path = tmp_path / f"etcd-{secret}"
+        path.write_bytes(_tls_file(tmp_path, secret))
+        path.chmod(0o444)
+        etcd_files[str(path)] = {"bind": f"/run/secrets/{secret}", "mode": "ro"}
     etcd = client.containers.run(
         "quay.io/coreos/etcd:v3.5.17",
-        ["/usr/local/bin/etcd", "--data-dir=/tmp/etcd", "--listen-client-urls=http://0.0.0.0:2379",
-         "--advertise-client-urls=http://127.0.0.1:2379"],
+        ["/usr/local/bin/etcd", "--data-dir=/tmp/etcd", "--listen-client-urls=https://0.0.0.0:2379",
+         "--advertise-client-urls=https://etcd-01:2379", "--cert-file=/run/secrets/tls_etcd_1_crt",
+         "--key-file=/run/secrets/tls_etcd_1_key", "--trusted-ca-file=/run/secrets/tls_ca_crt",
+         "--client-cert-auth"],
         network_mode="none", hostname="patroni-1", extra_hosts={n: "127.0.0.1" for n in names},
-        detach=True, name="iklim-images-test-patroni-etcd",
+        volumes=etcd_files, detach=True, name="iklim-images-test-patroni-etcd",
     )  # fmt: skip
     patroni = None
     try:

@@ -63,7 +63,7 @@ class OverlayTls(_Strict):
     """An overlay-only cluster: whether the overlay is IPsec-encrypted (``--opt encrypted``), and
     why (a reason is always required: either choice is a trade-off)."""
 
-    overlay_encrypted: bool
+    overlay_encrypted: Annotated[bool, Field(strict=True)]
     reason: Reason
 
 

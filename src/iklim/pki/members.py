@@ -10,7 +10,7 @@ name it dialled against the subjectAltName entries, not the CN):
 - its node's private IPv4 address, because the DB ports and Vault's API are published in host
   mode there and the bootstrap, ``iklim status`` and the firewall-side clients dial that address;
 - ``localhost`` and ``127.0.0.1``, for the in-container healthchecks (``etcdctl`` on the
-  member's own port, Vault's ``VAULT_ADDR=http://127.0.0.1:8200``).
+  member's own port, Vault's ``VAULT_ADDR=https://127.0.0.1:8200``).
 
 etcd members and Patroni members get both ``serverAuth`` and ``clientAuth``: an etcd member's peer
 certificate is presented as client and server (https://etcd.io/docs/v3.5/op-guide/security/,

@@ -11,7 +11,7 @@ from iklim.components.base import PASSWORD_BYTES, Contribution, header
 from iklim.components.quoting import sh, sh_comment
 from iklim.components.target import node_of
 from iklim.components.trust import CA_SECRET
-from iklim.model.paths import DEFAULT_ENV
+from iklim.model.paths import DEFAULT_ENV, TOOL_ETCD_CLIENT_SECRETS
 from iklim.model.ports import port_of
 from iklim.model.schema import Environment, Placement, VolumeKind
 from iklim.model.seedfacts import STORAGEBOX
@@ -91,7 +91,10 @@ def runbook(env: Environment, parts: Sequence[Contribution]) -> str:
         pki_dir=sh(env.tls.pki_dir),
         pki_dir_comment=sh_comment(env.tls.pki_dir),
         model=sh(DEFAULT_ENV),
-        file_secret_calls="\n".join(f"  ensure_file_secret {sh(name)}" for name in file_secrets(parts)),
+        file_secret_calls="\n".join(
+            f"  {'ensure_job_secret' if name in TOOL_ETCD_CLIENT_SECRETS else 'ensure_file_secret'} {sh(name)}"
+            for name in file_secrets(parts)
+        ),
         vault_stack_file=sh(STACK_FILES["vault"]),
         infra_stack_file=sh(STACK_FILES["infra"]),
         vault_bootstrap=sh(VAULT_BOOTSTRAP_PATH),

@@ -139,6 +139,27 @@ ensure_file_secret() {
   log "secret $name imported from $PKI_DIR"
 }
 
+ensure_job_secret() {
+  # The tool's own certificate or key (the `iklim status --on-overlay` job mounts it; no service
+  # does): imported as ensure_file_secret does, and a re-issued file (a renewal) replaces it at
+  # once, since no service holds it. A job running at that moment keeps it in use: reported, and
+  # the next run of this script replaces it.
+  local name=$1 digest current
+  if [ -f "$PKI_DIR/$name" ] && docker secret inspect "$name" >/dev/null 2>&1; then
+    digest=$(sha256sum "$PKI_DIR/$name" | cut -c1-10)
+    current=$(docker secret inspect -f '{{index .Spec.Labels "org.iklim.sha256"}}' "$name" 2>/dev/null || true)
+    if [ "$current" != "$digest" ]; then
+      if docker secret rm "$name" >/dev/null 2>&1; then
+        log "secret $name: the re-issued $PKI_DIR/$name replaces it (no service mounts it)"
+      else
+        log "secret $name: in use by a running status job; run this script again to replace it"
+        return
+      fi
+    fi
+  fi
+  ensure_file_secret "$name"
+}
+
 step_pki() {
   # The environment CA, created once here on the manager (offline from Vault, which needs its
   # certificate before it exists); its key stays in PKI_DIR (0600) and is never a Docker secret.

@@ -145,8 +145,9 @@ def check(docs: Documents, policy: Policy) -> Iterator[Finding]:
                 ref,
                 pos,
                 f"the healthcheck: {why}, which needs the peers' names, which Swarm publishes only for "
-                "healthy tasks: the cluster can never form; ask the member's own peer listener "
-                "(`etcdctl --endpoints=http://127.0.0.1:2380 endpoint status`)",
+                "healthy tasks: the cluster can never form; plaintext: ask the member's own peer listener "
+                "(`etcdctl --endpoints=http://127.0.0.1:2380 endpoint status`); TLS (whose peer listener "
+                "answers no client): address the peers by node IP in ETCD_INITIAL_CLUSTER",
             )
 
 

@@ -7,9 +7,13 @@ Patroni's leader key in etcd, PostgreSQL replication). Flagged, by the model's c
 - ``vault``: a ``listener "tcp"`` with ``tls_disable = true`` in a Vault config (``*.hcl``;
   https://developer.hashicorp.com/vault/docs/configuration/listener/tcp#tls_disable);
 - ``etcd``: an ``http://`` URL (not loopback) in an etcd member's ``ETCD_*_URLS`` /
-  ``ETCD_INITIAL_CLUSTER`` or ``--*-urls`` flags, APISIX's ``deployment.etcd.host``, or
-  Patroni's ``etcd3``/``etcd`` section with ``protocol: http`` or no protocol (Patroni's default
-  is http) or ``http://`` hosts (https://etcd.io/docs/v3.5/op-guide/security/);
+  ``ETCD_INITIAL_CLUSTER`` or ``--*-urls`` flags (``--flag=value`` or ``--flag value``); a member
+  with ``https://`` client (peer) URLs whose ``ETCD_CLIENT_CERT_AUTH`` (``ETCD_PEER_CLIENT_CERT_AUTH``,
+  or the ``--client-cert-auth``/``--peer-client-cert-auth`` flag) is not true: any TLS client
+  may then read and write every prefix; APISIX's ``deployment.etcd.host``, or its
+  ``deployment.etcd.tls.verify: false``; Patroni's ``etcd3``/``etcd`` section with ``protocol:
+  http`` or no protocol (Patroni's default is http) or ``http://`` hosts
+  (https://etcd.io/docs/v3.5/op-guide/security/, .../configuration/#security-flags);
 - ``postgresql``: a Patroni config whose ``postgresql.parameters.ssl`` (or the bootstrap DCS's)
   is not ``on``: PostgreSQL's default is off (https://www.postgresql.org/docs/16/ssl-tcp.html);
   or, with ssl on, a ``pg_hba`` rule (in ``postgresql``, ``bootstrap.dcs.postgresql`` or
@@ -24,8 +28,9 @@ Patroni's leader key in etcd, PostgreSQL replication). Flagged, by the model's c
 
 A model that keeps a cluster plaintext on purpose says so in ``tls.clusters.<cluster>``
 (``mode: plaintext`` with a ``reason``); its findings are then reported as kept by the model,
-with that reason, and do not fail the check. A check config cannot excuse them: the choice and
-its reason belong in the model.
+with that reason, and do not fail the check. An inline ``iklim: ignore`` comment cannot excuse
+them: the choice and its reason belong in the model (a check config may still turn the whole rule
+off or down, as for any rule, in a file that is itself reviewed).
 
 Failing example (config/vault/vault-1.hcl)::
 
@@ -86,6 +91,7 @@ Passing example::
         image: quay.io/coreos/etcd:v3.5.17
         environment:
           ETCD_ADVERTISE_CLIENT_URLS: https://etcd-01:2379
+          ETCD_CLIENT_CERT_AUTH: 'true'
 """
 
 from __future__ import annotations
@@ -104,12 +110,34 @@ from iklim.check.yamlload import Pos, YMap
 
 _ETCD_URL_VARS = (
     "ETCD_LISTEN_CLIENT_URLS",
+    "ETCD_LISTEN_CLIENT_HTTP_URLS",
     "ETCD_ADVERTISE_CLIENT_URLS",
     "ETCD_LISTEN_PEER_URLS",
     "ETCD_INITIAL_ADVERTISE_PEER_URLS",
     "ETCD_INITIAL_CLUSTER",
 )
-_ETCD_URL_FLAG = re.compile(r"^--(listen|advertise|initial-advertise)-(client|peer)-urls=|^--initial-cluster=")
+_ETCD_URL_FLAG = re.compile(
+    r"^--(?:(?:listen|advertise|initial-advertise)-(?:client|peer)-urls|listen-client-http-urls|initial-cluster)(?:=|$)"
+)
+#: listener -> (its URL variables and flags, the variable and the flag that make it ask for a
+#: CA-signed client certificate).
+_CERT_AUTH = {
+    "client": (
+        ("ETCD_LISTEN_CLIENT_URLS", "ETCD_ADVERTISE_CLIENT_URLS", "--listen-client-urls", "--advertise-client-urls"),
+        "ETCD_CLIENT_CERT_AUTH",
+        "--client-cert-auth",
+    ),
+    "peer": (
+        (
+            "ETCD_LISTEN_PEER_URLS",
+            "ETCD_INITIAL_ADVERTISE_PEER_URLS",
+            "--listen-peer-urls",
+            "--initial-advertise-peer-urls",
+        ),
+        "ETCD_PEER_CLIENT_CERT_AUTH",
+        "--peer-client-cert-auth",
+    ),
+}
 _PLAIN_URL = re.compile(r"http://(?!(?:127\.[0-9.]+|localhost|\[::1\])(?::|/|,|$))[^\s,]+")
 _ON = {"on", "true", "yes", "1"}
 #: libpq sslmodes that check the server's certificate (https://www.postgresql.org/docs/16/libpq-ssl.html).
@@ -144,24 +172,57 @@ def _vault(docs: Documents, policy: Policy) -> Iterator[Finding]:
                 )
 
 
+def _flags(ref_spec: YMap) -> list[tuple[str, str, Pos]]:
+    """(flag, value, position) of every ``--flag=value`` or ``--flag value`` argument in the
+    service's ``command`` and ``entrypoint`` (a bare flag has value "")."""
+    found: list[tuple[str, str, Pos]] = []
+    for key in ("command", "entrypoint"):
+        args = get_list(ref_spec, key)
+        if args is None:
+            continue
+        words = [a if isinstance(a, str) else "" for a in args]
+        for index, arg in enumerate(words):
+            if not arg.startswith("--"):
+                continue
+            flag, eq, value = arg.partition("=")
+            if not eq and index + 1 < len(words) and not words[index + 1].startswith("--"):
+                value = words[index + 1]
+            found.append((flag, value, args.at(index)))
+    return found
+
+
 def _etcd_services(docs: Documents, policy: Policy) -> Iterator[Finding]:
     for ref in docs.services():
         if ref.kind != "etcd":
             continue
+        variables: dict[str, tuple[str, Pos]] = {}
         for name, value, _, pos in environment(ref.spec):
+            variables[name] = ("" if value is None else str(value), pos)
             urls = _plain_urls(value) if name in _ETCD_URL_VARS else []
             if urls:
                 yield _finding(
                     policy, "etcd", ref.stack.path, pos, f"etcd speaks plaintext: {name} has {urls[0]}", ref.name
                 )
-        for key in ("command", "entrypoint"):
-            args = get_list(ref.spec, key)
-            if args is None:
+        flags = _flags(ref.spec)
+        for flag, value, pos in flags:
+            if _ETCD_URL_FLAG.match(flag) and _plain_urls(value):
+                yield _finding(policy, "etcd", ref.stack.path, pos, f"etcd {flag} is http://", ref.name)
+        on_flags = {f for f, v, _ in flags if v.lower() in ("", "true")}
+        for listener, (url_vars, variable, flag) in _CERT_AUTH.items():
+            given = [variables[v][0] for v in url_vars if v in variables]
+            given += [v for f, v, _ in flags if f in url_vars]
+            tls = any("https://" in v for v in given)
+            if not tls or flag in on_flags or variables.get(variable, ("", ()))[0].lower() == "true":
                 continue
-            for index, arg in enumerate(args):
-                if isinstance(arg, str) and _ETCD_URL_FLAG.match(arg) and _plain_urls(arg):
-                    flag = arg.split("=", 1)[0]
-                    yield _finding(policy, "etcd", ref.stack.path, args.at(index), f"etcd {flag} is http://", ref.name)
+            pos = variables[variable][1] if variable in variables else ref.spec.pos
+            yield _finding(
+                policy,
+                "etcd",
+                ref.stack.path,
+                pos,
+                f"etcd's {listener} listener takes any TLS client: {variable} is not true",
+                ref.name,
+            )
 
 
 def _apisix(docs: Documents, policy: Policy) -> Iterator[Finding]:
@@ -169,6 +230,9 @@ def _apisix(docs: Documents, policy: Policy) -> Iterator[Finding]:
         for host in client.hosts() or []:
             for url in _plain_urls(host.text):
                 yield _finding(policy, "etcd", client.path, host.pos, f"APISIX reaches etcd over plaintext {url}")
+        tls = get_map(client.section, "tls")
+        if not client.dashboard and tls is not None and str(tls.get("verify", True)).lower() in ("false", "no", "off"):
+            yield _finding(policy, "etcd", client.path, tls.at("verify"), "APISIX does not verify etcd's certificate")
 
 
 def _patroni_env(docs: Documents) -> dict[str, str]:

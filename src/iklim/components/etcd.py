@@ -48,7 +48,7 @@ def _tls_settings(target: Target, member: str) -> dict[str, str]:
     }
 
 
-def peer_address(env: Environment, target: Target, member: str) -> str:
+def peer_address(target: Target, member: str) -> str:
     """Where the other members reach ``member``'s peer listener: its node's private IP in
     production (the peer port is published in host mode), its loopback address in the lab.
 
@@ -71,14 +71,14 @@ def member_settings(env: Environment, target: Target, member: str) -> dict[str, 
     client, peer = port_of(spec, "client"), port_of(spec, "peer")
     s = scheme(env, "etcd")
     members = member_names("etcd", spec.members)
-    cluster = ",".join(f"{target.host(m)}={s}://{peer_address(env, target, m)}:{peer}" for m in members)
+    cluster = ",".join(f"{target.host(m)}={s}://{peer_address(target, m)}:{peer}" for m in members)
     return {
         "ETCD_NAME": host,
         "ETCD_DATA_DIR": target.data_dir(member, spec.volume.target if spec.volume else "/etcd-data"),
         "ETCD_LISTEN_CLIENT_URLS": f"{s}://{listen}:{client}",
         "ETCD_ADVERTISE_CLIENT_URLS": f"{s}://{host}:{client}",
         "ETCD_LISTEN_PEER_URLS": f"{s}://{listen}:{peer}",
-        "ETCD_INITIAL_ADVERTISE_PEER_URLS": f"{s}://{peer_address(env, target, member)}:{peer}",
+        "ETCD_INITIAL_ADVERTISE_PEER_URLS": f"{s}://{peer_address(target, member)}:{peer}",
         "ETCD_INITIAL_CLUSTER": cluster,
         "ETCD_INITIAL_CLUSTER_STATE": "new",
         "ETCD_HEARTBEAT_INTERVAL": str(spec.heartbeat_interval_ms),

@@ -106,6 +106,42 @@ CASES = [
         [],
     ),
     (
+        "etcd flag beats the variable: --client-cert-auth=false",
+        {
+            "stack.yml": ETCD_TLS.format(
+                auth="      ETCD_CLIENT_CERT_AUTH: 'true'\n    command: [etcd, --client-cert-auth=false]\n"
+            )
+        },
+        [(7, "etcd")],
+    ),
+    (
+        "etcd single-dash flag, http",
+        {
+            "stack.yml": ETCD_SPLIT.format(
+                url="https://0.0.0.0:2379",
+                more="      - -advertise-client-urls=http://a:2379\n      - --client-cert-auth\n",
+            )
+        },
+        [(8, "etcd")],
+    ),
+    (
+        "etcd upper-case HTTP scheme",
+        {"stack.yml": ETCD_ENV.format(var="ETCD_LISTEN_CLIENT_URLS", url="HTTP://0.0.0.0:2379")},
+        [(5, "etcd")],
+    ),
+    (
+        "etcd command as one string",
+        {
+            "stack.yml": "services:\n  etcd-1:\n    image: quay.io/coreos/etcd:v3.5.17\n    command: etcd --listen-client-urls=http://0.0.0.0:2379\n"
+        },
+        [(4, "etcd")],
+    ),
+    (
+        "etcd client cert auth '1' is Go's true",
+        {"stack.yml": ETCD_TLS.format(auth="      ETCD_CLIENT_CERT_AUTH: '1'\n")},
+        [],
+    ),
+    (
         "etcd http-only client listener",
         {"stack.yml": ETCD_ENV.format(var="ETCD_LISTEN_CLIENT_HTTP_URLS", url="http://0.0.0.0:2380")},
         [(5, "etcd")],

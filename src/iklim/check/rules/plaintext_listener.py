@@ -6,14 +6,16 @@ Patroni's leader key in etcd, PostgreSQL replication). Flagged, by the model's c
 
 - ``vault``: a ``listener "tcp"`` with ``tls_disable = true`` in a Vault config (``*.hcl``;
   https://developer.hashicorp.com/vault/docs/configuration/listener/tcp#tls_disable);
-- ``etcd``: an ``http://`` URL (not loopback) in an etcd member's ``ETCD_*_URLS`` /
-  ``ETCD_INITIAL_CLUSTER`` or ``--*-urls`` flags (``--flag=value`` or ``--flag value``); a member
-  with ``https://`` client (peer) URLs whose ``ETCD_CLIENT_CERT_AUTH`` (``ETCD_PEER_CLIENT_CERT_AUTH``,
-  or the ``--client-cert-auth``/``--peer-client-cert-auth`` flag) is not true: any TLS client
-  may then read and write every prefix; APISIX's ``deployment.etcd.host``, or its
-  ``deployment.etcd.tls.verify: false``; Patroni's ``etcd3``/``etcd`` section with ``protocol:
-  http`` or no protocol (Patroni's default is http) or ``http://`` hosts
-  (https://etcd.io/docs/v3.5/op-guide/security/, .../configuration/#security-flags);
+- ``etcd``: on each member's effective settings (its ``ETCD_*`` variables, overridden by its
+  command-line flags, read as etcd's Go flag parser does: ``-flag`` or ``--flag``, ``=value`` or
+  the next word, a ``command`` list or one string), an ``http://`` URL (not loopback, any case)
+  in a ``*-urls`` setting or ``initial-cluster``, or ``https://`` client (peer) URLs while
+  ``client-cert-auth`` (``peer-client-cert-auth``) is not true in Go's words (``1``, ``t``,
+  ``true``...): any TLS client may then read and write every prefix; APISIX's
+  ``deployment.etcd.host``, or its ``deployment.etcd.tls.verify: false``; Patroni's
+  ``etcd3``/``etcd`` section with ``protocol: http`` or no protocol (Patroni's default is http)
+  or ``http://`` hosts (https://etcd.io/docs/v3.5/op-guide/security/,
+  .../op-guide/configuration/);
 - ``postgresql``: a Patroni config whose ``postgresql.parameters.ssl`` (or the bootstrap DCS's)
   is not ``on``: PostgreSQL's default is off (https://www.postgresql.org/docs/16/ssl-tcp.html);
   or, with ssl on, a ``pg_hba`` rule (in ``postgresql``, ``bootstrap.dcs.postgresql`` or
@@ -97,7 +99,9 @@ Passing example::
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from iklim.check.compose import environment, get_list, get_map
@@ -108,37 +112,24 @@ from iklim.check.policy import Policy
 from iklim.check.rules.base import Rule
 from iklim.check.yamlload import Pos, YMap
 
-_ETCD_URL_VARS = (
-    "ETCD_LISTEN_CLIENT_URLS",
-    "ETCD_LISTEN_CLIENT_HTTP_URLS",
-    "ETCD_ADVERTISE_CLIENT_URLS",
-    "ETCD_LISTEN_PEER_URLS",
-    "ETCD_INITIAL_ADVERTISE_PEER_URLS",
-    "ETCD_INITIAL_CLUSTER",
+#: etcd's settings whose value holds URLs, by flag name (the variable is ``ETCD_`` + upper case).
+_ETCD_URL_KEYS = (
+    "listen-client-urls",
+    "listen-client-http-urls",
+    "advertise-client-urls",
+    "listen-peer-urls",
+    "initial-advertise-peer-urls",
+    "initial-cluster",
 )
-_ETCD_URL_FLAG = re.compile(
-    r"^--(?:(?:listen|advertise|initial-advertise)-(?:client|peer)-urls|listen-client-http-urls|initial-cluster)(?:=|$)"
-)
-#: listener -> (its URL variables and flags, the variable and the flag that make it ask for a
-#: CA-signed client certificate).
+#: listener -> (its URL settings, the boolean setting that makes it ask for a CA-signed client
+#: certificate).
 _CERT_AUTH = {
-    "client": (
-        ("ETCD_LISTEN_CLIENT_URLS", "ETCD_ADVERTISE_CLIENT_URLS", "--listen-client-urls", "--advertise-client-urls"),
-        "ETCD_CLIENT_CERT_AUTH",
-        "--client-cert-auth",
-    ),
-    "peer": (
-        (
-            "ETCD_LISTEN_PEER_URLS",
-            "ETCD_INITIAL_ADVERTISE_PEER_URLS",
-            "--listen-peer-urls",
-            "--initial-advertise-peer-urls",
-        ),
-        "ETCD_PEER_CLIENT_CERT_AUTH",
-        "--peer-client-cert-auth",
-    ),
+    "client": (("listen-client-urls", "advertise-client-urls"), "client-cert-auth"),
+    "peer": (("listen-peer-urls", "initial-advertise-peer-urls"), "peer-client-cert-auth"),
 }
-_PLAIN_URL = re.compile(r"http://(?!(?:127\.[0-9.]+|localhost|\[::1\])(?::|/|,|$))[^\s,]+")
+#: Go's ``strconv.ParseBool`` words for true (etcd's boolean flags and variables).
+_GO_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
+_PLAIN_URL = re.compile(r"http://(?!(?:127\.[0-9.]+|localhost|\[::1\])(?::|/|,|$))[^\s,]+", re.IGNORECASE)
 _ON = {"on", "true", "yes", "1"}
 #: libpq sslmodes that check the server's certificate (https://www.postgresql.org/docs/16/libpq-ssl.html).
 _VERIFYING = ("verify-full", "verify-ca")
@@ -172,22 +163,50 @@ def _vault(docs: Documents, policy: Policy) -> Iterator[Finding]:
                 )
 
 
-def _flags(ref_spec: YMap) -> list[tuple[str, str, Pos]]:
-    """(flag, value, position) of every ``--flag=value`` or ``--flag value`` argument in the
-    service's ``command`` and ``entrypoint`` (a bare flag has value "")."""
-    found: list[tuple[str, str, Pos]] = []
-    for key in ("command", "entrypoint"):
-        args = get_list(ref_spec, key)
-        if args is None:
-            continue
-        words = [a if isinstance(a, str) else "" for a in args]
-        for index, arg in enumerate(words):
-            if not arg.startswith("--"):
+@dataclass(frozen=True)
+class _Setting:
+    value: str
+    pos: Pos
+    shown: str  # as written: ``ETCD_CLIENT_CERT_AUTH`` or ``--client-cert-auth``
+
+
+def _args(spec: YMap, key: str) -> list[tuple[str, Pos]]:
+    """The words of ``command``/``entrypoint`` (a list, or one string split as a shell would),
+    each with its position (a string's words share the key's)."""
+    args = get_list(spec, key)
+    if args is not None:
+        return [(a if isinstance(a, str) else "", args.at(i)) for i, a in enumerate(args)]
+    raw = spec.get(key)
+    if not isinstance(raw, str):
+        return []
+    try:
+        words = shlex.split(raw)
+    except ValueError:
+        words = raw.split()
+    return [(w, spec.at(key)) for w in words]
+
+
+def _etcd_settings(spec: YMap) -> dict[str, _Setting]:
+    """One etcd member's effective settings by flag name: its ``ETCD_*`` variables, then its
+    command-line flags, which win (etcd: "command-line flags take precedence over environment
+    variables"). Flags as Go's ``flag`` package reads them: ``-name`` or ``--name``, ``=value``
+    or the next word, except a boolean flag, which takes only ``=value`` (bare: true)."""
+    found: dict[str, _Setting] = {}
+    for name, value, _, pos in environment(spec):
+        if name.startswith("ETCD_") and value is not None and not isinstance(value, YMap):
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            found[name[5:].lower().replace("_", "-")] = _Setting(text, pos, name)
+    booleans = {auth for _, auth in _CERT_AUTH.values()}
+    for key in ("entrypoint", "command"):
+        words = _args(spec, key)
+        for index, (word, pos) in enumerate(words):
+            if not word.startswith("-") or word in ("-", "--"):
                 continue
-            flag, eq, value = arg.partition("=")
-            if not eq and index + 1 < len(words) and not words[index + 1].startswith("--"):
-                value = words[index + 1]
-            found.append((flag, value, args.at(index)))
+            name, eq, value = word.lstrip("-").partition("=")
+            if not eq:
+                following = words[index + 1][0] if index + 1 < len(words) else ""
+                value = "true" if name in booleans else ("" if following.startswith("-") else following)
+            found[name] = _Setting(value, pos, f"--{name}")
     return found
 
 
@@ -195,32 +214,25 @@ def _etcd_services(docs: Documents, policy: Policy) -> Iterator[Finding]:
     for ref in docs.services():
         if ref.kind != "etcd":
             continue
-        variables: dict[str, tuple[str, Pos]] = {}
-        for name, value, _, pos in environment(ref.spec):
-            variables[name] = ("" if value is None else str(value), pos)
-            urls = _plain_urls(value) if name in _ETCD_URL_VARS else []
-            if urls:
-                yield _finding(
-                    policy, "etcd", ref.stack.path, pos, f"etcd speaks plaintext: {name} has {urls[0]}", ref.name
-                )
-        flags = _flags(ref.spec)
-        for flag, value, pos in flags:
-            if _ETCD_URL_FLAG.match(flag) and _plain_urls(value):
-                yield _finding(policy, "etcd", ref.stack.path, pos, f"etcd {flag} is http://", ref.name)
-        on_flags = {f for f, v, _ in flags if v.lower() in ("", "true")}
-        for listener, (url_vars, variable, flag) in _CERT_AUTH.items():
-            given = [variables[v][0] for v in url_vars if v in variables]
-            given += [v for f, v, _ in flags if f in url_vars]
-            tls = any("https://" in v for v in given)
-            if not tls or flag in on_flags or variables.get(variable, ("", ()))[0].lower() == "true":
+        settings = _etcd_settings(ref.spec)
+        for key in _ETCD_URL_KEYS:
+            setting = settings.get(key)
+            urls = _plain_urls(setting.value) if setting else []
+            if setting and urls:
+                message = f"etcd speaks plaintext: {setting.shown} has {urls[0]}"
+                yield _finding(policy, "etcd", ref.stack.path, setting.pos, message, ref.name)
+        for listener, (url_keys, auth) in _CERT_AUTH.items():
+            tls = any("https://" in settings[k].value.lower() for k in url_keys if k in settings)
+            on = settings.get(auth)
+            if not tls or (on is not None and on.value in _GO_TRUE):
                 continue
-            pos = variables[variable][1] if variable in variables else ref.spec.pos
+            shown = on.shown if on else f"ETCD_{auth.upper().replace('-', '_')}"
             yield _finding(
                 policy,
                 "etcd",
                 ref.stack.path,
-                pos,
-                f"etcd's {listener} listener takes any TLS client: {variable} is not true",
+                on.pos if on else ref.spec.pos,
+                f"etcd's {listener} listener takes any TLS client: {shown} is not true",
                 ref.name,
             )
 

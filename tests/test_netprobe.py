@@ -204,3 +204,21 @@ def test_rabbitmq_management_through_swag_answers_by_source() -> None:
         assert netmatrix.probed(ENV, source, target) is probed, (source.name, target.label)
         if probed:
             assert expected(ENV, source, target, target.ports[0]) is ok, (source.name, target.label)
+
+
+def test_a_cell_probed_twice_shows_both_states_and_counts_by_the_second() -> None:
+    from iklim.swarmlab.probe import Cell
+    from iklim.swarmlab.probe_report import as_json, as_text
+
+    patroni = _port(8008)
+    transient = Cell("overlay", "iklim-db-01 private", patroni, "open", 3.0, True, first_state="timeout")
+    real = Cell("internet", "iklim-db-01 public", patroni, "open", 2.0, False, first_state="open")
+    once = Cell("operator", "iklim-db-01 public", patroni, "timeout", 1000.0, False)
+    cells = [transient, real, once]
+    report = json.loads(as_json(cells, 1.0, {"total": 1.0}, []))
+    assert [r["first_state"] for r in report["cells"]] == ["timeout", "open", ""]
+    assert [(r["source"], r["first_state"]) for r in report["differences"]] == [("internet", "open")]
+    text = as_text(cells, 1.0, {"total": 1.0}, [])
+    assert "PROBED AGAIN overlay -> iklim-db-01 private 8008/tcp (patroni patroni-api): timeout, then open\n" in text
+    assert "PROBED AGAIN internet -> iklim-db-01 public 8008/tcp (patroni patroni-api): open, then open (a diff" in text
+    assert "PROBED AGAIN operator" not in text

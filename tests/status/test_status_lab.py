@@ -203,3 +203,22 @@ def test_two_of_three_etcd_members_stopped_is_down(lab: LabContext) -> None:
     finally:
         restore(lab, "etcd")
         restore(lab, "patroni")  # Patroni rides out a short DCS outage; wait until it has
+
+
+def test_an_etcd_alarm_degrades_etcd_and_names_the_alarm(lab: LabContext) -> None:
+    """A NOSPACE alarm (raised through the v3 API, as etcd raises it when the quota is exceeded)
+    makes ``/health`` false on every member: etcd is degraded with the alarm named, not down."""
+    from iklim.drill.labplanned import etcd_api
+
+    wait_for_status(lab, all_healthy, 60, "all healthy before the alarm")
+    member_id = etcd_api(lab, "etcd-1", "/v3/maintenance/status")["header"]["member_id"]
+    alarm = {"memberID": member_id, "alarm": "NOSPACE"}
+    try:
+        etcd_api(lab, "etcd-1", "/v3/maintenance/alarm", {"action": "ACTIVATE", **alarm})
+        code, data = status_json(lab, "-c", "etcd")
+        etcd = by_component(data)["etcd"]
+        assert code == 1 and etcd["status"] == "degraded", etcd
+        assert f"NOSPACE on {member_id}" in etcd["reason"] and "3/3 members" in etcd["reason"], etcd["reason"]
+    finally:
+        etcd_api(lab, "etcd-1", "/v3/maintenance/alarm", {"action": "DEACTIVATE", **alarm})
+    wait_for_status(lab, all_healthy, 60, "all healthy after the alarm is cleared")

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -308,6 +309,9 @@ class FakeTransport:
         if name not in self.names:
             raise ProbeError(f"{name}: cannot resolve")
         return self.names[name]
+
+    def reusing(self) -> AbstractContextManager[None]:
+        return nullcontext()
 
 
 class RefusingLogin(FakeTransport):

@@ -152,6 +152,10 @@ def test_widening_a_db_port_is_held_by_docker_user(lab: list[LabNode], tmp_path:
 def test_dropping_docker_user_opens_the_db_ports_to_the_private_network(no_docker_user: None) -> None:
     report = probe()
     assert diffs(report) == _guarded_private(), states(report)
+    rows = report["differences"]
+    assert isinstance(rows, list)
+    # every difference was probed a second time and differed again (open both times)
+    assert {(r["first_state"], r["state"]) for r in rows} == {("open", "open")}, states(report)
 
 
 def test_both_open_postgres_to_the_world(no_docker_user: None, tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The only place that opens sockets: HTTP JSON, Redis-protocol commands, MongoDB commands.
+"""The only place that opens sockets (with :mod:`iklim.status.httpconn`, its HTTP client and
+kept connections): HTTP JSON, Redis-protocol commands, MongoDB commands.
 
 Probes receive a :class:`Transport` and never touch sockets, so a test can hand them a fake one
 (only for what cannot run here). Errors are :class:`ProbeError` with a message that names the
@@ -8,14 +9,14 @@ endpoint and the failure, never a credential: headers and AUTH arguments are not
 from __future__ import annotations
 
 import base64
-import io
 import json
-import threading
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
 from iklim.model.tlswords import tls_reason
+from iklim.status.httpconn import exchange, read_response, reusing, tls_context
 from iklim.status.resp import RespValue
 
 
@@ -68,63 +69,15 @@ class Transport(Protocol):
     def resolve(self, name: str) -> list[str]:
         """Every IPv4 address ``name`` resolves to (Swarm's ``tasks.<service>``), sorted."""
 
+    def reusing(self) -> AbstractContextManager[None]:
+        """A block inside which this thread's HTTP requests to the same endpoint share one
+        connection (one TLS handshake instead of one per request); closed when the block ends.
+        For reads only: a request the server did not answer on a kept connection is sent again."""
+
 
 def basic_auth(user: str, password: str) -> dict[str, str]:
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
     return {"Authorization": f"Basic {token}"}
-
-
-_TLS_CONTEXTS: dict[tuple[str, tuple[str, str] | None], Any] = {}
-_TLS_LOCK = threading.Lock()
-
-
-def _tls_context(ca_file: str, client_cert: tuple[str, str] | None = None) -> Any:
-    """An ``ssl.SSLContext`` that trusts only ``ca_file``, checks the host name and presents
-    ``client_cert`` (certificate, key files) when given (one per pair; ``ssl`` is imported only
-    when a TLS endpoint is asked). OSError (ssl.SSLError among them) when a file is missing or
-    not PEM.
-
-    TLS 1.2 at most (ECDHE with AES-GCM or ChaCha20, Python's defaults; every member accepts it:
-    Vault ``tls_min_version tls12``), for speed, with :class:`_AckingReader`: Patroni's REST API
-    (Python's ``http.server``, Nagle's algorithm on) writes a reply's head and body as separate
-    segments, and holds the second until the first is acknowledged, which a client in delayed-ACK
-    mode (as the TLS handshake leaves it) does ~40 ms later. TLS 1.3 adds the server's session
-    tickets after the handshake, which the client cannot acknowledge at once. Measured on the
-    loopback lab: ``GET /cluster`` 48 ms over TLS 1.3, 48 ms over TLS 1.2, 3.6 ms over TLS 1.2
-    with the immediate acknowledgement (median of 12)."""
-    with _TLS_LOCK:
-        key = (ca_file, client_cert)
-        if key not in _TLS_CONTEXTS:
-            import ssl
-
-            context = ssl.create_default_context(cafile=ca_file)
-            context.maximum_version = ssl.TLSVersion.TLSv1_2
-            if client_cert is not None:
-                context.load_cert_chain(*client_cert)
-            _TLS_CONTEXTS[key] = context
-        return _TLS_CONTEXTS[key]
-
-
-class _AckingReader(io.RawIOBase):
-    """A socket's bytes, each received segment acknowledged at once (Linux ``TCP_QUICKACK``, which
-    the kernel clears again: set after every read; tcp(7)), so a server that waits for the ACK
-    of its previous segment before sending the next (Nagle) need not wait out the delayed ACK."""
-
-    def __init__(self, sock: Any) -> None:
-        import socket  # loaded already: the caller opened ``sock``
-
-        self._sock = sock
-        self._level = socket.IPPROTO_TCP
-        self._option = getattr(socket, "TCP_QUICKACK", None)  # Linux only
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        count: int = self._sock.recv_into(buffer)
-        if self._option is not None:
-            self._sock.setsockopt(self._level, self._option, 1)
-        return count
 
 
 def _describe(exc: BaseException) -> str:
@@ -140,43 +93,17 @@ def _describe(exc: BaseException) -> str:
 
 
 def read_http_response(stream: BinaryIO) -> tuple[int, bytes]:
-    """Status and body of one HTTP/1.1 response (Content-Length, chunked, or until close).
-
-    A few lines instead of http.client, whose import (email parsing, ssl) costs ~45 ms: a third
-    of the whole command's budget.
-    """
-    status_line = stream.readline(65536)
-    parts = status_line.split(None, 2)
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
-        raise ValueError("not an HTTP response")
-    status = int(parts[1])
-    fields: dict[str, str] = {}
-    while True:
-        line = stream.readline(65536)
-        if line in (b"\r\n", b"\n", b""):
-            break
-        name, _, value = line.decode("latin-1").partition(":")
-        fields[name.strip().lower()] = value.strip()
-    if "chunked" in fields.get("transfer-encoding", "").lower():
-        chunks = []
-        while True:
-            size = int(stream.readline(65536).split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                break
-            chunks.append(stream.read(size))
-            stream.readline(65536)
-        return status, b"".join(chunks)
-    if "content-length" in fields:
-        length = int(fields["content-length"])
-        data = stream.read(length)
-        if len(data) != length:
-            raise EOFError("connection closed mid-body")
-        return status, data
-    return status, stream.read()
+    """Status and body of one HTTP/1.1 response (Content-Length, chunked, or until close):
+    :func:`iklim.status.httpconn.read_response` without its reuse flag."""
+    status, body, _ = read_response(stream)
+    return status, body
 
 
 class NetTransport:
     """The real transport: a small HTTP/1.1 client, RESP, and the small MongoDB wire client."""
+
+    def reusing(self) -> AbstractContextManager[None]:
+        return reusing()
 
     def http(
         self,
@@ -191,33 +118,25 @@ class NetTransport:
         ca_file: str | None = None,
         client_cert: tuple[str, str] | None = None,
     ) -> HttpReply:
-        import socket
 
         payload = b"" if body is None else json.dumps(body).encode()
         lines = [
             f"{method} {path} HTTP/1.1",
             f"Host: {host}:{port}",
-            "Connection: close",
             "Accept: application/json",
             "User-Agent: iklim-status",
         ]
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
         if body is not None:
             lines += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
-        request = ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
         try:
-            context = _tls_context(ca_file, client_cert) if ca_file else None
+            context = tls_context(ca_file, client_cert) if ca_file else None
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             why = tls_reason(exc) if type(exc).__name__.startswith("SSL") else getattr(exc, "strerror", None)
             files = f"CA file {ca_file}" + (f" or client certificate {client_cert[0]}" if client_cert else "")
             raise ProbeError(f"{host}:{port}: {files}: {why or type(exc).__name__}") from None
         try:
-            with socket.create_connection((host, port), timeout=max(timeout, 0.001)) as raw_sock:
-                sock = context.wrap_socket(raw_sock, server_hostname=host) if context else raw_sock
-                with sock:  # wrap_socket detaches raw_sock: close the TLS socket itself
-                    sock.sendall(request)
-                    stream = io.BufferedReader(_AckingReader(sock)) if context else sock.makefile("rb")
-                    status, raw = read_http_response(stream)
+            status, raw = exchange((host, port, ca_file, client_cert), context, lines, payload, max(timeout, 0.001))
         except (OSError, ValueError, EOFError) as exc:
             raise ProbeError(f"{host}:{port}: {_describe(exc)}") from None
         text = raw.decode(errors="replace")

@@ -9,6 +9,13 @@ source's network namespace. Everything the probe starts is removed before it ret
 
 A cell is (source, target, port); sources never probe the node they sit on (traffic to one's own
 address never crosses a network). :class:`Cell` keeps the observed state and the expectation.
+
+A cell whose first attempt differs from the model is probed once more, after the whole pass, and
+keeps the second state (the first is kept as ``first_state``), as a port scanner retransmits an
+unanswered probe (nmap's ``--max-retries``): a burst of connections from every source at once
+can overflow a listener's accept queue (Patroni's REST API listens with Python's default backlog
+of 5), and the SYN then dropped is retransmitted by TCP only after the one-second initial RTO
+(RFC 6298), past the per-connection timeout. A firewall's drop drops the second attempt too.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import tarfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from iklim.model.schema import Environment
@@ -52,6 +59,7 @@ class Cell:
     ms: float
     expected: bool
     kind: str = "tcp"  # "https": ``expected`` True means 200, False 403
+    first_state: str = ""  # when the first attempt differed from the model: its state
 
     @property
     def reachable(self) -> bool:
@@ -206,18 +214,37 @@ def probe(env: Environment, nodes: list[LabNode], firewall_tf: Path, timeout: fl
         setup = time.monotonic() - began
         step = time.monotonic()
         with ThreadPoolExecutor(max_workers=len(sites)) as pool:
-            jobs = {
-                s.source.name: pool.submit(run_agent, s, [_item(t, p) for t, p in work[s.source.name]], timeout)
-                for s in sites
-            }
-            seen = {name: job.result() for name, job in jobs.items()}
+            cells = _cells(env, sites, work, _pass(pool, sites, work, timeout))
+            differing = {c.key for c in cells if not c.ok}
+            redo = {n: [(t, p) for t, p in pairs if (n, t.label, p.number) in differing] for n, pairs in work.items()}
+            redo = {name: pairs for name, pairs in redo.items() if pairs}
+            again = [s for s in sites if s.source.name in redo]
+            second = {c.key: c for c in _cells(env, again, redo, _pass(pool, again, redo, timeout))}
         probed = time.monotonic() - step
+    cells = [replace(second[c.key], first_state=c.state) if c.key in second else c for c in cells]
+    times = {"setup": round(setup, 2), "probe": round(probed, 2), "total": round(time.monotonic() - began, 2)}
+    return cells, times
+
+
+def _pass(
+    pool: ThreadPoolExecutor, sites: list[ProbeSite], work: dict[str, list[tuple[Target, Port]]], timeout: float
+) -> dict[str, list[tuple[str, float]]]:
+    """One agent per site, all at once: source name -> (state, ms) per (target, port) in ``work``."""
+    jobs = {
+        s.source.name: pool.submit(run_agent, s, [_item(t, p) for t, p in work[s.source.name]], timeout) for s in sites
+    }
+    return {name: job.result() for name, job in jobs.items()}
+
+
+def _cells(
+    env: Environment, sites: list[ProbeSite], work: dict[str, list[tuple[Target, Port]]],
+    seen: dict[str, list[tuple[str, float]]],
+) -> list[Cell]:  # fmt: skip
+    """The cells of one pass: each site's (target, port) beside the state its agent saw."""
     cells = []
     for site in sites:
         for (target, port), (state, ms) in zip(work[site.source.name], seen[site.source.name], strict=True):
             want = netmatrix.expected(env, site.source, target, port)
-            cells.append(
-                Cell(site.source.name, target.label, port, state, ms, want, "https" if target.server_name else "tcp")
-            )
-    times = {"setup": round(setup, 2), "probe": round(probed, 2), "total": round(time.monotonic() - began, 2)}
-    return cells, times
+            kind = "https" if target.server_name else "tcp"
+            cells.append(Cell(site.source.name, target.label, port, state, ms, want, kind))
+    return cells

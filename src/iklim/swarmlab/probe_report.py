@@ -3,10 +3,12 @@
 Text: one row per (target, port), one column per source; a cell is ``O`` (open, as expected),
 ``.`` (closed, as expected), ``O!`` (open, the model says closed), ``x!`` (closed, the model says
 open), blank (not probed: the source sits on that node). Then every difference with the state the
-probe saw (refused / timeout / unreachable / unresolved), the per-connection timeout and timings.
+probe saw (refused / timeout / unreachable / unresolved), the cells probed twice (the first
+attempt differed from the model; ``first_state``, empty when probed once), the per-connection
+timeout and timings.
 
 JSON: ``{"timeout_s", "times": {...}, "sources": [...], "cells": [{"source", "target", "port",
-"label", "state", "ms", "expected", "ok"}], "differences": [same shape], "gaps": [...]}``.
+"label", "state", "ms", "expected", "ok", "first_state"}], "differences": [same shape], "gaps": [...]}``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ def _row(cell: Cell) -> dict[str, Any]:
         "ms": cell.ms,
         "expected": cell.expected,
         "ok": cell.ok,
+        "first_state": cell.first_state,
     }
 
 
@@ -85,6 +88,11 @@ def as_text(cells: list[Cell], timeout: float, times: dict[str, float], gaps: li
         lines.append(
             f"DIFFERENCE {cell.source} -> {cell.target} {cell.port.number}/tcp ({cell.port.label}): "
             f"{cell.state}, the model says {want}"
+        )
+    for cell in (c for c in cells if c.first_state):
+        lines.append(
+            f"PROBED AGAIN {cell.source} -> {cell.target} {cell.port.number}/tcp ({cell.port.label}): "
+            f"{cell.first_state}, then {cell.state}" + ("" if cell.ok else " (a difference)")
         )
     lines.extend(f"not testable in the lab: {gap}" for gap in gaps)
     lines.append("UDP (7946, 4789) not probed: an open and a filtered UDP port both stay silent")

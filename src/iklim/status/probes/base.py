@@ -75,12 +75,14 @@ class ProbeContext:
         return None, errors
 
     def each(self, items: Sequence[X], fn: Callable[[X], T]) -> list[T | ProbeError]:
-        """``fn`` on every item in parallel threads; a failure becomes that item's ProbeError."""
+        """``fn`` on every item in parallel threads; a failure becomes that item's ProbeError.
+        Each call's HTTP requests to one endpoint share a connection (``transport.reusing``)."""
         results: list[T | ProbeError] = [ProbeError("timed out (no answer before the deadline)")] * len(items)
 
         def run(index: int, item: X) -> None:
             try:
-                results[index] = fn(item)
+                with self.transport.reusing():
+                    results[index] = fn(item)
             except ProbeError as exc:
                 results[index] = exc
             except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:

@@ -1,0 +1,168 @@
+"""The status transport's kept connections (``NetTransport.reusing``), against a real HTTP/1.1
+server on loopback (Python's ``http.server``, plaintext and TLS with a CA from ``iklim.pki``):
+how many connections the server accepted is the figure each test checks."""
+
+from __future__ import annotations
+
+import io
+import ssl
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from ipaddress import IPv4Address
+from pathlib import Path
+
+import pytest
+
+from iklim.pki.ca import create_ca, issue
+from iklim.pki.members import Member
+from iklim.status.httpconn import read_response
+from iklim.status.transport import NetTransport, ProbeError
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    accepted = 0
+    close_after = 0  # close each connection after this many answers (0: never)
+    chunked = False
+    drop_silently = False  # close each connection after its answer without saying so (idle timeout)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: Server
+    answers = 0
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.accepted += 1
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _reply(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = b'{"path": "%s", "got": %d}' % (self.path.encode(), len(self.rfile.read(length)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.answers += 1
+        if self.server.close_after and self.answers >= self.server.close_after:
+            self.send_header("Connection", "close")  # http.server then closes the connection
+        if self.server.chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"%x\r\n%s\r\n0\r\nX-Trailer: 1\r\n\r\n" % (len(body), body))
+        else:
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        self.close_connection = self.close_connection or self.server.drop_silently
+
+    do_GET = _reply
+    do_POST = _reply
+
+
+def serve(server: Server) -> Iterator[Server]:
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def plain() -> Iterator[Server]:
+    yield from serve(Server(("127.0.0.1", 0), Handler))
+
+
+@pytest.fixture
+def tls(tmp_path: Path) -> Iterator[tuple[Server, str]]:
+    now = datetime.now(UTC)
+    ca = create_ca("iklim test CA", 2, now)
+    member = Member("kept", "kept", (), (IPv4Address("127.0.0.1"),), True, False, ())
+    pair = issue(member, ca, 1, now)
+    for name, data in (("ca.crt", ca.cert), ("kept.crt", pair.cert), ("kept.key", pair.key)):
+        (tmp_path / name).write_bytes(data)
+    server = Server(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "kept.crt", tmp_path / "kept.key")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    for running in serve(server):
+        yield running, str(tmp_path / "ca.crt")
+
+
+def ask(transport: NetTransport, server: Server, path: str, ca: str | None = None) -> object:
+    port = server.server_address[1]
+    reply = transport.http("POST", "127.0.0.1", port, path, timeout=2.0, body={"k": 1}, ca_file=ca)
+    assert reply.status == 200
+    return reply.body
+
+
+def test_requests_inside_reusing_share_one_connection(plain: Server) -> None:
+    transport = NetTransport()
+    with transport.reusing():
+        bodies = [ask(transport, plain, f"/{i}") for i in range(3)]
+    assert bodies == [{"path": f"/{i}", "got": 8} for i in range(3)]
+    assert plain.accepted == 1
+    for i in range(2):  # outside the block: a connection per request, as before
+        ask(transport, plain, f"/after{i}")
+    assert plain.accepted == 3
+
+
+def test_over_tls_one_handshake_per_endpoint(tls: tuple[Server, str]) -> None:
+    server, ca = tls
+    transport = NetTransport()
+    with transport.reusing():
+        for i in range(4):
+            assert ask(transport, server, f"/t{i}", ca) == {"path": f"/t{i}", "got": 8}
+    assert server.accepted == 1
+
+
+def test_a_connection_the_server_closes_is_not_reused(plain: Server) -> None:
+    plain.close_after = 1  # every answer says Connection: close
+    transport = NetTransport()
+    with transport.reusing():
+        for i in range(3):
+            ask(transport, plain, f"/c{i}")
+    assert plain.accepted == 3
+
+
+def test_a_chunked_answer_with_a_trailer_leaves_the_connection_usable(plain: Server) -> None:
+    plain.chunked = True
+    transport = NetTransport()
+    with transport.reusing():
+        assert [ask(transport, plain, f"/k{i}") for i in range(3)] == [{"path": f"/k{i}", "got": 8} for i in range(3)]
+    assert plain.accepted == 1
+
+
+def test_a_kept_connection_closed_while_idle_is_replaced_once(plain: Server) -> None:
+    plain.drop_silently = True  # as a server's idle timeout does: no Connection: close first
+    transport = NetTransport()
+    with transport.reusing():
+        assert [ask(transport, plain, f"/d{i}") for i in range(3)] == [{"path": f"/d{i}", "got": 8} for i in range(3)]
+    assert plain.accepted == 3  # each request after the first found its kept connection closed
+
+
+def test_a_dead_endpoint_is_an_error_not_a_retry_loop(plain: Server) -> None:
+    transport = NetTransport()
+    port = plain.server_address[1]
+    with transport.reusing():
+        ask(transport, plain, "/first")
+        plain.drop_silently = True
+        ask(transport, plain, "/last")  # answered, then closed by the server
+        plain.shutdown()
+        plain.server_close()
+        with pytest.raises(ProbeError, match=f"127.0.0.1:{port}: connection refused"):
+            transport.http("GET", "127.0.0.1", port, "/gone", timeout=1.0)
+
+
+def test_reuse_flag_follows_rfc_9112() -> None:
+    assert read_response(io.BytesIO(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))[2] is True
+    assert read_response(io.BytesIO(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"))[2] is False
+    assert read_response(io.BytesIO(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"))[2] is False
+    assert read_response(io.BytesIO(b"HTTP/1.1 200 OK\r\n\r\nuntil close"))[2] is False
+    with pytest.raises(EOFError):
+        read_response(io.BytesIO(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab"))

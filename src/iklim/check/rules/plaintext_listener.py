@@ -99,14 +99,13 @@ Passing example::
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from iklim.check.compose import environment, get_list, get_map
 from iklim.check.configs import apisix_etcd
 from iklim.check.documents import Documents
+from iklim.check.etcdflags import GO_TRUE, effective_settings
 from iklim.check.findings import Finding, Severity
 from iklim.check.policy import Policy
 from iklim.check.rules.base import Rule
@@ -127,8 +126,6 @@ _CERT_AUTH = {
     "client": (("listen-client-urls", "advertise-client-urls"), "client-cert-auth"),
     "peer": (("listen-peer-urls", "initial-advertise-peer-urls"), "peer-client-cert-auth"),
 }
-#: Go's ``strconv.ParseBool`` words for true (etcd's boolean flags and variables).
-_GO_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 _PLAIN_URL = re.compile(r"http://(?!(?:127\.[0-9.]+|localhost|\[::1\])(?::|/|,|$))[^\s,]+", re.IGNORECASE)
 _ON = {"on", "true", "yes", "1"}
 #: libpq sslmodes that check the server's certificate (https://www.postgresql.org/docs/16/libpq-ssl.html).
@@ -163,58 +160,11 @@ def _vault(docs: Documents, policy: Policy) -> Iterator[Finding]:
                 )
 
 
-@dataclass(frozen=True)
-class _Setting:
-    value: str
-    pos: Pos
-    shown: str  # as written: ``ETCD_CLIENT_CERT_AUTH`` or ``--client-cert-auth``
-
-
-def _args(spec: YMap, key: str) -> list[tuple[str, Pos]]:
-    """The words of ``command``/``entrypoint`` (a list, or one string split as a shell would),
-    each with its position (a string's words share the key's)."""
-    args = get_list(spec, key)
-    if args is not None:
-        return [(a if isinstance(a, str) else "", args.at(i)) for i, a in enumerate(args)]
-    raw = spec.get(key)
-    if not isinstance(raw, str):
-        return []
-    try:
-        words = shlex.split(raw)
-    except ValueError:
-        words = raw.split()
-    return [(w, spec.at(key)) for w in words]
-
-
-def _etcd_settings(spec: YMap) -> dict[str, _Setting]:
-    """One etcd member's effective settings by flag name: its ``ETCD_*`` variables, then its
-    command-line flags, which win (etcd: "command-line flags take precedence over environment
-    variables"). Flags as Go's ``flag`` package reads them: ``-name`` or ``--name``, ``=value``
-    or the next word, except a boolean flag, which takes only ``=value`` (bare: true)."""
-    found: dict[str, _Setting] = {}
-    for name, value, _, pos in environment(spec):
-        if name.startswith("ETCD_") and value is not None and not isinstance(value, YMap):
-            text = str(value).lower() if isinstance(value, bool) else str(value)
-            found[name[5:].lower().replace("_", "-")] = _Setting(text, pos, name)
-    booleans = {auth for _, auth in _CERT_AUTH.values()}
-    for key in ("entrypoint", "command"):
-        words = _args(spec, key)
-        for index, (word, pos) in enumerate(words):
-            if not word.startswith("-") or word in ("-", "--"):
-                continue
-            name, eq, value = word.lstrip("-").partition("=")
-            if not eq:
-                following = words[index + 1][0] if index + 1 < len(words) else ""
-                value = "true" if name in booleans else ("" if following.startswith("-") else following)
-            found[name] = _Setting(value, pos, f"--{name}")
-    return found
-
-
 def _etcd_services(docs: Documents, policy: Policy) -> Iterator[Finding]:
     for ref in docs.services():
         if ref.kind != "etcd":
             continue
-        settings = _etcd_settings(ref.spec)
+        settings = effective_settings(ref.spec)
         for key in _ETCD_URL_KEYS:
             setting = settings.get(key)
             urls = _plain_urls(setting.value) if setting else []
@@ -224,7 +174,7 @@ def _etcd_services(docs: Documents, policy: Policy) -> Iterator[Finding]:
         for listener, (url_keys, auth) in _CERT_AUTH.items():
             tls = any("https://" in settings[k].value.lower() for k in url_keys if k in settings)
             on = settings.get(auth)
-            if not tls or (on is not None and on.value in _GO_TRUE):
+            if not tls or (on is not None and on.value in GO_TRUE):
                 continue
             shown = on.shown if on else f"ETCD_{auth.upper().replace('-', '_')}"
             yield _finding(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +28,8 @@ class Server(ThreadingHTTPServer):
     close_after = 0  # close each connection after this many answers (0: never)
     chunked = False
     drop_silently = False  # close each connection after its answer without saying so (idle timeout)
+    idle_408 = False  # after each answer, write a 408 unasked and close (as some proxies time out)
+    no_content = False  # answer 204 with no body and no length
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -44,6 +47,10 @@ class Handler(BaseHTTPRequestHandler):
     def _reply(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = b'{"path": "%s", "got": %d}' % (self.path.encode(), len(self.rfile.read(length)))
+        if self.server.no_content:
+            self.send_response(204)
+            self.end_headers()
+            return
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.answers += 1
@@ -58,6 +65,10 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body)
         self.close_connection = self.close_connection or self.server.drop_silently
+        if self.server.idle_408:
+            self.wfile.write(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            self.wfile.flush()
+            self.close_connection = True
 
     do_GET = _reply
     do_POST = _reply
@@ -146,6 +157,25 @@ def test_a_kept_connection_closed_while_idle_is_replaced_once(plain: Server) -> 
     assert plain.accepted == 3  # each request after the first found its kept connection closed
 
 
+def test_an_unasked_408_on_an_idle_connection_is_not_taken_for_the_answer(plain: Server) -> None:
+    plain.idle_408 = True
+    transport = NetTransport()
+    with transport.reusing():
+        assert [ask(transport, plain, f"/q{i}") for i in range(3)] == [{"path": f"/q{i}", "got": 8} for i in range(3)]
+    assert plain.accepted == 3
+
+
+def test_a_204_without_a_body_does_not_wait_for_the_close(plain: Server) -> None:
+    plain.no_content = True
+    transport = NetTransport()
+    port = plain.server_address[1]
+    began = time.monotonic()
+    with transport.reusing():
+        replies = [transport.http("GET", "127.0.0.1", port, f"/n{i}", timeout=2.0) for i in range(3)]
+    assert [r.status for r in replies] == [204, 204, 204] and time.monotonic() - began < 1.0
+    assert plain.accepted == 1
+
+
 def test_a_dead_endpoint_is_an_error_not_a_retry_loop(plain: Server) -> None:
     transport = NetTransport()
     port = plain.server_address[1]
@@ -166,3 +196,6 @@ def test_reuse_flag_follows_rfc_9112() -> None:
     assert read_response(io.BytesIO(b"HTTP/1.1 200 OK\r\n\r\nuntil close"))[2] is False
     with pytest.raises(EOFError):
         read_response(io.BytesIO(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab"))
+    interim = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+    assert read_response(io.BytesIO(interim)) == (200, b"{}", True)
+    assert read_response(io.BytesIO(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"), head=True) == (200, b"", True)

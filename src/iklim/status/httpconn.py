@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -74,27 +75,34 @@ class AckingReader(io.RawIOBase):
         return count
 
 
-def read_response(stream: BinaryIO) -> tuple[int, bytes, bool]:
+def read_response(stream: BinaryIO, head: bool = False) -> tuple[int, bytes, bool]:
     """Status, body and whether the connection may carry another request, of one HTTP/1.x
-    response (Content-Length, chunked with its trailer section, or until close).
+    response (Content-Length, chunked with its trailer section, or until close; ``head``: the
+    answer to a HEAD request, without a body).
 
+    Interim 1xx answers are skipped; 204, 304 and a HEAD answer have no body (RFC 9112 §6.3).
     Reusable: HTTP/1.1 without ``Connection: close`` and with a delimited body (RFC 9112 §9.3).
     ValueError when the first line is not an HTTP status line, EOFError when the body is cut.
     A few lines instead of http.client, whose import (email parsing, ssl) costs ~45 ms: a third
     of the whole command's budget."""
-    status_line = stream.readline(65536)
-    parts = status_line.split(None, 2)
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
-        raise ValueError("not an HTTP response")
-    status = int(parts[1])
-    fields: dict[str, str] = {}
     while True:
-        line = stream.readline(65536)
-        if line in (b"\r\n", b"\n", b""):
+        status_line = stream.readline(65536)
+        parts = status_line.split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
+            raise ValueError("not an HTTP response")
+        status = int(parts[1])
+        fields: dict[str, str] = {}
+        while True:
+            line = stream.readline(65536)
+            if line in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            fields[name.strip().lower()] = value.strip()
+        if not 100 <= status < 200 or status == 101:
             break
-        name, _, value = line.decode("latin-1").partition(":")
-        fields[name.strip().lower()] = value.strip()
     keep = parts[0] == b"HTTP/1.1" and "close" not in fields.get("connection", "").lower()
+    if head or status in (204, 304) or status < 200:
+        return status, b"", keep
     if "chunked" in fields.get("transfer-encoding", "").lower():
         chunks = []
         while True:
@@ -124,6 +132,8 @@ class _Connection:
     stream: io.BufferedReader[Any]
 
     def close(self) -> None:
+        with suppress(OSError):
+            self.stream.close()  # makefile's reader holds the descriptor open too
         with suppress(OSError):
             self.sock.close()
 
@@ -162,13 +172,18 @@ def _open(key: Key, context: Any, timeout: float) -> _Connection:
 
 def exchange(key: Key, context: Any, head: list[str], payload: bytes, timeout: float) -> tuple[int, bytes]:
     """Send one request (``head``: its request line and fields, without ``Connection``) and read
-    the answer: on a kept connection to ``key`` inside :func:`reusing`, else on a new one.
-    OSError, ValueError or EOFError as :func:`read_response` and ``socket`` raise them."""
+    the answer, all within ``timeout`` seconds: on a kept connection to ``key`` inside
+    :func:`reusing`, else on a new one. A kept connection the server closed, reset or answered
+    ``408 Request Timeout`` on (its idle timeout; browsers resend then too) is replaced once,
+    the request sent again on the new one: for reads only. OSError, ValueError or EOFError as
+    :func:`read_response` and ``socket`` raise them."""
+    deadline = time.monotonic() + timeout
     pool: dict[Key, _Connection] | None = getattr(_KEPT, "pool", None)
     kept = pool.pop(key, None) if pool is not None else None
     lines = head if pool is not None else [*head, "Connection: close"]  # HTTP/1.1 keeps by default
     request = ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
-    if kept is not None:
+    is_head = head[0].startswith("HEAD ")
+    if kept is not None and _idle_and_open(kept):
         try:
             kept.sock.settimeout(timeout)
             kept.sock.sendall(request)
@@ -176,23 +191,44 @@ def exchange(key: Key, context: Any, head: list[str], payload: bytes, timeout: f
         except TimeoutError:
             kept.close()
             raise
-        except OSError:  # reset or broken pipe: the server closed it while it was idle
+        except OSError:  # reset or broken pipe: the server closed it as the request left
             first = b""
         if first:
-            return _answer(pool, key, kept)
-        kept.close()  # closed by the server while idle: send again on a new connection
-    connection = _open(key, context, timeout)
+            status, body = _answer(pool, key, kept, is_head)
+            if status != 408:  # a server's idle timeout that came as our answer: send again
+                return status, body
+            if pool is not None:
+                pool.pop(key, None)
+    if kept is not None:
+        kept.close()  # closed (or written to) by the server while idle: a new connection
+    connection = _open(key, context, max(deadline - time.monotonic(), 0.001))
     try:
         connection.sock.sendall(request)
     except BaseException:
         connection.close()
         raise
-    return _answer(pool, key, connection)
+    return _answer(pool, key, connection, is_head)
 
 
-def _answer(pool: dict[Key, _Connection] | None, key: Key, connection: _Connection) -> tuple[int, bytes]:
+def _idle_and_open(connection: _Connection) -> bool:
+    """Whether a kept connection has nothing to read: a server that closed it (EOF), reset it
+    or wrote to it unasked (``408 Request Timeout``) makes it readable, and it is not reused
+    (as urllib3 checks its pooled connections)."""
+    import select
+
     try:
-        status, body, keep = read_response(connection.stream)
+        pending = getattr(connection.sock, "pending", None)
+        if pending is not None and pending():
+            return False
+        readable, _, _ = select.select([connection.sock], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
+
+
+def _answer(pool: dict[Key, _Connection] | None, key: Key, connection: _Connection, head: bool) -> tuple[int, bytes]:
+    try:
+        status, body, keep = read_response(connection.stream, head)
     except BaseException:
         connection.close()
         raise

@@ -51,8 +51,8 @@ class EtcdProbe:
                 healthy, why = False, f"health: {str(exc).rpartition(': ')[2]}"
             alarms: tuple[str, ...] = ()
             if not healthy and why != "health: timed out" and str(status.get("leader", "0")) != "0":
-                alarms = _alarms(ctx, endpoint)
-                healthy, why = (True, "") if alarms else (healthy, why)
+                alarms, failed = _alarms(ctx, endpoint)
+                healthy, why = (True, "") if alarms else (healthy, f"{why}; {failed}" if failed else why)
             return EtcdMember(
                 endpoint.member,
                 endpoint.address,
@@ -103,20 +103,22 @@ class EtcdProbe:
         return Report(self.name, status, join_words([summary, tolerance_words(left), *problems]), leader, left, states)
 
 
-def _alarms(ctx: ProbeContext, endpoint: Endpoint) -> tuple[str, ...]:
-    """The cluster's alarms as ``endpoint`` lists them ("NOSPACE on <member id>"), asked only when
-    its ``/health`` said false: an alarm makes ``/health`` false on every member (etcd 3.4 answers
-    ``{"health":"false"}`` without a reason, 3.5 "ALARM NOSPACE"; etcd ``etcdhttp`` health
-    handler; seen on the lab's etcd 3.4.23), so a healthy answer means none. The list is a
-    linearizable read: a member without quorum does not answer it in time, and () is returned."""
+def _alarms(ctx: ProbeContext, endpoint: Endpoint) -> tuple[tuple[str, ...], str]:
+    """The cluster's alarms as ``endpoint`` lists them ("NOSPACE on <member id>"), and why the
+    list could not be read ("" when it was), asked only when its ``/health`` said false: an alarm
+    makes ``/health`` false on every member (etcd 3.4 answers ``{"health":"false"}`` without a
+    reason, 3.5 "ALARM NOSPACE"; etcd's ``etcdhttp`` health handler; seen on the lab's etcd
+    3.4.23), so a healthy answer means none. The list is a linearizable read: a member without
+    quorum does not answer it within :data:`HEALTH_TIMEOUT`."""
     try:
         reply = expect_json(
             ctx.http("POST", endpoint, "/v3/maintenance/alarm", body={"action": "GET"}, timeout=HEALTH_TIMEOUT),
             "alarm",
         )
-    except ProbeError:
-        return ()
-    return tuple(f"{a.get('alarm', 'UNKNOWN')} on {a.get('memberID', '?')}" for a in reply.get("alarms", []))
+    except ProbeError as exc:
+        return (), f"alarm list: {str(exc).rpartition(': ')[2]}"
+    alarms = tuple(f"{a.get('alarm', 'UNKNOWN')} on {a.get('memberID', '?')}" for a in reply.get("alarms", []))
+    return alarms, ""
 
 
 def _state(member: EtcdMember, names: Mapping[str, str]) -> str:

@@ -212,13 +212,28 @@ def test_a_cell_probed_twice_shows_both_states_and_counts_by_the_second() -> Non
 
     patroni = _port(8008)
     transient = Cell("overlay", "iklim-db-01 private", patroni, "open", 3.0, True, first_state="timeout")
-    real = Cell("internet", "iklim-db-01 public", patroni, "open", 2.0, False, first_state="open")
+    real = Cell("iklim-db-02", "iklim-db-01 private", patroni, "timeout", 1000.0, True, first_state="timeout")
     once = Cell("operator", "iklim-db-01 public", patroni, "timeout", 1000.0, False)
     cells = [transient, real, once]
     report = json.loads(as_json(cells, 1.0, {"total": 1.0}, []))
-    assert [r["first_state"] for r in report["cells"]] == ["timeout", "open", ""]
-    assert [(r["source"], r["first_state"]) for r in report["differences"]] == [("internet", "open")]
+    assert [r["first_state"] for r in report["cells"]] == ["timeout", "timeout", ""]
+    assert [(r["source"], r["first_state"]) for r in report["differences"]] == [("iklim-db-02", "timeout")]
     text = as_text(cells, 1.0, {"total": 1.0}, [])
     assert "PROBED AGAIN overlay -> iklim-db-01 private 8008/tcp (patroni patroni-api): timeout, then open\n" in text
-    assert "PROBED AGAIN internet -> iklim-db-01 public 8008/tcp (patroni patroni-api): open, then open (a diff" in text
+    assert (
+        "PROBED AGAIN iklim-db-02 -> iklim-db-01 private 8008/tcp (patroni patroni-api): timeout, then timeout (a"
+        in text
+    )
     assert "PROBED AGAIN operator" not in text
+
+
+def test_only_a_closed_cell_the_model_says_open_is_probed_again() -> None:
+    from iklim.swarmlab.probe import Cell, to_probe_again
+
+    patroni = _port(8008)
+    hole = Cell("internet", "iklim-db-01 public", patroni, "open", 2.0, False)  # a firewall hole: proof
+    dropped = Cell("overlay", "iklim-db-01 private", patroni, "timeout", 1000.0, True)  # maybe a dropped SYN
+    refused = Cell("iklim-db-02", "iklim-db-01 private", patroni, "refused", 1.0, True)
+    closed = Cell("operator", "iklim-db-01 public", patroni, "timeout", 1000.0, False)  # as the model says
+    opened = Cell("iklim-db-03", "iklim-db-01 private", patroni, "open", 1.0, True)
+    assert to_probe_again([hole, dropped, refused, closed, opened]) == {dropped.key, refused.key}

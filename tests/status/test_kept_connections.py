@@ -191,3 +191,80 @@ def test_reuse_flag_follows_rfc_9112() -> None:
     interim = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
     assert read_response(io.BytesIO(interim)) == (200, b"{}", True)
     assert read_response(io.BytesIO(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"), head=True) == (200, b"", True)
+
+
+class Raw(Server):
+    """Answers each request with the bytes in ``script`` (one entry per request), then keeps
+    the connection open."""
+
+    script: list[bytes] = []
+    hang_up = False  # close the connection after each answer
+
+
+class RawHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: Raw
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.accepted += 1
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        data = self.server.script.pop(0) if self.server.script else b""
+        for i in range(0, len(data), 7):  # in small writes: a reader must join them
+            self.wfile.write(data[i : i + 7])
+            self.wfile.flush()
+            if b"SLOW" in data:
+                time.sleep(0.3)
+        self.close_connection = self.server.hang_up or not data
+
+
+@pytest.fixture
+def raw() -> Iterator[Raw]:
+    yield from serve(Raw(("127.0.0.1", 0), RawHandler))
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Le", "connection closed"),  # cut inside the header
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n", "out of range"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "out of range"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffffffff\r\n", "out of range"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcdef\r\n0\r\n\r\n", "unexpected|chunk"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n{SLOW" + b" " * 35, "timed out"),  # trickled
+    ],
+)
+def test_a_broken_answer_is_a_probe_error_within_the_timeout(raw: Raw, answer: bytes, error: str) -> None:
+    raw.script, raw.hang_up = [answer], True
+    began = time.monotonic()
+    with pytest.raises(ProbeError, match=error):
+        NetTransport().http("GET", "127.0.0.1", raw.server_address[1], "/", timeout=1.0)
+    assert time.monotonic() - began < 1.5
+
+
+def test_bytes_left_after_an_answer_are_never_the_next_answer(raw: Raw) -> None:
+    stale = b'HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n{"stale":1}'
+    raw.script = [OK + stale, OK]  # the first write carries an unasked second answer
+    transport = NetTransport()
+    port = raw.server_address[1]
+    with transport.reusing():
+        first = transport.http("GET", "127.0.0.1", port, "/1", timeout=2.0)
+        time.sleep(0.2)  # the unasked bytes have arrived
+        second = transport.http("GET", "127.0.0.1", port, "/2", timeout=2.0)
+    assert (first.body, second.body) == ({}, {}) and raw.accepted == 2
+
+
+def test_a_kept_connection_gets_each_request_its_own_deadline(plain: Server) -> None:
+    transport = NetTransport()
+    with transport.reusing():
+        ask(transport, plain, "/early")
+        time.sleep(2.3)  # past the first request's 2 s deadline: the second has its own
+        reply = transport.http("GET", "127.0.0.1", plain.server_address[1], "/late", timeout=1.0)
+    assert reply.status == 200 and plain.accepted == 1

@@ -665,3 +665,28 @@ def test_lab_selection_probes_only_what_the_lab_started(tmp_path: Path, monkeypa
     assert reasons["grafana"] == "not started by this lab (grafana-server is installed: `iklim lab up`)"
     assert reasons["apisix"] == "not run in the lab (apisix not installed)"
     assert reasons["patroni"] == "not started by the lab (not available on this host)"
+
+
+def test_etcd_with_a_fake_transport_a_malformed_alarm_list_keeps_the_member() -> None:
+    """FAKE etcd answers (real etcd never sends ``{"alarms": null}``): /health false on every
+    member; a malformed alarm list leaves each member unhealthy with the reason, not lost."""
+
+    def answers(alarms: Any) -> dict[tuple[str, int, str], HttpReply]:
+        found: dict[tuple[str, int, str], HttpReply] = {}
+        for i in (1, 2, 3):
+            host = f"10.0.2.1{i}"
+            found[(host, 2379, "/v3/maintenance/status")] = HttpReply(
+                200, {"header": {"member_id": f"id{i}"}, "leader": "id1", "raftIndex": "7"}
+            )
+            found[(host, 2379, "/health")] = HttpReply(503, {"health": "false"})
+            found[(host, 2379, "/v3/maintenance/alarm")] = HttpReply(200, alarms)
+        return found
+
+    [broken] = run_probes([ETCD], FakeTransport(answers({"alarms": None})), DictSecrets(), 1.0, only("etcd"))
+    assert broken.status == "down" and "health: HTTP 503" in broken.reason, broken.reason
+    assert all(m.state == "unhealthy" for m in broken.members), broken.members  # kept, not "unexpected answer"
+    [odd] = run_probes([ETCD], FakeTransport(answers({"alarms": ["NOSPACE"]})), DictSecrets(), 1.0, only("etcd"))
+    assert "alarm list: unexpected answer" in odd.reason and all(m.state == "unhealthy" for m in odd.members)
+    alarm = {"alarms": [{"memberID": "id2", "alarm": "NOSPACE"}]}
+    [named] = run_probes([ETCD], FakeTransport(answers(alarm)), DictSecrets(), 1.0, only("etcd"))
+    assert named.status == "degraded" and "NOSPACE on id2" in named.reason, named.reason

@@ -53,10 +53,21 @@ def tls_context(ca_file: str, client_cert: tuple[str, str] | None = None) -> Any
         return _TLS_CONTEXTS[key]
 
 
+#: The largest body (and chunk) read, in bytes: a status answer is kilobytes; a size beyond this
+#: is a broken or hostile server, refused (ValueError) before any buffer is allocated for it.
+MAX_BODY = 16 * 1024 * 1024
+
+
 class AckingReader(io.RawIOBase):
     """A socket's bytes, each received segment acknowledged at once (Linux ``TCP_QUICKACK``, which
     the kernel clears again: set after every read; tcp(7)), so a server that waits for the ACK
-    of its previous segment before sending the next (Nagle) need not wait out the delayed ACK."""
+    of its previous segment before sending the next (Nagle) need not wait out the delayed ACK.
+
+    ``deadline`` (``time.monotonic()`` seconds, None: the socket's own timeout per read) bounds
+    the whole answer: each read waits only for what is left (TimeoutError once it has passed),
+    so a server that trickles bytes cannot stretch a request past its timeout. With ``no_wait``
+    set, a read returns None at once without touching the socket, so ``BufferedReader.peek``
+    shows only what is already buffered."""
 
     def __init__(self, sock: Any) -> None:
         import socket  # loaded already: the caller opened ``sock``
@@ -64,15 +75,32 @@ class AckingReader(io.RawIOBase):
         self._sock = sock
         self._level = socket.IPPROTO_TCP
         self._option = getattr(socket, "TCP_QUICKACK", None)  # Linux only
+        self.deadline: float | None = None
+        self.no_wait = False
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: Any) -> int:
+    def readinto(self, buffer: Any) -> int | None:
+        if self.no_wait:
+            return None
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no complete answer before the deadline")
+            self._sock.settimeout(left)
         count: int = self._sock.recv_into(buffer)
         if self._option is not None:
             self._sock.setsockopt(self._level, self._option, 1)
         return count
+
+
+def _size(text: str, what: str) -> int:
+    """A declared length: ValueError when it is not a number, negative, or above MAX_BODY."""
+    size = int(text, 16) if what == "chunk size" else int(text)
+    if not 0 <= size <= MAX_BODY:
+        raise ValueError(f"{what} {text[:24]} out of range (0 to {MAX_BODY})")
+    return size
 
 
 def read_response(stream: BinaryIO, head: bool = False) -> tuple[int, bytes, bool]:
@@ -94,31 +122,41 @@ def read_response(stream: BinaryIO, head: bool = False) -> tuple[int, bytes, boo
         fields: dict[str, str] = {}
         while True:
             line = stream.readline(65536)
-            if line in (b"\r\n", b"\n", b""):
+            if not line:
+                raise EOFError("connection closed in the header")
+            if line in (b"\r\n", b"\n"):
                 break
             name, _, value = line.decode("latin-1").partition(":")
             fields[name.strip().lower()] = value.strip()
         if not 100 <= status < 200 or status == 101:
             break
-    keep = parts[0] == b"HTTP/1.1" and "close" not in fields.get("connection", "").lower()
+    keep = parts[0] == b"HTTP/1.1" and "close" not in fields.get("connection", "").lower() and status != 101
     if head or status in (204, 304) or status < 200:
         return status, b"", keep
     if "chunked" in fields.get("transfer-encoding", "").lower():
-        chunks = []
+        chunks: list[bytes] = []
+        total = 0
         while True:
             size_line = stream.readline(65536)
             if not size_line:
                 raise EOFError("connection closed mid-body")
-            size = int(size_line.split(b";")[0].strip() or b"0", 16)
+            size = _size(size_line.split(b";")[0].strip().decode("latin-1") or "0", "chunk size")
             if size == 0:
                 break
-            chunks.append(stream.read(size))
-            stream.readline(65536)
+            total += size
+            if total > MAX_BODY:
+                raise ValueError(f"chunked body over {MAX_BODY} bytes")
+            chunk = stream.read(size)
+            if len(chunk) != size:
+                raise EOFError("connection closed mid-body")
+            chunks.append(chunk)
+            if stream.readline(65536) not in (b"\r\n", b"\n"):
+                raise ValueError("chunk longer than its size, or cut")
         while stream.readline(65536) not in (b"\r\n", b"\n", b""):
             pass  # the trailer section, up to its empty line
         return status, b"".join(chunks), keep
     if "content-length" in fields:
-        length = int(fields["content-length"])
+        length = _size(fields["content-length"], "Content-Length")
         data = stream.read(length)
         if len(data) != length:
             raise EOFError("connection closed mid-body")
@@ -129,11 +167,10 @@ def read_response(stream: BinaryIO, head: bool = False) -> tuple[int, bytes, boo
 @dataclass
 class _Connection:
     sock: Any
+    reader: AckingReader
     stream: io.BufferedReader[Any]
 
     def close(self) -> None:
-        with suppress(OSError):
-            self.stream.close()  # makefile's reader holds the descriptor open too
         with suppress(OSError):
             self.sock.close()
 
@@ -166,8 +203,8 @@ def _open(key: Key, context: Any, timeout: float) -> _Connection:
     except BaseException:
         raw.close()
         raise
-    stream = io.BufferedReader(AckingReader(sock)) if context else sock.makefile("rb")
-    return _Connection(sock, stream)
+    reader = AckingReader(sock)
+    return _Connection(sock, reader, io.BufferedReader(reader))
 
 
 def exchange(key: Key, context: Any, head: list[str], payload: bytes, timeout: float) -> tuple[int, bytes]:
@@ -186,6 +223,7 @@ def exchange(key: Key, context: Any, head: list[str], payload: bytes, timeout: f
     if kept is not None and _idle_and_open(kept):
         try:
             kept.sock.settimeout(timeout)
+            kept.reader.deadline = deadline  # the peek below waits for this request's answer
             kept.sock.sendall(request)
             first = kept.stream.peek(1)
         except TimeoutError:
@@ -194,7 +232,7 @@ def exchange(key: Key, context: Any, head: list[str], payload: bytes, timeout: f
         except OSError:  # reset or broken pipe: the server closed it as the request left
             first = b""
         if first:
-            status, body = _answer(pool, key, kept, is_head)
+            status, body = _answer(pool, key, kept, is_head, deadline)
             if status != 408:  # a server's idle timeout that came as our answer: send again
                 return status, body
             if pool is not None:
@@ -207,7 +245,7 @@ def exchange(key: Key, context: Any, head: list[str], payload: bytes, timeout: f
     except BaseException:
         connection.close()
         raise
-    return _answer(pool, key, connection, is_head)
+    return _answer(pool, key, connection, is_head, deadline)
 
 
 def _idle_and_open(connection: _Connection) -> bool:
@@ -216,6 +254,12 @@ def _idle_and_open(connection: _Connection) -> bool:
     (as urllib3 checks its pooled connections)."""
     import select
 
+    connection.reader.no_wait = True
+    try:
+        if connection.stream.peek(1):  # bytes after the last answer: unasked, or a broken server
+            return False
+    finally:
+        connection.reader.no_wait = False
     try:
         pending = getattr(connection.sock, "pending", None)
         if pending is not None and pending():
@@ -226,7 +270,10 @@ def _idle_and_open(connection: _Connection) -> bool:
     return not readable
 
 
-def _answer(pool: dict[Key, _Connection] | None, key: Key, connection: _Connection, head: bool) -> tuple[int, bytes]:
+def _answer(
+    pool: dict[Key, _Connection] | None, key: Key, connection: _Connection, head: bool, deadline: float
+) -> tuple[int, bytes]:
+    connection.reader.deadline = deadline
     try:
         status, body, keep = read_response(connection.stream, head)
     except BaseException:

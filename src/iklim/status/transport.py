@@ -89,6 +89,8 @@ def _describe(exc: BaseException) -> str:
         return "connection refused"
     if isinstance(exc, ConnectionResetError):
         return "connection reset"
+    if isinstance(exc, ValueError | EOFError) and str(exc):  # the answer broke the protocol
+        return f"bad answer: {str(exc)[:80]}"
     return getattr(exc, "strerror", None) or type(exc).__name__
 
 

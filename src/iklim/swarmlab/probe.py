@@ -10,12 +10,14 @@ source's network namespace. Everything the probe starts is removed before it ret
 A cell is (source, target, port); sources never probe the node they sit on (traffic to one's own
 address never crosses a network). :class:`Cell` keeps the observed state and the expectation.
 
-A cell whose first attempt differs from the model is probed once more, after the whole pass, and
-keeps the second state (the first is kept as ``first_state``), as a port scanner retransmits an
-unanswered probe (nmap's ``--max-retries``): a burst of connections from every source at once
-can overflow a listener's accept queue (Patroni's REST API listens with Python's default backlog
-of 5), and the SYN then dropped is retransmitted by TCP only after the one-second initial RTO
-(RFC 6298), past the per-connection timeout. A firewall's drop drops the second attempt too.
+A cell whose first attempt found it closed (or not the HTTP status the model says) where the model
+says open is probed once more, after the whole pass, and keeps the second state (the first is kept
+as ``first_state``), as a port scanner retransmits an unanswered probe (nmap's ``--max-retries``):
+a burst of connections from every source at once can overflow a listener's accept queue (Patroni's
+REST API listens with Python's default backlog of 5), and the SYN then dropped is retransmitted by
+TCP only after the one-second initial RTO (RFC 6298), past the per-connection timeout. A
+firewall's drop drops the second attempt too; a port found open where the model says closed is a
+difference at once (never probed again).
 """
 
 from __future__ import annotations
@@ -215,7 +217,7 @@ def probe(env: Environment, nodes: list[LabNode], firewall_tf: Path, timeout: fl
         step = time.monotonic()
         with ThreadPoolExecutor(max_workers=len(sites)) as pool:
             cells = _cells(env, sites, work, _pass(pool, sites, work, timeout))
-            differing = {c.key for c in cells if not c.ok}
+            differing = to_probe_again(cells)
             redo = {n: [(t, p) for t, p in pairs if (n, t.label, p.number) in differing] for n, pairs in work.items()}
             redo = {name: pairs for name, pairs in redo.items() if pairs}
             again = [s for s in sites if s.source.name in redo]
@@ -224,6 +226,13 @@ def probe(env: Environment, nodes: list[LabNode], firewall_tf: Path, timeout: fl
     cells = [replace(second[c.key], first_state=c.state) if c.key in second else c for c in cells]
     times = {"setup": round(setup, 2), "probe": round(probed, 2), "total": round(time.monotonic() - began, 2)}
     return cells, times
+
+
+def to_probe_again(cells: list[Cell]) -> set[tuple[str, str, int]]:
+    """The keys of the cells to probe a second time: found closed (or with another HTTP status)
+    where the model says open. A port found open where the model says closed is a difference
+    at once: an open port is proof, and a second attempt must not hide it."""
+    return {c.key for c in cells if not c.ok and not c.reachable}
 
 
 def _pass(

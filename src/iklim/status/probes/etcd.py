@@ -115,9 +115,12 @@ def _alarms(ctx: ProbeContext, endpoint: Endpoint) -> tuple[tuple[str, ...], str
             ctx.http("POST", endpoint, "/v3/maintenance/alarm", body={"action": "GET"}, timeout=HEALTH_TIMEOUT),
             "alarm",
         )
+        listed = reply.get("alarms") or []
+        alarms = tuple(f"{a.get('alarm', 'UNKNOWN')} on {a.get('memberID', '?')}" for a in listed)
     except ProbeError as exc:
         return (), f"alarm list: {str(exc).rpartition(': ')[2]}"
-    alarms = tuple(f"{a.get('alarm', 'UNKNOWN')} on {a.get('memberID', '?')}" for a in reply.get("alarms", []))
+    except (AttributeError, TypeError):  # not the documented {"alarms": [{...}]}
+        return (), "alarm list: unexpected answer"
     return alarms, ""
 
 

@@ -10,7 +10,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -126,7 +126,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, prod_env: Environment) -> Iter
     try:
         states = up(ctx, lines.append, timeout=240)
         failed = [s for s in states if s.state == "unhealthy"]
-        assert not failed, f"lab up failed: {failed}\n" + "\n".join(lines)
+        assert not failed, f"lab up failed: {failed}\n" + "\n".join(lines) + _log_tails(root, failed)
         yield ctx
     finally:
         names = ctx.supervisor.names()
@@ -137,6 +137,16 @@ def lab(tmp_path_factory: pytest.TempPathFactory, prod_env: Environment) -> Iter
     assert not alive, f"lab down left processes running: {alive}"
     listening = lab_listeners()
     assert not listening, f"lab down left listening ports: {listening}"
+
+
+def _log_tails(root: Path, failed: list[Any]) -> str:
+    """The last 40 lines of each failed component's member logs, so a CI failure can be read."""
+    out: list[str] = []
+    for state in failed:
+        for log in sorted((root / "logs").glob(f"{state.name}-*.log")):
+            tail = log.read_text(errors="replace").splitlines()[-40:]
+            out += [f"--- {log.name} (last {len(tail)} lines)", *tail]
+    return "\n" + "\n".join(out) if out else ""
 
 
 def _started(pid: int) -> str | None:

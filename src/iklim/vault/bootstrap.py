@@ -35,6 +35,15 @@ __all__ = ["KILL_POINTS", "AnswerError", "BootstrapError", "apply_day_one", "boo
 KILL_POINTS = ("init", "unseal-first", "join-one", "autopilot")
 #: Seconds a member gets to join through its own retry_join before an explicit join.
 JOIN_GRACE_S = 15
+#: Words of the engine's answer when it refuses unseal keys.
+REJECTION_WORDS = ("invalid key", "authentication failed", "already been provided")
+#: Rejections in a row before the keys are called wrong, and the seconds between offers.
+REJECTIONS = 3
+REJECTION_SPACING_S = 2.5
+
+
+class KeysRejected(BootstrapError):
+    """A member refused the unseal keys, repeatedly: another cluster's member or a wrong keys file."""
 
 
 def _checkpoint(step: str, stop_after: str | None) -> None:
@@ -89,9 +98,22 @@ def ensure_initialised(plan: VaultPlan, state: ClusterState, progress: Progress)
 
 
 def unseal_member(member: VaultMember, keys: list[str], deadline: float) -> None:
-    """Unseal one member; a member still joining (no Raft challenge yet) is retried."""
+    """Unseal one member; a member still joining (no Raft challenge yet) is retried.
+
+    A rejection of the keys is final only when it repeats. A member joining through
+    ``retry_join`` fetches a new challenge every 2 s and races the unseal call that answers it
+    (OpenBao ``vault/raft.go`` JoinRaftCluster, ``core.go`` unsealWithRaft); one CI run under
+    load saw a joining member refuse the right keys once. So after a refusal the keys are
+    offered again from a reset, at least :data:`REJECTION_SPACING_S` s later, and
+    :class:`KeysRejected` (with the engine's words) comes after :data:`REJECTIONS` refusals,
+    or at ``deadline`` when there was one; :class:`BootstrapError` at ``deadline`` otherwise.
+    """
+    rejections: list[str] = []
+    not_before = [0.0]
 
     def attempt() -> bool:
+        if time.monotonic() < not_before[0]:
+            return False
         status = member.seal_status()
         if not status.get("sealed"):
             return True
@@ -103,18 +125,31 @@ def unseal_member(member: VaultMember, keys: list[str], deadline: float) -> None
                 result = member.unseal(key)
             except VaultError as exc:
                 words = str(exc).lower()
-                if any(w in words for w in ("invalid key", "authentication failed", "already been provided")):
-                    raise rejected from None
-                raise
+                if not any(w in words for w in REJECTION_WORDS):
+                    raise
+                rejections.append(str(exc))
+                if len(rejections) >= REJECTIONS:
+                    raise KeysRejected(
+                        f"{member.name} rejected the unseal keys {len(rejections)} times: it belongs to "
+                        f"another cluster, or the keys file is wrong ({rejections[-1]})"
+                    ) from None
+                not_before[0] = time.monotonic() + REJECTION_SPACING_S
+                return False
             if not result.get("sealed"):
                 return True
         return False
 
-    rejected = BootstrapError(
-        f"{member.name} rejected the unseal keys: it belongs to another cluster, or the keys file is wrong"
-    )
-
-    wait(attempt, deadline, f"{member.name} to unseal", interval=0.5)
+    try:
+        wait(attempt, deadline, f"{member.name} to unseal", interval=0.5)
+    except KeysRejected:
+        raise
+    except BootstrapError:
+        if rejections:
+            raise KeysRejected(
+                f"{member.name} rejected the unseal keys: it belongs to another cluster, or the keys file "
+                f"is wrong ({rejections[-1]})"
+            ) from None
+        raise
 
 
 def check_cluster(plan: VaultPlan, state: MemberState) -> None:
@@ -151,6 +186,8 @@ def unseal_and_join(plan: VaultPlan, seed: str, deadline: float, progress: Progr
             # when it has not fetched its challenge within a grace period (a config without it).
             try:
                 unseal_member(member, keys, min(deadline, time.monotonic() + JOIN_GRACE_S))
+            except KeysRejected:
+                raise
             except BootstrapError:
                 try:
                     member.join(leader_url)

@@ -37,6 +37,8 @@ ETCD_CMD = (
     "services:\n  etcd-1:\n    image: quay.io/coreos/etcd:v3.5.17\n    command:\n"
     "      - /usr/local/bin/etcd\n      - --advertise-client-urls={url}\n"
 )
+ETCD_HEAD = "services:\n  etcd-1:\n    image: quay.io/coreos/etcd:v3.5.17\n"
+SCRIPT = "mkdir -p /data && exec etcd --name etcd-1 --advertise-client-urls={url}\n"
 APISIX = "deployment:\n  etcd:\n    host:\n      - {url}\n    prefix: /apisix\n"
 PATRONI = (
     "scope: iklim-pg\nrestapi:\n  listen: 0.0.0.0:8008\n{cert}etcd3:\n  hosts: etcd-01:2379\n{protocol}"
@@ -145,6 +147,49 @@ CASES = [
         "etcd http-only client listener",
         {"stack.yml": ETCD_ENV.format(var="ETCD_LISTEN_CLIENT_HTTP_URLS", url="http://0.0.0.0:2380")},
         [(5, "etcd")],
+    ),
+    (
+        "etcd flag in the entrypoint, its value in the command (one argument list): at the flag",
+        {"stack.yml": ETCD_HEAD + "    entrypoint: [etcd, --listen-client-urls]\n    command: [http://0.0.0.0:2379]\n"},
+        [(4, "etcd")],
+    ),
+    (
+        "etcd flag inside a sh -c script",
+        {
+            "stack.yml": ETCD_HEAD
+            + "    command:\n      - sh\n      - -c\n      - "
+            + SCRIPT.format(url="http://etcd-01:2379")
+        },
+        [(7, "etcd")],
+    ),
+    (
+        "etcd https inside a sh -c script, with --client-cert-auth",
+        {
+            "stack.yml": ETCD_HEAD
+            + "    entrypoint: [/bin/sh, -c]\n    command:\n      - "
+            + SCRIPT.format(url="https://etcd-01:2379 --client-cert-auth")
+        },
+        [],
+    ),
+    (
+        "etcd https inside a script without client cert auth: flagged at the service",
+        {
+            "stack.yml": ETCD_HEAD
+            + "    command: [sh, -c, "
+            + repr(SCRIPT.format(url="https://etcd-01:2379").strip())
+            + "]\n"
+        },
+        [(3, "etcd")],
+    ),
+    (
+        "a script that only prints an etcd command",
+        {"stack.yml": ETCD_HEAD + "    command: [sh, -c, 'echo etcd --advertise-client-urls=http://etcd-01:2379']\n"},
+        [],
+    ),
+    (
+        "etcd refuses ---flag (Go: bad flag syntax): not a setting",
+        {"stack.yml": ETCD_HEAD + "    command: [etcd, ---advertise-client-urls=http://etcd-01:2379]\n"},
+        [],
     ),
     ("apisix http", {"config/apisix/config.yaml": APISIX.format(url="http://etcd-01:2379")}, [(4, "etcd")]),
     ("apisix https", {"config/apisix/config.yaml": APISIX.format(url="https://etcd-01:2379")}, []),

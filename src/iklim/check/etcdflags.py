@@ -1,6 +1,9 @@
 """An etcd member's effective settings, read from its compose service as etcd reads them:
 ``ETCD_*`` variables, overridden by command-line flags (``-name`` or ``--name``, ``=value`` or
-the next word; a boolean flag takes only ``=value``). Used by ``plaintext-listener``.
+the next word; a boolean flag takes only ``=value``). The flags are the words of the
+``entrypoint`` followed by the ``command`` (Docker runs them as one argument list, so a flag in
+one and its value in the other still pair), or, when those run a shell's ``-c`` script, the
+arguments of each ``etcd`` command in the script. Used by ``plaintext-listener``.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ import shlex
 from dataclasses import dataclass
 
 from iklim.check.compose import environment, get_list
+from iklim.check.programs import script_programs, shell_script_at
 from iklim.check.yamlload import Pos, YMap
 
 #: Go's ``strconv.ParseBool`` words for true (etcd's boolean flags and variables).
@@ -54,14 +58,25 @@ def effective_settings(spec: YMap) -> dict[str, Setting]:
         if name.startswith("ETCD_") and value is not None and not isinstance(value, YMap):
             text = str(value).lower() if isinstance(value, bool) else str(value)
             found[name[5:].lower().replace("_", "-")] = Setting(text, pos, name)
-    for key in ("entrypoint", "command"):
-        words = command_words(spec, key)
-        for index, (word, pos) in enumerate(words):
-            if not word.startswith("-") or word in ("-", "--"):
-                continue
-            name, eq, value = word.lstrip("-").partition("=")
-            if not eq:
-                following = words[index + 1][0] if index + 1 < len(words) else ""
-                value = "true" if name in BOOLEAN_FLAGS else ("" if following.startswith("-") else following)
-            found[name] = Setting(value, pos, f"--{name}")
+    words = flag_words(spec)
+    for index, (word, pos) in enumerate(words):
+        if not word.startswith("-") or word in ("-", "--") or word.startswith("---"):
+            continue  # Go's flag package refuses ``---name`` (bad flag syntax): etcd would not start
+        name, eq, value = word.lstrip("-").partition("=")
+        if not eq:
+            following = words[index + 1][0] if index + 1 < len(words) else ""
+            value = "true" if name in BOOLEAN_FLAGS else ("" if following.startswith("-") else following)
+        found[name] = Setting(value, pos, f"--{name}")
     return found
+
+
+def flag_words(spec: YMap) -> list[tuple[str, Pos]]:
+    """The words etcd reads as its flags, each with its position: the ``entrypoint`` words, then
+    the ``command`` words; when they run a shell's ``-c`` script, the arguments of every ``etcd``
+    command in it, in order (a later one wins as the last flag does), at the script's position."""
+    words = command_words(spec, "entrypoint") + command_words(spec, "command")
+    at = shell_script_at([w for w, _ in words])
+    if at is None:
+        return words
+    script, pos = words[at]
+    return [(arg, pos) for program, args in script_programs(script) if program == "etcd" for arg in args]

@@ -60,24 +60,36 @@ def _simple(words: list[str]) -> tuple[str, list[str]] | None:
     return None
 
 
-def _script(text: str) -> Iterator[tuple[str, list[str]]]:
+def script_programs(text: str) -> Iterator[tuple[str, list[str]]]:
+    """(basename, arguments) of each simple command of a shell script (its first 20,000
+    characters): split at ``;``, ``&&``, ``||``, pipes, newlines, subshells and substitutions."""
     for part in _SEPARATORS.split(text[:_SCRIPT_LIMIT]):
         found = _simple(_split(part))
         if found is not None:
             yield found
 
 
+def shell_script_at(words: list[str]) -> int | None:
+    """The index in ``words`` of the script a shell runs (``sh -c SCRIPT``, past assignments,
+    prefixes and user switchers), None when ``words`` do not run a shell's ``-c``."""
+    found = _simple(words)
+    if found is None or found[0] not in SHELLS or "-c" not in found[1]:
+        return None
+    at = len(words) - len(found[1]) + found[1].index("-c") + 1
+    return at if at < len(words) else None
+
+
 def _run(words: list[str]) -> Iterator[tuple[str, list[str]]]:
     found = _simple(words)
     if found is None:
         return
-    program, args = found
-    if program in SHELLS and "-c" in args:
-        at = args.index("-c")
-        if at + 1 < len(args):
-            yield from _script(args[at + 1])
+    at = shell_script_at(words)
+    if at is not None:
+        yield from script_programs(words[at])
         return
-    yield program, args
+    if found[0] in SHELLS and "-c" in found[1]:
+        return  # ``sh -c`` with no script
+    yield found
 
 
 def programs(service: Any) -> list[tuple[str, list[str]]]:

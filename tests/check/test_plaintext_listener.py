@@ -187,6 +187,84 @@ CASES = [
         [],
     ),
     (
+        'a script that execs etcd "$@": the words after its $0 are etcd\'s flags',
+        {
+            "stack.yml": ETCD_HEAD
+            + "    entrypoint: [sh, -c, 'mkdir -p /data; exec etcd \"$$@\"', etcd]\n"
+            + "    command: [--advertise-client-urls, http://etcd-01:2379]\n"
+        },
+        [(5, "etcd")],
+    ),
+    (
+        'a script that execs etcd "$@" with https and client cert auth',
+        {
+            "stack.yml": ETCD_HEAD
+            + "    command: [sh, -c, 'exec etcd \"$$@\"', etcd,"
+            + " --advertise-client-urls=https://e:2379, --client-cert-auth]\n"
+        },
+        [],
+    ),
+    (
+        "etcd's flags over backslash-newline continuation lines",
+        {
+            "stack.yml": ETCD_HEAD
+            + "    command:\n      - sh\n      - -c\n      - |\n        exec etcd \\\n"
+            + "          --name etcd-1 \\\n          --advertise-client-urls http://etcd-01:2379\n"
+        },
+        [(7, "etcd")],
+    ),
+    (
+        "https on one continued line, --client-cert-auth on the next: clean",
+        {
+            "stack.yml": ETCD_HEAD
+            + "    command:\n      - sh\n      - -c\n      - |\n"
+            + "        exec etcd --advertise-client-urls https://e:2379 \\\n"
+            + "          --client-cert-auth\n"
+        },
+        [],
+    ),
+    (
+        "expansions, substitutions and a quoted ; do not end the etcd command",
+        {
+            "stack.yml": ETCD_HEAD
+            + '    command: [sh, -c, \'exec etcd --name $${HOSTNAME} --initial-cluster-token "a;b" '
+            + "--data-dir $$(mktemp -d) --advertise-client-urls http://$$(hostname):2379']\n"
+        },
+        [(4, "etcd")],
+    ),
+    (
+        "combined shell options (sh -ec) run a script",
+        {"stack.yml": ETCD_HEAD + "    command: [sh, -ec, 'exec etcd --advertise-client-urls http://etcd-01:2379']\n"},
+        [(4, "etcd")],
+    ),
+    (
+        "a script's exported ETCD_ variable",
+        {
+            "stack.yml": ETCD_HEAD
+            + "    command: [sh, -c, 'export ETCD_ADVERTISE_CLIENT_URLS=http://e:2379; exec etcd']\n"
+        },
+        [(4, "etcd")],
+    ),
+    (
+        "an ETCD_ variable in front of etcd in a script",
+        {"stack.yml": ETCD_HEAD + "    command: [sh, -c, 'ETCD_ADVERTISE_CLIENT_URLS=http://e:2379 exec etcd']\n"},
+        [(4, "etcd")],
+    ),
+    (
+        "a shell variable not exported is not etcd's",
+        {"stack.yml": ETCD_HEAD + "    command: [sh, -c, 'ETCD_ADVERTISE_CLIENT_URLS=http://e:2379; exec etcd']\n"},
+        [],
+    ),
+    (
+        "a comment's flag is no flag",
+        {
+            "stack.yml": ETCD_HEAD
+            + "    command: [sh, -c, 'exec etcd --advertise-client-urls https://e:2379 --client-cert-auth"
+            + " # was: --client-cert-auth=false']\n"
+        },
+        [],
+    ),
+    (
         "etcd refuses ---flag (Go: bad flag syntax): not a setting",
         {"stack.yml": ETCD_HEAD + "    command: [etcd, ---advertise-client-urls=http://etcd-01:2379]\n"},
         [],

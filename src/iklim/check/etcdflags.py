@@ -3,7 +3,9 @@
 the next word; a boolean flag takes only ``=value``). The flags are the words of the
 ``entrypoint`` followed by the ``command`` (Docker runs them as one argument list, so a flag in
 one and its value in the other still pair), or, when those run a shell's ``-c`` script, the
-arguments of each ``etcd`` command in the script. Used by ``plaintext-listener``.
+arguments of each ``etcd`` command in the script (``"$@"`` being the words after the script's
+``$0``) and the ``ETCD_*`` variables the script exports or puts in front of ``etcd``. Used by
+``plaintext-listener``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import shlex
 from dataclasses import dataclass
 
 from iklim.check.compose import environment, get_list
-from iklim.check.programs import script_programs, shell_script_at
+from iklim.check.programs import script_commands, shell_script_at, split_command
 from iklim.check.yamlload import Pos, YMap
 
 #: Go's ``strconv.ParseBool`` words for true (etcd's boolean flags and variables).
@@ -49,7 +51,8 @@ def command_words(spec: YMap, key: str) -> list[tuple[str, Pos]]:
 
 
 def effective_settings(spec: YMap) -> dict[str, Setting]:
-    """One etcd member's effective settings by flag name: its ``ETCD_*`` variables, then its
+    """One etcd member's effective settings by flag name: its ``ETCD_*`` variables (the service's,
+    then those its ``-c`` script exports or puts in front of ``etcd``), then its
     command-line flags, which win (etcd: "command-line flags take precedence over environment
     variables"). Flags as Go's ``flag`` package reads them: ``-name`` or ``--name``, ``=value``
     or the next word, except a boolean flag, which takes only ``=value`` (bare: true)."""
@@ -58,6 +61,8 @@ def effective_settings(spec: YMap) -> dict[str, Setting]:
         if name.startswith("ETCD_") and value is not None and not isinstance(value, YMap):
             text = str(value).lower() if isinstance(value, bool) else str(value)
             found[name[5:].lower().replace("_", "-")] = Setting(text, pos, name)
+    for name, value, pos in script_environment(spec):
+        found[name[5:].lower().replace("_", "-")] = Setting(value, pos, name)
     words = flag_words(spec)
     for index, (word, pos) in enumerate(words):
         if not word.startswith("-") or word in ("-", "--") or word.startswith("---"):
@@ -70,13 +75,63 @@ def effective_settings(spec: YMap) -> dict[str, Setting]:
     return found
 
 
+#: A script's words that stand for its positional parameters (``"$@"``; ``$$`` is compose's ``$``).
+POSITIONAL = frozenset({"$@", "$*", "$$@", "$$*"})
+
+
 def flag_words(spec: YMap) -> list[tuple[str, Pos]]:
     """The words etcd reads as its flags, each with its position: the ``entrypoint`` words, then
     the ``command`` words; when they run a shell's ``-c`` script, the arguments of every ``etcd``
-    command in it, in order (a later one wins as the last flag does), at the script's position."""
+    command in it, in order (a later one wins as the last flag does; ``--`` between two, so a
+    flag that ends one command takes no value from the next), ``"$@"`` standing for the words
+    after the script's ``$0``, at the script's position."""
+    words, script = _script(spec)
+    if script is None:
+        return words
+    text, pos, positional = script
+    found: list[tuple[str, Pos]] = []
+    for command in script_commands(text):
+        parts = split_command(command)
+        if parts is None or parts[1] != "etcd":
+            continue
+        if found:
+            found.append(("--", pos))
+        for arg in parts[2]:
+            found.extend(positional if arg in POSITIONAL else [(arg, pos)])
+    return found
+
+
+def script_environment(spec: YMap) -> list[tuple[str, str, Pos]]:
+    """The ``ETCD_*`` variables a ``-c`` script gives etcd: ``export NAME=value`` before an
+    ``etcd`` command and ``NAME=value`` (or ``env NAME=value``) in front of one, in order, as
+    (name, value, the script's position). A variable assigned without ``export`` is the shell's
+    own and etcd never sees it."""
+    _, script = _script(spec)
+    if script is None:
+        return []
+    text, pos, _ = script
+    exported: list[tuple[str, str, Pos]] = []
+    given: list[tuple[str, str, Pos]] = []
+    for command in script_commands(text):
+        parts = split_command(command)
+        if parts is None:
+            continue
+        assignments, program, args = parts
+        if program == "export":
+            exported += [(n, v, pos) for n, _, v in (a.partition("=") for a in args if "=" in a)]
+        elif program == "etcd":
+            given += exported + [(n, v, pos) for n, _, v in (a.partition("=") for a in assignments)]
+    return [(n, v, p) for n, v, p in given if n.startswith("ETCD_")]
+
+
+def _script(
+    spec: YMap,
+) -> tuple[list[tuple[str, Pos]], tuple[str, Pos, list[tuple[str, Pos]]] | None]:
+    """The entrypoint and command words, and the ``-c`` script they run with its position and
+    its positional parameters (the words after its ``$0``), None when they run no script."""
     words = command_words(spec, "entrypoint") + command_words(spec, "command")
     at = shell_script_at([w for w, _ in words])
     if at is None:
-        return words
+        return words, None
     script, pos = words[at]
-    return [(arg, pos) for program, args in script_programs(script) if program == "etcd" for arg in args]
+    return words, (script, pos, words[at + 2 :])

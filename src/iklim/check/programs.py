@@ -9,6 +9,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from iklim.check.shellscript import commands, split_words
+
 #: Shells whose ``-c`` argument is a script to read for the programs it runs.
 SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "busybox"})
 #: Words that precede the program of a simple shell command.
@@ -18,19 +20,11 @@ _PREFIXES = frozenset(
 #: Programs that run their next non-option word as the program (after a user argument for gosu and
 #: su-exec); an official image's ``docker-entrypoint.sh`` execs its arguments the same way.
 _SWITCH_USER = frozenset({"gosu", "su-exec", "chpst", "tini", "dumb-init", "docker-entrypoint.sh"})
-_SEPARATORS = re.compile(r"&&|\|\||\$\(|[;&|\n(){}`]")
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 #: Bound on the script text read per service (characters): a program name is near the start.
 _SCRIPT_LIMIT = 20_000
-#: A shell word: quoted parts and bare characters, joined (``a"b c"d`` is one word).
-_WORD = re.compile(r"""(?:'[^']*'|"(?:\\.|[^"\\])*"|[^\s'"]+)+""")
-_QUOTED = re.compile(r''''([^']*)'|"((?:\\.|[^"\\])*)"''')
-
-
-def _split(text: str) -> list[str]:
-    """Shell words of ``text``, quotes removed; linear time, never raises (unbalanced quotes
-    end a word). Faster than :func:`shlex.split`, which matters: every service is read."""
-    return [_QUOTED.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(2), w) for w in _WORD.findall(text)]
+#: A shell option word that includes ``-c`` (``-c``, ``-ec``, ``-lc``, ``-euxc``).
+_DASH_C = re.compile(r"-[A-Za-z]*c[A-Za-z]*")
 
 
 def _words(value: Any) -> list[str] | None:
@@ -38,16 +32,21 @@ def _words(value: Any) -> list[str] | None:
     if isinstance(value, list):
         return [str(v) for v in value if v is not None]
     if isinstance(value, str):
-        return _split(value[:_SCRIPT_LIMIT])
+        return split_words(value[:_SCRIPT_LIMIT])
     return None
 
 
-def _simple(words: list[str]) -> tuple[str, list[str]] | None:
-    """(program basename, arguments) of one simple command, past assignments and prefixes."""
+def split_command(words: list[str]) -> tuple[list[str], str, list[str]] | None:
+    """(variable assignments, program basename, arguments) of one simple command, past
+    prefixes (``exec``, ``env``, user switchers); None when it runs no program."""
+    assignments: list[str] = []
     index = 0
     while index < len(words):
         word = words[index]
-        if _ASSIGNMENT.match(word) or word in _PREFIXES:
+        if _ASSIGNMENT.match(word):
+            assignments.append(word)
+            index += 1
+        elif word in _PREFIXES:
             index += 1
         elif posixpath.basename(word) in _SWITCH_USER:
             index += 1
@@ -56,26 +55,48 @@ def _simple(words: list[str]) -> tuple[str, list[str]] | None:
             if posixpath.basename(word) in ("gosu", "su-exec") and index < len(words):
                 index += 1  # the user
         else:
-            return posixpath.basename(word), words[index + 1 :]
+            return assignments, posixpath.basename(word), words[index + 1 :]
     return None
+
+
+def _simple(words: list[str]) -> tuple[str, list[str]] | None:
+    """(program basename, arguments) of one simple command, past assignments and prefixes."""
+    found = split_command(words)
+    return None if found is None else (found[1], found[2])
+
+
+def script_commands(text: str) -> list[list[str]]:
+    """The words of each simple command of a shell script (its first 20,000 characters), as
+    :func:`iklim.check.shellscript.commands` reads them."""
+    return commands(text[:_SCRIPT_LIMIT])
 
 
 def script_programs(text: str) -> Iterator[tuple[str, list[str]]]:
     """(basename, arguments) of each simple command of a shell script (its first 20,000
-    characters): split at ``;``, ``&&``, ``||``, pipes, newlines, subshells and substitutions."""
-    for part in _SEPARATORS.split(text[:_SCRIPT_LIMIT]):
-        found = _simple(_split(part))
+    characters): split at ``;``, ``&&``, ``||``, pipes, newlines, subshells and substitutions
+    outside quotes (:mod:`iklim.check.shellscript`)."""
+    for words in script_commands(text):
+        found = _simple(words)
         if found is not None:
             yield found
+
+
+def _dash_c(args: list[str]) -> int | None:
+    """The index in a shell's ``args`` of its option word that includes ``c``, None without one."""
+    for index, word in enumerate(args):
+        if _DASH_C.fullmatch(word):
+            return index
+    return None
 
 
 def shell_script_at(words: list[str]) -> int | None:
     """The index in ``words`` of the script a shell runs (``sh -c SCRIPT``, past assignments,
     prefixes and user switchers), None when ``words`` do not run a shell's ``-c``."""
     found = _simple(words)
-    if found is None or found[0] not in SHELLS or "-c" not in found[1]:
+    option = None if found is None or found[0] not in SHELLS else _dash_c(found[1])
+    if found is None or option is None:
         return None
-    at = len(words) - len(found[1]) + found[1].index("-c") + 1
+    at = len(words) - len(found[1]) + option + 1
     return at if at < len(words) else None
 
 
@@ -87,7 +108,7 @@ def _run(words: list[str]) -> Iterator[tuple[str, list[str]]]:
     if at is not None:
         yield from script_programs(words[at])
         return
-    if found[0] in SHELLS and "-c" in found[1]:
+    if found[0] in SHELLS and _dash_c(found[1]) is not None:
         return  # ``sh -c`` with no script
     yield found
 

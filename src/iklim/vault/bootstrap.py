@@ -37,13 +37,21 @@ KILL_POINTS = ("init", "unseal-first", "join-one", "autopilot")
 JOIN_GRACE_S = 15
 #: Words of the engine's answer when it refuses unseal keys.
 REJECTION_WORDS = ("invalid key", "authentication failed", "already been provided")
-#: Rejections in a row before the keys are called wrong, and the seconds between offers.
+#: Refusals (not necessarily in a row) before the keys are called wrong, and the seconds between offers.
 REJECTIONS = 3
 REJECTION_SPACING_S = 2.5
 
 
 class KeysRejected(BootstrapError):
-    """A member refused the unseal keys, repeatedly: another cluster's member or a wrong keys file."""
+    """A member refused the unseal keys: another cluster's member or a wrong keys file.
+
+    ``repeated`` is True when the refusal came :data:`REJECTIONS` times (final), False when one
+    or two refusals were followed by the deadline of the call (final only if that deadline is the
+    bootstrap's own: a shorter grace period is no proof)."""
+
+    def __init__(self, message: str, repeated: bool) -> None:
+        super().__init__(message)
+        self.repeated = repeated
 
 
 def _checkpoint(step: str, stop_after: str | None) -> None:
@@ -131,7 +139,8 @@ def unseal_member(member: VaultMember, keys: list[str], deadline: float) -> None
                 if len(rejections) >= REJECTIONS:
                     raise KeysRejected(
                         f"{member.name} rejected the unseal keys {len(rejections)} times: it belongs to "
-                        f"another cluster, or the keys file is wrong ({rejections[-1]})"
+                        f"another cluster, or the keys file is wrong ({rejections[-1]})",
+                        repeated=True,
                     ) from None
                 not_before[0] = time.monotonic() + REJECTION_SPACING_S
                 return False
@@ -141,13 +150,14 @@ def unseal_member(member: VaultMember, keys: list[str], deadline: float) -> None
 
     try:
         wait(attempt, deadline, f"{member.name} to unseal", interval=0.5)
-    except KeysRejected:
-        raise
+    except (KeysRejected, AnswerError):
+        raise  # final, or not the Vault API: never relabelled
     except BootstrapError:
         if rejections:
             raise KeysRejected(
                 f"{member.name} rejected the unseal keys: it belongs to another cluster, or the keys file "
-                f"is wrong ({rejections[-1]})"
+                f"is wrong ({rejections[-1]})",
+                repeated=False,
             ) from None
         raise
 
@@ -184,10 +194,13 @@ def unseal_and_join(plan: VaultPlan, seed: str, deadline: float, progress: Progr
         if state.sealed and not state.initialized:
             # retry_join in the config joins by itself once keys are offered; join explicitly only
             # when it has not fetched its challenge within a grace period (a config without it).
+            # A refusal that has not repeated by the end of the grace period is no proof of wrong
+            # keys (retry_join holds a challenge): the unseal below, with the whole deadline, decides.
             try:
                 unseal_member(member, keys, min(deadline, time.monotonic() + JOIN_GRACE_S))
-            except KeysRejected:
-                raise
+            except KeysRejected as exc:
+                if exc.repeated:
+                    raise
             except BootstrapError:
                 try:
                     member.join(leader_url)

@@ -1,0 +1,29 @@
+"""Where the simple commands of a ``sh -c`` script start and end (iklim.check.shellscript)."""
+
+from __future__ import annotations
+
+import pytest
+
+from iklim.check.shellscript import commands
+
+CASES = [
+    ("a; b && c || d | e & f", [["a"], ["b"], ["c"], ["d"], ["e"], ["f"]]),
+    ("exec etcd \\\n  --name a \\\n  --x y", [["exec", "etcd", "--name", "a", "--x", "y"]]),
+    ("etcd --name 'a;b' --t \"c && d\"", [["etcd", "--name", "a;b", "--t", "c && d"]]),
+    (
+        "etcd --name ${HOST:-x} --u http://$(hostname -s):1",
+        [["hostname", "-s"], ["etcd", "--name", "${HOST:-x}", "--u", "http://$(hostname-s):1"]],
+    ),
+    ("a `b c` d", [["b", "c"], ["a", "`bc`", "d"]]),
+    ("# all comment\netcd --a # --b\nx#y", [["etcd", "--a"], ["x#y"]]),
+    ("{ a; }; (b)", [["a"], ["b"]]),
+    ("$(a (b) c) d", [["a"], ["b"], ["c"], ["$(a(b)c)", "d"]]),
+    ("etcd 'unterminated --x", [["etcd", "unterminated", "--x"]]),  # the quote ends nothing
+    ("etcd $(unterminated", [["unterminated"], ["etcd", "$(unterminated)"]]),
+    ("", []),
+]
+
+
+@pytest.mark.parametrize(("script", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_commands(script: str, expected: list[list[str]]) -> None:
+    assert commands(script) == expected

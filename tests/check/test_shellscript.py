@@ -27,3 +27,12 @@ CASES = [
 @pytest.mark.parametrize(("script", "expected"), CASES, ids=[c[0] for c in CASES])
 def test_commands(script: str, expected: list[list[str]]) -> None:
     assert commands(script) == expected
+
+
+def test_deep_nesting_is_bounded() -> None:
+    """Openers past MAX_DEPTH are text: 10,000 nested ``$(`` give at most MAX_DEPTH + 1 commands
+    (without the bound, each closing re-joins its parent's text: seconds of work)."""
+    from iklim.check.shellscript import MAX_DEPTH
+
+    found = commands("$(a " * 10_000)
+    assert 1 <= len(found) <= MAX_DEPTH + 1

@@ -5,8 +5,9 @@ starts and ends. A command ends at ``;``, ``&``, ``&&``, ``||``, ``|``, a newlin
 a group's parenthesis or brace, outside quotes and outside ``$(...)``, ``${...}`` and backquotes;
 a backslash-newline joins two lines; a ``#`` that begins a word starts a comment to the line's
 end. The body of a command substitution is a script of its own (its commands come out too), and
-inside the word that holds it the substitution stays one word, blanks removed. Linear time, never
-raises: an unterminated quote or substitution runs to the end of the text.
+inside the word that holds it the substitution stays one word, blanks removed. Substitutions
+nest :data:`MAX_DEPTH` deep at most (deeper openers are text), so the time stays linear in the
+text's length; never raises: an unterminated quote or substitution runs to the end of the text.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ _TOKEN = re.compile(
     r"""'[^']*'?|"(?:\\.|[^"\\])*"?|\\.|\$\(|\$\{|`|&&|\|\||[;&|\n(){}]|\#|[ \t\r\f\v]+|[^'"\\$`;&|\n(){}\#\s]+|.""",
     re.S,
 )
+#: Substitutions read inside one another at most (deeper openers are text): a bound on the work,
+#: which grows with the square of the depth (each closing joins its text into its parent's).
+MAX_DEPTH = 16
 _SEPARATORS = frozenset({"&&", "||", ";", "&", "|", "\n", "(", ")", "{", "}"})
 _BLANK = re.compile(r"\s+")
 #: A shell word: quoted parts and bare characters, joined (``a"b c"d`` is one word).
@@ -62,7 +66,7 @@ def command_texts(text: str) -> list[str]:
             continue
         if token == "`" and top.opener == "`" or token == ")" and top.opener == "$(" and top.depth == 0:
             _close(stack, found)
-        elif token in ("$(", "${", "`"):
+        elif token in ("$(", "${", "`") and len(stack) <= MAX_DEPTH:
             stack.append(_Frame(token))
         elif token == "#" and (not top.current or top.current[-1].isspace()):
             while index < len(tokens) and tokens[index] != "\n":

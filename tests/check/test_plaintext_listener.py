@@ -265,6 +265,56 @@ CASES = [
         [],
     ),
     (
+        "an apostrophe in a comment hides nothing",
+        {
+            "stack.yml": ETCD_HEAD
+            + '    command: [sh, -c, "# etcd\'s data dir\\nexec etcd --listen-client-urls http://e:2379"]\n'
+        },
+        [(4, "etcd")],
+    ),
+    (
+        'a wrapper script that execs "$@", etcd in the command',
+        {
+            "stack.yml": ETCD_HEAD
+            + "    entrypoint: [sh, -c, 'chown -R 1000 /data && exec \"$$@\"', --]\n"
+            + "    command: [etcd, --listen-client-urls, http://e:2379]\n"
+        },
+        [(5, "etcd")],
+    ),
+    (
+        "a variable assigned, then exported by name",
+        {
+            "stack.yml": ETCD_HEAD
+            + "    command: [sh, -c, 'ETCD_LISTEN_CLIENT_URLS=http://e:2379;"
+            + " export ETCD_LISTEN_CLIENT_URLS; exec etcd']\n"
+        },
+        [(4, "etcd")],
+    ),
+    (
+        "set -a exports every assignment",
+        {
+            "stack.yml": ETCD_HEAD
+            + "    command: [sh, -c, 'set -a; ETCD_LISTEN_CLIENT_URLS=http://e:2379; exec etcd']\n"
+        },
+        [(4, "etcd")],
+    ),
+    (
+        "a redirection inside the etcd command ends nothing",
+        {
+            "stack.yml": ETCD_HEAD
+            + "    command: [sh, -c, 'exec etcd --listen-client-urls https://e:2379 2>&1 --client-cert-auth']\n"
+        },
+        [],
+    ),
+    (
+        "env with options before the variables and etcd",
+        {
+            "stack.yml": ETCD_HEAD
+            + "    command: [sh, -c, 'exec env -u HOME ETCD_LISTEN_CLIENT_URLS=http://e:2379 etcd']\n"
+        },
+        [(4, "etcd")],
+    ),
+    (
         "etcd refuses ---flag (Go: bad flag syntax): not a setting",
         {"stack.yml": ETCD_HEAD + "    command: [etcd, ---advertise-client-urls=http://etcd-01:2379]\n"},
         [],

@@ -18,7 +18,14 @@ CASES = [
     ("# all comment\netcd --a # --b\nx#y", [["etcd", "--a"], ["x#y"]]),
     ("{ a; }; (b)", [["a"], ["b"]]),
     ("$(a (b) c) d", [["a"], ["b"], ["c"], ["$(a(b)c)", "d"]]),
-    ("etcd 'unterminated --x", [["etcd", "unterminated", "--x"]]),  # the quote ends nothing
+    ("etcd 'unterminated --x", [["etcd", "unterminated --x"]]),  # the quote runs to the end
+    ("# etcd's data\netcd --a", [["etcd", "--a"]]),
+    ("cat >/f <<'EOF'\nit's; x\nEOF\netcd --a", [["cat"], ["etcd", "--a"]]),
+    ("cat <<-END; b\n\tbody\n\tEND\nc", [["cat"], ["b"], ["c"]]),
+    ("etcd --a 2>&1 --b >/dev/null --c &>log --d", [["etcd", "--a", "--b", "--c", "--d"]]),
+    ("exec 2>&1 etcd --a", [["exec", "etcd", "--a"]]),
+    ("cat <<< 'it''s' ; d", [["cat"], ["d"]]),
+    ('echo a\\ b \\" c', [["echo", "a b", '"', "c"]]),
     ("etcd $(unterminated", [["unterminated"], ["etcd", "$(unterminated)"]]),
     ("", []),
 ]

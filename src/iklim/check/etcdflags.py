@@ -76,57 +76,91 @@ def effective_settings(spec: YMap) -> dict[str, Setting]:
 
 
 #: A script's words that stand for its positional parameters (``"$@"``; ``$$`` is compose's ``$``).
-POSITIONAL = frozenset({"$@", "$*", "$$@", "$$*"})
+POSITIONAL = frozenset({"$@", "$*", "${@}", "${*}", "$$@", "$$*", "$${@}", "$${*}"})
+
+Words = list[tuple[str, Pos]]
 
 
-def flag_words(spec: YMap) -> list[tuple[str, Pos]]:
+def flag_words(spec: YMap) -> Words:
     """The words etcd reads as its flags, each with its position: the ``entrypoint`` words, then
     the ``command`` words; when they run a shell's ``-c`` script, the arguments of every ``etcd``
     command in it, in order (a later one wins as the last flag does; ``--`` between two, so a
     flag that ends one command takes no value from the next), ``"$@"`` standing for the words
-    after the script's ``$0``, at the script's position."""
+    after the script's ``$0`` (``exec "$@"`` runs them: etcd when the first is etcd), the
+    script's own words at the script's position."""
     words, script = _script(spec)
     if script is None:
         return words
-    text, pos, positional = script
-    found: list[tuple[str, Pos]] = []
-    for command in script_commands(text):
-        parts = split_command(command)
+    found: Words = []
+    for command in _commands(*script):
+        parts = split_command([w for w, _ in command])
         if parts is None or parts[1] != "etcd":
             continue
         if found:
-            found.append(("--", pos))
-        for arg in parts[2]:
-            found.extend(positional if arg in POSITIONAL else [(arg, pos)])
+            found.append(("--", script[1]))
+        found += command[len(command) - len(parts[2]) :]
     return found
 
 
 def script_environment(spec: YMap) -> list[tuple[str, str, Pos]]:
-    """The ``ETCD_*`` variables a ``-c`` script gives etcd: ``export NAME=value`` before an
-    ``etcd`` command and ``NAME=value`` (or ``env NAME=value``) in front of one, in order, as
-    (name, value, the script's position). A variable assigned without ``export`` is the shell's
-    own and etcd never sees it."""
+    """The ``ETCD_*`` variables a ``-c`` script gives etcd, in order, as (name, value, the
+    script's position): those exported before an ``etcd`` command (``export NAME=value``,
+    ``NAME=value`` then ``export NAME``, or any assignment after ``set -a``) and those in front
+    of one (``NAME=value etcd``, ``env NAME=value etcd``). A variable assigned without being
+    exported is the shell's own: etcd never sees it."""
     _, script = _script(spec)
     if script is None:
         return []
-    text, pos, _ = script
-    exported: list[tuple[str, str, Pos]] = []
+    pos = script[1]
+    shell: dict[str, str] = {}
+    exported: dict[str, str] = {}
+    all_export = False
     given: list[tuple[str, str, Pos]] = []
-    for command in script_commands(text):
-        parts = split_command(command)
-        if parts is None:
+    for command in _commands(*script):
+        words = [w for w, _ in command]
+        parts = split_command(words)
+        if parts is None:  # assignments only
+            pairs = dict(w.partition("=")[::2] for w in words if "=" in w)
+            shell.update(pairs)
+            if all_export:
+                exported.update(pairs)
             continue
         assignments, program, args = parts
         if program == "export":
-            exported += [(n, v, pos) for n, _, v in (a.partition("=") for a in args if "=" in a)]
+            for arg in args:
+                name, eq, value = arg.partition("=")
+                if eq:
+                    shell[name] = exported[name] = value
+                elif name in shell:
+                    exported[name] = shell[name]
+        elif program == "set":
+            all_export = _all_export(args, all_export)
         elif program == "etcd":
-            given += exported + [(n, v, pos) for n, _, v in (a.partition("=") for a in assignments)]
+            prefix = dict(a.partition("=")[::2] for a in assignments)
+            given += [(n, v, pos) for n, v in {**exported, **prefix}.items()]
     return [(n, v, p) for n, v, p in given if n.startswith("ETCD_")]
 
 
-def _script(
-    spec: YMap,
-) -> tuple[list[tuple[str, Pos]], tuple[str, Pos, list[tuple[str, Pos]]] | None]:
+def _all_export(args: list[str], now: bool) -> bool:
+    """Whether ``set ARGS`` leaves the shell exporting every assignment (``-a``, ``-o
+    allexport``; ``+a``, ``+o allexport`` turn it off)."""
+    for index, arg in enumerate(args):
+        named = args[index + 1] if index + 1 < len(args) else ""
+        if arg[:1] in "-+" and arg[1:2] != "-" and ("a" in arg[1:] or arg[1:] == "o" and named == "allexport"):
+            now = arg.startswith("-")
+    return now
+
+
+def _commands(text: str, pos: Pos, positional: Words) -> list[Words]:
+    """The words of each simple command of a script, each with its position: the script's,
+    except the words ``"$@"`` stands for, which keep their own."""
+    return [
+        [pair for word in command for pair in (positional if word in POSITIONAL else [(word, pos)])]
+        for command in script_commands(text)
+    ]
+
+
+def _script(spec: YMap) -> tuple[Words, tuple[str, Pos, Words] | None]:
     """The entrypoint and command words, and the ``-c`` script they run with its position and
     its positional parameters (the words after its ``$0``), None when they run no script."""
     words = command_words(spec, "entrypoint") + command_words(spec, "command")

@@ -20,6 +20,12 @@ _PREFIXES = frozenset(
 #: Programs that run their next non-option word as the program (after a user argument for gosu and
 #: su-exec); an official image's ``docker-entrypoint.sh`` execs its arguments the same way.
 _SWITCH_USER = frozenset({"gosu", "su-exec", "chpst", "tini", "dumb-init", "docker-entrypoint.sh"})
+#: Prefixes whose options come before the program, with the options whose value is the next
+#: word (``env``: GNU coreutils and busybox; ``exec``: bash).
+_OPTIONS_VALUED = {
+    "env": frozenset({"-u", "--unset", "-C", "--chdir", "-S", "--split-string"}),
+    "exec": frozenset({"-a"}),
+}
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 #: Bound on the script text read per service (characters): a program name is near the start.
 _SCRIPT_LIMIT = 20_000
@@ -48,6 +54,9 @@ def split_command(words: list[str]) -> tuple[list[str], str, list[str]] | None:
             index += 1
         elif word in _PREFIXES:
             index += 1
+            valued = _OPTIONS_VALUED.get(word)
+            while valued is not None and index < len(words) and words[index].startswith("-"):
+                index += 2 if words[index] in valued else 1  # env -i, env -u NAME, exec -a NAME
         elif posixpath.basename(word) in _SWITCH_USER:
             index += 1
             while index < len(words) and words[index].startswith("-"):

@@ -1,13 +1,16 @@
 """The simple commands of a shell script (a compose ``sh -c`` argument), as text a rule can read.
 
-Not a shell: enough of POSIX ``sh`` grammar (XCU 2.3, 2.6.3) to find where each simple command
-starts and ends. A command ends at ``;``, ``&``, ``&&``, ``||``, ``|``, a newline, a subshell's or
-a group's parenthesis or brace, outside quotes and outside ``$(...)``, ``${...}`` and backquotes;
-a backslash-newline joins two lines; a ``#`` that begins a word starts a comment to the line's
-end. The body of a command substitution is a script of its own (its commands come out too), and
-inside the word that holds it the substitution stays one word, blanks removed. Substitutions
-nest :data:`MAX_DEPTH` deep at most (deeper openers are text), so the time stays linear in the
-text's length; never raises: an unterminated quote or substitution runs to the end of the text.
+Not a shell: enough of POSIX ``sh`` grammar (XCU 2.3, 2.6.3, 2.7.4) to find where each simple
+command starts and ends. A command ends at ``;``, ``&``, ``&&``, ``||``, ``|``, a newline, a
+subshell's or a group's parenthesis or brace, outside quotes and outside ``$(...)``, ``${...}``
+and backquotes; a backslash-newline joins two lines; a ``#`` that begins a word starts a comment
+to the line's end; a here-document's body (``<<WORD`` to the line ``WORD``) is no command; a
+redirection (``2>&1``, ``>/dev/null``, ``&>log``) and its target are left out of the command's
+words. The body of a command substitution is a script of its own (its commands come out too),
+and inside the word that holds it the substitution stays one word, blanks removed.
+Substitutions nest :data:`MAX_DEPTH` deep at most (deeper openers are text), so the time stays
+linear in the text's length; never raises: an unterminated quote or substitution runs to the
+end of the text.
 """
 
 from __future__ import annotations
@@ -16,25 +19,49 @@ import re
 from dataclasses import dataclass, field
 
 #: Tokens, in the order tried: quoted strings (unterminated: to the end), an escaped character,
-#: substitution and expansion openers, operators, a comment sign, blanks, anything else.
+#: substitution and expansion openers, a here-document, redirections, operators, a comment sign,
+#: blanks, anything else.
 _TOKEN = re.compile(
-    r"""'[^']*'?|"(?:\\.|[^"\\])*"?|\\.|\$\(|\$\{|`|&&|\|\||[;&|\n(){}]|\#|[ \t\r\f\v]+|[^'"\\$`;&|\n(){}\#\s]+|.""",
+    r"""'[^']*'?|"(?:\\.|[^"\\])*"?|\\.|\$\(|\$\{|`|<<<|<<-?|\d*[<>]&\d*-?|&>>?|\d*(?:>>|>\||<>|[<>])"""
+    r"""|&&|\|\||[;&|\n(){}]|\#|[ \t\r\f\v]+|[^'"\\$`;&|\n(){}\#<>\s]+|.""",
     re.S,
 )
 #: Substitutions read inside one another at most (deeper openers are text): a bound on the work,
 #: which grows with the square of the depth (each closing joins its text into its parent's).
 MAX_DEPTH = 16
 _SEPARATORS = frozenset({"&&", "||", ";", "&", "|", "\n", "(", ")", "{", "}"})
+#: A redirection complete in itself (``2>&1``, ``<&-``): no target word follows.
+_DUPLICATION = re.compile(r"\d*[<>]&\d*-?")
+_REDIRECTION = re.compile(r"<<<|&>>?|\d*(?:>>|>\||<>|[<>])")
+_REDIRECTION_START = frozenset("<>&0123456789")
 _BLANK = re.compile(r"\s+")
-#: A shell word: quoted parts and bare characters, joined (``a"b c"d`` is one word).
-_WORD = re.compile(r"""(?:'[^']*'|"(?:\\.|[^"\\])*"|[^\s'"]+)+""")
-_QUOTED = re.compile(r''''([^']*)'|"((?:\\.|[^"\\])*)"''')
+#: One piece of a shell word: single-quoted, double-quoted (both may be unterminated: to the
+#: end), an escaped character, blanks (between words), bare characters.
+_PIECE = re.compile(r"""'([^']*)'?|"((?:\\.|[^"\\])*)"?|\\(.)|(\s+)|([^\s'"\\]+)|(\\)$""", re.S)
+_ESCAPED_IN_DOUBLE = re.compile(r"""\\([$`"\\\n])""")
 
 
 def split_words(text: str) -> list[str]:
-    """Shell words of ``text``, quotes removed; linear time, never raises (unbalanced quotes end a
-    word). Faster than :func:`shlex.split`, which matters: every service is read."""
-    return [_QUOTED.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(2), w) for w in _WORD.findall(text)]
+    """Shell words of ``text``: quotes and escaping backslashes removed, no expansion; linear
+    time, never raises (an unterminated quote runs to the end). Faster than
+    :func:`shlex.split`, which matters: every service is read."""
+    words: list[str] = []
+    current: list[str] | None = None
+    for single, double, escaped, blank, bare, trailing in _PIECE.findall(text):
+        if blank:
+            if current is not None:
+                words.append("".join(current))
+            current = None
+            continue
+        if current is None:
+            current = []
+        if double:
+            current.append(_ESCAPED_IN_DOUBLE.sub(r"\1", double))
+        else:
+            current.append(single or escaped or bare or trailing)
+    if current is not None:
+        words.append("".join(current))
+    return words
 
 
 @dataclass
@@ -50,32 +77,59 @@ class _Frame:
 
 def command_texts(text: str) -> list[str]:
     """The text of each simple command of ``text``, in the order their ends are read (a
-    substitution's commands before the command that holds them), comments left out."""
+    substitution's commands before the command that holds them), comments, here-document
+    bodies and redirections left out."""
+    text = text.replace("\\\n", " ")
     found: list[str] = []
     stack = [_Frame("")]
-    tokens = _TOKEN.findall(text.replace("\\\n", " "))
-    index = 0
-    while index < len(tokens):
-        token, top = tokens[index], stack[-1]
-        index += 1
+    heredocs: list[tuple[str, bool]] = []  # (delimiter, tabs stripped) waiting for the newline
+    skip_target = in_target = False
+    at = 0
+    while at < len(text):
+        match = _TOKEN.match(text, at)
+        assert match is not None  # the last alternative matches any character
+        token, top = match.group(), stack[-1]
+        at = match.end()
+        if skip_target:  # the redirection's target: every token of its word
+            if token in _SEPARATORS or token.isspace() and in_target:
+                skip_target = in_target = False
+            elif not token.isspace():
+                in_target = True
+                continue
+            else:
+                continue
         if top.opener == "${":
             if token == "}":
                 _close(stack, found)
             else:
                 top.raw.append(token)
-            continue
-        if token == "`" and top.opener == "`" or token == ")" and top.opener == "$(" and top.depth == 0:
+        elif token == "`" and top.opener == "`" or token == ")" and top.opener == "$(" and top.depth == 0:
             _close(stack, found)
         elif token in ("$(", "${", "`") and len(stack) <= MAX_DEPTH:
             stack.append(_Frame(token))
         elif token == "#" and (not top.current or top.current[-1].isspace()):
-            while index < len(tokens) and tokens[index] != "\n":
-                index += 1
+            newline = text.find("\n", at)
+            at = len(text) if newline < 0 else newline
+        elif token in ("<<", "<<-"):
+            delimiter = _TOKEN.match(text, at)
+            while delimiter is not None and delimiter.group().isspace() and delimiter.group() != "\n":
+                delimiter = _TOKEN.match(text, delimiter.end())
+            if delimiter is not None and delimiter.group() not in _SEPARATORS:
+                word = split_words(delimiter.group())
+                heredocs.append((word[0] if word else "", token == "<<-"))
+                at = delimiter.end()
+        elif token[0] in _REDIRECTION_START and _DUPLICATION.fullmatch(token):
+            continue
+        elif token[0] in _REDIRECTION_START and _REDIRECTION.fullmatch(token):
+            skip_target = True
         elif token in _SEPARATORS:
             if top.opener == "$(":
                 top.depth += {"(": 1, ")": -1}.get(token, 0)
             top.raw.append(token)
             _flush(top, found)
+            if token == "\n" and heredocs:
+                at = _past_bodies(text, at, heredocs)
+                heredocs = []
         else:
             top.current.append(token)
             top.raw.append(token)
@@ -83,6 +137,19 @@ def command_texts(text: str) -> list[str]:
         _close(stack, found)
     _flush(stack[0], found)
     return found
+
+
+def _past_bodies(text: str, at: int, heredocs: list[tuple[str, bool]]) -> int:
+    """Where the script goes on after the bodies of ``heredocs``, which start at ``at``."""
+    for delimiter, strip_tabs in heredocs:
+        while at < len(text):
+            newline = text.find("\n", at)
+            end = len(text) if newline < 0 else newline
+            line = text[at:end]
+            at = end + 1
+            if (line.lstrip("\t") if strip_tabs else line) == delimiter:
+                break
+    return min(at, len(text))
 
 
 def _flush(frame: _Frame, found: list[str]) -> None:

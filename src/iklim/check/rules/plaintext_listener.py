@@ -9,7 +9,9 @@ Patroni's leader key in etcd, PostgreSQL replication). Flagged, by the model's c
 - ``etcd``: on each member's effective settings (its ``ETCD_*`` variables, overridden by its
   command-line flags, read as etcd's Go flag parser does: ``-flag`` or ``--flag``, ``=value`` or
   the next word; the ``entrypoint`` and ``command`` as one argument list, each a list or one
-  string, or the ``etcd`` commands of a ``sh -c`` script), an ``http://`` URL (not loopback, any case)
+  string, or the ``etcd`` commands of a ``sh -c`` script with the ``ETCD_*`` variables it exports
+  or puts in front of them and ``"$@"`` as the words after its ``$0``), an ``http://`` URL (not
+  loopback, any case)
   in a ``*-urls`` setting or ``initial-cluster``, or ``https://`` client (peer) URLs while
   ``client-cert-auth`` (``peer-client-cert-auth``) is not true in Go's words (``1``, ``t``,
   ``true``...): any TLS client may then read and write every prefix; APISIX's

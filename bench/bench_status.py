@@ -5,7 +5,7 @@ it is not. Every executable is resolved to its real path (no pyenv shim in front
 and each is run --runs times after one warm-up (the warm-up also fills the status plan cache);
 the median is reported. Usage:
     python bench/bench_status.py [--root .lab] [--runs 7]
-    python bench/bench_status.py --tls-vs-plaintext [--runs 15]
+    python bench/bench_status.py --tls-vs-plaintext [--runs 15] [--no-site]
 Targets (issue 6): iklim status <= 0.4 s, and >= 5x faster than the vendor sequence.
 
 ``--tls-vs-plaintext`` (issue 17: the sweep stays within 10 % of its plaintext time) brings up two
@@ -64,17 +64,31 @@ TLS_ENTRY = re.compile(r"^(\s+)(\w+): \{mode: tls\}", re.M)
 PLAINTEXT_ENTRY = r'\1\2: {mode: plaintext, reason: "bench: the plaintext baseline"}'
 
 
-def _lab_sweep(iklim: str, model: Path, root: Path, runs: int) -> float:
+def status_command(iklim: str, no_site: bool) -> tuple[list[str], dict[str, str] | None]:
+    """How ``iklim status`` is started: the console script, or with ``no_site`` the interpreter
+    with ``-S`` (no ``site`` step: none of site-packages' ``.pth`` files run; this machine's
+    sandbox adds one that imports certifi at every start-up, 25-45 ms common to both modes) and
+    the source tree and site-packages on ``PYTHONPATH``."""
+    if not no_site:
+        return [iklim], None
+    import sysconfig
+
+    path = os.pathsep.join([str(REPO / "src"), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
+    return [sys.executable, "-S", "-m", "iklim"], dict(os.environ, PYTHONPATH=path)
+
+
+def _lab_sweep(iklim: str, model: Path, root: Path, runs: int, no_site: bool = False) -> float:
     """Bring a lab up from ``model`` under ``root``, the median ``iklim status`` time, down and wiped."""
     common = ["--env", str(model), "--root", str(root)]
     subprocess.run([iklim, "lab", "up", *common], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
     try:
-        argv = [iklim, "status", *common]
+        start, env = status_command(iklim, no_site)
+        argv = [*start, "status", *common]
         deadline = time.monotonic() + 60
-        while subprocess.run(argv, capture_output=True).returncode != 0 and time.monotonic() < deadline:
+        while subprocess.run(argv, capture_output=True, env=env).returncode != 0 and time.monotonic() < deadline:
             time.sleep(1)
         time.sleep(SETTLE_S)  # both labs measured equally settled (RabbitMQ, Prometheus start-up work)
-        seconds, code = median_of(runs, argv)
+        seconds, code = median_of(runs, argv, env)
         if code != 0:
             sys.exit(f"iklim status exited {code} on {root}")
         return seconds
@@ -82,9 +96,9 @@ def _lab_sweep(iklim: str, model: Path, root: Path, runs: int) -> float:
         subprocess.run([iklim, "lab", "down", *common, "--wipe"], cwd=REPO, check=False, stdout=subprocess.DEVNULL)
 
 
-def tls_vs_plaintext(runs: int) -> None:
+def tls_vs_plaintext(runs: int, no_site: bool = False) -> None:
     """The status sweep with the model's TLS clusters on TLS against the same sweep with every one
-    of them plaintext."""
+    of them plaintext (``no_site``: each ``iklim status`` started without the ``site`` step)."""
     iklim = real("iklim")
     text = (REPO / "environments" / "prod.yaml").read_text()
     on_tls = TLS_ENTRY.findall(text)
@@ -95,14 +109,15 @@ def tls_vs_plaintext(runs: int) -> None:
     try:
         for round_ in range(3):
             for name, model in (("plaintext", plain_model), ("tls", REPO / "environments" / "prod.yaml")):
-                seconds = _lab_sweep(iklim, model, REPO / f".lab-bench-{name}", runs)
+                seconds = _lab_sweep(iklim, model, REPO / f".lab-bench-{name}", runs, no_site)
                 figures[name].append(seconds)
                 print(f"round {round_ + 1}: {name:<9} iklim status {seconds:6.3f} s", flush=True)
     finally:
         plain_model.unlink(missing_ok=True)
     plain, tls = statistics.median(figures["plaintext"]), statistics.median(figures["tls"])
     change = (tls - plain) / plain * 100
-    print(f"\nmedian of 3 rounds x median of {runs} runs, {os.cpu_count()} CPUs")
+    started = "python -S -m iklim (no site step)" if no_site else "the iklim console script"
+    print(f"\nmedian of 3 rounds x median of {runs} runs, {os.cpu_count()} CPUs, started as {started}")
     print(f"iklim status, all plaintext    {plain:6.3f} s")
     print(f"iklim status, model's TLS      {tls:6.3f} s  ({change:+.1f} %)")
     print(f"target: within 10 % of plaintext: {'met' if change <= 10 else 'MISSED'}")
@@ -121,9 +136,12 @@ def main() -> None:
     parser.add_argument("--root", default=".lab")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--tls-vs-plaintext", action="store_true", help="issue 17's comparison (two labs in turn)")
+    parser.add_argument(
+        "--no-site", action="store_true", help="with --tls-vs-plaintext: start iklim as python -S (no .pth files)"
+    )
     args = parser.parse_args()
     if args.tls_vs_plaintext:
-        tls_vs_plaintext(args.runs)
+        tls_vs_plaintext(args.runs, args.no_site)
         return
     root = (REPO / args.root).resolve()
     iklim = real("iklim")

@@ -142,7 +142,11 @@ def test_plaintext_and_uncertified_and_foreign_clients_are_refused(lab: LabConte
     assert "TLS failed" in str(no_cert.value) or "closed" in str(no_cert.value), str(no_cert.value)
     with pytest.raises(OSError) as foreign:  # a client certificate another CA signed: etcd's alert
         _post(lab, member, "/v3/kv/range", {"key": _b64("/")}, _context(lab, cafile, other_pair))
-    assert "SSL" in str(foreign.value) or "alert" in str(foreign.value).lower(), str(foreign.value)
+    # etcd's alert, or (TLS 1.3: the client's side of the handshake is done before the server
+    # checks its certificate) the connection closed or reset without it: SSLEOFError once in CI
+    error = foreign.value
+    reason = error.reason if isinstance(error, urllib.error.URLError) else error
+    assert isinstance(reason, (ssl.SSLError, ConnectionResetError, BrokenPipeError)), repr(reason)
     with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):  # a client trusting another CA
         _post(
             lab,

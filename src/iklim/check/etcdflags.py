@@ -10,11 +10,11 @@ arguments of each ``etcd`` command in the script (``"$@"`` being the words after
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass
 
 from iklim.check.compose import environment, get_list
 from iklim.check.programs import script_commands, shell_script_at, split_command
+from iklim.check.shellscript import split_words
 from iklim.check.yamlload import Pos, YMap
 
 #: Go's ``strconv.ParseBool`` words for true (etcd's boolean flags and variables).
@@ -43,11 +43,7 @@ def command_words(spec: YMap, key: str) -> list[tuple[str, Pos]]:
     raw = spec.get(key)
     if not isinstance(raw, str):
         return []
-    try:
-        words = shlex.split(raw)
-    except ValueError:
-        words = raw.split()
-    return [(w, spec.at(key)) for w in words]
+    return [(w, spec.at(key)) for w in split_words(raw)]
 
 
 def effective_settings(spec: YMap) -> dict[str, Setting]:
@@ -60,10 +56,13 @@ def effective_settings(spec: YMap) -> dict[str, Setting]:
     for name, value, _, pos in environment(spec):
         if name.startswith("ETCD_") and value is not None and not isinstance(value, YMap):
             text = str(value).lower() if isinstance(value, bool) else str(value)
-            found[name[5:].lower().replace("_", "-")] = Setting(text, pos, name)
-    for name, value, pos in script_environment(spec):
-        found[name[5:].lower().replace("_", "-")] = Setting(value, pos, name)
-    words = flag_words(spec)
+            found[_flag(name)] = Setting(text, pos, name)
+    words, script = _script(spec)
+    if script is not None:  # read once: its exports, then its etcd commands' arguments
+        commands = _commands(*script)
+        for name, value, pos in _exported(commands, script[1]):
+            found[_flag(name)] = Setting(value, pos, name)
+        words = _etcd_arguments(commands, script[1])
     for index, (word, pos) in enumerate(words):
         if not word.startswith("-") or word in ("-", "--") or word.startswith("---"):
             continue  # Go's flag package refuses ``---name`` (bad flag syntax): etcd would not start
@@ -89,15 +88,18 @@ def flag_words(spec: YMap) -> Words:
     after the script's ``$0`` (``exec "$@"`` runs them: etcd when the first is etcd), the
     script's own words at the script's position."""
     words, script = _script(spec)
-    if script is None:
-        return words
+    return words if script is None else _etcd_arguments(_commands(*script), script[1])
+
+
+def _etcd_arguments(commands: list[Words], pos: Pos) -> Words:
+    """The arguments of every ``etcd`` command among ``commands``, ``--`` between two."""
     found: Words = []
-    for command in _commands(*script):
+    for command in commands:
         parts = split_command([w for w, _ in command])
         if parts is None or parts[1] != "etcd":
             continue
         if found:
-            found.append(("--", script[1]))
+            found.append(("--", pos))
         found += command[len(command) - len(parts[2]) :]
     return found
 
@@ -109,14 +111,16 @@ def script_environment(spec: YMap) -> list[tuple[str, str, Pos]]:
     of one (``NAME=value etcd``, ``env NAME=value etcd``). A variable assigned without being
     exported is the shell's own: etcd never sees it."""
     _, script = _script(spec)
-    if script is None:
-        return []
-    pos = script[1]
+    return [] if script is None else _exported(_commands(*script), script[1])
+
+
+def _exported(commands: list[Words], pos: Pos) -> list[tuple[str, str, Pos]]:
+    """:func:`script_environment` over a script's ``commands`` already read."""
     shell: dict[str, str] = {}
     exported: dict[str, str] = {}
     all_export = False
     given: list[tuple[str, str, Pos]] = []
-    for command in _commands(*script):
+    for command in commands:
         words = [w for w, _ in command]
         parts = split_command(words)
         if parts is None:  # assignments only
@@ -139,6 +143,11 @@ def script_environment(spec: YMap) -> list[tuple[str, str, Pos]]:
             prefix = dict(a.partition("=")[::2] for a in assignments)
             given += [(n, v, pos) for n, v in {**exported, **prefix}.items()]
     return [(n, v, p) for n, v, p in given if n.startswith("ETCD_")]
+
+
+def _flag(variable: str) -> str:
+    """The flag an ``ETCD_*`` variable stands for: ``ETCD_CLIENT_CERT_AUTH`` -> ``client-cert-auth``."""
+    return variable[5:].lower().replace("_", "-")
 
 
 def _all_export(args: list[str], now: bool) -> bool:

@@ -315,6 +315,43 @@ CASES = [
         [(4, "etcd")],
     ),
     (
+        "each branch's etcd is judged alone: the plaintext one is flagged",
+        {
+            "stack.yml": ETCD_HEAD
+            + "    command: [sh, -c, 'if [ -f /x ]; then exec etcd --listen-client-urls http://e:2379;"
+            + " else exec etcd --listen-client-urls https://e:2379 --client-cert-auth; fi']\n"
+        },
+        [(4, "etcd")],
+    ),
+    (
+        "a later etcd without client cert auth is flagged though the first has it",
+        {
+            "stack.yml": ETCD_HEAD
+            + "    command: [sh, -c, 'etcd --listen-client-urls https://e:2379 --client-cert-auth;"
+            + " exec etcd --listen-client-urls https://e:2379']\n"
+        },
+        [(3, "etcd")],
+    ),
+    (
+        "a script's plain assignment replaces the service's exported variable",
+        {
+            "stack.yml": ETCD_HEAD
+            + "    environment:\n      ETCD_CLIENT_CERT_AUTH: 'true'\n"
+            + "    command: [sh, -c, 'ETCD_CLIENT_CERT_AUTH=false; exec etcd --listen-client-urls https://e:2379']\n"
+        },
+        [(6, "etcd")],
+    ),
+    (
+        "unset in a script removes the service's variable",
+        {
+            "stack.yml": ETCD_HEAD
+            + "    environment:\n      ETCD_LISTEN_CLIENT_URLS: http://e:2379\n"
+            + "    command: [sh, -c, 'unset ETCD_LISTEN_CLIENT_URLS; exec etcd --listen-client-urls https://e:2379"
+            + " --client-cert-auth']\n"
+        },
+        [],
+    ),
+    (
         "etcd refuses ---flag (Go: bad flag syntax): not a setting",
         {"stack.yml": ETCD_HEAD + "    command: [etcd, ---advertise-client-urls=http://etcd-01:2379]\n"},
         [],

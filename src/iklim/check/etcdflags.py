@@ -46,23 +46,51 @@ def command_words(spec: YMap, key: str) -> list[tuple[str, Pos]]:
     return [(w, spec.at(key)) for w in split_words(raw)]
 
 
-def effective_settings(spec: YMap) -> dict[str, Setting]:
-    """One etcd member's effective settings by flag name: its ``ETCD_*`` variables (the service's,
-    then those its ``-c`` script exports or puts in front of ``etcd``), then its
-    command-line flags, which win (etcd: "command-line flags take precedence over environment
-    variables"). Flags as Go's ``flag`` package reads them: ``-name`` or ``--name``, ``=value``
-    or the next word, except a boolean flag, which takes only ``=value`` (bare: true)."""
-    found: dict[str, Setting] = {}
+def member_settings(spec: YMap) -> list[dict[str, Setting]]:
+    """The effective settings of each etcd the service may run, by flag name: one for a plain
+    command; one per ``etcd`` command of a ``-c`` script (``if ...; then exec etcd A; else exec
+    etcd B; fi`` runs one of them: each is judged alone), each with the variables the script
+    has exported by then; one with the service's variables alone when the script runs none.
+
+    Each: the service's ``ETCD_*`` variables, then the script's (a variable the service sets
+    is exported already, so a plain ``NAME=value`` in the script replaces it; ``unset NAME``
+    removes it), then the command-line flags, which win (etcd: "command-line flags take
+    precedence over environment variables"). Flags as Go's ``flag`` package reads them:
+    ``-name`` or ``--name``, ``=value`` or the next word, except a boolean flag, which takes only
+    ``=value`` (bare: true). Not read: variable expansion (``--x=$URL``), shell functions,
+    ``env -i``, and ``--config-file`` (with which etcd ignores its flags and variables)."""
+    service: dict[str, Setting] = {}
     for name, value, _, pos in environment(spec):
         if name.startswith("ETCD_") and value is not None and not isinstance(value, YMap):
             text = str(value).lower() if isinstance(value, bool) else str(value)
-            found[_flag(name)] = Setting(text, pos, name)
+            service[_flag(name)] = Setting(text, pos, name)
     words, script = _script(spec)
-    if script is not None:  # read once: its exports, then its etcd commands' arguments
-        commands = _commands(*script)
-        for name, value, pos in _exported(commands, script[1]):
-            found[_flag(name)] = Setting(value, pos, name)
-        words = _etcd_arguments(commands, script[1])
+    if script is None:
+        return [_with_flags(service, words)]
+    inherited = {name for name, *_ in environment(spec)}
+    runs = _etcd_runs(_commands(*script), script[1], inherited)
+    if not runs:
+        return [dict(service)]
+    found = []
+    for variables, arguments in runs:
+        settings = dict(service)
+        for name, value, pos in variables:
+            if value is None:
+                settings.pop(_flag(name), None)
+            else:
+                settings[_flag(name)] = Setting(value, pos, name)
+        found.append(_with_flags(settings, arguments))
+    return found
+
+
+def effective_settings(spec: YMap) -> dict[str, Setting]:
+    """The settings of the last etcd the service runs (:func:`member_settings`)."""
+    return member_settings(spec)[-1]
+
+
+def _with_flags(settings: dict[str, Setting], words: Words) -> dict[str, Setting]:
+    """``settings`` with the flags among ``words`` on top (a new dict)."""
+    found = dict(settings)
     for index, (word, pos) in enumerate(words):
         if not word.startswith("-") or word in ("-", "--") or word.startswith("---"):
             continue  # Go's flag package refuses ``---name`` (bad flag syntax): etcd would not start
@@ -78,71 +106,63 @@ def effective_settings(spec: YMap) -> dict[str, Setting]:
 POSITIONAL = frozenset({"$@", "$*", "${@}", "${*}", "$$@", "$$*", "$${@}", "$${*}"})
 
 Words = list[tuple[str, Pos]]
+#: One etcd command of a script: the ``ETCD_*`` variables it gets (value None: unset), its arguments.
+Run = tuple[list[tuple[str, str | None, Pos]], Words]
 
 
 def flag_words(spec: YMap) -> Words:
-    """The words etcd reads as its flags, each with its position: the ``entrypoint`` words, then
-    the ``command`` words; when they run a shell's ``-c`` script, the arguments of every ``etcd``
-    command in it, in order (a later one wins as the last flag does; ``--`` between two, so a
-    flag that ends one command takes no value from the next), ``"$@"`` standing for the words
-    after the script's ``$0`` (``exec "$@"`` runs them: etcd when the first is etcd), the
-    script's own words at the script's position."""
+    """The words the last etcd the service runs reads as its flags, each with its position: the
+    ``entrypoint`` words, then the ``command`` words; when they run a shell's ``-c`` script, the
+    arguments of its last ``etcd`` command, ``"$@"`` standing for the words after the script's
+    ``$0`` (``exec "$@"`` runs them: etcd when the first is etcd), the script's own words at the
+    script's position."""
     words, script = _script(spec)
-    return words if script is None else _etcd_arguments(_commands(*script), script[1])
+    if script is None:
+        return words
+    runs = _etcd_runs(_commands(*script), script[1], set())
+    return runs[-1][1] if runs else []
 
 
-def _etcd_arguments(commands: list[Words], pos: Pos) -> Words:
-    """The arguments of every ``etcd`` command among ``commands``, ``--`` between two."""
-    found: Words = []
-    for command in commands:
-        parts = split_command([w for w, _ in command])
-        if parts is None or parts[1] != "etcd":
-            continue
-        if found:
-            found.append(("--", pos))
-        found += command[len(command) - len(parts[2]) :]
-    return found
-
-
-def script_environment(spec: YMap) -> list[tuple[str, str, Pos]]:
-    """The ``ETCD_*`` variables a ``-c`` script gives etcd, in order, as (name, value, the
-    script's position): those exported before an ``etcd`` command (``export NAME=value``,
-    ``NAME=value`` then ``export NAME``, or any assignment after ``set -a``) and those in front
-    of one (``NAME=value etcd``, ``env NAME=value etcd``). A variable assigned without being
-    exported is the shell's own: etcd never sees it."""
-    _, script = _script(spec)
-    return [] if script is None else _exported(_commands(*script), script[1])
-
-
-def _exported(commands: list[Words], pos: Pos) -> list[tuple[str, str, Pos]]:
-    """:func:`script_environment` over a script's ``commands`` already read."""
+def _etcd_runs(commands: list[Words], pos: Pos, inherited: set[str]) -> list[Run]:
+    """Each ``etcd`` command among a script's ``commands``: the ``ETCD_*`` variables exported by
+    then (``export NAME=value``; ``NAME=value`` then ``export NAME``; any assignment after
+    ``set -a`` or to a name in ``inherited``, the service's variables; ``unset NAME``) and those
+    in front of it (``NAME=value etcd``, ``env NAME=value etcd``), and its arguments. A
+    variable assigned without being exported is the shell's own: etcd never sees it."""
     shell: dict[str, str] = {}
-    exported: dict[str, str] = {}
+    exported: dict[str, str | None] = {}
+    names = set(inherited)
     all_export = False
-    given: list[tuple[str, str, Pos]] = []
+    runs: list[Run] = []
     for command in commands:
         words = [w for w, _ in command]
         parts = split_command(words)
         if parts is None:  # assignments only
-            pairs = dict(w.partition("=")[::2] for w in words if "=" in w)
-            shell.update(pairs)
-            if all_export:
-                exported.update(pairs)
+            for name, _, value in (w.partition("=") for w in words if "=" in w):
+                shell[name] = value
+                if all_export or name in names:
+                    exported[name] = value
             continue
         assignments, program, args = parts
         if program == "export":
             for arg in args:
                 name, eq, value = arg.partition("=")
+                names.add(name)
                 if eq:
                     shell[name] = exported[name] = value
                 elif name in shell:
                     exported[name] = shell[name]
+        elif program == "unset":
+            for name in args:
+                shell.pop(name, None)
+                exported[name] = None
         elif program == "set":
             all_export = _all_export(args, all_export)
         elif program == "etcd":
-            prefix = dict(a.partition("=")[::2] for a in assignments)
-            given += [(n, v, pos) for n, v in {**exported, **prefix}.items()]
-    return [(n, v, p) for n, v, p in given if n.startswith("ETCD_")]
+            prefix: dict[str, str | None] = {n: v for n, _, v in (a.partition("=") for a in assignments)}
+            variables = [(n, v, pos) for n, v in {**exported, **prefix}.items() if n.startswith("ETCD_")]
+            runs.append((variables, command[len(command) - len(args) :]))
+    return runs
 
 
 def _flag(variable: str) -> str:

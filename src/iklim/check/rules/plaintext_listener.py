@@ -107,8 +107,8 @@ from typing import Any
 
 from iklim.check.compose import environment, get_list, get_map
 from iklim.check.configs import apisix_etcd
-from iklim.check.documents import Documents
-from iklim.check.etcdflags import GO_TRUE, effective_settings
+from iklim.check.documents import Documents, ServiceRef
+from iklim.check.etcdflags import GO_TRUE, Setting, member_settings
 from iklim.check.findings import Finding, Severity
 from iklim.check.policy import Policy
 from iklim.check.rules.base import Rule
@@ -167,27 +167,38 @@ def _etcd_services(docs: Documents, policy: Policy) -> Iterator[Finding]:
     for ref in docs.services():
         if ref.kind != "etcd":
             continue
-        settings = effective_settings(ref.spec)
-        for key in _ETCD_URL_KEYS:
-            setting = settings.get(key)
-            urls = _plain_urls(setting.value) if setting else []
-            if setting and urls:
-                message = f"etcd speaks plaintext: {setting.shown} has {urls[0]}"
-                yield _finding(policy, "etcd", ref.stack.path, setting.pos, message, ref.name)
-        for listener, (url_keys, auth) in _CERT_AUTH.items():
-            tls = any("https://" in settings[k].value.lower() for k in url_keys if k in settings)
-            on = settings.get(auth)
-            if not tls or (on is not None and on.value in GO_TRUE):
-                continue
-            shown = on.shown if on else f"ETCD_{auth.upper().replace('-', '_')}"
-            yield _finding(
-                policy,
-                "etcd",
-                ref.stack.path,
-                on.pos if on else ref.spec.pos,
-                f"etcd's {listener} listener takes any TLS client: {shown} is not true",
-                ref.name,
-            )
+        seen: set[tuple[int, str]] = set()
+        for settings in member_settings(ref.spec):  # each etcd command a script may run, alone
+            for finding in _etcd_member(policy, ref, settings):
+                key = (finding.line, finding.message)
+                if key not in seen:
+                    seen.add(key)
+                    yield finding
+
+
+def _etcd_member(policy: Policy, ref: ServiceRef, settings: dict[str, Setting]) -> Iterator[Finding]:
+    """The findings on one etcd's effective ``settings`` (plaintext URLs, TLS without client
+    certificate authentication)."""
+    for key in _ETCD_URL_KEYS:
+        setting = settings.get(key)
+        urls = _plain_urls(setting.value) if setting else []
+        if setting and urls:
+            message = f"etcd speaks plaintext: {setting.shown} has {urls[0]}"
+            yield _finding(policy, "etcd", ref.stack.path, setting.pos, message, ref.name)
+    for listener, (url_keys, auth) in _CERT_AUTH.items():
+        tls = any("https://" in settings[k].value.lower() for k in url_keys if k in settings)
+        on = settings.get(auth)
+        if not tls or (on is not None and on.value in GO_TRUE):
+            continue
+        shown = on.shown if on else f"ETCD_{auth.upper().replace('-', '_')}"
+        yield _finding(
+            policy,
+            "etcd",
+            ref.stack.path,
+            on.pos if on else ref.spec.pos,
+            f"etcd's {listener} listener takes any TLS client: {shown} is not true",
+            ref.name,
+        )
 
 
 def _apisix(docs: Documents, policy: Policy) -> Iterator[Finding]:

@@ -23,6 +23,7 @@ import docker
 import docker.errors
 
 from iklim.swarmlab.paths import BUILDER_SOCKET, IMAGE_CACHE, LOGS, RUN, STATE
+from iklim.swarmlab.pidfiles import clear_stale_containerd
 
 Progress = Callable[[str], None]
 
@@ -99,6 +100,7 @@ def start_builder(progress: Progress | None = None) -> None:
             BUILDER_CONFIG.write_text("{}\n")
         with contextlib.suppress(FileNotFoundError):
             BUILDER_SOCKET.unlink()
+        clear_stale_containerd(BUILDER_EXEC)
         cmd = [
             "dockerd",
             f"--config-file={BUILDER_CONFIG}",

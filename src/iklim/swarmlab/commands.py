@@ -90,7 +90,7 @@ def up_command(env_path: str, timeout: float, no_runbook: bool) -> None:
         bad = []
         if api_ready(first_manager(nodes)):  # the runbook stopped: say which services are not healthy
             with engine(first_manager(nodes)) as client:
-                bad = [s for s in service_states(client) if not s.ok]
+                bad = [s for s in service_states(client) if not s.ok and not s.ended]
     if bad:
         with engine(first_manager(nodes)) as client:
             for state in bad:

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from iklim.model.schema import Environment
 from iklim.swarmlab import nodefs, paths
+from iklim.swarmlab.pidfiles import clear_stale_containerd
 
 Progress = Callable[[str], None]
 
@@ -257,7 +258,11 @@ def start_resolver(node: LabNode) -> None:
 
 
 def start_node(node: LabNode) -> subprocess.Popen[bytes] | None:
-    """Start ``node``'s dockerd unless it already runs (returns None then); does not wait."""
+    """Start ``node``'s dockerd unless it already runs (returns None then); does not wait.
+
+    A containerd pid file the node's last dockerd left, naming a process that is not its
+    containerd, is removed first (:mod:`.pidfiles`).
+    """
     if dockerd_pid(node) is not None:
         return None
     ensure_namespace(node)
@@ -268,7 +273,11 @@ def start_node(node: LabNode) -> subprocess.Popen[bytes] | None:
         config.write_text("{}\n")
     binds = nodefs.prepare(node.hostname)
     paths.pidfile(node.hostname).unlink(missing_ok=True)
+    stale = clear_stale_containerd(paths.exec_root(node.hostname))
     log = open(paths.log_file(node.hostname), "ab")  # noqa: SIM115 - handed to the child
+    if stale is not None:
+        log.write(f"iklim: removed a stale containerd pid file (pid {stale} is not this node's containerd)\n".encode())
+        log.flush()
     try:
         return subprocess.Popen(
             dockerd_argv(node, binds), stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True

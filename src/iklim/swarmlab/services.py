@@ -28,6 +28,10 @@ class ServiceState:
     running: int
     error: str
     nodes: tuple[str, ...]
+    #: A one-shot service (restart condition ``none``, or a Swarm job) none of whose tasks is meant
+    #: to run any more: Swarm will not start it again, so nobody waits for it (a drill seat that a
+    #: killed drill left behind, whose task ended when its node's engine restarted).
+    ended: bool = False
 
     @property
     def ok(self) -> bool:
@@ -39,6 +43,14 @@ def _desired(spec: Mapping[str, Any]) -> int:
     if "Replicated" in mode:
         return int(mode["Replicated"].get("Replicas", 0))
     return -1  # global: checked as "every running task", see service_states
+
+
+def _one_shot(spec: Mapping[str, Any]) -> bool:
+    """True for a service Swarm does not restart: restart condition ``none`` or a job mode
+    (docs.docker.com/reference/cli/docker/service/create/#restart-policy, ``--mode replicated-job``)."""
+    mode = spec.get("Mode", {})
+    condition = (spec.get("TaskTemplate", {}).get("RestartPolicy") or {}).get("Condition", "any")
+    return condition == "none" or "ReplicatedJob" in mode or "GlobalJob" in mode
 
 
 def service_states(client: docker.DockerClient) -> list[ServiceState]:
@@ -64,8 +76,10 @@ def service_states(client: docker.DockerClient) -> list[ServiceState]:
         elif live and not running:
             status = live[-1]["Status"]
             error = f"{status['State']}: {status.get('Err') or status.get('Message', '')}"
+        oneshot = _one_shot(spec)
         states.append(
             ServiceState(
+                ended=oneshot and not live,
                 name=spec["Name"],
                 image=spec["TaskTemplate"]["ContainerSpec"]["Image"].split("@", 1)[0],
                 desired=desired,
@@ -87,12 +101,15 @@ def log_tail(client: docker.DockerClient, service: str, lines: int = 20) -> str:
 
 
 def wait_healthy(nodes: list[LabNode], timeout: float, progress: Progress) -> list[ServiceState]:
-    """Poll until every service has all desired tasks running; returns the services that never did."""
+    """Poll until every service has all desired tasks running; returns the services that never did.
+
+    A one-shot service whose tasks have all ended (:attr:`ServiceState.ended`) is not waited for.
+    """
     deadline = time.monotonic() + timeout
     reported = ""
     with engine(first_manager(nodes)) as client:
         while True:
-            states = service_states(client)
+            states = [s for s in service_states(client) if not s.ended]
             bad = [s for s in states if not s.ok]
             summary = f"{len(states) - len(bad)}/{len(states)} services healthy"
             if bad:

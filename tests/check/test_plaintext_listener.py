@@ -352,6 +352,19 @@ CASES = [
         [],
     ),
     (
+        "a redirection to a file named by a substitution hides no etcd",
+        {
+            "stack.yml": ETCD_HEAD
+            + "    command: [sh, -c, 'exec 2>/var/log/etcd-$$(date +%s).log etcd --listen-client-urls http://e:2379']\n"
+        },
+        [(4, "etcd")],
+    ),
+    (
+        "a script file's arguments are no script",
+        {"stack.yml": ETCD_HEAD + "    command: [sh, /run.sh, -ec, 'etcd --listen-client-urls http://e:2379']\n"},
+        [],
+    ),
+    (
         "etcd refuses ---flag (Go: bad flag syntax): not a setting",
         {"stack.yml": ETCD_HEAD + "    command: [etcd, ---advertise-client-urls=http://etcd-01:2379]\n"},
         [],
@@ -575,3 +588,10 @@ def test_a_check_config_cannot_excuse(tmp_path: Path) -> None:
     (root / ".iklim-check.yaml").write_text("policy:\n  tls_plaintext: {etcd: because}\n")
     result = CliRunner().invoke(cli, ["check", str(root)])
     assert result.exit_code == 2 and "tls_plaintext" in result.output + (result.stderr or ""), result.output
+
+
+def test_a_default_value_url_is_shown_without_the_brace(check_files: Runner) -> None:
+    """``${ADV:-http://e:2379}``: the finding names the URL, not ``http://e:2379}``."""
+    files = {"stack.yml": ETCD_HEAD + "    command: [etcd, '--advertise-client-urls=${ADV:-http://e:2379}']\n"}
+    messages = [f.message for f in check_files(files).findings if f.rule == RULE]
+    assert len(messages) == 1 and "has http://e:2379 " in messages[0] + " ", messages

@@ -27,6 +27,15 @@ CASES = [
     ("cat <<< 'it''s' ; d", [["cat"], ["d"]]),
     ('echo a\\ b \\" c', [["echo", "a b", '"', "c"]]),
     ("etcd $(unterminated", [["unterminated"], ["etcd", "$(unterminated)"]]),
+    (
+        "exec 2>/var/log/etcd-$(date +%s).log etcd --listen-client-urls http://e:2379",
+        [["date", "+%s"], ["exec", "etcd", "--listen-client-urls", "http://e:2379"]],
+    ),
+    ("pg_dump db > /backup/$(date +%F).sql; echo ok", [["date", "+%F"], ["pg_dump", "db"], ["echo", "ok"]]),
+    ("x=$(cat 2>/dev/null /f) && exec etcd", [["cat", "/f"], ["x=$(cat/f)"], ["exec", "etcd"]]),
+    ("exec > ${LOG:-/x}/y etcd --z", [["exec", "etcd", "--z"]]),
+    ('a 2>"$(d e)"f g', [["a", "g"]]),  # a double-quoted substitution is text here
+    ("exec 2>$(date", [["date"], ["exec"]]),
     ("", []),
 ]
 

@@ -7,24 +7,50 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from iklim.check.shellscript import commands, split_words
 
 #: Shells whose ``-c`` argument is a script to read for the programs it runs.
 SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "busybox"})
-#: Words that precede the program of a simple shell command.
-_PREFIXES = frozenset(
-    {"exec", "do", "then", "else", "elif", "if", "while", "until", "!", "nohup", "env", "time", "command"}
-)
-#: Programs that run their next non-option word as the program (after a user argument for gosu and
-#: su-exec); an official image's ``docker-entrypoint.sh`` execs its arguments the same way.
-_SWITCH_USER = frozenset({"gosu", "su-exec", "chpst", "tini", "dumb-init", "docker-entrypoint.sh"})
-#: Prefixes whose options come before the program, with the options whose value is the next
-#: word (``env``: GNU coreutils and busybox; ``exec``: bash).
-_OPTIONS_VALUED = {
-    "env": frozenset({"-u", "--unset", "-C", "--chdir", "-S", "--split-string"}),
-    "exec": frozenset({"-a"}),
+
+
+@dataclass(frozen=True)
+class _Wrapper:
+    """A word that runs the rest of the command as the program: its options come first (``valued``:
+    those whose value is the next word; ``--`` ends them; ``--opt=value`` is one word), then
+    ``operands`` words of its own (a user, a duration, a CPU mask), then the program."""
+
+    valued: frozenset[str] = frozenset()
+    operands: int = 0
+
+
+_PLAIN = _Wrapper()
+#: Shell keywords, shell built-ins and programs that run their arguments as the program (GNU
+#: coreutils, util-linux, busybox, runit's chpst, s6, tini, dumb-init, gosu, su-exec; an official
+#: image's ``docker-entrypoint.sh`` execs its arguments the same way). One table: a new wrapper is
+#: one line here.
+_WRAPPERS: dict[str, _Wrapper] = {
+    **dict.fromkeys(("do", "then", "else", "elif", "if", "while", "until", "!", "nohup", "time", "command"), _PLAIN),
+    "exec": _Wrapper(frozenset({"-a"})),
+    "env": _Wrapper(frozenset({"-u", "--unset", "-C", "--chdir", "-S", "--split-string"})),
+    "nice": _Wrapper(frozenset({"-n", "--adjustment"})),
+    "ionice": _Wrapper(frozenset({"-c", "--class", "-n", "--classdata"})),
+    "timeout": _Wrapper(frozenset({"-s", "--signal", "-k", "--kill-after"}), operands=1),
+    "stdbuf": _Wrapper(frozenset({"-i", "-o", "-e"})),
+    "taskset": _Wrapper(operands=1),
+    "chroot": _Wrapper(operands=1),
+    "setpriv": _Wrapper(
+        frozenset({"--reuid", "--regid", "--groups", "--inh-caps", "--ambient-caps", "--bounding-set", "--securebits"})
+    ),
+    "gosu": _Wrapper(operands=1),
+    "su-exec": _Wrapper(operands=1),
+    "s6-setuidgid": _Wrapper(operands=1),
+    "chpst": _Wrapper(frozenset({"-u", "-U", "-b", "-e", "-/", "-n", "-l", "-L", "-m", "-d", "-o", "-p", "-f", "-c"})),
+    "tini": _Wrapper(frozenset({"-p", "-e"})),
+    "dumb-init": _Wrapper(frozenset({"-r", "--rewrite"})),
+    "docker-entrypoint.sh": _PLAIN,
 }
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 #: Bound on the script text read per service (characters): a program name is near the start.
@@ -44,28 +70,31 @@ def _words(value: Any) -> list[str] | None:
 
 def split_command(words: list[str]) -> tuple[list[str], str, list[str]] | None:
     """(variable assignments, program basename, arguments) of one simple command, past
-    prefixes (``exec``, ``env``, user switchers); None when it runs no program."""
+    prefixes (``exec``, ``env``, ``timeout 5``, user switchers: :data:`_WRAPPERS`); None when it
+    runs no program."""
     assignments: list[str] = []
     index = 0
     while index < len(words):
         word = words[index]
+        wrapper = _WRAPPERS.get(posixpath.basename(word))
         if _ASSIGNMENT.match(word):
             assignments.append(word)
             index += 1
-        elif word in _PREFIXES:
-            index += 1
-            valued = _OPTIONS_VALUED.get(word)
-            while valued is not None and index < len(words) and words[index].startswith("-"):
-                index += 2 if words[index] in valued else 1  # env -i, env -u NAME, exec -a NAME
-        elif posixpath.basename(word) in _SWITCH_USER:
-            index += 1
-            while index < len(words) and words[index].startswith("-"):
-                index += 1
-            if posixpath.basename(word) in ("gosu", "su-exec") and index < len(words):
-                index += 1  # the user
+        elif wrapper is not None:
+            index = _past_wrapper(words, index + 1, wrapper)
         else:
             return assignments, posixpath.basename(word), words[index + 1 :]
     return None
+
+
+def _past_wrapper(words: list[str], index: int, wrapper: _Wrapper) -> int:
+    """The index of the first word after ``wrapper``'s options and operands, from ``index``."""
+    while index < len(words) and words[index].startswith("-"):
+        if words[index] == "--":
+            index += 1
+            break
+        index += 2 if words[index] in wrapper.valued else 1
+    return index + wrapper.operands
 
 
 def _simple(words: list[str]) -> tuple[str, list[str]] | None:
@@ -91,10 +120,20 @@ def script_programs(text: str) -> Iterator[tuple[str, list[str]]]:
 
 
 def _dash_c(args: list[str]) -> int | None:
-    """The index in a shell's ``args`` of its option word that includes ``c``, None without one."""
+    """The index in a shell's ``args`` of its option word that includes ``c``, None without one.
+
+    Only the options before the first operand count (``sh /run.sh -ec x`` runs a script file
+    with ``-ec`` as its ``$1``); ``--`` ends the options (sh(1), XCU "sh": OPTIONS, OPERANDS)."""
+    value = False  # the word is the value of ``-o``/``-O`` (``sh -o pipefail -c ...``)
     for index, word in enumerate(args):
+        if value:
+            value = False
+            continue
+        if word == "--" or not word.startswith(("-", "+")) or word in ("-", "+"):
+            return None
         if _DASH_C.fullmatch(word):
             return index
+        value = word in ("--rcfile", "--init-file") or (not word.startswith("--") and word[-1] in "oO")
     return None
 
 

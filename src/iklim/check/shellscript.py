@@ -5,9 +5,10 @@ command starts and ends. A command ends at ``;``, ``&``, ``&&``, ``||``, ``|``, 
 subshell's or a group's parenthesis or brace, outside quotes and outside ``$(...)``, ``${...}``
 and backquotes; a backslash-newline joins two lines; a ``#`` that begins a word starts a comment
 to the line's end; a here-document's body (``<<WORD`` to the line ``WORD``) is no command; a
-redirection (``2>&1``, ``>/dev/null``, ``&>log``) and its target are left out of the command's
-words. The body of a command substitution is a script of its own (its commands come out too),
-and inside the word that holds it the substitution stays one word, blanks removed.
+redirection (``2>&1``, ``>/dev/null``, ``&>log``) and its target (substitutions in it
+included: ``2>/log/$(date +%s).log``) are left out of the command's words. The body of a
+command substitution is a script of its own (its commands come out too), and inside the word
+that holds it the substitution stays one word, blanks removed.
 Substitutions nest :data:`MAX_DEPTH` deep at most (deeper openers are text), so the time stays
 linear in the text's length; never raises: an unterminated quote or substitution runs to the
 end of the text.
@@ -83,21 +84,19 @@ def command_texts(text: str) -> list[str]:
     found: list[str] = []
     stack = [_Frame("")]
     heredocs: list[tuple[str, bool]] = []  # (delimiter, tabs stripped) waiting for the newline
-    skip_target = in_target = False
+    target: _Target | None = None  # a redirection's target word being read (then dropped)
     at = 0
     while at < len(text):
         match = _TOKEN.match(text, at)
         assert match is not None  # the last alternative matches any character
         token, top = match.group(), stack[-1]
         at = match.end()
-        if skip_target:  # the redirection's target: every token of its word
-            if token in _SEPARATORS or token.isspace() and in_target:
-                skip_target = in_target = False
-            elif not token.isspace():
-                in_target = True
-                continue
-            else:
-                continue
+        if target is not None and len(stack) == target.level:
+            ends = token in _SEPARATORS or token.isspace() and target.started
+            target.started = target.started or not token.isspace()
+            if ends:
+                target.drop(top)
+                target = None
         if top.opener == "${":
             if token == "}":
                 _close(stack, found)
@@ -121,7 +120,7 @@ def command_texts(text: str) -> list[str]:
         elif token[0] in _REDIRECTION_START and _DUPLICATION.fullmatch(token):
             continue
         elif token[0] in _REDIRECTION_START and _REDIRECTION.fullmatch(token):
-            skip_target = True
+            target = _Target(len(stack), len(top.current), len(top.raw))
         elif token in _SEPARATORS:
             if top.opener == "$(":
                 top.depth += {"(": 1, ")": -1}.get(token, 0)
@@ -133,10 +132,32 @@ def command_texts(text: str) -> list[str]:
         else:
             top.current.append(token)
             top.raw.append(token)
-    while len(stack) > 1:
+    while True:
+        if target is not None and len(stack) == target.level:
+            target.drop(stack[-1])
+            target = None
+        if len(stack) == 1:
+            break
         _close(stack, found)
     _flush(stack[0], found)
     return found
+
+
+@dataclass
+class _Target:
+    """A redirection's target word: the frame it is read in (its depth in the stack) and that
+    frame's lengths when the word began; its tokens, substitutions included, are read as any
+    word's (so a ``$(...)`` in it closes where it should), then dropped."""
+
+    level: int
+    current: int
+    raw: int
+    started: bool = False
+
+    def drop(self, frame: _Frame) -> None:
+        """Remove the target's text from ``frame``."""
+        del frame.current[self.current :]
+        del frame.raw[self.raw :]
 
 
 def _past_bodies(text: str, at: int, heredocs: list[tuple[str, bool]]) -> int:

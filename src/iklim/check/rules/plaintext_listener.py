@@ -129,7 +129,11 @@ _CERT_AUTH = {
     "client": (("listen-client-urls", "advertise-client-urls"), "client-cert-auth"),
     "peer": (("listen-peer-urls", "initial-advertise-peer-urls"), "peer-client-cert-auth"),
 }
-_PLAIN_URL = re.compile(r"http://(?!(?:127\.[0-9.]+|localhost|\[::1\])(?::|/|,|$))[^\s,]+", re.IGNORECASE)
+#: A non-loopback ``http://`` URL, ended by a blank, a comma or what closes a ``${VAR:-URL}`` or a
+#: quote around it.
+_PLAIN_URL = re.compile(
+    r"""http://(?!(?:127\.[0-9.]+|localhost|\[::1\])(?::|/|,|[}"')]|$))[^\s,}"')]+""", re.IGNORECASE
+)
 _ON = {"on", "true", "yes", "1"}
 #: libpq sslmodes that check the server's certificate (https://www.postgresql.org/docs/16/libpq-ssl.html).
 _VERIFYING = ("verify-full", "verify-ca")

@@ -155,6 +155,14 @@ CASES: list[tuple[str, dict[str, str], list[int]]] = [
         [],
     ),
     (
+        "etcd-cert-auth-booleans",
+        svc(
+            "environment:\n  ETCD_CLIENT_CERT_AUTH: '1'\n  ETCD_PEER_CLIENT_CERT_AUTH: T\n"
+            "command: [etcd, --client-cert-auth=t, --peer-client-cert-auth=1]"
+        ),
+        [],
+    ),
+    (
         "secret-from-docker-secret",
         svc(
             'command: [sh, -c, \'export RABBITMQ_DEFAULT_PASS="$$(cat /run/secrets/pw)"; '

@@ -71,7 +71,7 @@ CASES = [
     (
         "etcd env https, no client cert auth: flagged at the service",
         {"stack.yml": ETCD_ENV.format(var="ETCD_ADVERTISE_CLIENT_URLS", url="https://etcd-01:2379")},
-        [(3, "etcd")],
+        [(2, "etcd")],
     ),
     (
         "etcd env loopback",
@@ -85,13 +85,13 @@ CASES = [
     ),
     ("etcd other var", {"stack.yml": ETCD_ENV.format(var="ETCD_NAME", url="http://x")}, []),
     ("etcd flag http", {"stack.yml": ETCD_CMD.format(url="http://etcd-01:2379")}, [(6, "etcd")]),
-    ("etcd flag https, no client cert auth", {"stack.yml": ETCD_CMD.format(url="https://etcd-01:2379")}, [(3, "etcd")]),
+    ("etcd flag https, no client cert auth", {"stack.yml": ETCD_CMD.format(url="https://etcd-01:2379")}, [(2, "etcd")]),
     (
         "etcd https with client cert auth",
-        {"stack.yml": ETCD_TLS.format(auth="      ETCD_CLIENT_CERT_AUTH: 'true'\n")},
+        {"stack.yml": ETCD_TLS.format(auth="      ETCD_CLIENT_CERT_AUTH: 'true'\n      ETCD_TRUSTED_CA_FILE: /ca\n")},
         [],
     ),
-    ("etcd https without client cert auth", {"stack.yml": ETCD_TLS.format(auth="")}, [(3, "etcd")]),
+    ("etcd https without client cert auth", {"stack.yml": ETCD_TLS.format(auth="")}, [(2, "etcd")]),
     (
         "etcd https with client cert auth false",
         {"stack.yml": ETCD_TLS.format(auth="      ETCD_CLIENT_CERT_AUTH: 'false'\n")},
@@ -103,8 +103,12 @@ CASES = [
         [(6, "etcd")],
     ),
     (
-        "etcd flag and value apart, https with --client-cert-auth",
-        {"stack.yml": ETCD_SPLIT.format(url="https://0.0.0.0:2379", more="      - --client-cert-auth\n")},
+        "etcd flag and value apart, https with --client-cert-auth --trusted-ca-file=/ca",
+        {
+            "stack.yml": ETCD_SPLIT.format(
+                url="https://0.0.0.0:2379", more="      - --client-cert-auth\n      - --trusted-ca-file=/ca\n"
+            )
+        },
         [],
     ),
     (
@@ -121,7 +125,8 @@ CASES = [
         {
             "stack.yml": ETCD_SPLIT.format(
                 url="https://0.0.0.0:2379",
-                more="      - -advertise-client-urls=http://a:2379\n      - --client-cert-auth\n",
+                more="      - -advertise-client-urls=http://a:2379\n      - --client-cert-auth\n"
+                + "      - --trusted-ca-file=/ca\n",
             )
         },
         [(8, "etcd")],
@@ -140,7 +145,7 @@ CASES = [
     ),
     (
         "etcd client cert auth '1' is Go's true",
-        {"stack.yml": ETCD_TLS.format(auth="      ETCD_CLIENT_CERT_AUTH: '1'\n")},
+        {"stack.yml": ETCD_TLS.format(auth="      ETCD_CLIENT_CERT_AUTH: '1'\n      ETCD_TRUSTED_CA_FILE: /ca\n")},
         [],
     ),
     (
@@ -163,11 +168,11 @@ CASES = [
         [(7, "etcd")],
     ),
     (
-        "etcd https inside a sh -c script, with --client-cert-auth",
+        "etcd https inside a sh -c script, with --client-cert-auth --trusted-ca-file=/ca",
         {
             "stack.yml": ETCD_HEAD
             + "    entrypoint: [/bin/sh, -c]\n    command:\n      - "
-            + SCRIPT.format(url="https://etcd-01:2379 --client-cert-auth")
+            + SCRIPT.format(url="https://etcd-01:2379 --client-cert-auth --trusted-ca-file=/ca")
         },
         [],
     ),
@@ -179,7 +184,7 @@ CASES = [
             + repr(SCRIPT.format(url="https://etcd-01:2379").strip())
             + "]\n"
         },
-        [(3, "etcd")],
+        [(2, "etcd")],
     ),
     (
         "a script that only prints an etcd command",
@@ -200,7 +205,7 @@ CASES = [
         {
             "stack.yml": ETCD_HEAD
             + "    command: [sh, -c, 'exec etcd \"$$@\"', etcd,"
-            + " --advertise-client-urls=https://e:2379, --client-cert-auth]\n"
+            + " --advertise-client-urls=https://e:2379, --client-cert-auth, --trusted-ca-file=/ca]\n"
         },
         [],
     ),
@@ -214,12 +219,12 @@ CASES = [
         [(7, "etcd")],
     ),
     (
-        "https on one continued line, --client-cert-auth on the next: clean",
+        "https on one continued line, --client-cert-auth --trusted-ca-file=/ca on the next: clean",
         {
             "stack.yml": ETCD_HEAD
             + "    command:\n      - sh\n      - -c\n      - |\n"
             + "        exec etcd --advertise-client-urls https://e:2379 \\\n"
-            + "          --client-cert-auth\n"
+            + "          --client-cert-auth --trusted-ca-file=/ca\n"
         },
         [],
     ),
@@ -260,6 +265,7 @@ CASES = [
         {
             "stack.yml": ETCD_HEAD
             + "    command: [sh, -c, 'exec etcd --advertise-client-urls https://e:2379 --client-cert-auth"
+            + " --trusted-ca-file=/ca"
             + " # was: --client-cert-auth=false']\n"
         },
         [],
@@ -302,7 +308,8 @@ CASES = [
         "a redirection inside the etcd command ends nothing",
         {
             "stack.yml": ETCD_HEAD
-            + "    command: [sh, -c, 'exec etcd --listen-client-urls https://e:2379 2>&1 --client-cert-auth']\n"
+            + "    command: [sh, -c, 'exec etcd --listen-client-urls https://e:2379 2>&1 --client-cert-auth"
+            + " --trusted-ca-file=/ca']\n"
         },
         [],
     ),
@@ -319,7 +326,7 @@ CASES = [
         {
             "stack.yml": ETCD_HEAD
             + "    command: [sh, -c, 'if [ -f /x ]; then exec etcd --listen-client-urls http://e:2379;"
-            + " else exec etcd --listen-client-urls https://e:2379 --client-cert-auth; fi']\n"
+            + " else exec etcd --listen-client-urls https://e:2379 --client-cert-auth --trusted-ca-file=/ca; fi']\n"
         },
         [(4, "etcd")],
     ),
@@ -327,10 +334,11 @@ CASES = [
         "a later etcd without client cert auth is flagged though the first has it",
         {
             "stack.yml": ETCD_HEAD
-            + "    command: [sh, -c, 'etcd --listen-client-urls https://e:2379 --client-cert-auth;"
+            + "    command: [sh, -c, 'etcd --listen-client-urls https://e:2379 --client-cert-auth"
+            + " --trusted-ca-file=/ca;"
             + " exec etcd --listen-client-urls https://e:2379']\n"
         },
-        [(3, "etcd")],
+        [(2, "etcd")],
     ),
     (
         "a script's plain assignment replaces the service's exported variable",
@@ -347,7 +355,7 @@ CASES = [
             "stack.yml": ETCD_HEAD
             + "    environment:\n      ETCD_LISTEN_CLIENT_URLS: http://e:2379\n"
             + "    command: [sh, -c, 'unset ETCD_LISTEN_CLIENT_URLS; exec etcd --listen-client-urls https://e:2379"
-            + " --client-cert-auth']\n"
+            + " --client-cert-auth --trusted-ca-file=/ca']\n"
         },
         [],
     ),
@@ -363,6 +371,76 @@ CASES = [
         "a script file's arguments are no script",
         {"stack.yml": ETCD_HEAD + "    command: [sh, /run.sh, -ec, 'etcd --listen-client-urls http://e:2379']\n"},
         [],
+    ),
+    (
+        "client cert auth without a CA file: the system's public CAs check the client",
+        {"stack.yml": ETCD_TLS.format(auth="      ETCD_CLIENT_CERT_AUTH: 'true'\n")},
+        [(6, "etcd")],
+    ),
+    (
+        "a CA file alone requires a client certificate (etcd turns client cert auth on)",
+        {"stack.yml": ETCD_TLS.format(auth="      ETCD_TRUSTED_CA_FILE: /ca\n")},
+        [],
+    ),
+    (
+        "branch-dependent exports: the plaintext branch is judged",
+        {
+            "stack.yml": ETCD_HEAD
+            + '    command: [sh, -c, \'if [ -n "$$DEV" ]; then export ETCD_LISTEN_CLIENT_URLS=http://e:2379;'
+            + " else export ETCD_LISTEN_CLIENT_URLS=https://e:2379; fi; exec etcd --client-cert-auth"
+            + " --trusted-ca-file=/ca']\n"
+        },
+        [(4, "etcd")],
+    ),
+    (
+        "env -u removes the service's variable",
+        {
+            "stack.yml": ETCD_TLS.format(
+                auth="      ETCD_TRUSTED_CA_FILE: /ca\n    command: [env, -u, ETCD_TRUSTED_CA_FILE, etcd]\n"
+            )
+        },
+        [(2, "etcd")],
+    ),
+    (
+        "declare -x exports",
+        {
+            "stack.yml": ETCD_HEAD
+            + "    command: [bash, -c, 'declare -x ETCD_LISTEN_PEER_URLS=http://e:2380; exec etcd']\n"
+        },
+        [(4, "etcd")],
+    ),
+    (
+        "busybox sh -c runs a script",
+        {
+            "stack.yml": ETCD_HEAD
+            + "    entrypoint: [busybox, sh, -c, 'exec etcd --listen-client-urls=http://e:2379']\n"
+        },
+        [(4, "etcd")],
+    ),
+    (
+        "a script inside a script",
+        {
+            "stack.yml": ETCD_HEAD
+            + "    command: [sh, -c, 'exec su-exec etcd sh -c \"exec etcd --listen-client-urls=http://e:2379\"']\n"
+        },
+        [(4, "etcd")],
+    ),
+    (
+        "su -c runs a script",
+        {
+            "stack.yml": ETCD_HEAD
+            + "    command: [su, etcd, -s, /bin/sh, -c, 'etcd --listen-peer-urls=http://e:2380']\n"
+        },
+        [(4, "etcd")],
+    ),
+    (
+        "runuser, sudo and eval run etcd",
+        {
+            "stack.yml": ETCD_HEAD
+            + "    command: [sh, -c, 'runuser -u etcd -- etcd --listen-peer-urls=http://e:2380;"
+            + " sudo -E -u etcd etcd --listen-client-urls=http://e:2379; eval exec etcd --advertise-client-urls=http://e:2379']\n"
+        },
+        [(4, "etcd")] * 3,
     ),
     (
         "etcd refuses ---flag (Go: bad flag syntax): not a setting",
@@ -557,17 +635,27 @@ def test_the_models_plaintext_choice_excuses_it_with_its_reason(tmp_path: Path) 
 
 
 def test_a_hand_edit_dropping_client_certificate_auth_fails(tmp_path: Path) -> None:
-    """Production's etcd members ask for a CA-signed client certificate; removing that from one
-    member is caught at that member."""
+    """Production's etcd members ask for a client certificate their CA signed. Turning
+    ``ETCD_CLIENT_CERT_AUTH`` off alone changes nothing (etcd: the CA file alone requires a client
+    certificate); removing both is caught at that member, and removing the CA file alone leaves
+    the public CAs checking the client: caught too."""
     root = _tree(tmp_path, TLS_ETCD)
     stack = root / "docker-stack-infra_db-prod.yml"
     text = stack.read_text()
-    assert text.count("ETCD_CLIENT_CERT_AUTH: 'true'\n") == 3, "the production members ask for client certificates"
-    stack.write_text(text.replace("ETCD_CLIENT_CERT_AUTH: 'true'\n", "ETCD_CLIENT_CERT_AUTH: 'false'\n", 1))
-    result = CliRunner().invoke(cli, ["check", str(root)])
-    assert result.exit_code == 1, result.output
-    flagged = _flagged(result.output)
-    assert len(flagged) == 1 and "etcd-1" in flagged[0] and "ETCD_CLIENT_CERT_AUTH" in flagged[0], flagged
+    auth, ca = "      ETCD_CLIENT_CERT_AUTH: 'true'\n", "      ETCD_TRUSTED_CA_FILE: /run/secrets/tls_ca_crt\n"
+    assert text.count(auth) == 3 and text.count(ca) == 3, "the production members ask for client certificates"
+    off = auth.replace("'true'", "'false'")
+    for edited, flagged_words, code in (
+        (text.replace(auth, off, 1), [], 0),
+        (text.replace(auth, off, 1).replace(ca, "", 1), ["etcd-1", "ETCD_CLIENT_CERT_AUTH", "takes any TLS client"], 1),
+        (text.replace(ca, "", 1), ["etcd-1", "ETCD_TRUSTED_CA_FILE", "public CAs"], 1),
+    ):
+        stack.write_text(edited)
+        result = CliRunner().invoke(cli, ["check", str(root)])
+        assert result.exit_code == code, result.output
+        flagged = _flagged(result.output)
+        assert len(flagged) == (1 if flagged_words else 0), flagged
+        assert all(word in flagged[0] for word in flagged_words), flagged
 
 
 def test_the_vault_files_fail_when_they_disable_tls(tmp_path: Path) -> None:

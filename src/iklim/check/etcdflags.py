@@ -10,10 +10,12 @@ arguments of each ``etcd`` command in the script (``"$@"`` being the words after
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 from iklim.check.compose import environment, get_list
-from iklim.check.programs import script_commands, shell_script_at, split_command
+from iklim.check.programs import MAX_NESTING, script_commands, shell_script_at, split_command
 from iklim.check.shellscript import split_words
 from iklim.check.yamlload import Pos, YMap
 
@@ -54,11 +56,15 @@ def member_settings(spec: YMap) -> list[dict[str, Setting]]:
 
     Each: the service's ``ETCD_*`` variables, then the script's (a variable the service sets
     is exported already, so a plain ``NAME=value`` in the script replaces it; ``unset NAME``
-    removes it), then the command-line flags, which win (etcd: "command-line flags take
-    precedence over environment variables"). Flags as Go's ``flag`` package reads them:
-    ``-name`` or ``--name``, ``=value`` or the next word, except a boolean flag, which takes only
-    ``=value`` (bare: true). Not read: variable expansion (``--x=$URL``), shell functions,
-    ``env -i``, and ``--config-file`` (with which etcd ignores its flags and variables)."""
+    removes it; ``declare -x`` exports), then the command-line flags, which win (etcd:
+    "command-line flags take precedence over environment variables"). Flags as Go's ``flag``
+    package reads them: ``-name`` or ``--name``, ``=value`` or the next word, except a boolean
+    flag, which takes only ``=value`` (bare: true). Control flow is not followed: where an
+    exported variable was given other values before an etcd command (in another branch, or
+    overwritten), each of them gives one more settings dict for that command, so a plaintext
+    branch is judged too. Not read: variable expansion (``--x=$URL``), shell functions, a
+    subshell's own scope (an export inside ``( ... )`` counts after it), ``env -i``,
+    ``env_file``, and ``--config-file`` (with which etcd ignores its flags and variables)."""
     service: dict[str, Setting] = {}
     for name, value, _, pos in environment(spec):
         if name.startswith("ETCD_") and value is not None and not isinstance(value, YMap):
@@ -66,20 +72,32 @@ def member_settings(spec: YMap) -> list[dict[str, Setting]]:
             service[_flag(name)] = Setting(text, pos, name)
     words, script = _script(spec)
     if script is None:
-        return [_with_flags(service, words)]
+        parts = split_command([w for w, _ in words])
+        variables: Variables = []
+        if parts is not None and parts[1] == "etcd":  # ``env -u NAME A=B etcd``: its variables
+            pos = words[0][1] if words else spec.pos
+            variables = [(n, v if eq else None, pos) for n, eq, v in (a.partition("=") for a in parts[0])]
+        return [_with_flags(_with_variables(service, [v for v in variables if v[0].startswith("ETCD_")]), words)]
     inherited = {name for name, *_ in environment(spec)}
     runs = _etcd_runs(_commands(*script), script[1], inherited)
     if not runs:
         return [dict(service)]
     found = []
-    for variables, arguments in runs:
-        settings = dict(service)
-        for name, value, pos in variables:
-            if value is None:
-                settings.pop(_flag(name), None)
-            else:
-                settings[_flag(name)] = Setting(value, pos, name)
+    for variables, arguments, others in runs:
+        settings = _with_variables(service, variables)
         found.append(_with_flags(settings, arguments))
+        found += [_with_flags(_with_variables(settings, [other]), arguments) for other in others]
+    return found
+
+
+def _with_variables(settings: dict[str, Setting], variables: Variables) -> dict[str, Setting]:
+    """``settings`` with ``variables`` on top (a new dict; a None value removes the setting)."""
+    found = dict(settings)
+    for name, value, pos in variables:
+        if value is None:
+            found.pop(_flag(name), None)
+        else:
+            found[_flag(name)] = Setting(value, pos, name)
     return found
 
 
@@ -106,8 +124,11 @@ def _with_flags(settings: dict[str, Setting], words: Words) -> dict[str, Setting
 POSITIONAL = frozenset({"$@", "$*", "${@}", "${*}", "$$@", "$$*", "$${@}", "$${*}"})
 
 Words = list[tuple[str, Pos]]
-#: One etcd command of a script: the ``ETCD_*`` variables it gets (value None: unset), its arguments.
-Run = tuple[list[tuple[str, str | None, Pos]], Words]
+#: ``ETCD_*`` variables (value None: unset), each with where it is written.
+Variables = list[tuple[str, str | None, Pos]]
+#: One etcd command of a script: the ``ETCD_*`` variables it gets (value None: unset), its
+#: arguments, and the other values those variables may hold there (:func:`_etcd_runs`).
+Run = tuple[Variables, Words, Variables]
 
 
 def flag_words(spec: YMap) -> Words:
@@ -125,44 +146,88 @@ def flag_words(spec: YMap) -> Words:
 
 def _etcd_runs(commands: list[Words], pos: Pos, inherited: set[str]) -> list[Run]:
     """Each ``etcd`` command among a script's ``commands``: the ``ETCD_*`` variables exported by
-    then (``export NAME=value``; ``NAME=value`` then ``export NAME``; any assignment after
-    ``set -a`` or to a name in ``inherited``, the service's variables; ``unset NAME``) and those
-    in front of it (``NAME=value etcd``, ``env NAME=value etcd``), and its arguments. A
-    variable assigned without being exported is the shell's own: etcd never sees it."""
+    then (``export NAME=value``, ``declare -x``/``typeset -x``; ``NAME=value`` then ``export
+    NAME``; any assignment after ``set -a`` or to a name in ``inherited``, the service's
+    variables; ``unset NAME``) and those in front of it (``NAME=value etcd``, ``env NAME=value
+    etcd``, ``env -u NAME etcd``), its arguments, and every other value an exported variable was
+    given before it (control flow is not followed: ``if ...; then export A=x; else export A=y;
+    fi`` may leave either). A variable assigned without being exported is the shell's own: etcd
+    never sees it. A shell's ``-c`` script among the commands is read in place (its commands
+    inherit the exports)."""
     shell: dict[str, str] = {}
     exported: dict[str, str | None] = {}
+    history: dict[str, list[str | None]] = {}
     names = set(inherited)
     all_export = False
     runs: list[Run] = []
-    for command in commands:
+
+    def export(name: str, value: str | None) -> None:
+        exported[name] = value
+        values = history.setdefault(name, [])
+        if value not in values:
+            values.append(value)
+
+    for command in _nested(commands, pos, 0):
         words = [w for w, _ in command]
         parts = split_command(words)
         if parts is None:  # assignments only
             for name, _, value in (w.partition("=") for w in words if "=" in w):
                 shell[name] = value
                 if all_export or name in names:
-                    exported[name] = value
+                    export(name, value)
             continue
         assignments, program, args = parts
-        if program == "export":
-            for arg in args:
+        declared = [a for a in args if not a.startswith(("-", "+"))]
+        if program == "export" or program in ("declare", "typeset", "local") and _declares_export(args):
+            for arg in declared:
                 name, eq, value = arg.partition("=")
                 names.add(name)
                 if eq:
-                    shell[name] = exported[name] = value
+                    shell[name] = value
+                    export(name, value)
                 elif name in shell:
-                    exported[name] = shell[name]
+                    export(name, shell[name])
+        elif program in ("declare", "typeset", "local", "readonly"):
+            for name, eq, value in (a.partition("=") for a in declared):
+                if eq:
+                    shell[name] = value
+                    if all_export or name in names:
+                        export(name, value)
         elif program == "unset":
-            for name in args:
+            for name in declared:
                 shell.pop(name, None)
-                exported[name] = None
+                export(name, None)
         elif program == "set":
             all_export = _all_export(args, all_export)
         elif program == "etcd":
-            prefix: dict[str, str | None] = {n: v for n, _, v in (a.partition("=") for a in assignments)}
+            prefix = {n: (v if eq else None) for n, eq, v in (a.partition("=") for a in assignments)}
             variables = [(n, v, pos) for n, v in {**exported, **prefix}.items() if n.startswith("ETCD_")]
-            runs.append((variables, command[len(command) - len(args) :]))
+            others = [
+                (n, v, pos)
+                for n, values in history.items()
+                if n.startswith("ETCD_") and n not in prefix
+                for v in values
+                if v != exported.get(n)
+            ]
+            runs.append((variables, command[len(command) - len(args) :], others))
     return runs
+
+
+def _declares_export(args: list[str]) -> bool:
+    """Whether ``declare``/``typeset`` options export (``-x``, ``-rx``; ``+x`` removes it)."""
+    return any(a.startswith("-") and not a.startswith("--") and "x" in a for a in args)
+
+
+def _nested(commands: list[Words], pos: Pos, depth: int) -> Iterator[Words]:
+    """``commands``, a shell's ``-c`` script among them replaced by its own commands (its
+    ``"$@"`` the words after its ``$0``), :data:`~iklim.check.programs.MAX_NESTING` deep."""
+    for command in commands:
+        at = shell_script_at([w for w, _ in command]) if depth < MAX_NESTING else None
+        if at is None:
+            yield command
+        else:
+            inner = _commands(command[at][0], command[at][1], command[at + 2 :])
+            yield from _nested(inner, pos, depth + 1)
 
 
 def _flag(variable: str) -> str:
@@ -184,9 +249,13 @@ def _commands(text: str, pos: Pos, positional: Words) -> list[Words]:
     """The words of each simple command of a script, each with its position: the script's,
     except the words ``"$@"`` stands for, which keep their own."""
     return [
-        [pair for word in command for pair in (positional if word in POSITIONAL else [(word, pos)])]
+        list(islice((p for word in command for p in (positional if word in POSITIONAL else [(word, pos)])), MAX_WORDS))
         for command in script_commands(text)
     ]
+
+
+#: Words of one command read at most (``"$@"`` repeated may multiply a service's words).
+MAX_WORDS = 10_000
 
 
 def _script(spec: YMap) -> tuple[Words, tuple[str, Pos, Words] | None]:

@@ -13,7 +13,7 @@ from typing import Any
 from iklim.check.shellscript import commands, split_words
 
 #: Shells whose ``-c`` argument is a script to read for the programs it runs.
-SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "busybox"})
+SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh", "mksh"})
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,21 @@ _WRAPPERS: dict[str, _Wrapper] = {
     "tini": _Wrapper(frozenset({"-p", "-e"})),
     "dumb-init": _Wrapper(frozenset({"-r", "--rewrite"})),
     "docker-entrypoint.sh": _PLAIN,
+    "busybox": _PLAIN,  # ``busybox sh -c ...``: the applet is the program
+    "eval": _PLAIN,  # its words read again as a command (an approximation: no re-splitting)
+    "runuser": _Wrapper(
+        frozenset({"-u", "--user", "-g", "--group", "-G", "--supp-group", "-w", "--whitelist-environment"})
+    ),
+    "sudo": _Wrapper(
+        frozenset({"-u", "--user", "-g", "--group", "-C", "--close-from", "-D", "--chdir", "-h", "--host", "-p"})
+        | frozenset({"--prompt", "-r", "--role", "-t", "--type", "-U", "--other-user", "-T", "--command-timeout"})
+    ),
 }
+#: ``su``'s options whose value is the next word; its ``-c``/``--command`` value is a script its
+#: shell runs (util-linux su(1)), wherever it stands among the words.
+_SU_VALUED = frozenset({"-s", "--shell", "-g", "--group", "-G", "--supp-group", "-w", "--whitelist-environment"})
+#: Scripts read inside one another (``sh -c 'su-exec u sh -c "..."'``) at most this deep.
+MAX_NESTING = 4
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 #: Bound on the script text read per service (characters): a program name is near the start.
 _SCRIPT_LIMIT = 20_000
@@ -71,7 +85,8 @@ def _words(value: Any) -> list[str] | None:
 def split_command(words: list[str]) -> tuple[list[str], str, list[str]] | None:
     """(variable assignments, program basename, arguments) of one simple command, past
     prefixes (``exec``, ``env``, ``timeout 5``, user switchers: :data:`_WRAPPERS`); None when it
-    runs no program."""
+    runs no program. An assignment is ``NAME=value``, or ``NAME`` alone for a variable ``env -u
+    NAME`` removes."""
     assignments: list[str] = []
     index = 0
     while index < len(words):
@@ -81,10 +96,27 @@ def split_command(words: list[str]) -> tuple[list[str], str, list[str]] | None:
             assignments.append(word)
             index += 1
         elif wrapper is not None:
+            if posixpath.basename(word) == "env":
+                assignments += _env_unset(words, index + 1)
             index = _past_wrapper(words, index + 1, wrapper)
         else:
             return assignments, posixpath.basename(word), words[index + 1 :]
     return None
+
+
+def _env_unset(words: list[str], index: int) -> list[str]:
+    """The names ``env``'s options from ``index`` remove (``-u NAME``, ``--unset=NAME``)."""
+    names: list[str] = []
+    while index < len(words) and words[index].startswith("-") and words[index] != "--":
+        word = words[index]
+        if word in ("-u", "--unset"):
+            names += words[index + 1 : index + 2]
+        elif word.startswith("--unset="):
+            names.append(word[len("--unset=") :])
+        elif word.startswith("-u"):  # -uNAME
+            names.append(word[2:])
+        index += 2 if word in _WRAPPERS["env"].valued else 1
+    return names
 
 
 def _past_wrapper(words: list[str], index: int, wrapper: _Wrapper) -> int:
@@ -113,10 +145,12 @@ def script_programs(text: str) -> Iterator[tuple[str, list[str]]]:
     """(basename, arguments) of each simple command of a shell script (its first 20,000
     characters): split at ``;``, ``&&``, ``||``, pipes, newlines, subshells and substitutions
     outside quotes (:mod:`iklim.check.shellscript`)."""
+    yield from _script_programs(text, 1)
+
+
+def _script_programs(text: str, depth: int) -> Iterator[tuple[str, list[str]]]:
     for words in script_commands(text):
-        found = _simple(words)
-        if found is not None:
-            yield found
+        yield from _run(words, depth)
 
 
 def _dash_c(args: list[str]) -> int | None:
@@ -141,20 +175,34 @@ def shell_script_at(words: list[str]) -> int | None:
     """The index in ``words`` of the script a shell runs (``sh -c SCRIPT``, past assignments,
     prefixes and user switchers), None when ``words`` do not run a shell's ``-c``."""
     found = _simple(words)
-    option = None if found is None or found[0] not in SHELLS else _dash_c(found[1])
-    if found is None or option is None:
+    if found is None:
+        return None
+    option = _dash_c(found[1]) if found[0] in SHELLS else _su_command(found[1]) if found[0] == "su" else None
+    if option is None:
         return None
     at = len(words) - len(found[1]) + option + 1
     return at if at < len(words) else None
 
 
-def _run(words: list[str]) -> Iterator[tuple[str, list[str]]]:
+def _su_command(args: list[str]) -> int | None:
+    """The index in ``su``'s ``args`` of its ``-c``/``--command`` option (the script follows)."""
+    index = 0
+    while index < len(args):
+        if args[index] in ("-c", "--command"):
+            return index
+        index += 2 if args[index] in _SU_VALUED else 1
+    return None
+
+
+def _run(words: list[str], depth: int = 0) -> Iterator[tuple[str, list[str]]]:
+    """The programs ``words`` run: a shell's ``-c`` script read for its own (``depth``: scripts
+    read around this command; past :data:`MAX_NESTING` a shell is one program)."""
     found = _simple(words)
     if found is None:
         return
-    at = shell_script_at(words)
+    at = shell_script_at(words) if depth < MAX_NESTING else None
     if at is not None:
-        yield from script_programs(words[at])
+        yield from _script_programs(words[at], depth + 1)
         return
     if found[0] in SHELLS and _dash_c(found[1]) is not None:
         return  # ``sh -c`` with no script

@@ -95,10 +95,12 @@ DEFAULTS: dict[str, tuple[str, ...]] = {
     "negations": ("NO", "ASK", "SKIP", "DISABLE", "WITHOUT"),
     "public_words": ("PUBLIC", "PUB"),
     # Identifiers, not secrets: the etcd cluster token only keeps clusters apart; PWD is a path.
-    # MySQL's switches name a password without holding one; etcd's --auth-token is a token type.
+    # MySQL's switches name a password without holding one; etcd's --auth-token is a token type;
+    # etcd's --client-cert-auth and --peer-client-cert-auth are booleans (Go's 1, t, T too).
     "not_secrets": (
         "INITIAL_CLUSTER_TOKEN",
         "ETCD_AUTH_TOKEN",
+        "CLIENT_CERT_AUTH",
         "PWD",
         "OLDPWD",
         "ASKPASS",

@@ -97,6 +97,7 @@ Passing example::
         environment:
           ETCD_ADVERTISE_CLIENT_URLS: https://etcd-01:2379
           ETCD_CLIENT_CERT_AUTH: 'true'
+          ETCD_TRUSTED_CA_FILE: /run/secrets/tls_ca_crt
 """
 
 from __future__ import annotations
@@ -126,9 +127,11 @@ _ETCD_URL_KEYS = (
 #: listener -> (its URL settings, the boolean setting that makes it ask for a CA-signed client
 #: certificate).
 _CERT_AUTH = {
-    "client": (("listen-client-urls", "advertise-client-urls"), "client-cert-auth"),
-    "peer": (("listen-peer-urls", "initial-advertise-peer-urls"), "peer-client-cert-auth"),
+    "client": (("listen-client-urls", "advertise-client-urls"), "client-cert-auth", "trusted-ca-file"),
+    "peer": (("listen-peer-urls", "initial-advertise-peer-urls"), "peer-client-cert-auth", "peer-trusted-ca-file"),
 }
+#: Characters of a URL shown in a message at most (an ``initial-cluster`` may be long).
+_SHOWN = 100
 #: A non-loopback ``http://`` URL, ended by a blank, a comma or what closes a ``${VAR:-URL}`` or a
 #: quote around it.
 _PLAIN_URL = re.compile(
@@ -181,28 +184,43 @@ def _etcd_services(docs: Documents, policy: Policy) -> Iterator[Finding]:
 
 
 def _etcd_member(policy: Policy, ref: ServiceRef, settings: dict[str, Setting]) -> Iterator[Finding]:
-    """The findings on one etcd's effective ``settings`` (plaintext URLs, TLS without client
-    certificate authentication)."""
+    """The findings on one etcd's effective ``settings``: plaintext URLs; a TLS listener that
+    does not require client certificates, or checks them against the system's public CAs.
+
+    etcd requires and verifies a client certificate when ``--client-cert-auth`` is true **or**
+    ``--trusted-ca-file`` is set (the CA file alone turns it on: etcd
+    ``client/pkg/transport/listener.go``, etcd-io/website#724; seen with etcd 3.4.23 here: a
+    client without a certificate is refused with ``bad certificate``). With
+    ``--client-cert-auth`` and no CA file, Go's TLS server verifies the client's chain against
+    the system roots (``tls.Config.ClientCAs`` nil), so a certificate any public CA issued is
+    accepted. The same for the peer listener with the ``peer-`` flags."""
     for key in _ETCD_URL_KEYS:
         setting = settings.get(key)
         urls = _plain_urls(setting.value) if setting else []
         if setting and urls:
-            message = f"etcd speaks plaintext: {setting.shown} has {urls[0]}"
+            url = urls[0] if len(urls[0]) <= _SHOWN else urls[0][:_SHOWN] + "..."
+            message = f"etcd speaks plaintext: {setting.shown} has {url}"
             yield _finding(policy, "etcd", ref.stack.path, setting.pos, message, ref.name)
-    for listener, (url_keys, auth) in _CERT_AUTH.items():
+    for listener, (url_keys, auth, ca) in _CERT_AUTH.items():
         tls = any("https://" in settings[k].value.lower() for k in url_keys if k in settings)
-        on = settings.get(auth)
-        if not tls or (on is not None and on.value in GO_TRUE):
+        on, trusted = settings.get(auth), settings.get(ca)
+        if not tls or trusted is not None and trusted.value.strip():
             continue
-        shown = on.shown if on else f"ETCD_{auth.upper().replace('-', '_')}"
+        if on is not None and on.value in GO_TRUE:
+            message = f"etcd's {listener} listener checks client certificates against the system's public CAs"
+            yield _finding(policy, "etcd", ref.stack.path, on.pos, f"{message}: {_either(ca)} is not set", ref.name)
+            continue
+        why = f"{on.shown} is not true and {_either(ca)} is not set" if on else f"{_either(auth, ca)} is set"
+        pos = on.pos if on else ref.key_pos
         yield _finding(
-            policy,
-            "etcd",
-            ref.stack.path,
-            on.pos if on else ref.spec.pos,
-            f"etcd's {listener} listener takes any TLS client: {shown} is not true",
-            ref.name,
+            policy, "etcd", ref.stack.path, pos, f"etcd's {listener} listener takes any TLS client: {why}", ref.name
         )
+
+
+def _either(*flags: str) -> str:
+    """``--trusted-ca-file (ETCD_TRUSTED_CA_FILE)``; two flags: ``neither A nor B``."""
+    named = [f"--{flag} ({'ETCD_' + flag.upper().replace('-', '_')})" for flag in flags]
+    return named[0] if len(named) == 1 else f"neither {named[0]} nor {named[1]}"
 
 
 def _apisix(docs: Documents, policy: Policy) -> Iterator[Finding]:

@@ -13,8 +13,12 @@ Patroni's leader key in etcd, PostgreSQL replication). Flagged, by the model's c
   or puts in front of them and ``"$@"`` as the words after its ``$0``), an ``http://`` URL (not
   loopback, any case)
   in a ``*-urls`` setting or ``initial-cluster``, or ``https://`` client (peer) URLs while
-  ``client-cert-auth`` (``peer-client-cert-auth``) is not true in Go's words (``1``, ``t``,
-  ``true``...): any TLS client may then read and write every prefix; APISIX's
+  neither ``client-cert-auth`` (``peer-client-cert-auth``) is true in Go's words (``1``, ``t``,
+  ``true``...) nor ``trusted-ca-file`` (``peer-trusted-ca-file``) is set (etcd requires a client
+  certificate when either is): any TLS client may then read and write every prefix; or
+  ``client-cert-auth`` without ``trusted-ca-file``: the client's certificate is then checked
+  against the system's public CAs; each etcd command of a script judged alone, with every value
+  an exported variable may hold there (control flow is not followed); APISIX's
   ``deployment.etcd.host``, or its ``deployment.etcd.tls.verify: false``; Patroni's
   ``etcd3``/``etcd`` section with ``protocol: http`` or no protocol (Patroni's default is http)
   or ``http://`` hosts (https://etcd.io/docs/v3.5/op-guide/security/,

@@ -443,6 +443,19 @@ CASES = [
         [(4, "etcd")] * 3,
     ),
     (
+        "a valued flag takes the next word even when it looks like a flag (Go's flag package)",
+        {
+            "stack.yml": ETCD_HEAD
+            + "    command: [etcd, --listen-client-urls=https://e:2379, --initial-cluster-token, --client-cert-auth]\n"
+        },
+        [(2, "etcd")],
+    ),
+    (
+        "a boolean flag takes no word: the next flag is read",
+        {"stack.yml": ETCD_HEAD + "    command: [etcd, --auto-tls, --listen-client-urls, http://e:2379]\n"},
+        [(4, "etcd")],
+    ),
+    (
         "etcd refuses ---flag (Go: bad flag syntax): not a setting",
         {"stack.yml": ETCD_HEAD + "    command: [etcd, ---advertise-client-urls=http://etcd-01:2379]\n"},
         [],

@@ -21,9 +21,42 @@ from iklim.check.yamlload import Pos, YMap
 
 #: Go's ``strconv.ParseBool`` words for true (etcd's boolean flags and variables).
 GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
-#: The boolean flags the rule reads (a bare ``--client-cert-auth`` is true; the next word is not
-#: its value).
-BOOLEAN_FLAGS = frozenset({"client-cert-auth", "peer-client-cert-auth"})
+#: etcd's boolean flags (v3.4-3.5, ``server/etcdmain/config.go`` ``fs.BoolVar``, and Go's own
+#: ``-h``/``-help``): bare, each is true and the next word is not its value. Every other flag
+#: without ``=value`` takes the next word as its value, whatever it is (Go's ``flag`` package:
+#: ``--initial-cluster-token --client-cert-auth`` sets the token and leaves client-cert-auth off).
+BOOLEAN_FLAGS = frozenset(
+    {
+        "client-cert-auth",
+        "peer-client-cert-auth",
+        "auto-tls",
+        "peer-auto-tls",
+        "experimental-peer-skip-client-san-verification",
+        "initial-election-tick-advance",
+        "socket-reuse-port",
+        "socket-reuse-address",
+        "strict-reconfig-check",
+        "pre-vote",
+        "enable-v2",
+        "enable-log-rotation",
+        "enable-pprof",
+        "enable-grpc-gateway",
+        "experimental-enable-distributed-tracing",
+        "experimental-initial-corrupt-check",
+        "experimental-enable-lease-checkpoint",
+        "experimental-enable-lease-checkpoint-persist",
+        "experimental-compact-hash-check-enabled",
+        "experimental-memory-mlock",
+        "experimental-txn-mode-write-with-shared-buffer",
+        "experimental-stop-grpc-service-on-defrag",
+        "unsafe-no-fsync",
+        "force-new-cluster",
+        "debug",
+        "version",
+        "h",
+        "help",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -109,13 +142,18 @@ def effective_settings(spec: YMap) -> dict[str, Setting]:
 def _with_flags(settings: dict[str, Setting], words: Words) -> dict[str, Setting]:
     """``settings`` with the flags among ``words`` on top (a new dict)."""
     found = dict(settings)
-    for index, (word, pos) in enumerate(words):
+    index = 0
+    while index < len(words):
+        word, pos = words[index]
+        index += 1
         if not word.startswith("-") or word in ("-", "--") or word.startswith("---"):
             continue  # Go's flag package refuses ``---name`` (bad flag syntax): etcd would not start
         name, eq, value = word.lstrip("-").partition("=")
-        if not eq:
-            following = words[index + 1][0] if index + 1 < len(words) else ""
-            value = "true" if name in BOOLEAN_FLAGS else ("" if following.startswith("-") else following)
+        if not eq and name in BOOLEAN_FLAGS:
+            value = "true"
+        elif not eq:
+            value = words[index][0] if index < len(words) else ""
+            index += 1  # the value, even when it looks like a flag
         found[name] = Setting(value, pos, f"--{name}")
     return found
 

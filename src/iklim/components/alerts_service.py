@@ -65,8 +65,11 @@ def redis(env: Environment) -> list[Alert]:
             failover,
             "critical",
             "Sentinels name different Redis masters",
-            "Compare `sentinel get-master-addr-by-name` on each Sentinel; restart the Sentinel that "
-            "disagrees (its config file is rewritten from its peers) and check the overlay between nodes.",
+            "Compare `sentinel master <name>` (address, config-epoch) on each Sentinel and check the "
+            "overlay between nodes. A Sentinel adopts a peer's master only at a greater config-epoch, so "
+            "one that names another master at the same epoch keeps it across restarts: remove its "
+            "/data/sentinel.conf and restart it (it starts from the stack's config at epoch 0 and takes "
+            "its peers' view).",
         ),
         Alert(
             "RedisSentinelQuorumShort",

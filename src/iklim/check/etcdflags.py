@@ -104,15 +104,13 @@ def member_settings(spec: YMap) -> list[dict[str, Setting]]:
             text = str(value).lower() if isinstance(value, bool) else str(value)
             service[_flag(name)] = Setting(text, pos, name)
     words, script = _script(spec)
-    if script is None:
-        parts = split_command([w for w, _ in words])
-        variables: Variables = []
-        if parts is not None and parts[1] == "etcd":  # ``env -u NAME A=B etcd``: its variables
-            pos = words[0][1] if words else spec.pos
-            variables = [(n, v if eq else None, pos) for n, eq, v in (a.partition("=") for a in parts[0])]
-        return [_with_flags(_with_variables(service, [v for v in variables if v[0].startswith("ETCD_")]), words)]
     inherited = {name for name, *_ in environment(spec)}
-    runs = _etcd_runs(_commands(*script), script[1], inherited)
+    if script is None:  # one command (``env -u NAME A=B etcd ...``), or flags for the image's etcd
+        runs = _etcd_runs([words], words[0][1] if words else spec.pos, inherited)
+        if not runs:
+            return [_with_flags(service, words)]
+    else:
+        runs = _etcd_runs(_commands(*script), script[1], inherited)
     if not runs:
         return [dict(service)]
     found = []
@@ -132,11 +130,6 @@ def _with_variables(settings: dict[str, Setting], variables: Variables) -> dict[
         else:
             found[_flag(name)] = Setting(value, pos, name)
     return found
-
-
-def effective_settings(spec: YMap) -> dict[str, Setting]:
-    """The settings of the last etcd the service runs (:func:`member_settings`)."""
-    return member_settings(spec)[-1]
 
 
 def _with_flags(settings: dict[str, Setting], words: Words) -> dict[str, Setting]:
@@ -169,19 +162,6 @@ Variables = list[tuple[str, str | None, Pos]]
 Run = tuple[Variables, Words, Variables]
 
 
-def flag_words(spec: YMap) -> Words:
-    """The words the last etcd the service runs reads as its flags, each with its position: the
-    ``entrypoint`` words, then the ``command`` words; when they run a shell's ``-c`` script, the
-    arguments of its last ``etcd`` command, ``"$@"`` standing for the words after the script's
-    ``$0`` (``exec "$@"`` runs them: etcd when the first is etcd), the script's own words at the
-    script's position."""
-    words, script = _script(spec)
-    if script is None:
-        return words
-    runs = _etcd_runs(_commands(*script), script[1], set())
-    return runs[-1][1] if runs else []
-
-
 def _etcd_runs(commands: list[Words], pos: Pos, inherited: set[str]) -> list[Run]:
     """Each ``etcd`` command among a script's ``commands``: the ``ETCD_*`` variables exported by
     then (``export NAME=value``, ``declare -x``/``typeset -x``; ``NAME=value`` then ``export
@@ -205,7 +185,7 @@ def _etcd_runs(commands: list[Words], pos: Pos, inherited: set[str]) -> list[Run
         if value not in values:
             values.append(value)
 
-    for command in _nested(commands, pos, 0):
+    for command in _nested(commands, 0):
         words = [w for w, _ in command]
         parts = split_command(words)
         if parts is None:  # assignments only
@@ -256,7 +236,7 @@ def _declares_export(args: list[str]) -> bool:
     return any(a.startswith("-") and not a.startswith("--") and "x" in a for a in args)
 
 
-def _nested(commands: list[Words], pos: Pos, depth: int) -> Iterator[Words]:
+def _nested(commands: list[Words], depth: int) -> Iterator[Words]:
     """``commands``, a shell's ``-c`` script among them replaced by its own commands (its
     ``"$@"`` the words after its ``$0``), :data:`~iklim.check.programs.MAX_NESTING` deep."""
     for command in commands:
@@ -265,7 +245,7 @@ def _nested(commands: list[Words], pos: Pos, depth: int) -> Iterator[Words]:
             yield command
         else:
             inner = _commands(command[at][0], command[at][1], command[at + 2 :])
-            yield from _nested(inner, pos, depth + 1)
+            yield from _nested(inner, depth + 1)
 
 
 def _flag(variable: str) -> str:

@@ -24,6 +24,8 @@ class _Wrapper:
 
     valued: frozenset[str] = frozenset()
     operands: int = 0
+    #: Those of ``valued`` whose value names a variable removed from the program's environment.
+    unsets: frozenset[str] = frozenset()
 
 
 _PLAIN = _Wrapper()
@@ -34,7 +36,9 @@ _PLAIN = _Wrapper()
 _WRAPPERS: dict[str, _Wrapper] = {
     **dict.fromkeys(("do", "then", "else", "elif", "if", "while", "until", "!", "nohup", "time", "command"), _PLAIN),
     "exec": _Wrapper(frozenset({"-a"})),
-    "env": _Wrapper(frozenset({"-u", "--unset", "-C", "--chdir", "-S", "--split-string"})),
+    "env": _Wrapper(
+        frozenset({"-u", "--unset", "-C", "--chdir", "-S", "--split-string"}), unsets=frozenset({"-u", "--unset"})
+    ),
     "nice": _Wrapper(frozenset({"-n", "--adjustment"})),
     "ionice": _Wrapper(frozenset({"-c", "--class", "-n", "--classdata"})),
     "timeout": _Wrapper(frozenset({"-s", "--signal", "-k", "--kill-after"}), operands=1),
@@ -96,36 +100,26 @@ def split_command(words: list[str]) -> tuple[list[str], str, list[str]] | None:
             assignments.append(word)
             index += 1
         elif wrapper is not None:
-            if posixpath.basename(word) == "env":
-                assignments += _env_unset(words, index + 1)
-            index = _past_wrapper(words, index + 1, wrapper)
+            index = _past_wrapper(words, index + 1, wrapper, assignments)
         else:
             return assignments, posixpath.basename(word), words[index + 1 :]
     return None
 
 
-def _env_unset(words: list[str], index: int) -> list[str]:
-    """The names ``env``'s options from ``index`` remove (``-u NAME``, ``--unset=NAME``)."""
-    names: list[str] = []
-    while index < len(words) and words[index].startswith("-") and words[index] != "--":
-        word = words[index]
-        if word in ("-u", "--unset"):
-            names += words[index + 1 : index + 2]
-        elif word.startswith("--unset="):
-            names.append(word[len("--unset=") :])
-        elif word.startswith("-u"):  # -uNAME
-            names.append(word[2:])
-        index += 2 if word in _WRAPPERS["env"].valued else 1
-    return names
-
-
-def _past_wrapper(words: list[str], index: int, wrapper: _Wrapper) -> int:
-    """The index of the first word after ``wrapper``'s options and operands, from ``index``."""
+def _past_wrapper(words: list[str], index: int, wrapper: _Wrapper, unset: list[str]) -> int:
+    """The index of the first word after ``wrapper``'s options and operands, from ``index``; the
+    names its unsetting options remove (``env -u NAME``, ``--unset=NAME``) go to ``unset``."""
     while index < len(words) and words[index].startswith("-"):
-        if words[index] == "--":
+        word = words[index]
+        if word == "--":
             index += 1
             break
-        index += 2 if words[index] in wrapper.valued else 1
+        option, eq, value = word.partition("=")
+        if option in wrapper.unsets:
+            unset.extend([value] if eq else words[index + 1 : index + 2])
+        elif word[:2] in wrapper.unsets and not word.startswith("--"):  # -uNAME
+            unset.append(word[2:])
+        index += 2 if word in wrapper.valued else 1
     return index + wrapper.operands
 
 

@@ -40,6 +40,13 @@ WRAPPED = [
     (["su-exec", "etcd:etcd", "timeout", "5", "etcd"], "etcd"),
     (["tini", "-p", "SIGTERM", "--", "etcd"], "etcd"),
     (["gosu", "postgres", "patroni", "/p.yml"], "patroni"),
+    (["setsid", "etcd"], "etcd"),
+    (["numactl", "--interleave=all", "etcd"], "etcd"),
+    (["prlimit", "--nofile=65536", "etcd"], "etcd"),
+    (["catatonit", "--", "etcd"], "etcd"),
+    (["doas", "-u", "etcd", "etcd"], "etcd"),
+    (["flock", "/tmp/l", "etcd"], "etcd"),
+    (["unshare", "-n", "etcd"], "etcd"),
 ]
 
 
@@ -52,3 +59,9 @@ def test_a_script_run_by_a_user_switcher_is_read() -> None:
     """``su-exec etcd sh -c '...'``: the script's commands are the programs."""
     found = programs({"command": ["su-exec", "etcd", "sh", "-ec", "mkdir -p /d; exec etcd --x"]})
     assert found == [("mkdir", ["-p", "/d"]), ("etcd", ["--x"])]
+
+
+def test_command_v_runs_nothing() -> None:
+    """``command -v redis-sentinel`` looks a program up; the script runs only redis-server."""
+    found = programs({"command": ["sh", "-c", "command -v redis-sentinel && exec redis-server /r.conf"]})
+    assert found == [("redis-server", ["/r.conf"])]

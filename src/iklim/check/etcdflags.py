@@ -97,7 +97,9 @@ def member_settings(spec: YMap) -> list[dict[str, Setting]]:
     overwritten), each of them gives one more settings dict for that command, so a plaintext
     branch is judged too. Not read: variable expansion (``--x=$URL``), shell functions, a
     subshell's own scope (an export inside ``( ... )`` counts after it), ``env -i``,
-    ``env_file``, and ``--config-file`` (with which etcd ignores its flags and variables)."""
+    ``env_file``, and ``--config-file`` (with which etcd ignores its flags and variables). An
+    ``etcd --version`` or ``--help`` serves nothing and is no member; at most
+    :data:`MAX_VARIANTS` settings are judged per service."""
     service: dict[str, Setting] = {}
     for name, value, _, pos in environment(spec):
         if name.startswith("ETCD_") and value is not None and not isinstance(value, YMap):
@@ -113,12 +115,25 @@ def member_settings(spec: YMap) -> list[dict[str, Setting]]:
         runs = _etcd_runs(_commands(*script), script[1], inherited)
     if not runs:
         return [dict(service)]
-    found = []
+    found: list[dict[str, Setting]] = []
+    seen: set[tuple[object, ...]] = set()
     for variables, arguments, others in runs:
+        key = (tuple(variables), tuple(w for w, _ in arguments), tuple(others))
+        if key in seen:
+            continue  # the same etcd command with the same variables: judged once
+        seen.add(key)
         settings = _with_variables(service, variables)
         found.append(_with_flags(settings, arguments))
-        found += [_with_flags(_with_variables(settings, [other]), arguments) for other in others]
+        for other in others[: max(0, MAX_VARIANTS - len(found))]:
+            found.append(_with_flags(_with_variables(settings, [other]), arguments))
+        if len(found) >= MAX_VARIANTS:
+            break
     return found
+
+
+#: Settings judged per service at most (etcd commands times the other values their variables may
+#: hold): a bound on the work a long generated script can ask for.
+MAX_VARIANTS = 256
 
 
 def _with_variables(settings: dict[str, Setting], variables: Variables) -> dict[str, Setting]:
@@ -196,7 +211,12 @@ def _etcd_runs(commands: list[Words], pos: Pos, inherited: set[str]) -> list[Run
             continue
         assignments, program, args = parts
         declared = [a for a in args if not a.startswith(("-", "+"))]
-        if program == "export" or program in ("declare", "typeset", "local") and _declares_export(args):
+        if program == "export" and "-n" in args:  # bash: NAME stays the shell's, unexported
+            for name in (a.partition("=")[0] for a in declared):
+                names.discard(name)
+                exported[name] = None
+                history[name] = [None]  # its earlier values are no longer etcd's either
+        elif program == "export" or program in ("declare", "typeset", "local") and _declares_export(args):
             for arg in declared:
                 name, eq, value = arg.partition("=")
                 names.add(name)
@@ -217,18 +237,24 @@ def _etcd_runs(commands: list[Words], pos: Pos, inherited: set[str]) -> list[Run
                 export(name, None)
         elif program == "set":
             all_export = _all_export(args, all_export)
-        elif program == "etcd":
+        elif program == "etcd" and not _REPORTS.intersection(args):
             prefix = {n: (v if eq else None) for n, eq, v in (a.partition("=") for a in assignments)}
             variables = [(n, v, pos) for n, v in {**exported, **prefix}.items() if n.startswith("ETCD_")]
-            others = [
+            alternatives = (
                 (n, v, pos)
                 for n, values in history.items()
                 if n.startswith("ETCD_") and n not in prefix
                 for v in values
                 if v != exported.get(n)
-            ]
-            runs.append((variables, command[len(command) - len(args) :], others))
+            )
+            runs.append((variables, command[len(command) - len(args) :], list(islice(alternatives, MAX_VARIANTS))))
+            if len(runs) >= MAX_VARIANTS:
+                break
     return runs
+
+
+#: Flags with which etcd prints and exits, serving nothing (``etcd --version``).
+_REPORTS = frozenset({"--version", "-version", "--help", "-help", "-h", "--h"})
 
 
 def _declares_export(args: list[str]) -> bool:

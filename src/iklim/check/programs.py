@@ -26,6 +26,8 @@ class _Wrapper:
     operands: int = 0
     #: Those of ``valued`` whose value names a variable removed from the program's environment.
     unsets: frozenset[str] = frozenset()
+    #: Options with which it runs nothing, only reports (``command -v etcd`` prints a path).
+    queries: frozenset[str] = frozenset()
 
 
 _PLAIN = _Wrapper()
@@ -34,7 +36,8 @@ _PLAIN = _Wrapper()
 #: image's ``docker-entrypoint.sh`` execs its arguments the same way). One table: a new wrapper is
 #: one line here.
 _WRAPPERS: dict[str, _Wrapper] = {
-    **dict.fromkeys(("do", "then", "else", "elif", "if", "while", "until", "!", "nohup", "time", "command"), _PLAIN),
+    **dict.fromkeys(("do", "then", "else", "elif", "if", "while", "until", "!", "nohup", "time"), _PLAIN),
+    "command": _Wrapper(queries=frozenset({"-v", "-V"})),
     "exec": _Wrapper(frozenset({"-a"})),
     "env": _Wrapper(
         frozenset({"-u", "--unset", "-C", "--chdir", "-S", "--split-string"}), unsets=frozenset({"-u", "--unset"})
@@ -55,6 +58,14 @@ _WRAPPERS: dict[str, _Wrapper] = {
     "tini": _Wrapper(frozenset({"-p", "-e"})),
     "dumb-init": _Wrapper(frozenset({"-r", "--rewrite"})),
     "docker-entrypoint.sh": _PLAIN,
+    "setsid": _PLAIN,
+    "catatonit": _PLAIN,
+    "unshare": _PLAIN,
+    "prlimit": _Wrapper(frozenset({"-p", "--pid"})),
+    "numactl": _Wrapper(frozenset({"-i", "-m", "-N", "-C", "-p", "--interleave", "--membind", "--cpunodebind"})),
+    "doas": _Wrapper(frozenset({"-u", "-C"})),
+    "flock": _Wrapper(frozenset({"-w", "--timeout", "-E", "--conflict-exit-code"}), operands=1),
+    "xargs": _Wrapper(frozenset({"-I", "-n", "-P", "-d", "-E", "-L", "-s", "-a", "--arg-file", "--delimiter"})),
     "busybox": _PLAIN,  # ``busybox sh -c ...``: the applet is the program
     "eval": _PLAIN,  # its words read again as a command (an approximation: no re-splitting)
     "runuser": _Wrapper(
@@ -100,7 +111,9 @@ def split_command(words: list[str]) -> tuple[list[str], str, list[str]] | None:
             assignments.append(word)
             index += 1
         elif wrapper is not None:
-            index = _past_wrapper(words, index + 1, wrapper, assignments)
+            start, index = index + 1, _past_wrapper(words, index + 1, wrapper, assignments)
+            if wrapper.queries.intersection(words[start:index]):
+                return None  # ``command -v etcd``: runs nothing
         else:
             return assignments, posixpath.basename(word), words[index + 1 :]
     return None

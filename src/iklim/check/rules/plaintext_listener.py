@@ -12,7 +12,9 @@ Patroni's leader key in etcd, PostgreSQL replication). Flagged, by the model's c
   string, or the ``etcd`` commands of a ``sh -c`` script with the ``ETCD_*`` variables it exports
   or puts in front of them and ``"$@"`` as the words after its ``$0``), an ``http://`` URL (not
   loopback, any case)
-  in a ``*-urls`` setting or ``initial-cluster``, or ``https://`` client (peer) URLs while
+  in ``listen-client-urls``, ``listen-client-http-urls``, ``advertise-client-urls``,
+  ``listen-peer-urls``, ``initial-advertise-peer-urls`` or ``initial-cluster`` (not
+  ``listen-metrics-urls``: metrics and health only, no keys), or ``https://`` client (peer) URLs while
   neither ``client-cert-auth`` (``peer-client-cert-auth``) is true in Go's words (``1``, ``t``,
   ``true``...) nor ``trusted-ca-file`` (``peer-trusted-ca-file``) is set (etcd requires a client
   certificate when either is): any TLS client may then read and write every prefix; or

@@ -730,6 +730,53 @@ def test_a_long_generated_script_is_judged_in_bounded_work() -> None:
 
     script = "export " + " ".join(f"ETCD_NAME=n{i}" for i in range(600)) + "; " + "etcd;" * 1500
     assert len(script) < 20_000
-    found = member_settings(load_yaml(f"command: [sh, -c, '{script}']\n", "x.yml"))
-    assert 1 <= len(found) <= MAX_VARIANTS
-    assert {s["name"].value for s in found} >= {"n0", "n599"}
+    members = member_settings(load_yaml(f"command: [sh, -c, '{script}']\n", "x.yml"))
+    assert 1 <= len(members.settings) <= MAX_VARIANTS + 1
+    assert {s["name"].value for s in members.settings} >= {"n0", "n599"}
+    assert members.partial
+
+
+PLAIN_ETCD = "etcd --listen-client-urls=http://10.0.2.5:2379 --advertise-client-urls=http://10.0.2.5:2379"
+
+
+def _etcd_script_messages(check_files: Runner, script: str) -> list[str]:
+    files = {"stack.yml": ETCD_HEAD + f"    command: [sh, -c, '{script}']\n"}
+    return [f.message for f in check_files(files).findings if f.rule == RULE]
+
+
+def test_past_the_bound_the_last_etcd_is_still_judged_and_the_cut_is_said(check_files: Runner) -> None:
+    """300 secure etcd commands, then the exec'd plaintext one: the bound on the work keeps the
+    last command (the one that serves) and says that part was left out."""
+    secure = "".join(f"etcd --name=x{i} --client-cert-auth --trusted-ca-file=/ca; " for i in range(300))
+    messages = _etcd_script_messages(check_files, secure + "exec " + PLAIN_ETCD)
+    assert any("http://10.0.2.5:2379" in m for m in messages), messages
+    assert any("only part were judged" in m for m in messages), messages
+
+
+def test_a_plaintext_value_past_the_bound_is_said_not_passed(check_files: Runner) -> None:
+    """300 values of one variable (within the 20,000 characters read), the 281st plaintext, the
+    last https: beyond the bound the rule says that part was not judged rather than passing."""
+    values = [f"https://10.0.2.5:{2000 + i}" for i in range(300)]
+    values[280] = "http://10.0.2.5:2379"
+    exports = "".join(f"export ETCD_LISTEN_CLIENT_URLS={v}; " for v in values)
+    messages = _etcd_script_messages(check_files, exports + "exec etcd --client-cert-auth --trusted-ca-file=/ca")
+    assert any("only part were judged" in m for m in messages), messages
+
+
+def test_export_n_with_a_value_still_assigns_it(check_files: Runner) -> None:
+    """bash: ``export -n X=v`` sets X unexported; a later ``export X`` passes v on."""
+    script = "export -n ETCD_LISTEN_CLIENT_URLS=http://10.0.2.5:2379; export ETCD_LISTEN_CLIENT_URLS; exec etcd"
+    messages = _etcd_script_messages(check_files, script)
+    assert any("http://10.0.2.5:2379" in m for m in messages), messages
+
+
+def test_a_help_flag_taken_as_a_value_is_no_report(check_files: Runner) -> None:
+    """Go's flag package: ``--name -h`` names the member ``-h``; etcd serves, and is judged."""
+    messages = _etcd_script_messages(check_files, "exec etcd --name -h " + PLAIN_ETCD[5:])
+    assert any("http://10.0.2.5:2379" in m for m in messages), messages
+    assert not _etcd_script_messages(check_files, "etcd -h; etcd --version=true; exit 0")
+
+
+def test_numactl_long_options_take_their_value(check_files: Runner) -> None:
+    messages = _etcd_script_messages(check_files, "exec numactl --physcpubind 0 --preferred 1 " + PLAIN_ETCD)
+    assert any("http://10.0.2.5:2379" in m for m in messages), messages

@@ -81,7 +81,17 @@ def command_words(spec: YMap, key: str) -> list[tuple[str, Pos]]:
     return [(w, spec.at(key)) for w in split_words(raw)]
 
 
-def member_settings(spec: YMap) -> list[dict[str, Setting]]:
+@dataclass(frozen=True)
+class Members:
+    """What :func:`member_settings` found: ``settings``, one dict per etcd the service may run;
+    ``partial`` when more than :data:`MAX_VARIANTS` were asked for and only part were judged (the
+    last etcd command always is: the one a script execs)."""
+
+    settings: list[dict[str, Setting]]
+    partial: bool = False
+
+
+def member_settings(spec: YMap) -> Members:
     """The effective settings of each etcd the service may run, by flag name: one for a plain
     command; one per ``etcd`` command of a ``-c`` script (``if ...; then exec etcd A; else exec
     etcd B; fi`` runs one of them: each is judged alone), each with the variables the script
@@ -98,8 +108,9 @@ def member_settings(spec: YMap) -> list[dict[str, Setting]]:
     branch is judged too. Not read: variable expansion (``--x=$URL``), shell functions, a
     subshell's own scope (an export inside ``( ... )`` counts after it), ``env -i``,
     ``env_file``, and ``--config-file`` (with which etcd ignores its flags and variables). An
-    ``etcd --version`` or ``--help`` serves nothing and is no member; at most
-    :data:`MAX_VARIANTS` settings are judged per service."""
+    ``etcd --version`` or ``--help`` (as Go's flag package reads the words) serves nothing and is
+    no member; at most :data:`MAX_VARIANTS` settings are judged per service, and ``partial`` says
+    when that bound left some out."""
     service: dict[str, Setting] = {}
     for name, value, _, pos in environment(spec):
         if name.startswith("ETCD_") and value is not None and not isinstance(value, YMap):
@@ -110,25 +121,29 @@ def member_settings(spec: YMap) -> list[dict[str, Setting]]:
     if script is None:  # one command (``env -u NAME A=B etcd ...``), or flags for the image's etcd
         runs = _etcd_runs([words], words[0][1] if words else spec.pos, inherited)
         if not runs:
-            return [_with_flags(service, words)]
+            return Members([_with_flags(service, words)])
     else:
         runs = _etcd_runs(_commands(*script), script[1], inherited)
     if not runs:
-        return [dict(service)]
+        return Members([dict(service)])
     found: list[dict[str, Setting]] = []
     seen: set[tuple[object, ...]] = set()
-    for variables, arguments, others in runs:
+    partial = False
+    for index, (variables, arguments, others) in enumerate(runs):
         key = (tuple(variables), tuple(w for w, _ in arguments), tuple(others))
         if key in seen:
             continue  # the same etcd command with the same variables: judged once
         seen.add(key)
+        if len(found) >= MAX_VARIANTS and index < len(runs) - 1:
+            partial = True  # the bound: but the last etcd command (the one exec'd) is still judged
+            continue
         settings = _with_variables(service, variables)
         found.append(_with_flags(settings, arguments))
-        for other in others[: max(0, MAX_VARIANTS - len(found))]:
+        room = max(0, MAX_VARIANTS - len(found))
+        partial = partial or len(others) > room
+        for other in others[:room]:
             found.append(_with_flags(_with_variables(settings, [other]), arguments))
-        if len(found) >= MAX_VARIANTS:
-            break
-    return found
+    return Members(found, partial)
 
 
 #: Settings judged per service at most (etcd commands times the other values their variables may
@@ -212,7 +227,9 @@ def _etcd_runs(commands: list[Words], pos: Pos, inherited: set[str]) -> list[Run
         assignments, program, args = parts
         declared = [a for a in args if not a.startswith(("-", "+"))]
         if program == "export" and "-n" in args:  # bash: NAME stays the shell's, unexported
-            for name in (a.partition("=")[0] for a in declared):
+            for name, eq, value in (a.partition("=") for a in declared):
+                if eq:  # ``export -n NAME=value`` still assigns: a later ``export NAME`` passes it on
+                    shell[name] = value
                 names.discard(name)
                 exported[name] = None
                 history[name] = [None]  # its earlier values are no longer etcd's either
@@ -237,7 +254,7 @@ def _etcd_runs(commands: list[Words], pos: Pos, inherited: set[str]) -> list[Run
                 export(name, None)
         elif program == "set":
             all_export = _all_export(args, all_export)
-        elif program == "etcd" and not _REPORTS.intersection(args):
+        elif program == "etcd" and not _reports(command[len(command) - len(args) :]):
             prefix = {n: (v if eq else None) for n, eq, v in (a.partition("=") for a in assignments)}
             variables = [(n, v, pos) for n, v in {**exported, **prefix}.items() if n.startswith("ETCD_")]
             alternatives = (
@@ -247,14 +264,18 @@ def _etcd_runs(commands: list[Words], pos: Pos, inherited: set[str]) -> list[Run
                 for v in values
                 if v != exported.get(n)
             )
-            runs.append((variables, command[len(command) - len(args) :], list(islice(alternatives, MAX_VARIANTS))))
-            if len(runs) >= MAX_VARIANTS:
-                break
+            # one more than the bound: member_settings then knows some were left out
+            runs.append((variables, command[len(command) - len(args) :], list(islice(alternatives, MAX_VARIANTS + 1))))
     return runs
 
 
-#: Flags with which etcd prints and exits, serving nothing (``etcd --version``).
-_REPORTS = frozenset({"--version", "-version", "--help", "-help", "-h", "--h"})
+def _reports(arguments: Words) -> bool:
+    """Whether etcd with ``arguments`` only prints and exits (``--version`` true, ``-h``,
+    ``--help``), the words read as Go's flag package reads them: ``--name -h`` names the member
+    ``-h`` and serves."""
+    flags = _with_flags({}, arguments)
+    version = flags.get("version")
+    return "help" in flags or "h" in flags or version is not None and version.value in GO_TRUE
 
 
 def _declares_export(args: list[str]) -> bool:

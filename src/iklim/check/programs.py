@@ -62,7 +62,11 @@ _WRAPPERS: dict[str, _Wrapper] = {
     "catatonit": _PLAIN,
     "unshare": _PLAIN,
     "prlimit": _Wrapper(frozenset({"-p", "--pid"})),
-    "numactl": _Wrapper(frozenset({"-i", "-m", "-N", "-C", "-p", "--interleave", "--membind", "--cpunodebind"})),
+    "numactl": _Wrapper(
+        frozenset(
+            {"-i", "-m", "-N", "-C", "-p", "--interleave", "--membind", "--cpunodebind", "--physcpubind", "--preferred"}
+        )
+    ),
     "doas": _Wrapper(frozenset({"-u", "-C"})),
     "flock": _Wrapper(frozenset({"-w", "--timeout", "-E", "--conflict-exit-code"}), operands=1),
     "xargs": _Wrapper(frozenset({"-I", "-n", "-P", "-d", "-E", "-L", "-s", "-a", "--arg-file", "--delimiter"})),

@@ -115,7 +115,7 @@ from typing import Any
 from iklim.check.compose import environment, get_list, get_map
 from iklim.check.configs import apisix_etcd
 from iklim.check.documents import Documents, ServiceRef
-from iklim.check.etcdflags import GO_TRUE, Setting, member_settings
+from iklim.check.etcdflags import GO_TRUE, MAX_VARIANTS, Setting, member_settings
 from iklim.check.findings import Finding, Severity
 from iklim.check.policy import Policy
 from iklim.check.rules.base import Rule
@@ -181,12 +181,19 @@ def _etcd_services(docs: Documents, policy: Policy) -> Iterator[Finding]:
         if ref.kind != "etcd":
             continue
         seen: set[tuple[int, str]] = set()
-        for settings in member_settings(ref.spec):  # each etcd command a script may run, alone
+        members = member_settings(ref.spec)
+        for settings in members.settings:  # each etcd command a script may run, alone
             for finding in _etcd_member(policy, ref, settings):
                 key = (finding.line, finding.message)
                 if key not in seen:
                     seen.add(key)
                     yield finding
+        if members.partial:  # a bound on the work must not pass a script silently
+            message = (
+                f"etcd's script asks for more than {MAX_VARIANTS} settings to judge (etcd commands times the "
+                "values their variables may hold): only part were judged; simplify the script"
+            )
+            yield _finding(policy, "etcd", ref.stack.path, ref.key_pos, message, ref.name)
 
 
 def _etcd_member(policy: Policy, ref: ServiceRef, settings: dict[str, Setting]) -> Iterator[Finding]:
